@@ -1,0 +1,110 @@
+# Trove - build, test and install.
+#
+#   make            build the library, tools and tests (build/)
+#   make test       build and run every test
+#   make asan       build with ASan + UBSan (build-asan/) and run the unit tests
+#   make run        build and start the main job on ./data
+#   make install    install library, headers and pkg-config file
+#                   (PREFIX=/usr/local, DESTDIR= honoured)
+#   make CC=clang   any of the above with clang
+
+CC      ?= cc
+PREFIX  ?= /usr/local
+LIBDIR  ?= $(PREFIX)/lib
+INCDIR  ?= $(PREFIX)/include
+BUILD   ?= build
+
+WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+           -Wno-unused-parameter
+OPT     ?= -O2 -g
+CFLAGS  ?=
+CFLAGS  += -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) -fPIC -pthread -Iinclude -Isrc
+LDLIBS  := -llz4 -lzstd -lxxhash -lpthread -lm
+
+LIB_SRCS  := $(wildcard src/util/*.c src/engine/*.c)
+LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/%.o)
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+CRASH_SRCS := $(wildcard tests/crash/*.c)
+CRASH_BINS := $(CRASH_SRCS:tests/crash/%.c=$(BUILD)/tests/%)
+CLI_SRCS  := $(wildcard src/cli/*.c)
+
+DEPS_STAMP := $(BUILD)/.deps-ok
+
+.PHONY: all lib test unit crash asan run install uninstall clean format
+all: lib $(BUILD)/trove $(UNIT_BINS) $(CRASH_BINS)
+
+lib: $(BUILD)/libtrove.a $(BUILD)/libtrove.so
+
+# Installs the Debian packages once if any header we need is missing.
+$(DEPS_STAMP):
+	@for h in lz4.h zstd.h xxhash.h cmocka.h; do \
+	  if ! echo "#include <stddef.h>\n#include <stdarg.h>\n#include <setjmp.h>\n#include <stdint.h>\n#include <$$h>" | \
+	      $(CC) -E -x c - >/dev/null 2>&1; then \
+	    echo "missing $$h: running scripts/install-deps.sh"; \
+	    sh scripts/install-deps.sh || exit 1; break; \
+	  fi; \
+	done
+	@mkdir -p $(@D) && touch $@
+
+$(BUILD)/%.o: %.c $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/libtrove.a: $(LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/libtrove.so: $(LIB_OBJS)
+	$(CC) $(CFLAGS) -shared -Wl,-soname,libtrove.so.0 -o $@ $^ $(LDLIBS)
+
+$(BUILD)/trove: $(CLI_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/libtrove.a
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/tests/unit/testutil.o $(BUILD)/libtrove.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $^ -lcmocka $(LDLIBS)
+
+$(BUILD)/tests/crash_%: $(BUILD)/tests/crash/crash_%.o $(BUILD)/tests/unit/testutil.o $(BUILD)/libtrove.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $^ -lcmocka $(LDLIBS)
+
+test: all
+	@sh scripts/run-tests.sh $(BUILD) $(UNIT_BINS) $(CRASH_BINS)
+
+unit: all
+	@sh scripts/run-tests.sh $(BUILD) $(UNIT_BINS)
+
+crash: all
+	@sh scripts/run-tests.sh $(BUILD) $(CRASH_BINS)
+
+asan:
+	$(MAKE) BUILD=build-asan OPT="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" unit
+
+run: $(BUILD)/trove
+	@mkdir -p data
+	@echo "trove: the database is in ./data; try: $(BUILD)/trove put ./data hello world"
+	$(BUILD)/trove shell ./data
+
+install: lib
+	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCDIR)
+	install -m 644 $(BUILD)/libtrove.a $(DESTDIR)$(LIBDIR)/
+	install -m 755 $(BUILD)/libtrove.so $(DESTDIR)$(LIBDIR)/libtrove.so.0
+	ln -sf libtrove.so.0 $(DESTDIR)$(LIBDIR)/libtrove.so
+	install -m 644 include/trove.h $(DESTDIR)$(INCDIR)/
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
+	    -e 's|@INCDIR@|$(INCDIR)|' -e 's|@VERSION@|0.1.0|' \
+	    trove.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/trove.pc
+
+uninstall:
+	rm -f $(DESTDIR)$(LIBDIR)/libtrove.a $(DESTDIR)$(LIBDIR)/libtrove.so \
+	      $(DESTDIR)$(LIBDIR)/libtrove.so.0 $(DESTDIR)$(INCDIR)/trove.h \
+	      $(DESTDIR)$(LIBDIR)/pkgconfig/trove.pc
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf build build-asan
+
+-include $(LIB_OBJS:.o=.d)

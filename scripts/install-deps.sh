@@ -1,0 +1,34 @@
+#!/bin/sh
+# install-deps.sh - installs everything Trove builds and tests with, from
+# Debian's packages.  Safe to run again: apt-get skips what is present.
+# `make` runs it by itself when a needed header is missing.
+set -eu
+
+PACKAGES="
+  build-essential clang pkg-config
+  liblz4-dev libzstd-dev libxxhash-dev
+  libcmocka-dev
+  libclang-rt-14-dev
+"
+
+if [ "$(id -u)" -ne 0 ]; then
+	SUDO=sudo
+else
+	SUDO=
+fi
+
+missing=""
+for p in $PACKAGES; do
+	dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
+done
+
+if [ -z "$missing" ]; then
+	echo "install-deps: all packages present"
+	exit 0
+fi
+
+echo "install-deps: installing$missing"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -qq --no-install-recommends $missing

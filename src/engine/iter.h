@@ -1,0 +1,62 @@
+/*
+ * iter.h - the internal iterator interface.
+ *
+ * Memtables, table blocks, whole tables, levels and merges of them all
+ * present the same face: a position over a sequence of (internal key,
+ * value) pairs ordered by tv_ikey_cmp.  Positioning never fails loudly: an
+ * iterator that hits an error becomes invalid and reports the error from
+ * `status`, so callers check status once when done.
+ *
+ * key() and value() stay valid until the iterator moves or is destroyed.
+ */
+#ifndef TV_ITER_H
+#define TV_ITER_H
+
+#include "../util/slice.h"
+
+typedef struct tv_iter tv_iter;
+
+typedef struct tv_iter_ops {
+	int (*valid)(tv_iter *it);
+	void (*seek_first)(tv_iter *it);
+	void (*seek_last)(tv_iter *it);
+	/* First entry >= target (an internal key). */
+	void (*seek)(tv_iter *it, tv_slice target);
+	void (*next)(tv_iter *it); /* requires valid */
+	void (*prev)(tv_iter *it); /* requires valid */
+	tv_slice (*key)(tv_iter *it);
+	tv_slice (*value)(tv_iter *it);
+	/* 0, or the first error met (TROVE_ECORRUPT, TROVE_EIO...). */
+	int (*status)(tv_iter *it);
+	void (*destroy)(tv_iter *it);
+} tv_iter_ops;
+
+struct tv_iter {
+	const tv_iter_ops *ops;
+};
+
+static inline int tv_iter_valid(tv_iter *it) { return it->ops->valid(it); }
+static inline void tv_iter_seek_first(tv_iter *it) { it->ops->seek_first(it); }
+static inline void tv_iter_seek_last(tv_iter *it) { it->ops->seek_last(it); }
+static inline void tv_iter_seek(tv_iter *it, tv_slice t) { it->ops->seek(it, t); }
+static inline void tv_iter_next(tv_iter *it) { it->ops->next(it); }
+static inline void tv_iter_prev(tv_iter *it) { it->ops->prev(it); }
+static inline tv_slice tv_iter_key(tv_iter *it) { return it->ops->key(it); }
+static inline tv_slice tv_iter_value(tv_iter *it) { return it->ops->value(it); }
+static inline int tv_iter_status(tv_iter *it) { return it->ops->status(it); }
+static inline void tv_iter_destroy(tv_iter *it)
+{
+	if (it)
+		it->ops->destroy(it);
+}
+
+/* An iterator over nothing that reports `status` (0 for simply empty). */
+tv_iter *tv_iter_empty(int status);
+
+/* Merges n child iterators (ownership passes to the merge) into one
+ * ordered sequence, in both directions.  Entries with equal internal keys
+ * cannot occur (sequence numbers are unique).  Returns NULL on ENOMEM
+ * (the children are destroyed then). */
+tv_iter *tv_iter_merge(tv_iter **children, int n);
+
+#endif

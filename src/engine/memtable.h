@@ -1,0 +1,48 @@
+/*
+ * memtable.h - the in-memory ordered table that takes every write first.
+ *
+ * A skip list of internal keys (see ikey.h) with their values, allocated
+ * from an arena and freed all at once when the last reference goes.
+ * One thread writes (the commit leader, or recovery); any number of
+ * threads read and iterate concurrently without locks: a node is fully
+ * built before it is published with a release store, and readers follow
+ * links with acquire loads.  Nothing is ever removed from a memtable.
+ */
+#ifndef TV_MEMTABLE_H
+#define TV_MEMTABLE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../util/slice.h"
+#include "iter.h"
+
+typedef struct tv_memtable tv_memtable;
+
+/* A new, empty memtable holding one reference; NULL on ENOMEM. */
+tv_memtable *tv_mem_new(void);
+void tv_mem_ref(tv_memtable *m);
+void tv_mem_unref(tv_memtable *m);
+
+/* Adds an entry.  `value` is stored as given (for TV_TYPE_PUT_EXP it
+ * already begins with the 8-byte expiry).  (key, seq) must be new.
+ * Single writer only.  Returns 0 or TROVE_ENOMEM. */
+int tv_mem_add(tv_memtable *m, uint64_t seq, unsigned type, tv_slice key,
+               tv_slice value);
+
+/* Looks up the newest entry of `key` with sequence <= seq.  Returns 1 and
+ * fills *type, *value (pointing into the memtable, valid while the caller
+ * holds a reference) and *entry_seq; 0 if the memtable has no such entry. */
+int tv_mem_get(tv_memtable *m, tv_slice key, uint64_t seq, unsigned *type,
+               tv_slice *value, uint64_t *entry_seq);
+
+/* Bytes of memory the memtable holds (arena blocks). */
+size_t tv_mem_usage(const tv_memtable *m);
+/* Number of entries added. */
+uint64_t tv_mem_entries(const tv_memtable *m);
+
+/* An iterator over every entry in internal key order; it holds its own
+ * reference to the memtable.  NULL on ENOMEM. */
+tv_iter *tv_mem_iter(tv_memtable *m);
+
+#endif
