@@ -28,6 +28,14 @@
 
 typedef struct tv_file tv_file;
 
+/* The part of an open file every implementation shares: each one embeds
+ * it as the first member of its own file struct and sets vfs to itself,
+ * so a file can be checked (and cast) by the VFS it is handed back to.
+ * Callers treat tv_file as opaque apart from this. */
+struct tv_file {
+	trove_vfs *vfs; /* the VFS that opened the file */
+};
+
 /* Flags for open. */
 enum {
 	TV_OPEN_READ = 0,        /* read-only, positional reads */

@@ -1,0 +1,392 @@
+/*
+ * vfs_posix.c - the default VFS: plain POSIX files (see vfs.h).
+ *
+ * Each trove_vfs call maps onto one or a few system calls: open with
+ * O_CLOEXEC, appends that loop over short writes and EINTR, positional
+ * reads, fdatasync for files and fsync for directories, and an exclusive
+ * fcntl write lock for the database's LOCK file.  errno is turned into a
+ * TROVE_E* code at the edge of every function and never escapes.
+ *
+ * POSIX record locks belong to the process, not to the descriptor: a
+ * second open of a locked file in the same process would "succeed", and
+ * closing that second descriptor would silently drop the first lock.  So
+ * locks also go through a process-wide registry of locked files (the one
+ * piece of global state here, which only exists because the kernel's lock
+ * table is process-wide too), checked before a descriptor is ever opened.
+ * Where the kernel has open-file-description locks (Linux), those are used
+ * instead of classic ones, which closes the remaining window.
+ *
+ * This module must never buffer data, retry a failed fsync (its error may
+ * mean the data is gone) or let errno leak to a caller.
+ */
+#include "vfs.h"
+
+#include <assert.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Open-file-description locks conflict between two opens in one process
+ * and are not dropped by closing some other descriptor of the file. */
+#ifdef F_OFD_SETLK
+#define POSIX_SETLK F_OFD_SETLK
+#else
+#define POSIX_SETLK F_SETLK
+#endif
+
+typedef struct posix_file posix_file;
+struct posix_file {
+	struct tv_file base; /* must stay first */
+	int fd;
+	int is_lock;            /* opened by lock(); closing it unlocks */
+	dev_t dev;              /* identity of a lock file */
+	ino_t ino;
+	posix_file *next_lock; /* the registry of held locks */
+};
+
+static trove_vfs posix_vfs;
+
+/* Held locks, one entry per lock file open in this process. */
+static pthread_mutex_t lock_mu = PTHREAD_MUTEX_INITIALIZER;
+static posix_file *lock_list;
+
+/* Maps an errno value to a TROVE_E* code as vfs.h specifies. */
+static int posix_err(int e)
+{
+	switch (e) {
+	case ENOSPC:
+	case EDQUOT:
+		return TROVE_ENOSPC;
+	case ENOENT:
+		return TROVE_ENOENT;
+	case EEXIST:
+		return TROVE_EEXIST;
+	case EACCES:
+	case EPERM:
+	case EROFS:
+		return TROVE_EACCES;
+	default:
+		return TROVE_EIO;
+	}
+}
+
+/* The posix_file behind f, which must have been opened by this VFS. */
+static posix_file *pfile(tv_file *f)
+{
+	assert(f != NULL && f->vfs == &posix_vfs);
+	return (posix_file *)f;
+}
+
+/* Wraps descriptor fd in a new posix_file; NULL on ENOMEM (fd untouched). */
+static posix_file *pfile_new(int fd)
+{
+	posix_file *pf = calloc(1, sizeof *pf);
+	if (!pf)
+		return NULL;
+	pf->base.vfs = &posix_vfs;
+	pf->fd = fd;
+	return pf;
+}
+
+/* ---- Files ---------------------------------------------------------- */
+
+/* Opens path as flags (TV_OPEN_*) say.  TROVE_EINVAL for TRUNCATE or EXCL
+ * without APPEND, or unknown bits. */
+static int posix_open(trove_vfs *vfs, const char *path, int flags, tv_file **out)
+{
+	assert(vfs == &posix_vfs);
+	const int known = TV_OPEN_APPEND | TV_OPEN_TRUNCATE | TV_OPEN_EXCL;
+	if ((flags & ~known) || ((flags & (TV_OPEN_TRUNCATE | TV_OPEN_EXCL)) &&
+	                         !(flags & TV_OPEN_APPEND)))
+		return TROVE_EINVAL;
+
+	int oflags = O_RDONLY | O_CLOEXEC;
+	if (flags & TV_OPEN_APPEND) {
+		oflags = O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC;
+		if (flags & TV_OPEN_TRUNCATE)
+			oflags |= O_TRUNC;
+		if (flags & TV_OPEN_EXCL)
+			oflags |= O_EXCL;
+	}
+	int fd = open(path, oflags, 0644);
+	if (fd < 0)
+		return posix_err(errno);
+	posix_file *pf = pfile_new(fd);
+	if (!pf) {
+		close(fd);
+		return TROVE_ENOMEM;
+	}
+	*out = &pf->base;
+	return 0;
+}
+
+/* pread until n bytes or end of file; *got < n only at end of file. */
+static int posix_read(tv_file *f, uint64_t off, void *buf, size_t n, size_t *got)
+{
+	posix_file *pf = pfile(f);
+	assert(off <= (uint64_t)INT64_MAX - n);
+	size_t done = 0;
+	while (done < n) {
+		ssize_t r = pread(pf->fd, (char *)buf + done, n - done, (off_t)(off + done));
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return posix_err(errno);
+		}
+		if (r == 0)
+			break; /* end of file */
+		done += (size_t)r;
+	}
+	*got = done;
+	return 0;
+}
+
+/* Writes all n bytes at the end of the file, resuming after short writes
+ * and EINTR; on error some prefix of buf may have been written. */
+static int posix_append(tv_file *f, const void *buf, size_t n)
+{
+	posix_file *pf = pfile(f);
+	size_t done = 0;
+	while (done < n) {
+		ssize_t w = write(pf->fd, (const char *)buf + done, n - done);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return posix_err(errno);
+		}
+		if (w == 0)
+			return TROVE_EIO; /* no progress and no reason: do not spin */
+		done += (size_t)w;
+	}
+	return 0;
+}
+
+/* fdatasync.  A failure is reported, never retried: after a failed sync
+ * the kernel may have dropped the dirty pages, so a retry could "succeed"
+ * without the data. */
+static int posix_sync(tv_file *f)
+{
+	posix_file *pf = pfile(f);
+	return fdatasync(pf->fd) == 0 ? 0 : posix_err(errno);
+}
+
+static int posix_size(tv_file *f, uint64_t *out)
+{
+	posix_file *pf = pfile(f);
+	struct stat st;
+	if (fstat(pf->fd, &st) != 0)
+		return posix_err(errno);
+	*out = (uint64_t)st.st_size;
+	return 0;
+}
+
+/* Removes pf from the lock registry; lock_mu must be held. */
+static void lock_list_remove(posix_file *pf)
+{
+	posix_file **pp = &lock_list;
+	while (*pp != pf) {
+		assert(*pp != NULL); /* a lock file is always registered */
+		pp = &(*pp)->next_lock;
+	}
+	*pp = pf->next_lock;
+}
+
+/* Closes the descriptor and frees f whatever happens.  For a lock file
+ * this also releases the lock (and its registry entry). */
+static int posix_close(tv_file *f)
+{
+	posix_file *pf = pfile(f);
+	int rc;
+	if (pf->is_lock) {
+		/* Under lock_mu, so no new locker can slip in between. */
+		pthread_mutex_lock(&lock_mu);
+		lock_list_remove(pf);
+		rc = close(pf->fd);
+		pthread_mutex_unlock(&lock_mu);
+	} else {
+		rc = close(pf->fd);
+	}
+	/* On Linux the descriptor is gone even on EINTR: never close twice. */
+	int err = (rc != 0 && errno != EINTR) ? posix_err(errno) : 0;
+	free(pf);
+	return err;
+}
+
+/* ---- Names and directories ------------------------------------------ */
+
+/* Removes a file (or an empty directory). */
+static int posix_remove(trove_vfs *vfs, const char *path)
+{
+	assert(vfs == &posix_vfs);
+	return remove(path) == 0 ? 0 : posix_err(errno);
+}
+
+static int posix_rename(trove_vfs *vfs, const char *from, const char *to)
+{
+	assert(vfs == &posix_vfs);
+	return rename(from, to) == 0 ? 0 : posix_err(errno);
+}
+
+static int posix_mkdir(trove_vfs *vfs, const char *path)
+{
+	assert(vfs == &posix_vfs);
+	return mkdir(path, 0755) == 0 ? 0 : posix_err(errno);
+}
+
+static int posix_list_dir(trove_vfs *vfs, const char *path, tv_dir_fn fn, void *arg)
+{
+	assert(vfs == &posix_vfs);
+	DIR *d = opendir(path);
+	if (!d)
+		return posix_err(errno);
+	int rc = 0;
+	for (;;) {
+		errno = 0;
+		struct dirent *e = readdir(d);
+		if (!e) {
+			if (errno != 0)
+				rc = posix_err(errno);
+			break;
+		}
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		rc = fn(arg, e->d_name);
+		if (rc != 0)
+			break;
+	}
+	closedir(d);
+	return rc;
+}
+
+/* fsync of the directory itself, which makes its entries durable. */
+static int posix_sync_dir(trove_vfs *vfs, const char *path)
+{
+	assert(vfs == &posix_vfs);
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return posix_err(errno);
+	int rc = fsync(fd) == 0 ? 0 : posix_err(errno);
+	close(fd);
+	return rc;
+}
+
+static int posix_exists(trove_vfs *vfs, const char *path)
+{
+	assert(vfs == &posix_vfs);
+	struct stat st;
+	return stat(path, &st) == 0 ? 0 : posix_err(errno);
+}
+
+static int posix_file_size(trove_vfs *vfs, const char *path, uint64_t *out)
+{
+	assert(vfs == &posix_vfs);
+	struct stat st;
+	if (stat(path, &st) != 0)
+		return posix_err(errno);
+	*out = (uint64_t)st.st_size;
+	return 0;
+}
+
+/* ---- Locks ---------------------------------------------------------- */
+
+/* True if this process holds a lock on the file (dev, ino); lock_mu held. */
+static int lock_held(dev_t dev, ino_t ino)
+{
+	for (posix_file *p = lock_list; p; p = p->next_lock)
+		if (p->dev == dev && p->ino == ino)
+			return 1;
+	return 0;
+}
+
+/* The body of posix_lock, run under lock_mu. */
+static int lock_locked(const char *path, tv_file **out)
+{
+	/* Checked before opening: with classic POSIX locks, even closing a
+	 * probe descriptor would release the lock this process holds. */
+	struct stat st;
+	if (stat(path, &st) == 0 && lock_held(st.st_dev, st.st_ino))
+		return TROVE_ELOCKED;
+
+	int fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return posix_err(errno);
+	int rc = 0;
+	posix_file *pf = NULL;
+	if (fstat(fd, &st) != 0) {
+		rc = posix_err(errno);
+	} else if (lock_held(st.st_dev, st.st_ino)) {
+		rc = TROVE_ELOCKED; /* the path was renamed onto a locked file */
+	} else if (!(pf = pfile_new(fd))) {
+		rc = TROVE_ENOMEM;
+	} else {
+		struct flock fl;
+		memset(&fl, 0, sizeof fl); /* l_pid must be 0 for OFD locks */
+		fl.l_type = F_WRLCK;
+		fl.l_whence = SEEK_SET; /* l_start = l_len = 0: the whole file */
+		if (fcntl(fd, POSIX_SETLK, &fl) != 0)
+			rc = (errno == EAGAIN || errno == EACCES) ? TROVE_ELOCKED
+			                                          : posix_err(errno);
+	}
+	if (rc != 0) {
+		free(pf);
+		close(fd);
+		return rc;
+	}
+	pf->is_lock = 1;
+	pf->dev = st.st_dev;
+	pf->ino = st.st_ino;
+	pf->next_lock = lock_list;
+	lock_list = pf;
+	*out = &pf->base;
+	return 0;
+}
+
+/* Takes an exclusive lock on path (created if missing); TROVE_ELOCKED if
+ * another process, or another handle in this one, holds it.  The lock
+ * file is open read-write for appends, so it may also hold a note. */
+static int posix_lock(trove_vfs *vfs, const char *path, tv_file **out)
+{
+	assert(vfs == &posix_vfs);
+	pthread_mutex_lock(&lock_mu);
+	int rc = lock_locked(path, out);
+	pthread_mutex_unlock(&lock_mu);
+	return rc;
+}
+
+/* Releases the lock and closes the file; lockfile is freed. */
+static int posix_unlock(tv_file *lockfile)
+{
+	assert(pfile(lockfile)->is_lock);
+	return posix_close(lockfile);
+}
+
+static trove_vfs posix_vfs = {
+	.name = "posix",
+	.ctx = NULL,
+	.open = posix_open,
+	.read = posix_read,
+	.append = posix_append,
+	.sync = posix_sync,
+	.size = posix_size,
+	.close = posix_close,
+	.remove = posix_remove,
+	.rename = posix_rename,
+	.mkdir = posix_mkdir,
+	.list_dir = posix_list_dir,
+	.sync_dir = posix_sync_dir,
+	.exists = posix_exists,
+	.file_size = posix_file_size,
+	.lock = posix_lock,
+	.unlock = posix_unlock,
+};
+
+trove_vfs *tv_vfs_posix(void)
+{
+	return &posix_vfs;
+}
