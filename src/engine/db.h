@@ -1,0 +1,237 @@
+/*
+ * db.h - the database handle and what its modules share.
+ *
+ * db.c opens, recovers and closes, and runs the write path (group commit)
+ * and point reads; batch.c encodes batches; compact.c runs flushes and
+ * compactions on background threads; cursor.c is the user-facing
+ * iterator; maint.c holds backup, verify and statistics.  They all meet
+ * in struct trove_db.
+ *
+ * Stored keys.  The engine keeps two keyspaces in its one ordered map, told
+ * apart by a leading namespace byte:
+ *   TV_NS_DATA  + user key                         the user's keys
+ *   TV_NS_EXPIRY + big-endian u64 expiry + user key an index of every key
+ *                                                  that has an expiry
+ * The expiry index lets the background reaper find expired keys in time
+ * order and lets trove_count subtract the expired-but-not-yet-reaped keys
+ * exactly.
+ *
+ * Locking.  db->mu guards the writer queue, the memtable switch, the
+ * version set, snapshots and background state.  The commit leader resolves
+ * a group, writes the log and fills the memtable without holding mu; it is
+ * the only thread that writes the memtable or the log.  Readers take mu
+ * only to pin a "super version" (memtables + version) by reference.
+ */
+#ifndef TV_DB_H
+#define TV_DB_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "trove.h"
+#include "../util/slice.h"
+#include "cache.h"
+#include "errlog.h"
+#include "logfile.h"
+#include "memtable.h"
+#include "version.h"
+#include "vfs.h"
+
+#define TV_NS_DATA 0x00
+#define TV_NS_EXPIRY 0x01
+/* The longest stored key: namespace, expiry and a maximal user key. */
+#define TV_MAX_STORED_KEY (1 + 8 + TROVE_MAX_KEY)
+
+/* Level-0 file counts that trigger compaction, slow writers, stop them. */
+#define TV_L0_COMPACT 4
+#define TV_L0_SLOWDOWN 8
+#define TV_L0_STOP 12
+
+/* Batch op types (in trove_batch's buffer; see batch.c). */
+enum {
+	TV_OP_PUT = 1,       /* key, value */
+	TV_OP_PUT_EXP = 2,   /* key, expiry, value */
+	TV_OP_DEL = 3,       /* key */
+	TV_OP_EXPIRE = 4,    /* key, expiry (0 = none): keep the value */
+	TV_OP_PUT_KEEP = 5,  /* key, value: keep the expiry */
+	TV_OP_REAP = 6,      /* key, expiry: delete if it expired at expiry */
+};
+
+struct trove_batch {
+	tv_buf ops;
+	size_t nops;
+	tv_buf conds;
+	size_t nconds;
+};
+
+/* A decoded batch op or condition. */
+typedef struct tv_op {
+	int type;
+	tv_slice key;
+	tv_slice value;
+	int64_t expire_at;
+	trove_cond_kind cond;  /* conditions only */
+	uint64_t version;      /* conditions only */
+} tv_op;
+
+/* Iterates over a batch's ops (or conditions): returns 1 and fills op,
+ * 0 at the end.  *pos starts at 0. */
+int tv_batch_next_op(const trove_batch *b, size_t *pos, tv_op *op);
+int tv_batch_next_cond(const trove_batch *b, size_t *pos, tv_op *op);
+int tv_batch_add_op(trove_batch *b, int type, const void *key, size_t klen,
+                    const void *val, size_t vlen, int64_t expire_at);
+
+struct trove_snapshot {
+	uint64_t seq;
+	struct trove_snapshot *prev, *next;
+};
+
+/* What a reader pins: the memtables and the version, at one moment. */
+typedef struct tv_super {
+	atomic_int refs;
+	tv_memtable *mem;
+	tv_memtable *imm; /* being flushed, or NULL */
+	tv_version *version;
+} tv_super;
+
+/* A waiting writer (lives on its thread's stack). */
+typedef struct tv_writer {
+	const trove_batch *batch; /* NULL: a sync request */
+	int sync;                 /* force a log sync */
+	int status;
+	trove_write_result res;
+	int done;
+	pthread_cond_t cv;
+	struct tv_writer *next;
+} tv_writer;
+
+struct trove_db {
+	trove_options opts;
+	char *path;
+	trove_vfs *vfs;
+	trove_vfs *own_vfs; /* in-memory mode's VFS, freed at close */
+	tv_logger lg;
+	tv_file *lockfile;
+	int read_only;
+	int use_wal;
+	size_t write_buffer; /* memtable size that triggers a flush */
+
+	pthread_mutex_t mu;
+	pthread_cond_t bg_cv; /* background work done / needed */
+
+	/* Writers. */
+	tv_writer *queue_head, *queue_tail;
+	tv_log_writer *wal;
+	uint64_t wal_number;
+	int wal_dirty;        /* appended since the last sync */
+	uint64_t last_sync_ms;
+	_Atomic uint64_t last_seq; /* published: readers see <= this */
+	uint64_t count;       /* live-key counter (expired-unreaped included) */
+	int bad;              /* a log sync failed: writes refused */
+	int bg_error;         /* last background failure, cleared on success */
+	tv_buf wal_rec;       /* the leader's record buffer */
+
+	/* What readers pin. */
+	tv_memtable *mem;
+	tv_memtable *imm;
+	uint64_t imm_wal;     /* the log holding imm's writes */
+	uint64_t imm_count;   /* count as of the end of imm */
+	tv_super *super;
+	tv_vset vs;
+	tv_cache *cache;
+
+	trove_snapshot snapshots; /* list head (circular) */
+
+	/* Background threads. */
+	pthread_t flush_thread, compact_thread, timer_thread;
+	int threads_started;
+	int shutting_down;
+	int compacting;       /* a compaction is running */
+	int manual_pending;   /* trove_compact_range waiting */
+	pthread_mutex_t compact_mu; /* one compaction at a time */
+	int backups;          /* backups running: keep old logs */
+
+	/* Error message for trove_errmsg. */
+	pthread_mutex_t err_mu;
+	char errmsg[512];
+
+	/* Statistics. */
+	_Atomic uint64_t st_reads, st_writes, st_groups, st_syncs, st_conflicts,
+		st_wal_bytes, st_table_bytes, st_flushes, st_compactions,
+		st_compaction_read, st_stalls, st_stall_us, st_reaped;
+};
+
+/* ---- Shared helpers (db.c) ----------------------------------------------- */
+
+int64_t tv_now_ms(void);
+uint64_t tv_now_us(void);
+
+/* Pins the current super version (takes and releases mu). */
+tv_super *tv_super_get(trove_db *db);
+void tv_super_put(trove_db *db, tv_super *s);
+/* Installs a new super version from db->mem, db->imm and the current
+ * version.  Called with mu held. */
+int tv_super_install(trove_db *db);
+
+/* Builds a stored key (namespace byte + key) in buf; returns its slice. */
+tv_slice tv_stored_key(char *buf, int ns, const void *key, size_t klen);
+
+/* The newest entry of stored key at seq, searching memtables and tables.
+ * Returns 1 with *type, *value (copied into val, which the caller frees
+ * with tv_buf_free) and *entry_seq; 0 if none; or an error. */
+int tv_lookup(tv_super *s, tv_slice skey, uint64_t seq, unsigned *type,
+              tv_buf *val, uint64_t *entry_seq);
+
+/* Submits a writer and waits until it is committed. */
+int tv_write_internal(trove_db *db, const trove_batch *b, int sync,
+                      trove_write_result *res);
+
+/* Deletes table files no version needs. */
+void tv_delete_dead(trove_db *db, tv_deadlist *dead);
+
+/* Records a message for trove_errmsg and passes it to the user's log. */
+void tv_db_log(void *arg, int level, const char *msg);
+
+/* Oldest sequence number a snapshot still needs (mu held). */
+uint64_t tv_oldest_snapshot(trove_db *db);
+
+/* ---- compact.c ------------------------------------------------------------ */
+
+void *tv_flush_main(void *arg);
+void *tv_compact_main(void *arg);
+/* Writes memtable m to a new level-0 table; returns its meta (NULL when m
+ * is empty) in *out.  Called without mu. */
+int tv_write_level0(trove_db *db, tv_memtable *m, tv_filemeta **out);
+/* Compacts [lo, hi] (NULL: unbounded, user keys with namespace) down every
+ * level. */
+int tv_compact_range_internal(trove_db *db, const tv_slice *lo, const tv_slice *hi);
+/* Flushes db->imm if there is one (mu held; drops it during I/O). */
+int tv_flush_imm(trove_db *db);
+
+/* ---- cursor.c (internal cursors are also used for the expiry index) ---- */
+
+typedef struct tv_dbiter tv_dbiter;
+/* An iterator over live entries of stored keys in [lo, hi) at seq,
+ * expiry checked against now_ms (0: do not check).  NULL on ENOMEM. */
+tv_dbiter *tv_dbiter_new(trove_db *db, tv_super *s, uint64_t seq, tv_slice lo,
+                         tv_slice hi, int has_hi, int64_t now_ms);
+void tv_dbiter_free(tv_dbiter *it);
+int tv_dbiter_first(tv_dbiter *it);
+int tv_dbiter_last(tv_dbiter *it);
+int tv_dbiter_seek(tv_dbiter *it, tv_slice skey);
+int tv_dbiter_seek_for_prev(tv_dbiter *it, tv_slice skey);
+int tv_dbiter_next(tv_dbiter *it);
+int tv_dbiter_prev(tv_dbiter *it);
+int tv_dbiter_valid(const tv_dbiter *it);
+tv_slice tv_dbiter_key(const tv_dbiter *it);   /* stored key */
+tv_slice tv_dbiter_value(const tv_dbiter *it); /* without expiry prefix */
+uint64_t tv_dbiter_seq(const tv_dbiter *it);
+int64_t tv_dbiter_expire(const tv_dbiter *it);
+
+/* Number of expiry-index entries with expiry <= now (mu not held). */
+int tv_count_expired(trove_db *db, int64_t now, uint64_t *n);
+/* Deletes up to max expired keys; *reaped gets how many. */
+int tv_reap_expired(trove_db *db, size_t max, size_t *reaped);
+
+#endif
