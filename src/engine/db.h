@@ -125,6 +125,7 @@ struct trove_db {
 	tv_log_writer *wal;
 	uint64_t wal_number;
 	int wal_dirty;        /* appended since the last sync */
+	int wal_broken;       /* an append failed: start a new log */
 	uint64_t last_sync_ms;
 	_Atomic uint64_t last_seq; /* published: readers see <= this */
 	uint64_t count;       /* live-key counter (expired-unreaped included) */
@@ -137,6 +138,7 @@ struct trove_db {
 	tv_memtable *imm;
 	uint64_t imm_wal;     /* the log holding imm's writes */
 	uint64_t imm_count;   /* count as of the end of imm */
+	uint64_t imm_seq;     /* last sequence in imm */
 	tv_super *super;
 	tv_vset vs;
 	tv_cache *cache;
@@ -178,10 +180,15 @@ int tv_super_install(trove_db *db);
 tv_slice tv_stored_key(char *buf, int ns, const void *key, size_t klen);
 
 /* The newest entry of stored key at seq, searching memtables and tables.
- * Returns 1 with *type, *value (copied into val, which the caller frees
- * with tv_buf_free) and *entry_seq; 0 if none; or an error. */
+ * Returns 1 with *type, *entry_seq and (if val is not NULL) the first
+ * `limit` bytes of the stored value copied into val; 0 if none; or an
+ * error. */
 int tv_lookup(tv_super *s, tv_slice skey, uint64_t seq, unsigned *type,
-              tv_buf *val, uint64_t *entry_seq);
+              tv_buf *val, size_t limit, uint64_t *entry_seq);
+
+/* The in-memory file system of in_memory mode (vfs_mem.c). */
+trove_vfs *tv_vfs_mem_new(void);
+void tv_vfs_mem_free(trove_vfs *vfs);
 
 /* Submits a writer and waits until it is committed. */
 int tv_write_internal(trove_db *db, const trove_batch *b, int sync,
@@ -200,6 +207,8 @@ uint64_t tv_oldest_snapshot(trove_db *db);
 
 void *tv_flush_main(void *arg);
 void *tv_compact_main(void *arg);
+/* Periodic log syncs and the expiry reaper. */
+void *tv_timer_main(void *arg);
 /* Writes memtable m to a new level-0 table; returns its meta (NULL when m
  * is empty) in *out.  Called without mu. */
 int tv_write_level0(trove_db *db, tv_memtable *m, tv_filemeta **out);
@@ -229,8 +238,8 @@ tv_slice tv_dbiter_value(const tv_dbiter *it); /* without expiry prefix */
 uint64_t tv_dbiter_seq(const tv_dbiter *it);
 int64_t tv_dbiter_expire(const tv_dbiter *it);
 
-/* Number of expiry-index entries with expiry <= now (mu not held). */
-int tv_count_expired(trove_db *db, int64_t now, uint64_t *n);
+/* Number of expiry-index entries with expiry <= now in s at seq. */
+int tv_count_expired_at(trove_db *db, tv_super *s, uint64_t seq, int64_t now, uint64_t *n);
 /* Deletes up to max expired keys; *reaped gets how many. */
 int tv_reap_expired(trove_db *db, size_t max, size_t *reaped);
 

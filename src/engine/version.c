@@ -469,16 +469,14 @@ int tv_vs_write_snapshot(trove_vfs *vfs, const char *dir, tv_version *v,
 
 /* Starts a new manifest holding a snapshot of version v and points CURRENT
  * at it; on success the writer stays open for later edits. */
-static int new_manifest(tv_vset *vs, tv_version *v, uint64_t next_file,
+static int new_manifest(tv_vset *vs, tv_version *v, uint64_t number, uint64_t next_file,
                         uint64_t last_seq, uint64_t log_number, uint64_t count)
 {
-	uint64_t number = next_file;
 	char path[4096];
 	manifest_path(path, sizeof path, vs->dir, number);
 	tv_buf rec;
 	tv_buf_init(&rec);
-	/* The manifest takes a file number, so the snapshot records the next. */
-	int rc = encode_snapshot(&rec, v, next_file + 1, last_seq, log_number, count);
+	int rc = encode_snapshot(&rec, v, next_file, last_seq, log_number, count);
 	tv_log_writer *w = NULL;
 	if (!rc)
 		rc = tv_log_create(vs->vfs, path, TV_MAGIC_MANIFEST, &w);
@@ -504,7 +502,6 @@ static int new_manifest(tv_vset *vs, tv_version *v, uint64_t next_file,
 	vs->manifest = w;
 	vs->manifest_number = number;
 	vs->manifest_broken = 0;
-	vs->next_file = next_file + 1;
 	return 0;
 }
 
@@ -522,7 +519,8 @@ int tv_vs_create(tv_vset *vs)
 	int rc = build_version(NULL, &empty, &vs->current);
 	if (rc)
 		return rc;
-	return new_manifest(vs, vs->current, vs->next_file, 0, 0, 0);
+	uint64_t number = vs->next_file++;
+	return new_manifest(vs, vs->current, number, vs->next_file, 0, 0, 0);
 }
 
 static int open_tables(tv_vset *vs, tv_version *v)
@@ -626,7 +624,8 @@ int tv_vs_recover(tv_vset *vs)
 	vs->manifest_number = number;
 	if (vs->read_only)
 		return 0;
-	return new_manifest(vs, v, vs->next_file, vs->last_seq, vs->log_number, vs->count);
+	uint64_t mnum = vs->next_file++;
+	return new_manifest(vs, v, mnum, vs->next_file, vs->last_seq, vs->log_number, vs->count);
 }
 
 void tv_vs_destroy(tv_vset *vs)
@@ -667,6 +666,8 @@ int tv_vs_log_and_apply(tv_vset *vs, tv_edit *e, pthread_mutex_t *mu, tv_deadlis
 	if (!e->has_count)
 		e->count = vs->count;
 	e->has_log_number = e->has_last_seq = e->has_count = 1;
+	int broken = vs->manifest_broken || !vs->manifest;
+	uint64_t mnum = broken ? vs->next_file++ : 0;
 	e->has_next_file = 1;
 	e->next_file = vs->next_file;
 
@@ -677,12 +678,11 @@ int tv_vs_log_and_apply(tv_vset *vs, tv_edit *e, pthread_mutex_t *mu, tv_deadlis
 	assert(version_sane(v));
 	tv_buf rec;
 	tv_buf_init(&rec);
-	int broken = vs->manifest_broken || !vs->manifest;
 	if (!broken)
 		rc = tv_edit_encode(e, &rec);
 	pthread_mutex_unlock(mu);
 	if (broken) {
-		rc = new_manifest(vs, v, e->next_file, e->last_seq, e->log_number, e->count);
+		rc = new_manifest(vs, v, mnum, e->next_file, e->last_seq, e->log_number, e->count);
 	} else if (!rc) {
 		rc = tv_log_append(vs->manifest, tv_buf_slice(&rec));
 		if (!rc)

@@ -1,0 +1,1659 @@
+/*
+ * db.c - opening, recovery, point reads and the write path.
+ *
+ * Writes.  Every write, from a plain put to a conditional transaction, is
+ * a batch handed to tv_write_internal.  Writers queue under db->mu; the
+ * one at the head becomes the leader, takes a group of queued writers,
+ * and without holding mu: checks each batch's conditions and resolves its
+ * ops against the database plus the effects of earlier batches of the
+ * group (the overlay), encodes the results as one log record, appends and
+ * (per the sync policy) syncs it once for the whole group, and inserts the
+ * record into the memtable.  Then it publishes the new last sequence
+ * number under mu and wakes the group.  Because the leader alone decides
+ * conditions and applies writes, conditional writes are atomic and the
+ * live-key counter is exact.
+ *
+ * Reads pin a super version (memtables + table version) and look the key
+ * up newest first, at the published sequence number or a snapshot's.
+ *
+ * Recovery replays the logs newer than the manifest's log number into a
+ * memtable, flushes it to a level-0 table and starts a fresh log, so a
+ * torn tail is never appended to.
+ */
+#include "db.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../util/arena.h"
+#include "../util/checksum.h"
+#include "../util/coding.h"
+#include "ikey.h"
+
+/* ---- Time ------------------------------------------------------------------ */
+
+int64_t tv_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+uint64_t tv_now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* ---- Messages --------------------------------------------------------------- */
+
+void tv_db_log(void *arg, int level, const char *msg)
+{
+	trove_db *db = arg;
+	if (level == TROVE_LOG_ERROR) {
+		pthread_mutex_lock(&db->err_mu);
+		snprintf(db->errmsg, sizeof db->errmsg, "%s", msg);
+		pthread_mutex_unlock(&db->err_mu);
+	}
+	if (db->opts.log)
+		db->opts.log(db->opts.log_arg, level, msg);
+}
+
+char *trove_errmsg(trove_db *db, char *buf, size_t len)
+{
+	if (!buf || len == 0)
+		return buf;
+	buf[0] = 0;
+	if (!db)
+		return buf;
+	pthread_mutex_lock(&db->err_mu);
+	snprintf(buf, len, "%s", db->errmsg);
+	pthread_mutex_unlock(&db->err_mu);
+	return buf;
+}
+
+void trove_free(void *p)
+{
+	free(p);
+}
+
+/* ---- Stored keys ---------------------------------------------------------------- */
+
+tv_slice tv_stored_key(char *buf, int ns, const void *key, size_t klen)
+{
+	buf[0] = (char)ns;
+	memcpy(buf + 1, key, klen);
+	return tv_slice_make(buf, klen + 1);
+}
+
+static void put_be64(char *p, uint64_t v)
+{
+	for (int i = 7; i >= 0; i--) {
+		p[i] = (char)(v & 0xff);
+		v >>= 8;
+	}
+}
+
+/* The expiry-index key of user key k (a stored key: namespace byte first)
+ * expiring at exp, built in buf (TV_MAX_STORED_KEY bytes). */
+static tv_slice expiry_key(char *buf, int64_t exp, tv_slice skey)
+{
+	buf[0] = TV_NS_EXPIRY;
+	put_be64(buf + 1, (uint64_t)exp);
+	memcpy(buf + 9, skey.data + 1, skey.len - 1);
+	return tv_slice_make(buf, skey.len + 8);
+}
+
+/* ---- Super versions ----------------------------------------------------------- */
+
+int tv_super_install(trove_db *db)
+{
+	tv_super *s = malloc(sizeof *s);
+	if (!s)
+		return TROVE_ENOMEM;
+	atomic_init(&s->refs, 1);
+	s->mem = db->mem;
+	tv_mem_ref(s->mem);
+	s->imm = db->imm;
+	if (s->imm)
+		tv_mem_ref(s->imm);
+	s->version = db->vs.current;
+	tv_version_ref(s->version);
+	tv_super *old = db->super;
+	db->super = s;
+	if (old && atomic_fetch_sub(&old->refs, 1) == 1) {
+		tv_deadlist dead = { 0 };
+		tv_mem_unref(old->mem);
+		if (old->imm)
+			tv_mem_unref(old->imm);
+		tv_version_unref(old->version, &dead);
+		free(old);
+		/* Deleting under mu is rare (files only die here when no reader
+		 * pinned the old super) and keeps this path simple. */
+		tv_delete_dead(db, &dead);
+	}
+	return 0;
+}
+
+tv_super *tv_super_get(trove_db *db)
+{
+	pthread_mutex_lock(&db->mu);
+	tv_super *s = db->super;
+	atomic_fetch_add(&s->refs, 1);
+	pthread_mutex_unlock(&db->mu);
+	return s;
+}
+
+void tv_super_put(trove_db *db, tv_super *s)
+{
+	if (atomic_fetch_sub(&s->refs, 1) != 1)
+		return;
+	tv_deadlist dead = { 0 };
+	tv_mem_unref(s->mem);
+	if (s->imm)
+		tv_mem_unref(s->imm);
+	pthread_mutex_lock(&db->mu);
+	tv_version_unref(s->version, &dead);
+	pthread_mutex_unlock(&db->mu);
+	free(s);
+	tv_delete_dead(db, &dead);
+}
+
+void tv_delete_dead(trove_db *db, tv_deadlist *dead)
+{
+	char path[4096];
+	for (int i = 0; i < dead->n; i++) {
+		tv_file_path(path, sizeof path, db->path, dead->nums[i], "sst");
+		db->vfs->remove(db->vfs, path);
+	}
+	free(dead->nums);
+	dead->nums = NULL;
+	dead->n = dead->cap = 0;
+}
+
+/* ---- Point lookups -------------------------------------------------------------- */
+
+typedef struct found {
+	unsigned type;
+	uint64_t seq;
+	tv_buf *val;
+	size_t limit;
+	int rc;
+} found;
+
+/* Copies up to limit bytes of v into val. */
+static int copy_value(tv_buf *val, tv_slice v, size_t limit)
+{
+	tv_buf_clear(val);
+	return tv_buf_append(val, v.data, v.len < limit ? v.len : limit);
+}
+
+static int found_cb(void *arg, tv_slice ikey, tv_slice value)
+{
+	found *f = arg;
+	f->type = tv_ikey_type(ikey);
+	f->seq = tv_ikey_seq(ikey);
+	if (f->val && f->type != TV_TYPE_DEL && copy_value(f->val, value, f->limit))
+		f->rc = TROVE_ENOMEM;
+	return 1;
+}
+
+int tv_lookup(tv_super *s, tv_slice skey, uint64_t seq, unsigned *type, tv_buf *val,
+              size_t limit, uint64_t *entry_seq)
+{
+	tv_slice v;
+	tv_memtable *mems[2] = { s->mem, s->imm };
+	for (int i = 0; i < 2; i++) {
+		if (mems[i] && tv_mem_get(mems[i], skey, seq, type, &v, entry_seq)) {
+			if (val && *type != TV_TYPE_DEL && copy_value(val, v, limit))
+				return TROVE_ENOMEM;
+			return 1;
+		}
+	}
+	char stack[256];
+	char *kb = skey.len + TV_TRAILER <= sizeof stack ? stack : malloc(skey.len + TV_TRAILER);
+	if (!kb)
+		return TROVE_ENOMEM;
+	memcpy(kb, skey.data, skey.len);
+	tv_put_fixed64(kb + skey.len, tv_pack_trailer(seq, TV_SEEK_TYPE));
+	found f = { 0, 0, val, limit, 0 };
+	int rc = tv_version_get(s->version, tv_slice_make(kb, skey.len + TV_TRAILER), found_cb, &f);
+	if (kb != stack)
+		free(kb);
+	if (rc < 0)
+		return rc;
+	if (f.rc)
+		return f.rc;
+	if (rc == 1) {
+		*type = f.type;
+		*entry_seq = f.seq;
+	}
+	return rc;
+}
+
+/* Splits a stored value into its expiry and the user's value. */
+static int64_t split_value(unsigned type, tv_slice *v)
+{
+	if (type != TV_TYPE_PUT_EXP || v->len < 8)
+		return 0;
+	int64_t exp = (int64_t)tv_get_fixed64(v->data);
+	v->data += 8;
+	v->len -= 8;
+	return exp;
+}
+
+static int check_key(const void *key, size_t klen)
+{
+	if (!key || klen == 0)
+		return TROVE_EINVAL;
+	return klen > TROVE_MAX_KEY ? TROVE_ETOOBIG : 0;
+}
+
+static uint64_t read_seq(trove_db *db, const trove_snapshot *snap)
+{
+	return snap ? snap->seq : atomic_load_explicit(&db->last_seq, memory_order_acquire);
+}
+
+/* Looks key up in s at seq; on success fills val with the user's value
+ * (or, if want_value is 0, with at most its expiry prefix) and meta.
+ * TROVE_ENOTFOUND for missing or expired keys. */
+static int get_in(tv_super *s, uint64_t seq, const void *key, size_t klen, tv_buf *val,
+                  int want_value, trove_meta *meta, int64_t now)
+{
+	char stack[256];
+	char *kb = klen + 1 <= sizeof stack ? stack : malloc(klen + 1);
+	if (!kb)
+		return TROVE_ENOMEM;
+	tv_slice skey = tv_stored_key(kb, TV_NS_DATA, key, klen);
+	unsigned type = 0;
+	uint64_t eseq = 0;
+	int rc = tv_lookup(s, skey, seq, &type, val, want_value ? SIZE_MAX : 8, &eseq);
+	if (kb != stack)
+		free(kb);
+	if (rc < 0)
+		return rc;
+	if (rc == 0 || type == TV_TYPE_DEL)
+		return TROVE_ENOTFOUND;
+	tv_slice v = tv_buf_slice(val);
+	int64_t exp = split_value(type, &v);
+	if (exp && exp <= now)
+		return TROVE_ENOTFOUND;
+	if (v.len && v.data != val->data)
+		memmove(val->data, v.data, v.len);
+	val->len = v.len;
+	if (meta) {
+		meta->version = eseq;
+		meta->expire_at_ms = exp;
+	}
+	return 0;
+}
+
+int trove_get_ex(trove_db *db, const trove_snapshot *snap, const void *key, size_t klen,
+                 void **val, size_t *vlen, trove_meta *meta)
+{
+	if (!db || (val && !vlen) || (!val && vlen))
+		return TROVE_EINVAL;
+	int rc = check_key(key, klen);
+	if (rc)
+		return rc;
+	atomic_fetch_add_explicit(&db->st_reads, 1, memory_order_relaxed);
+	tv_super *s = tv_super_get(db);
+	tv_buf buf;
+	tv_buf_init(&buf);
+	rc = get_in(s, read_seq(db, snap), key, klen, &buf, val != NULL, meta, tv_now_ms());
+	tv_super_put(db, s);
+	if (rc == 0 && val) {
+		/* A terminating NUL for convenience (documented). */
+		if (tv_buf_reserve(&buf, 1)) {
+			tv_buf_free(&buf);
+			return TROVE_ENOMEM;
+		}
+		buf.data[buf.len] = 0;
+		*vlen = buf.len;
+		*val = buf.data;
+		return 0;
+	}
+	tv_buf_free(&buf);
+	return rc;
+}
+
+int trove_get(trove_db *db, const void *key, size_t klen, void **val, size_t *vlen)
+{
+	if (!val || !vlen)
+		return TROVE_EINVAL;
+	return trove_get_ex(db, NULL, key, klen, val, vlen, NULL);
+}
+
+int trove_exists(trove_db *db, const void *key, size_t klen)
+{
+	return trove_get_ex(db, NULL, key, klen, NULL, NULL, NULL);
+}
+
+int trove_ttl(trove_db *db, const void *key, size_t klen, int64_t *ttl_ms)
+{
+	if (!ttl_ms)
+		return TROVE_EINVAL;
+	trove_meta m;
+	int rc = trove_get_ex(db, NULL, key, klen, NULL, NULL, &m);
+	if (rc)
+		return rc;
+	if (m.expire_at_ms == 0) {
+		*ttl_ms = -1;
+	} else {
+		int64_t left = m.expire_at_ms - tv_now_ms();
+		*ttl_ms = left > 0 ? left : 0;
+	}
+	return 0;
+}
+
+int trove_mget(trove_db *db, const trove_snapshot *snap, size_t n, const void *const *keys,
+               const size_t *klens, void **vals, size_t *vlens, int *status)
+{
+	if (!db || (n && (!keys || !klens || !vals || !vlens || !status)))
+		return TROVE_EINVAL;
+	tv_super *s = tv_super_get(db);
+	uint64_t seq = read_seq(db, snap);
+	int64_t now = tv_now_ms();
+	int rc = 0;
+	for (size_t i = 0; i < n; i++) {
+		vals[i] = NULL;
+		vlens[i] = 0;
+		status[i] = check_key(keys[i], klens[i]);
+		if (status[i])
+			continue;
+		tv_buf buf;
+		tv_buf_init(&buf);
+		status[i] = get_in(s, seq, keys[i], klens[i], &buf, 1, NULL, now);
+		if (status[i] == 0 && tv_buf_reserve(&buf, 1) == 0) {
+			buf.data[buf.len] = 0;
+			vals[i] = buf.data;
+			vlens[i] = buf.len;
+		} else {
+			if (status[i] == 0)
+				status[i] = TROVE_ENOMEM;
+			tv_buf_free(&buf);
+		}
+		if (status[i] && status[i] != TROVE_ENOTFOUND && status[i] != TROVE_EINVAL &&
+		    status[i] != TROVE_ETOOBIG && !rc)
+			rc = status[i];
+	}
+	atomic_fetch_add_explicit(&db->st_reads, n, memory_order_relaxed);
+	tv_super_put(db, s);
+	return rc;
+}
+
+/* ---- The write path: resolving a group ---------------------------------------
+ *
+ * The overlay maps every stored key the group has written so far to its
+ * newest state, so that later batches of the same group see earlier ones
+ * before anything reaches the memtable.
+ */
+
+typedef struct ov_entry {
+	tv_slice key;   /* stored key, in the group arena */
+	unsigned type;  /* TV_TYPE_* */
+	int64_t exp;
+	tv_slice value; /* the user's value */
+	uint64_t seq;   /* the sequence its batch gets */
+	uint64_t batch; /* id of the last batch that wrote it */
+} ov_entry;
+
+typedef struct group {
+	trove_db *db;
+	tv_super *s;
+	uint64_t base_seq; /* sequence everything before the group has */
+	int64_t now;
+	tv_arena arena;
+	ov_entry *ents;
+	size_t nents, capents;
+	uint32_t *slots; /* open addressing: entry index + 1, 0 = empty */
+	size_t nslots;
+	size_t *touched; /* entries written by the current batch */
+	size_t ntouched, captouched;
+	uint64_t batch_id;
+	int64_t delta;   /* live-key change of the current batch */
+	int removed;
+	tv_buf tmp;
+	tv_buf *rec;
+	uint32_t nbatches;
+	int64_t total_delta;
+	uint64_t nops;
+} group;
+
+typedef struct kstate {
+	int exists;     /* the newest entry is a value (expired or not) */
+	int64_t exp;
+	uint64_t seq;
+	tv_slice value; /* valid until the next get_state */
+} kstate;
+
+static int live(const kstate *st, int64_t now)
+{
+	return st->exists && (st->exp == 0 || st->exp > now);
+}
+
+static ov_entry *ov_find(group *g, tv_slice key, uint64_t h)
+{
+	if (!g->nslots)
+		return NULL;
+	for (size_t i = h & (g->nslots - 1);; i = (i + 1) & (g->nslots - 1)) {
+		uint32_t s = g->slots[i];
+		if (!s)
+			return NULL;
+		if (tv_slice_eq(g->ents[s - 1].key, key))
+			return &g->ents[s - 1];
+	}
+}
+
+static int ov_grow(group *g)
+{
+	size_t n = g->nslots ? g->nslots * 2 : 64;
+	uint32_t *slots = calloc(n, sizeof *slots);
+	if (!slots)
+		return TROVE_ENOMEM;
+	for (size_t e = 0; e < g->nents; e++) {
+		tv_slice k = g->ents[e].key;
+		size_t i = tv_hash64(k.data, k.len) & (n - 1);
+		while (slots[i])
+			i = (i + 1) & (n - 1);
+		slots[i] = (uint32_t)(e + 1);
+	}
+	free(g->slots);
+	g->slots = slots;
+	g->nslots = n;
+	return 0;
+}
+
+/* Records the new state of a stored key for the current batch. */
+static int set_entry(group *g, tv_slice key, unsigned type, int64_t exp, tv_slice value)
+{
+	uint64_t h = tv_hash64(key.data, key.len);
+	ov_entry *e = ov_find(g, key, h);
+	if (!e) {
+		if ((g->nents + 1) * 2 > g->nslots && ov_grow(g))
+			return TROVE_ENOMEM;
+		if (g->nents == g->capents) {
+			size_t nc = g->capents ? g->capents * 2 : 32;
+			ov_entry *ne = realloc(g->ents, nc * sizeof *ne);
+			if (!ne)
+				return TROVE_ENOMEM;
+			g->ents = ne;
+			g->capents = nc;
+		}
+		char *kc = tv_arena_alloc(&g->arena, key.len);
+		if (!kc)
+			return TROVE_ENOMEM;
+		memcpy(kc, key.data, key.len);
+		e = &g->ents[g->nents];
+		e->key = tv_slice_make(kc, key.len);
+		e->batch = 0;
+		size_t i = h & (g->nslots - 1);
+		while (g->slots[i])
+			i = (i + 1) & (g->nslots - 1);
+		g->slots[i] = (uint32_t)(++g->nents);
+	}
+	e->type = type;
+	e->exp = exp;
+	e->value = value;
+	e->seq = g->base_seq + g->nbatches + 1;
+	if (e->batch != g->batch_id) {
+		if (g->ntouched == g->captouched) {
+			size_t nc = g->captouched ? g->captouched * 2 : 32;
+			size_t *nt = realloc(g->touched, nc * sizeof *nt);
+			if (!nt)
+				return TROVE_ENOMEM;
+			g->touched = nt;
+			g->captouched = nc;
+		}
+		g->touched[g->ntouched++] = (size_t)(e - g->ents);
+		e->batch = g->batch_id;
+	}
+	return 0;
+}
+
+/* The state of a stored key as the group sees it: its own writes first,
+ * then the database.  With need_value, st->value holds the whole value. */
+static int get_state(group *g, tv_slice key, int need_value, kstate *st)
+{
+	ov_entry *e = ov_find(g, key, tv_hash64(key.data, key.len));
+	if (e) {
+		st->exists = e->type != TV_TYPE_DEL;
+		st->exp = e->exp;
+		st->seq = e->seq;
+		st->value = e->value;
+		return 0;
+	}
+	unsigned type = 0;
+	int rc = tv_lookup(g->s, key, g->base_seq, &type, &g->tmp, need_value ? SIZE_MAX : 8,
+	                   &st->seq);
+	if (rc < 0)
+		return rc;
+	st->exists = rc == 1 && type != TV_TYPE_DEL;
+	st->exp = 0;
+	st->value = tv_slice_make(NULL, 0);
+	if (st->exists) {
+		st->value = tv_buf_slice(&g->tmp);
+		st->exp = split_value(type, &st->value);
+	}
+	return 0;
+}
+
+/* Moves a key from state prev to a new state, keeping the live-key count
+ * and the expiry index in step. */
+static int apply_op(group *g, tv_slice skey, const kstate *prev, unsigned type, int64_t exp,
+                    tv_slice value)
+{
+	char xb[TV_MAX_STORED_KEY];
+	int rc = 0;
+	g->delta += (type != TV_TYPE_DEL) - prev->exists;
+	int keep_index = prev->exists && prev->exp && type == TV_TYPE_PUT_EXP && exp == prev->exp;
+	if (prev->exists && prev->exp && !keep_index)
+		rc = set_entry(g, expiry_key(xb, prev->exp, skey), TV_TYPE_DEL, 0,
+		               tv_slice_make(NULL, 0));
+	if (!rc && type == TV_TYPE_PUT_EXP && !keep_index)
+		rc = set_entry(g, expiry_key(xb, exp, skey), TV_TYPE_PUT, 0, tv_slice_make(NULL, 0));
+	if (!rc)
+		rc = set_entry(g, skey, type, type == TV_TYPE_PUT_EXP ? exp : 0, value);
+	return rc;
+}
+
+/* Checks a batch's conditions; returns 0 if all hold, TROVE_ECONDITION
+ * with *failed set, or an error. */
+static int check_conditions(group *g, const trove_batch *b, size_t *failed)
+{
+	size_t pos = 0, i = 0;
+	tv_op c;
+	char kb[TV_MAX_STORED_KEY];
+	for (; tv_batch_next_cond(b, &pos, &c); i++) {
+		kstate st;
+		tv_slice skey = tv_stored_key(kb, TV_NS_DATA, c.key.data, c.key.len);
+		int rc = get_state(g, skey, c.cond == TROVE_IF_VALUE, &st);
+		if (rc)
+			return rc;
+		int ok, alive = live(&st, g->now);
+		switch (c.cond) {
+		case TROVE_IF_ABSENT: ok = !alive; break;
+		case TROVE_IF_PRESENT: ok = alive; break;
+		case TROVE_IF_VALUE: ok = alive && tv_slice_eq(st.value, c.value); break;
+		case TROVE_IF_VERSION: ok = (alive ? st.seq : 0) == c.version; break;
+		default: ok = 0; break;
+		}
+		if (!ok) {
+			*failed = i;
+			return TROVE_ECONDITION;
+		}
+	}
+	return 0;
+}
+
+static int resolve_op(group *g, const tv_op *op)
+{
+	char kb[TV_MAX_STORED_KEY];
+	tv_slice skey = tv_stored_key(kb, TV_NS_DATA, op->key.data, op->key.len);
+	kstate prev;
+	int rc = get_state(g, skey, op->type == TV_OP_EXPIRE, &prev);
+	if (rc)
+		return rc;
+	switch (op->type) {
+	case TV_OP_PUT:
+		return apply_op(g, skey, &prev, TV_TYPE_PUT, 0, op->value);
+	case TV_OP_PUT_EXP:
+		return apply_op(g, skey, &prev, TV_TYPE_PUT_EXP, op->expire_at, op->value);
+	case TV_OP_PUT_KEEP: {
+		int64_t exp = live(&prev, g->now) ? prev.exp : 0;
+		return apply_op(g, skey, &prev, exp ? TV_TYPE_PUT_EXP : TV_TYPE_PUT, exp, op->value);
+	}
+	case TV_OP_DEL:
+		if (!prev.exists)
+			return 0;
+		g->removed += live(&prev, g->now);
+		return apply_op(g, skey, &prev, TV_TYPE_DEL, 0, tv_slice_make(NULL, 0));
+	case TV_OP_EXPIRE: {
+		if (!live(&prev, g->now))
+			return 0;
+		char *copy = tv_arena_alloc(&g->arena, prev.value.len ? prev.value.len : 1);
+		if (!copy)
+			return TROVE_ENOMEM;
+		memcpy(copy, prev.value.data, prev.value.len);
+		tv_slice v = tv_slice_make(copy, prev.value.len);
+		int64_t exp = op->expire_at;
+		return apply_op(g, skey, &prev, exp ? TV_TYPE_PUT_EXP : TV_TYPE_PUT, exp, v);
+	}
+	case TV_OP_REAP:
+		if (!prev.exists || prev.exp != op->expire_at || prev.exp > g->now)
+			return 0;
+		return apply_op(g, skey, &prev, TV_TYPE_DEL, 0, tv_slice_make(NULL, 0));
+	default:
+		return TROVE_EINVAL;
+	}
+}
+
+static uint64_t zigzag(int64_t v)
+{
+	return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+}
+
+static int64_t unzigzag(uint64_t v)
+{
+	return (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
+}
+
+/* Appends the current batch's writes to the log record. */
+static int emit_batch(group *g)
+{
+	tv_buf *r = g->rec;
+	int rc = tv_buf_put_varint64(r, zigzag(g->delta));
+	rc |= tv_buf_put_varint32(r, (uint32_t)g->ntouched);
+	for (size_t i = 0; i < g->ntouched && !rc; i++) {
+		const ov_entry *e = &g->ents[g->touched[i]];
+		char t = (char)e->type;
+		rc |= tv_buf_append(r, &t, 1);
+		rc |= tv_buf_put_lenprefixed(r, e->key.data, e->key.len);
+		if (e->type == TV_TYPE_PUT_EXP) {
+			rc |= tv_buf_put_varint32(r, (uint32_t)(e->value.len + 8));
+			rc |= tv_buf_put_fixed64(r, (uint64_t)e->exp);
+			rc |= tv_buf_append(r, e->value.data, e->value.len);
+		} else {
+			rc |= tv_buf_put_lenprefixed(r, e->value.data, e->value.len);
+		}
+	}
+	g->nops += g->ntouched;
+	return rc ? TROVE_ENOMEM : 0;
+}
+
+/* Resolves one writer's batch into the group; sets its status. */
+static int resolve_batch(group *g, tv_writer *w)
+{
+	const trove_batch *b = w->batch;
+	g->batch_id++;
+	g->ntouched = 0;
+	g->delta = 0;
+	g->removed = 0;
+	size_t failed = 0;
+	int rc = check_conditions(g, b, &failed);
+	if (rc == TROVE_ECONDITION) {
+		w->status = rc;
+		w->res.failed = failed;
+		atomic_fetch_add_explicit(&g->db->st_conflicts, 1, memory_order_relaxed);
+		return 0;
+	}
+	size_t pos = 0;
+	tv_op op;
+	while (!rc && tv_batch_next_op(b, &pos, &op))
+		rc = resolve_op(g, &op);
+	if (rc)
+		return rc; /* the whole group fails: the overlay is now unreliable */
+	w->status = 0;
+	w->res.removed = g->removed;
+	w->res.version = g->base_seq + g->nbatches + (g->ntouched ? 1 : 0);
+	if (g->ntouched == 0)
+		return 0;
+	rc = emit_batch(g);
+	if (rc)
+		return rc;
+	g->nbatches++;
+	g->total_delta += g->delta;
+	return 0;
+}
+
+/* Decodes a log record and inserts it into m.  Returns the last sequence
+ * number in *last_seq and the live-key change in *delta.  Used by the
+ * leader and by recovery; a malformed record gives TROVE_ECORRUPT. */
+static int apply_record(tv_memtable *m, tv_slice rec, uint64_t *last_seq, int64_t *delta)
+{
+	const char *p = rec.data, *end = rec.data + rec.len;
+	if (rec.len < 12)
+		return TROVE_ECORRUPT;
+	uint64_t seq = tv_get_fixed64(p);
+	uint32_t nb = tv_get_fixed32(p + 8);
+	p += 12;
+	if (seq == 0 || seq > TV_MAX_SEQ - nb)
+		return TROVE_ECORRUPT;
+	int64_t d = 0;
+	for (uint32_t b = 0; b < nb; b++, seq++) {
+		uint64_t zz;
+		uint32_t nops;
+		if (!(p = tv_decode_varint64(p, end, &zz)) || !(p = tv_decode_varint32(p, end, &nops)))
+			return TROVE_ECORRUPT;
+		d += unzigzag(zz);
+		for (uint32_t i = 0; i < nops; i++) {
+			if (p >= end)
+				return TROVE_ECORRUPT;
+			unsigned type = (unsigned char)*p++;
+			uint32_t kl, vl;
+			if (type > TV_TYPE_PUT_EXP || !(p = tv_decode_varint32(p, end, &kl)) ||
+			    kl == 0 || kl > (size_t)(end - p))
+				return TROVE_ECORRUPT;
+			tv_slice k = tv_slice_make(p, kl);
+			p += kl;
+			if (!(p = tv_decode_varint32(p, end, &vl)) || vl > (size_t)(end - p) ||
+			    (type == TV_TYPE_PUT_EXP && vl < 8))
+				return TROVE_ECORRUPT;
+			tv_slice v = tv_slice_make(p, vl);
+			p += vl;
+			int rc = tv_mem_add(m, seq, type, k, v);
+			if (rc)
+				return rc;
+		}
+	}
+	if (p != end)
+		return TROVE_ECORRUPT;
+	*last_seq = seq - 1;
+	*delta = d;
+	return 0;
+}
+
+static void group_free(group *g)
+{
+	tv_arena_destroy(&g->arena);
+	free(g->ents);
+	free(g->slots);
+	free(g->touched);
+	tv_buf_free(&g->tmp);
+}
+
+/* Syncs the log, counting it.  Called by the leader only. */
+static int sync_wal(trove_db *db)
+{
+	int rc = tv_log_sync(db->wal);
+	if (rc == 0) {
+		db->wal_dirty = 0;
+		db->last_sync_ms = (uint64_t)tv_now_ms();
+		atomic_fetch_add_explicit(&db->st_syncs, 1, memory_order_relaxed);
+	}
+	return rc;
+}
+
+/* Runs a group of writers [first, last] without holding mu.  Returns an
+ * error that fails every writer of the group still marked successful;
+ * *new_seq and *delta describe what was committed. */
+static int commit_group(trove_db *db, tv_super *s, tv_writer *first, tv_writer *last,
+                        uint64_t *new_seq, int64_t *delta)
+{
+	group g;
+	memset(&g, 0, sizeof g);
+	g.db = db;
+	g.s = s;
+	g.base_seq = atomic_load_explicit(&db->last_seq, memory_order_relaxed);
+	g.now = tv_now_ms();
+	tv_arena_init(&g.arena);
+	tv_buf_init(&g.tmp);
+	g.rec = &db->wal_rec;
+	tv_buf_clear(g.rec);
+	int rc = tv_buf_put_fixed64(g.rec, g.base_seq + 1);
+	rc |= tv_buf_put_fixed32(g.rec, 0);
+	int want_sync = 0;
+	for (tv_writer *w = first; !rc; w = w->next) {
+		want_sync |= w->sync;
+		if (w->batch)
+			rc = resolve_batch(&g, w);
+		else
+			w->status = 0;
+		if (w == last)
+			break;
+	}
+	*new_seq = g.base_seq;
+	*delta = 0;
+	if (rc || (g.nbatches == 0 && !want_sync))
+		goto out;
+	if (db->use_wal) {
+		uint64_t now = (uint64_t)tv_now_ms();
+		int sync = want_sync || db->opts.sync == TROVE_SYNC_ALWAYS ||
+		           (db->opts.sync == TROVE_SYNC_PERIODIC &&
+		            now - db->last_sync_ms >= db->opts.sync_period_ms);
+		if (g.nbatches) {
+			tv_put_fixed32(g.rec->data + 8, g.nbatches);
+			rc = tv_log_append(db->wal, tv_buf_slice(g.rec));
+			if (rc) {
+				db->wal_broken = 1;
+				goto out;
+			}
+			db->wal_dirty = 1;
+			atomic_fetch_add_explicit(&db->st_wal_bytes, g.rec->len + TV_LOG_RECORD_HEADER,
+			                          memory_order_relaxed);
+		}
+		if (sync && db->wal_dirty && (rc = sync_wal(db)) != 0) {
+			/* The record may or may not be on disk: refuse writes until
+			 * a reopen settles what the log holds. */
+			db->bad = 1;
+			tv_logf(&db->lg, TROVE_LOG_ERROR, "write-ahead log sync failed: %s",
+			        trove_strerror(rc));
+			goto out;
+		}
+	}
+	if (g.nbatches) {
+		tv_put_fixed32(g.rec->data + 8, g.nbatches);
+		int64_t d;
+		rc = apply_record(s->mem, tv_buf_slice(g.rec), new_seq, &d);
+		if (rc) {
+			db->bad = 1;
+			goto out;
+		}
+		*delta = d;
+		atomic_fetch_add_explicit(&db->st_writes, g.nops, memory_order_relaxed);
+	}
+out:
+	group_free(&g);
+	return rc;
+}
+
+/* ---- The write path: the queue and room in the memtable ------------------- */
+
+/* Creates a new write-ahead log and makes it current (mu held).  The old
+ * log, if any, is closed; for TROVE_SYNC_PERIODIC it is synced first so
+ * that what survives a power loss stays a prefix of the history. */
+static int new_wal(trove_db *db)
+{
+	uint64_t number = db->vs.next_file++;
+	char path[4096];
+	tv_file_path(path, sizeof path, db->path, number, "log");
+	tv_log_writer *w;
+	if (db->wal && !db->wal_broken && db->wal_dirty && db->opts.sync != TROVE_SYNC_NONE) {
+		int rc = sync_wal(db);
+		if (rc)
+			return rc;
+	}
+	int rc = tv_log_create(db->vfs, path, TV_MAGIC_WAL, &w);
+	if (!rc)
+		rc = db->vfs->sync_dir(db->vfs, db->path);
+	if (rc) {
+		if (rc != TROVE_ENOSPC)
+			tv_logf(&db->lg, TROVE_LOG_ERROR, "%s: cannot create log: %s", path,
+			        trove_strerror(rc));
+		return rc;
+	}
+	if (db->wal)
+		tv_log_close(db->wal);
+	db->wal = w;
+	db->wal_number = number;
+	db->wal_broken = 0;
+	db->wal_dirty = 0;
+	return 0;
+}
+
+static void stall_wait(trove_db *db)
+{
+	uint64_t t0 = tv_now_us();
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_nsec += 100 * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_cond_timedwait(&db->bg_cv, &db->mu, &ts);
+	atomic_fetch_add_explicit(&db->st_stall_us, tv_now_us() - t0, memory_order_relaxed);
+}
+
+/* Makes sure the memtable has room for a write (mu held, leader only):
+ * slows the writer a little when level 0 fills up, waits when the
+ * previous memtable is still being flushed or level 0 is full, and
+ * switches to a new memtable and log when the current one is full. */
+static int make_room(trove_db *db)
+{
+	int delayed = 0;
+	for (;;) {
+		if (db->bad)
+			return TROVE_EBADDB;
+		if (db->use_wal && db->wal_broken) {
+			int rc = new_wal(db);
+			if (rc)
+				return rc;
+		}
+		int l0 = db->vs.current->nfiles[0];
+		if (!delayed && l0 >= TV_L0_SLOWDOWN) {
+			/* Spread the delay over many writes instead of stopping
+			 * one for a long time. */
+			pthread_mutex_unlock(&db->mu);
+			struct timespec ts = { 0, 1000000L };
+			nanosleep(&ts, NULL);
+			pthread_mutex_lock(&db->mu);
+			delayed = 1;
+			atomic_fetch_add_explicit(&db->st_stalls, 1, memory_order_relaxed);
+			atomic_fetch_add_explicit(&db->st_stall_us, 1000, memory_order_relaxed);
+			continue;
+		}
+		if (tv_mem_usage(db->mem) < db->write_buffer)
+			return 0;
+		if (db->imm || l0 >= TV_L0_STOP) {
+			if (db->bg_error)
+				return db->bg_error;
+			atomic_fetch_add_explicit(&db->st_stalls, 1, memory_order_relaxed);
+			pthread_cond_broadcast(&db->bg_cv);
+			stall_wait(db);
+			continue;
+		}
+		tv_memtable *m = tv_mem_new();
+		if (!m)
+			return TROVE_ENOMEM;
+		uint64_t old_wal = db->wal_number;
+		if (db->use_wal) {
+			int rc = new_wal(db);
+			if (rc) {
+				tv_mem_unref(m);
+				return rc;
+			}
+		}
+		db->imm = db->mem;
+		db->imm_wal = old_wal;
+		db->imm_count = db->count;
+		db->imm_seq = atomic_load_explicit(&db->last_seq, memory_order_relaxed);
+		db->mem = m;
+		if (tv_super_install(db)) {
+			db->mem = db->imm;
+			db->imm = NULL;
+			tv_mem_unref(m);
+			return TROVE_ENOMEM;
+		}
+		pthread_cond_broadcast(&db->bg_cv);
+	}
+}
+
+/* Takes the writers from the head of the queue that fit in one group. */
+static tv_writer *build_group(trove_db *db)
+{
+	tv_writer *first = db->queue_head, *last = first;
+	size_t size = first->batch ? first->batch->ops.len : 0;
+	size_t max = size <= (128u << 10) ? size + (128u << 10) : (1u << 20);
+	for (tv_writer *w = first->next; w; w = w->next) {
+		size_t n = w->batch ? w->batch->ops.len : 0;
+		if (size + n > max)
+			break;
+		size += n;
+		last = w;
+	}
+	return last;
+}
+
+int tv_write_internal(trove_db *db, const trove_batch *b, int sync, trove_write_result *res)
+{
+	tv_writer w;
+	memset(&w, 0, sizeof w);
+	w.batch = b;
+	w.sync = sync;
+	pthread_cond_init(&w.cv, NULL);
+	pthread_mutex_lock(&db->mu);
+	if (db->queue_tail)
+		db->queue_tail->next = &w;
+	else
+		db->queue_head = &w;
+	db->queue_tail = &w;
+	while (!w.done && db->queue_head != &w)
+		pthread_cond_wait(&w.cv, &db->mu);
+	if (!w.done) {
+		int rc = make_room(db);
+		tv_writer *last = rc ? &w : build_group(db);
+		uint64_t new_seq = 0;
+		int64_t delta = 0;
+		if (!rc) {
+			tv_super *s = db->super;
+			atomic_fetch_add(&s->refs, 1);
+			pthread_mutex_unlock(&db->mu);
+			rc = commit_group(db, s, &w, last, &new_seq, &delta);
+			tv_super_put(db, s);
+			pthread_mutex_lock(&db->mu);
+			if (!rc) {
+				db->count = (uint64_t)((int64_t)db->count + delta);
+				atomic_store_explicit(&db->last_seq, new_seq, memory_order_release);
+				atomic_fetch_add_explicit(&db->st_groups, 1, memory_order_relaxed);
+			}
+		}
+		/* Pop the group and wake it. */
+		for (;;) {
+			tv_writer *x = db->queue_head;
+			db->queue_head = x->next;
+			if (!db->queue_head)
+				db->queue_tail = NULL;
+			if (rc)
+				x->status = rc;
+			x->done = 1;
+			if (x != &w)
+				pthread_cond_signal(&x->cv);
+			if (x == last)
+				break;
+		}
+		if (db->queue_head)
+			pthread_cond_signal(&db->queue_head->cv);
+	}
+	pthread_mutex_unlock(&db->mu);
+	pthread_cond_destroy(&w.cv);
+	if (res && (w.status == 0 || w.status == TROVE_ECONDITION))
+		*res = w.res;
+	return w.status;
+}
+
+/* ---- Public writes ------------------------------------------------------------ */
+
+static int writable(trove_db *db)
+{
+	if (!db)
+		return TROVE_EINVAL;
+	return db->read_only ? TROVE_EREADONLY : 0;
+}
+
+int trove_write(trove_db *db, const trove_batch *b, trove_write_result *res)
+{
+	int rc = writable(db);
+	if (rc)
+		return rc;
+	if (!b)
+		return TROVE_EINVAL;
+	return tv_write_internal(db, b, 0, res);
+}
+
+/* A one-op batch on the stack's behalf: key, optional condition. */
+static int write_one(trove_db *db, int type, const void *key, size_t klen, const void *val,
+                     size_t vlen, int64_t exp, const trove_cond *cond, trove_write_result *res)
+{
+	int rc = writable(db);
+	if (rc)
+		return rc;
+	trove_batch b;
+	memset(&b, 0, sizeof b);
+	tv_buf_init(&b.ops);
+	tv_buf_init(&b.conds);
+	rc = tv_batch_add_op(&b, type, key, klen, val, vlen, exp);
+	if (!rc && cond && cond->kind != TROVE_IF_ANY)
+		rc = trove_batch_require(&b, key, klen, cond);
+	if (!rc)
+		rc = tv_write_internal(db, &b, 0, res);
+	tv_buf_free(&b.ops);
+	tv_buf_free(&b.conds);
+	return rc;
+}
+
+int trove_put(trove_db *db, const void *key, size_t klen, const void *val, size_t vlen)
+{
+	return write_one(db, TV_OP_PUT, key, klen, val, vlen, 0, NULL, NULL);
+}
+
+int trove_del(trove_db *db, const void *key, size_t klen)
+{
+	return write_one(db, TV_OP_DEL, key, klen, NULL, 0, 0, NULL, NULL);
+}
+
+int trove_put_ex(trove_db *db, const void *key, size_t klen, const void *val, size_t vlen,
+                 const trove_put_opts *opts, uint64_t *version)
+{
+	trove_put_opts none;
+	if (!opts) {
+		memset(&none, 0, sizeof none);
+		opts = &none;
+	}
+	int type = TV_OP_PUT;
+	int64_t exp = 0;
+	switch (opts->ttl_mode) {
+	case TROVE_TTL_NONE:
+		break;
+	case TROVE_TTL_AT:
+		if (opts->expire_at_ms <= 0)
+			return TROVE_EINVAL;
+		type = TV_OP_PUT_EXP;
+		exp = opts->expire_at_ms;
+		break;
+	case TROVE_TTL_IN:
+		if (opts->ttl_ms <= 0 || opts->ttl_ms > INT64_MAX / 2)
+			return TROVE_EINVAL;
+		type = TV_OP_PUT_EXP;
+		exp = tv_now_ms() + opts->ttl_ms;
+		break;
+	case TROVE_TTL_KEEP:
+		type = TV_OP_PUT_KEEP;
+		break;
+	default:
+		return TROVE_EINVAL;
+	}
+	if (opts->cond.kind < TROVE_IF_ANY || opts->cond.kind > TROVE_IF_VERSION)
+		return TROVE_EINVAL;
+	trove_write_result res;
+	int rc = write_one(db, type, key, klen, val, vlen, exp, &opts->cond, &res);
+	if (rc == 0 && version)
+		*version = res.version;
+	return rc;
+}
+
+int trove_put_if_absent(trove_db *db, const void *key, size_t klen, const void *val,
+                        size_t vlen)
+{
+	trove_put_opts o = { .cond = { .kind = TROVE_IF_ABSENT } };
+	int rc = trove_put_ex(db, key, klen, val, vlen, &o, NULL);
+	return rc == TROVE_ECONDITION ? TROVE_EEXIST : rc;
+}
+
+int trove_put_if_present(trove_db *db, const void *key, size_t klen, const void *val,
+                         size_t vlen)
+{
+	trove_put_opts o = { .cond = { .kind = TROVE_IF_PRESENT } };
+	int rc = trove_put_ex(db, key, klen, val, vlen, &o, NULL);
+	return rc == TROVE_ECONDITION ? TROVE_ENOTFOUND : rc;
+}
+
+int trove_cas(trove_db *db, const void *key, size_t klen, const void *expected, size_t elen,
+              const void *val, size_t vlen)
+{
+	trove_put_opts o = { .cond = { .kind = TROVE_IF_VALUE, .value = expected,
+	                               .value_len = elen } };
+	return trove_put_ex(db, key, klen, val, vlen, &o, NULL);
+}
+
+int trove_cas_version(trove_db *db, const void *key, size_t klen, uint64_t version,
+                      const void *val, size_t vlen)
+{
+	trove_put_opts o = { .cond = { .kind = TROVE_IF_VERSION, .version = version } };
+	return trove_put_ex(db, key, klen, val, vlen, &o, NULL);
+}
+
+int trove_put_ttl(trove_db *db, const void *key, size_t klen, const void *val, size_t vlen,
+                  int64_t ttl_ms)
+{
+	trove_put_opts o = { .ttl_mode = TROVE_TTL_IN, .ttl_ms = ttl_ms };
+	return trove_put_ex(db, key, klen, val, vlen, &o, NULL);
+}
+
+int trove_del_ex(trove_db *db, const void *key, size_t klen, const trove_cond *cond,
+                 int *deleted)
+{
+	if (cond && (cond->kind < TROVE_IF_ANY || cond->kind > TROVE_IF_VERSION))
+		return TROVE_EINVAL;
+	trove_write_result res;
+	int rc = write_one(db, TV_OP_DEL, key, klen, NULL, 0, 0, cond, &res);
+	if (rc == 0 && deleted)
+		*deleted = res.removed > 0;
+	return rc;
+}
+
+int trove_del_if_exists(trove_db *db, const void *key, size_t klen)
+{
+	trove_cond c = { .kind = TROVE_IF_PRESENT };
+	int rc = trove_del_ex(db, key, klen, &c, NULL);
+	return rc == TROVE_ECONDITION ? TROVE_ENOTFOUND : rc;
+}
+
+int trove_expire_at(trove_db *db, const void *key, size_t klen, int64_t expire_at_ms)
+{
+	if (expire_at_ms < 0)
+		return TROVE_EINVAL;
+	trove_cond c = { .kind = TROVE_IF_PRESENT };
+	int rc = write_one(db, TV_OP_EXPIRE, key, klen, NULL, 0, expire_at_ms, &c, NULL);
+	return rc == TROVE_ECONDITION ? TROVE_ENOTFOUND : rc;
+}
+
+int trove_persist(trove_db *db, const void *key, size_t klen)
+{
+	/* Read, then write conditioned on the version read, so that a racing
+	 * write in between makes us retry rather than lose it. */
+	for (;;) {
+		trove_meta m;
+		int rc = trove_get_ex(db, NULL, key, klen, NULL, NULL, &m);
+		if (rc)
+			return rc;
+		if (m.expire_at_ms == 0)
+			return TROVE_ECONDITION;
+		trove_cond c = { .kind = TROVE_IF_VERSION, .version = m.version };
+		rc = write_one(db, TV_OP_EXPIRE, key, klen, NULL, 0, 0, &c, NULL);
+		if (rc != TROVE_ECONDITION)
+			return rc;
+	}
+}
+
+int trove_sync(trove_db *db)
+{
+	int rc = writable(db);
+	if (rc)
+		return rc == TROVE_EREADONLY ? 0 : rc;
+	if (!db->use_wal)
+		return 0;
+	return tv_write_internal(db, NULL, 1, NULL);
+}
+
+/* ---- Snapshots and counting ---------------------------------------------------- */
+
+trove_snapshot *trove_snapshot_new(trove_db *db)
+{
+	if (!db)
+		return NULL;
+	trove_snapshot *s = malloc(sizeof *s);
+	if (!s)
+		return NULL;
+	pthread_mutex_lock(&db->mu);
+	s->seq = atomic_load_explicit(&db->last_seq, memory_order_relaxed);
+	s->next = &db->snapshots;
+	s->prev = db->snapshots.prev;
+	s->prev->next = s;
+	db->snapshots.prev = s;
+	pthread_mutex_unlock(&db->mu);
+	return s;
+}
+
+void trove_snapshot_free(trove_db *db, trove_snapshot *s)
+{
+	if (!db || !s)
+		return;
+	pthread_mutex_lock(&db->mu);
+	s->prev->next = s->next;
+	s->next->prev = s->prev;
+	pthread_mutex_unlock(&db->mu);
+	free(s);
+}
+
+uint64_t trove_snapshot_version(const trove_snapshot *s)
+{
+	return s ? s->seq : 0;
+}
+
+uint64_t tv_oldest_snapshot(trove_db *db)
+{
+	if (db->snapshots.next != &db->snapshots)
+		return db->snapshots.next->seq; /* the list is in creation order */
+	return atomic_load_explicit(&db->last_seq, memory_order_relaxed);
+}
+
+int trove_count(trove_db *db, uint64_t *n)
+{
+	if (!db || !n)
+		return TROVE_EINVAL;
+	/* Read the counter and the expiry index at one sequence number: hold
+	 * the writers off for the instant it takes to pin both. */
+	pthread_mutex_lock(&db->mu);
+	uint64_t c = db->count;
+	uint64_t seq = atomic_load_explicit(&db->last_seq, memory_order_relaxed);
+	tv_super *s = db->super;
+	atomic_fetch_add(&s->refs, 1);
+	pthread_mutex_unlock(&db->mu);
+	uint64_t expired = 0;
+	int rc = tv_count_expired_at(db, s, seq, tv_now_ms(), &expired);
+	tv_super_put(db, s);
+	if (rc)
+		return rc;
+	*n = c >= expired ? c - expired : 0;
+	return 0;
+}
+
+/* ---- Opening --------------------------------------------------------------------- */
+
+typedef struct name_list {
+	uint64_t *nums;
+	int n, cap;
+	uint64_t max_number;
+	int ext_log;
+} name_list;
+
+/* Parses "NNNNNN.ext"; returns 1 and the number if name matches ext. */
+static int parse_name(const char *name, const char *ext, uint64_t *num)
+{
+	char *end;
+	if (name[0] < '0' || name[0] > '9')
+		return 0;
+	errno = 0;
+	unsigned long long v = strtoull(name, &end, 10);
+	if (errno || *end != '.' || strcmp(end + 1, ext) != 0)
+		return 0;
+	*num = v;
+	return 1;
+}
+
+static int collect_logs(void *arg, const char *name)
+{
+	name_list *l = arg;
+	uint64_t num;
+	if (parse_name(name, "sst", &num) || parse_name(name, "log", &num)) {
+		if (num > l->max_number)
+			l->max_number = num;
+	}
+	if (!parse_name(name, "log", &num))
+		return 0;
+	if (l->n == l->cap) {
+		int nc = l->cap ? l->cap * 2 : 16;
+		uint64_t *p = realloc(l->nums, (size_t)nc * sizeof *p);
+		if (!p)
+			return TROVE_ENOMEM;
+		l->nums = p;
+		l->cap = nc;
+	}
+	l->nums[l->n++] = num;
+	return 0;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* Replays the logs newer than the manifest into db->mem. */
+static int replay_logs(trove_db *db, name_list *logs)
+{
+	qsort(logs->nums, (size_t)logs->n, sizeof *logs->nums, cmp_u64);
+	uint64_t last = db->vs.last_seq;
+	int64_t count = (int64_t)db->vs.count;
+	char path[4096];
+	for (int i = 0; i < logs->n; i++) {
+		if (logs->nums[i] < db->vs.log_number)
+			continue;
+		tv_file_path(path, sizeof path, db->path, logs->nums[i], "log");
+		tv_log_reader *r;
+		int rc = tv_log_reader_open(db->vfs, path, TV_MAGIC_WAL, &db->lg, &r);
+		if (rc)
+			return rc;
+		tv_slice rec;
+		while ((rc = tv_log_read(r, &rec)) == 1) {
+			uint64_t seq;
+			int64_t d;
+			rc = apply_record(db->mem, rec, &seq, &d);
+			if (rc == 0 && seq <= last) {
+				rc = TROVE_ECORRUPT; /* sequence numbers must grow */
+			}
+			if (rc) {
+				if (rc == TROVE_ECORRUPT)
+					tv_logf(&db->lg, TROVE_LOG_ERROR,
+					        "%s: malformed record ending at offset %llu", path,
+					        (unsigned long long)tv_log_reader_good_end(r));
+				break;
+			}
+			last = seq;
+			count += d;
+		}
+		if (rc == 0 && tv_log_reader_torn(r))
+			tv_logf(&db->lg, TROVE_LOG_INFO, "%s: dropped a torn tail after offset %llu",
+			        path, (unsigned long long)tv_log_reader_good_end(r));
+		tv_log_reader_close(r);
+		if (rc)
+			return rc;
+	}
+	atomic_store(&db->last_seq, last);
+	db->count = (uint64_t)count;
+	return 0;
+}
+
+typedef struct gc_ctx {
+	trove_db *db;
+	tv_version *v;
+} gc_ctx;
+
+static int file_live(tv_version *v, uint64_t num)
+{
+	for (int l = 0; l < TV_LEVELS; l++)
+		for (int i = 0; i < v->nfiles[l]; i++)
+			if (v->files[l][i]->number == num)
+				return 1;
+	return 0;
+}
+
+static int gc_one(void *arg, const char *name)
+{
+	gc_ctx *c = arg;
+	trove_db *db = c->db;
+	uint64_t num;
+	int dead = 0;
+	if (parse_name(name, "sst", &num))
+		dead = !file_live(c->v, num);
+	else if (parse_name(name, "log", &num))
+		dead = num < db->wal_number;
+	else if (!strncmp(name, "MANIFEST-", 9))
+		dead = strtoull(name + 9, NULL, 10) != db->vs.manifest_number;
+	else if (!strcmp(name, "CURRENT.tmp"))
+		dead = 1;
+	if (dead) {
+		char path[4096];
+		snprintf(path, sizeof path, "%s/%s", db->path, name);
+		db->vfs->remove(db->vfs, path);
+	}
+	return 0;
+}
+
+/* Deletes files nothing needs any more: old logs and manifests, tables a
+ * crash left half-made or no version lists (mu held, startup only). */
+static void remove_garbage(trove_db *db)
+{
+	gc_ctx c = { db, db->vs.current };
+	db->vfs->list_dir(db->vfs, db->path, gc_one, &c);
+}
+
+/* After replay: writes the replayed memtable to a table, starts a new log
+ * and records both in the manifest. */
+static int finish_recovery(trove_db *db)
+{
+	tv_edit e;
+	tv_edit_init(&e);
+	tv_filemeta *meta = NULL;
+	int rc = 0;
+	if (tv_mem_entries(db->mem) > 0)
+		rc = tv_write_level0(db, db->mem, &meta);
+	if (!rc && meta)
+		rc = tv_edit_add_file(&e, 0, meta);
+	if (rc) {
+		tv_filemeta_free(meta);
+		return rc;
+	}
+	pthread_mutex_lock(&db->mu);
+	if (db->use_wal)
+		rc = new_wal(db);
+	if (!rc) {
+		e.has_log_number = e.has_last_seq = e.has_count = 1;
+		e.log_number = db->wal_number;
+		e.last_seq = atomic_load(&db->last_seq);
+		e.count = db->count;
+		tv_deadlist dead = { 0 };
+		rc = tv_vs_log_and_apply(&db->vs, &e, &db->mu, &dead);
+		free(dead.nums);
+	}
+	if (!rc)
+		remove_garbage(db);
+	pthread_mutex_unlock(&db->mu);
+	tv_edit_free(&e);
+	if (rc)
+		return rc;
+	tv_memtable *m = tv_mem_new();
+	if (!m)
+		return TROVE_ENOMEM;
+	tv_mem_unref(db->mem);
+	db->mem = m;
+	return 0;
+}
+
+static int validate_options(const char *path, const trove_options *o)
+{
+	if (!o->in_memory && (!path || !*path))
+		return TROVE_EINVAL;
+	if (o->in_memory && o->read_only)
+		return TROVE_EINVAL;
+	if (o->sync < TROVE_SYNC_ALWAYS || o->sync > TROVE_SYNC_NONE)
+		return TROVE_EINVAL;
+	if (o->compression < TROVE_COMPRESS_NONE || o->compression > TROVE_COMPRESS_ZSTD)
+		return TROVE_EINVAL;
+	if (o->sync == TROVE_SYNC_PERIODIC && o->sync_period_ms == 0)
+		return TROVE_EINVAL;
+	if (o->memory_budget && o->memory_budget < ((size_t)1 << 20))
+		return TROVE_EINVAL;
+	if (o->read_only && o->error_if_exists)
+		return TROVE_EINVAL;
+	return 0;
+}
+
+static int open_files(trove_db *db)
+{
+	trove_vfs *vfs = db->vfs;
+	int rc = vfs->exists(vfs, db->path);
+	if (rc == TROVE_ENOENT) {
+		if (!db->opts.create_if_missing || db->read_only)
+			return TROVE_ENOTFOUND;
+		rc = vfs->mkdir(vfs, db->path);
+		if (rc == TROVE_EEXIST)
+			rc = 0;
+	}
+	if (rc)
+		return rc;
+	if (!db->opts.in_memory) {
+		char lock[4096];
+		snprintf(lock, sizeof lock, "%s/LOCK", db->path);
+		rc = vfs->lock(vfs, lock, &db->lockfile);
+		if (rc)
+			return rc;
+	}
+	char cur[4096];
+	snprintf(cur, sizeof cur, "%s/CURRENT", db->path);
+	rc = vfs->exists(vfs, cur);
+	if (rc == 0) {
+		if (db->opts.error_if_exists)
+			return TROVE_EEXIST;
+		rc = tv_vs_recover(&db->vs);
+	} else if (rc == TROVE_ENOENT) {
+		if (!db->opts.create_if_missing || db->read_only)
+			return TROVE_ENOTFOUND;
+		rc = tv_vs_create(&db->vs);
+	}
+	if (rc)
+		return rc;
+	name_list logs = { 0 };
+	rc = vfs->list_dir(vfs, db->path, collect_logs, &logs);
+	if (!rc && logs.max_number >= db->vs.next_file)
+		db->vs.next_file = logs.max_number + 1;
+	if (!rc)
+		rc = replay_logs(db, &logs);
+	free(logs.nums);
+	if (!rc && !db->read_only)
+		rc = finish_recovery(db);
+	return rc;
+}
+
+static void free_db(trove_db *db)
+{
+	if (db->super) {
+		tv_super *s = db->super;
+		tv_mem_unref(s->mem);
+		if (s->imm)
+			tv_mem_unref(s->imm);
+		tv_version_unref(s->version, NULL);
+		free(s);
+	}
+	if (db->mem)
+		tv_mem_unref(db->mem);
+	if (db->imm)
+		tv_mem_unref(db->imm);
+	if (db->wal)
+		tv_log_close(db->wal);
+	tv_vs_destroy(&db->vs);
+	if (db->cache)
+		tv_cache_free(db->cache);
+	if (db->lockfile)
+		db->vfs->unlock(db->lockfile);
+	if (db->own_vfs)
+		tv_vfs_mem_free(db->own_vfs);
+	tv_buf_free(&db->wal_rec);
+	pthread_mutex_destroy(&db->mu);
+	pthread_mutex_destroy(&db->compact_mu);
+	pthread_mutex_destroy(&db->err_mu);
+	pthread_cond_destroy(&db->bg_cv);
+	free(db->path);
+	free(db);
+}
+
+static int start_threads(trove_db *db)
+{
+	if (pthread_create(&db->flush_thread, NULL, tv_flush_main, db))
+		return TROVE_ENOMEM;
+	db->threads_started = 1;
+	if (pthread_create(&db->compact_thread, NULL, tv_compact_main, db))
+		return TROVE_ENOMEM;
+	db->threads_started = 2;
+	if (pthread_create(&db->timer_thread, NULL, tv_timer_main, db))
+		return TROVE_ENOMEM;
+	db->threads_started = 3;
+	return 0;
+}
+
+static void stop_threads(trove_db *db)
+{
+	pthread_mutex_lock(&db->mu);
+	db->shutting_down = 1;
+	pthread_cond_broadcast(&db->bg_cv);
+	pthread_mutex_unlock(&db->mu);
+	if (db->threads_started >= 1)
+		pthread_join(db->flush_thread, NULL);
+	if (db->threads_started >= 2)
+		pthread_join(db->compact_thread, NULL);
+	if (db->threads_started >= 3)
+		pthread_join(db->timer_thread, NULL);
+	db->threads_started = 0;
+}
+
+int trove_open(const char *path, const trove_options *opts, trove_db **out)
+{
+	trove_options defaults;
+	if (!out)
+		return TROVE_EINVAL;
+	if (!opts) {
+		trove_options_init(&defaults);
+		opts = &defaults;
+	}
+	int rc = validate_options(path, opts);
+	if (rc)
+		return rc;
+	trove_db *db = calloc(1, sizeof *db);
+	if (!db)
+		return TROVE_ENOMEM;
+	db->opts = *opts;
+	if (!db->opts.memory_budget)
+		db->opts.memory_budget = (size_t)64 << 20;
+	pthread_mutex_init(&db->mu, NULL);
+	pthread_mutex_init(&db->compact_mu, NULL);
+	pthread_mutex_init(&db->err_mu, NULL);
+	pthread_cond_init(&db->bg_cv, NULL);
+	db->snapshots.next = db->snapshots.prev = &db->snapshots;
+	db->lg.fn = tv_db_log;
+	db->lg.arg = db;
+	tv_buf_init(&db->wal_rec);
+	db->read_only = opts->read_only;
+	db->use_wal = !opts->in_memory;
+	db->path = strdup(opts->in_memory ? "/trove-memory" : path);
+	if (opts->in_memory)
+		db->vfs = db->own_vfs = tv_vfs_mem_new();
+	else
+		db->vfs = opts->vfs ? opts->vfs : tv_vfs_posix();
+	db->write_buffer = db->opts.memory_budget / 4;
+	db->cache = tv_cache_new(db->opts.memory_budget / 2);
+	db->mem = tv_mem_new();
+	if (!db->path || !db->vfs || !db->cache || !db->mem) {
+		free_db(db);
+		return TROVE_ENOMEM;
+	}
+	db->vs.vfs = db->vfs;
+	db->vs.dir = db->path;
+	db->vs.lg = &db->lg;
+	db->vs.cache = db->cache;
+	db->vs.read_only = db->read_only;
+	db->last_sync_ms = (uint64_t)tv_now_ms();
+	rc = open_files(db);
+	if (!rc) {
+		pthread_mutex_lock(&db->mu);
+		rc = tv_super_install(db);
+		pthread_mutex_unlock(&db->mu);
+	}
+	if (!rc && !db->read_only)
+		rc = start_threads(db);
+	if (rc) {
+		stop_threads(db);
+		free_db(db);
+		return rc;
+	}
+	*out = db;
+	return 0;
+}
+
+int trove_close(trove_db *db)
+{
+	if (!db)
+		return 0;
+	stop_threads(db);
+	int rc = 0;
+	if (db->wal && db->wal_dirty && !db->wal_broken && !db->bad)
+		rc = tv_log_sync(db->wal);
+	free_db(db);
+	return rc;
+}
