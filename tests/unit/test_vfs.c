@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -344,6 +345,550 @@ static void test_posix_lock_other_process(void **state)
 	close(down[1]);
 }
 
+/* ---- Fault VFS: fixture and helpers ------------------------------ */
+
+typedef struct fx {
+	char *dir;
+	tv_fault *fault;
+	trove_vfs *v;      /* the fault VFS */
+	trove_vfs *posix; /* to look at the disk behind its back */
+} fx;
+
+static int fault_setup(void **state)
+{
+	fx *x = calloc(1, sizeof *x);
+	if (!x || !(x->dir = tu_tmpdir("vfsfault")) || !(x->fault = tv_fault_new(NULL)))
+		return -1;
+	x->v = tv_fault_vfs(x->fault);
+	x->posix = tv_vfs_posix();
+	*state = x;
+	return 0;
+}
+
+static int fault_teardown(void **state)
+{
+	fx *x = *state;
+	tv_fault_free(x->fault);
+	tu_rmrf(x->dir);
+	free(x->dir);
+	free(x);
+	return 0;
+}
+
+static const char *fpath(fx *x, const char *name, int slot)
+{
+	return path_in(x->dir, name, slot);
+}
+
+/* Opens path for appending through vfs. */
+static tv_file *open_app(trove_vfs *vfs, const char *path)
+{
+	tv_file *f = NULL;
+	assert_int_equal(vfs->open(vfs, path, TV_OPEN_APPEND, &f), 0);
+	return f;
+}
+
+static uint64_t disk_size(fx *x, const char *path)
+{
+	uint64_t sz;
+	assert_int_equal(x->posix->file_size(x->posix, path, &sz), 0);
+	return sz;
+}
+
+/* The names in dir as the real file system shows them (hidden ones too). */
+static void disk_names(fx *x, const char *dir, names *n)
+{
+	memset(n, 0, sizeof *n);
+	assert_int_equal(x->posix->list_dir(x->posix, dir, collect, n), 0);
+}
+
+/* Open descriptors of this process. */
+static int count_fds(void)
+{
+	names n;
+	memset(&n, 0, sizeof n);
+	assert_int_equal(tv_vfs_posix()->list_dir(tv_vfs_posix(), "/proc/self/fd", collect, &n),
+	                 0);
+	return n.count;
+}
+
+/* ---- Fault VFS: faults ---------------------------------------------- */
+
+static void test_fault_passthrough_and_counts(void **state)
+{
+	fx *x = *state;
+	const char *a = fpath(x, "a", 0), *b = fpath(x, "b", 1);
+	tv_file *f = open_app(x->v, a);
+	assert_ptr_equal(f->vfs, x->v);
+	assert_int_equal(x->v->append(f, "abc", 3), 0);
+	assert_int_equal(x->v->append(f, "de", 2), 0);
+	assert_int_equal(x->v->sync(f), 0);
+	assert_int_equal(x->v->close(f), 0);
+	assert_int_equal(x->v->sync_dir(x->v, x->dir), 0);
+	assert_int_equal(x->v->rename(x->v, a, b), 0);
+	assert_file(x->v, b, "abcde"); /* read-only open, one read */
+	assert_int_equal(x->v->exists(x->v, a), TROVE_ENOENT);
+	uint64_t sz;
+	assert_int_equal(x->v->file_size(x->v, b, &sz), 0);
+	assert_int_equal(sz, 5);
+
+	assert_int_equal(tv_fault_count(x->fault, TV_FAULT_OPEN), 1);
+	assert_int_equal(tv_fault_count(x->fault, TV_FAULT_WRITE), 2);
+	assert_int_equal(tv_fault_count(x->fault, TV_FAULT_SYNC), 2);
+	assert_int_equal(tv_fault_count(x->fault, TV_FAULT_RENAME), 1);
+	assert_int_equal(tv_fault_count(x->fault, TV_FAULT_READ), 1);
+	assert_false(tv_fault_crashed(x->fault));
+
+	/* Errors of the base come through unchanged. */
+	assert_int_equal(x->v->open(x->v, a, TV_OPEN_READ, &f), TROVE_ENOENT);
+	assert_int_equal(x->v->open(x->v, b, TV_OPEN_APPEND | TV_OPEN_EXCL, &f), TROVE_EEXIST);
+	assert_int_equal(x->v->remove(x->v, a), TROVE_ENOENT);
+	assert_int_equal(x->v->mkdir(x->v, x->dir), TROVE_EEXIST);
+
+	/* Locks pass through, the in-process rule included. */
+	tv_file *l1, *l2;
+	assert_int_equal(x->v->lock(x->v, fpath(x, "LOCK", 2), &l1), 0);
+	assert_int_equal(x->v->lock(x->v, fpath(x, "LOCK", 2), &l2), TROVE_ELOCKED);
+	assert_int_equal(x->v->unlock(l1), 0);
+}
+
+static void test_fault_nth_write_eio(void **state)
+{
+	fx *x = *state;
+	tv_file *f = open_app(x->v, fpath(x, "a", 0));
+	assert_int_equal(x->v->append(f, "1", 1), 0); /* counted before the arm */
+	tv_fault_arm(x->fault, TV_FAULT_WRITE, 3, TV_FAULT_EIO, 0);
+	assert_int_equal(x->v->append(f, "2", 1), 0);
+	assert_int_equal(x->v->append(f, "3", 1), 0);
+	assert_int_equal(x->v->append(f, "4", 1), TROVE_EIO); /* the 3rd since the arm */
+	assert_int_equal(x->v->append(f, "5", 1), 0);          /* one-shot */
+	assert_int_equal(x->v->close(f), 0);
+	assert_file(x->v, fpath(x, "a", 0), "1235"); /* nothing of the failed call */
+	assert_int_equal(tv_fault_count(x->fault, TV_FAULT_WRITE), 5);
+	assert_false(tv_fault_crashed(x->fault));
+}
+
+static void test_fault_sticky_enospc_then_clear(void **state)
+{
+	fx *x = *state;
+	tv_file *f = open_app(x->v, fpath(x, "a", 0));
+	tv_fault_arm(x->fault, TV_FAULT_WRITE, 2, TV_FAULT_ENOSPC, 1);
+	assert_int_equal(x->v->append(f, "a", 1), 0);
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(x->v->append(f, "b", 1), TROVE_ENOSPC);
+	assert_int_equal(x->v->sync(f), 0); /* other kinds of call are unaffected */
+	tv_fault_clear(x->fault);
+	assert_int_equal(x->v->append(f, "c", 1), 0);
+	assert_int_equal(x->v->close(f), 0);
+	assert_file(x->v, fpath(x, "a", 0), "ac");
+	assert_int_equal(tv_fault_count(x->fault, TV_FAULT_WRITE), 7); /* failures count */
+}
+
+static void test_fault_short_write(void **state)
+{
+	fx *x = *state;
+	tv_file *f = open_app(x->v, fpath(x, "a", 0));
+	tv_fault_arm(x->fault, TV_FAULT_WRITE, 1, TV_FAULT_SHORT, 0);
+	assert_int_equal(x->v->append(f, "0123456789", 10), TROVE_ENOSPC);
+	assert_int_equal(x->v->close(f), 0);
+	assert_file(x->v, fpath(x, "a", 0), "01234");
+}
+
+static void test_fault_torn_write(void **state)
+{
+	fx *x = *state;
+	const char *data = "ABCDEFGHIJKLMNOP"; /* 16 bytes */
+	tv_file *f = open_app(x->v, fpath(x, "a", 0));
+	tv_fault_arm(x->fault, TV_FAULT_WRITE, 1, TV_FAULT_TORN, 0);
+	assert_int_equal(x->v->append(f, data, 16), TROVE_EIO);
+	assert_int_equal(x->v->close(f), 0);
+	char buf[64];
+	assert_int_equal(get_file(x->v, fpath(x, "a", 0), buf, sizeof buf), 8);
+	assert_memory_equal(buf, data, 4); /* the start landed */
+	for (int i = 4; i < 8; i++)
+		assert_int_not_equal(buf[i], data[i]); /* the rest is garbage */
+}
+
+/* A fault on each other kind of call fails it and changes nothing. */
+static void test_fault_other_ops(void **state)
+{
+	fx *x = *state;
+	const char *a = fpath(x, "a", 0), *b = fpath(x, "b", 1);
+	tv_file *f;
+
+	tv_fault_arm(x->fault, TV_FAULT_OPEN, 1, TV_FAULT_ENOSPC, 0);
+	assert_int_equal(x->v->open(x->v, a, TV_OPEN_APPEND, &f), TROVE_ENOSPC);
+	assert_int_equal(x->posix->exists(x->posix, a), TROVE_ENOENT); /* not created */
+
+	f = open_app(x->v, a);
+	assert_int_equal(x->v->append(f, "data", 4), 0);
+	tv_fault_arm(x->fault, TV_FAULT_SYNC, 1, TV_FAULT_EIO, 0);
+	assert_int_equal(x->v->sync(f), TROVE_EIO);
+	assert_int_equal(x->v->close(f), 0);
+
+	tv_fault_arm(x->fault, TV_FAULT_RENAME, 1, TV_FAULT_EIO, 0);
+	assert_int_equal(x->v->rename(x->v, a, b), TROVE_EIO);
+	assert_int_equal(x->posix->exists(x->posix, a), 0);
+	assert_int_equal(x->posix->exists(x->posix, b), TROVE_ENOENT);
+
+	tv_fault_arm(x->fault, TV_FAULT_READ, 1, TV_FAULT_EIO, 0);
+	char buf[16];
+	assert_int_equal(get_file(x->v, a, buf, sizeof buf), TROVE_EIO);
+	assert_int_equal(get_file(x->v, a, buf, sizeof buf), 4);
+
+	tv_fault_arm(x->fault, TV_FAULT_SYNC, 1, TV_FAULT_ENOSPC, 0);
+	assert_int_equal(x->v->sync_dir(x->v, x->dir), TROVE_ENOSPC);
+
+	/* The failed syncs made nothing durable: a power loss takes it all. */
+	assert_int_equal(tv_fault_power_loss(x->fault, 0, 1), 0);
+	assert_int_equal(x->posix->exists(x->posix, a), TROVE_ENOENT);
+}
+
+static void test_fault_crash(void **state)
+{
+	fx *x = *state;
+	const char *a = fpath(x, "a", 0), *b = fpath(x, "b", 1);
+	put_file(x->posix, b, "B", 1);
+	int fds = count_fds();
+	tv_file *f = open_app(x->v, a);
+	tv_file *r;
+	assert_int_equal(x->v->open(x->v, b, TV_OPEN_READ, &r), 0);
+	tv_file *l;
+	assert_int_equal(x->v->lock(x->v, fpath(x, "LOCK", 2), &l), 0);
+
+	tv_fault_arm(x->fault, TV_FAULT_WRITE, 2, TV_FAULT_CRASH, 0);
+	assert_int_equal(x->v->append(f, "one", 3), 0);
+	assert_int_equal(x->v->append(f, "two", 3), TROVE_EIO);
+	assert_true(tv_fault_crashed(x->fault));
+
+	/* Every later call of any kind fails, and touches nothing. */
+	char buf[8];
+	size_t got;
+	uint64_t sz;
+	tv_file *g;
+	names n = {.count = 0};
+	assert_int_equal(x->v->append(f, "three", 5), TROVE_EIO);
+	assert_int_equal(x->v->sync(f), TROVE_EIO);
+	assert_int_equal(x->v->size(f, &sz), TROVE_EIO);
+	assert_int_equal(x->v->read(r, 0, buf, sizeof buf, &got), TROVE_EIO);
+	assert_int_equal(x->v->open(x->v, b, TV_OPEN_READ, &g), TROVE_EIO);
+	assert_int_equal(x->v->open(x->v, fpath(x, "c", 3), TV_OPEN_APPEND, &g), TROVE_EIO);
+	assert_int_equal(x->v->rename(x->v, b, a), TROVE_EIO);
+	assert_int_equal(x->v->remove(x->v, b), TROVE_EIO);
+	assert_int_equal(x->v->mkdir(x->v, fpath(x, "d", 3)), TROVE_EIO);
+	assert_int_equal(x->v->list_dir(x->v, x->dir, collect, &n), TROVE_EIO);
+	assert_int_equal(x->v->sync_dir(x->v, x->dir), TROVE_EIO);
+	assert_int_equal(x->v->exists(x->v, b), TROVE_EIO);
+	assert_int_equal(x->v->file_size(x->v, b, &sz), TROVE_EIO);
+	assert_int_equal(x->v->lock(x->v, fpath(x, "LOCK2", 3), &g), TROVE_EIO);
+	assert_int_equal(n.count, 0);
+
+	/* close and unlock report the crash but really release everything. */
+	assert_int_equal(x->v->close(f), TROVE_EIO);
+	assert_int_equal(x->v->close(r), TROVE_EIO);
+	assert_int_equal(x->v->unlock(l), TROVE_EIO);
+	assert_int_equal(count_fds(), fds);
+	assert_int_equal(x->posix->lock(x->posix, fpath(x, "LOCK", 2), &l), 0);
+	assert_int_equal(x->posix->unlock(l), 0);
+
+	assert_file(x->posix, a, "one");
+	assert_file(x->posix, b, "B");
+	assert_int_equal(x->posix->exists(x->posix, fpath(x, "c", 3)), TROVE_ENOENT);
+	assert_int_equal(x->posix->exists(x->posix, fpath(x, "d", 3)), TROVE_ENOENT);
+
+	tv_fault_clear(x->fault);
+	assert_false(tv_fault_crashed(x->fault));
+	assert_int_equal(x->v->exists(x->v, b), 0);
+	assert_int_equal(tv_fault_count(x->fault, TV_FAULT_WRITE), 3);
+}
+
+/* ---- Fault VFS: power loss ------------------------------------------ */
+
+static void test_fault_power_loss_truncates(void **state)
+{
+	fx *x = *state;
+	const char *old = fpath(x, "old", 0), *fresh = fpath(x, "new", 1);
+	put_file(x->posix, old, "old", 0); /* there before the fault VFS */
+
+	tv_file *f = open_app(x->v, old);
+	assert_int_equal(x->v->append(f, "AAAA", 4), 0);
+	assert_int_equal(x->v->sync(f), 0);
+	assert_int_equal(x->v->append(f, "BBBB", 4), 0);
+	assert_int_equal(x->v->close(f), 0);
+
+	f = open_app(x->v, fresh);
+	assert_int_equal(x->v->append(f, "synced", 6), 0);
+	assert_int_equal(x->v->sync(f), 0);
+	assert_int_equal(x->v->append(f, "-lost", 5), 0);
+	assert_int_equal(x->v->close(f), 0);
+	assert_int_equal(x->v->sync_dir(x->v, x->dir), 0);
+
+	/* A file only reopened, never synced, keeps what it had. */
+	f = open_app(x->v, fresh);
+	assert_int_equal(x->v->close(f), 0);
+
+	assert_int_equal(tv_fault_power_loss(x->fault, 0, 1), 0);
+	assert_file(x->posix, old, "oldAAAA");
+	assert_file(x->posix, fresh, "synced");
+}
+
+static void test_fault_power_loss_removes_new_files(void **state)
+{
+	fx *x = *state;
+	const char *kept = fpath(x, "kept", 0), *lost = fpath(x, "lost", 1);
+	put_file(x->v, kept, "K", 1);
+	assert_int_equal(x->v->sync_dir(x->v, x->dir), 0);
+	put_file(x->v, lost, "L", 1); /* synced data, but not its name */
+
+	assert_int_equal(tv_fault_power_loss(x->fault, 0, 1), 0);
+	assert_file(x->posix, kept, "K");
+	assert_int_equal(x->posix->exists(x->posix, lost), TROVE_ENOENT);
+}
+
+/* Writes tmp, syncs it and renames it over CURRENT, as a manifest switch
+ * does; syncs the directory (spelled with a trailing "/") if asked. */
+static void switch_current(fx *x, int sync_dir)
+{
+	const char *tmp = fpath(x, "CURRENT.tmp", 0), *cur = fpath(x, "CURRENT", 1);
+	put_file(x->v, tmp, "new", 1);
+	assert_int_equal(x->v->rename(x->v, tmp, cur), 0);
+	names n;
+	memset(&n, 0, sizeof n);
+	assert_int_equal(x->v->list_dir(x->v, x->dir, collect, &n), 0);
+	assert_string_equal(n.list, "CURRENT,"); /* the kept old file is hidden */
+	if (sync_dir)
+		assert_int_equal(x->v->sync_dir(x->v, fpath(x, "", 2)), 0);
+}
+
+static void test_fault_current_unsynced_rename(void **state)
+{
+	fx *x = *state;
+	put_file(x->posix, fpath(x, "CURRENT", 1), "old", 1);
+	switch_current(x, 0);
+	assert_file(x->posix, fpath(x, "CURRENT", 1), "new");
+
+	assert_int_equal(tv_fault_power_loss(x->fault, 0, 1), 0);
+	assert_file(x->posix, fpath(x, "CURRENT", 1), "old");
+	names n;
+	disk_names(x, x->dir, &n);
+	assert_string_equal(n.list, "CURRENT,"); /* the tmp file vanished too */
+}
+
+static void test_fault_current_synced_rename(void **state)
+{
+	fx *x = *state;
+	put_file(x->posix, fpath(x, "CURRENT", 1), "old", 1);
+	switch_current(x, 1);
+
+	assert_int_equal(tv_fault_power_loss(x->fault, 0, 1), 0);
+	assert_file(x->posix, fpath(x, "CURRENT", 1), "new");
+	names n;
+	disk_names(x, x->dir, &n);
+	assert_string_equal(n.list, "CURRENT,"); /* the old one is really gone */
+}
+
+static void test_fault_power_loss_restores_removed(void **state)
+{
+	fx *x = *state;
+	const char *a = fpath(x, "a", 0), *b = fpath(x, "b", 1);
+	put_file(x->posix, a, "AAA", 1);
+	put_file(x->v, b, "BBB", 1);
+	assert_int_equal(x->v->sync_dir(x->v, x->dir), 0);
+
+	assert_int_equal(x->v->remove(x->v, a), 0);
+	assert_int_equal(x->v->remove(x->v, b), 0);
+	assert_int_equal(x->v->exists(x->v, a), TROVE_ENOENT);
+	assert_int_equal(tv_fault_power_loss(x->fault, 0, 1), 0);
+	assert_file(x->posix, a, "AAA");
+	assert_file(x->posix, b, "BBB");
+
+	assert_int_equal(x->v->remove(x->v, a), 0);
+	assert_int_equal(x->v->sync_dir(x->v, x->dir), 0);
+	assert_int_equal(tv_fault_power_loss(x->fault, 0, 1), 0);
+	assert_int_equal(x->posix->exists(x->posix, a), TROVE_ENOENT);
+	names n;
+	disk_names(x, x->dir, &n);
+	assert_string_equal(n.list, "b,");
+}
+
+/* A file's durable length follows it through a rename. */
+static void test_fault_power_loss_follows_renames(void **state)
+{
+	fx *x = *state;
+	const char *a = fpath(x, "a", 0), *b = fpath(x, "b", 1);
+	tv_file *f = open_app(x->v, a);
+	assert_int_equal(x->v->append(f, "durable", 7), 0);
+	assert_int_equal(x->v->sync(f), 0);
+	assert_int_equal(x->v->append(f, "+tail", 5), 0);
+	assert_int_equal(x->v->rename(x->v, a, b), 0);
+	assert_int_equal(x->v->sync_dir(x->v, x->dir), 0);
+	assert_int_equal(x->v->close(f), 0);
+
+	assert_int_equal(tv_fault_power_loss(x->fault, 0, 1), 0);
+	assert_file(x->posix, b, "durable");
+	assert_int_equal(x->posix->exists(x->posix, a), TROVE_ENOENT);
+}
+
+/* A directory whose creation was not synced (in its parent) vanishes
+ * with everything in it, even files synced inside it. */
+static void test_fault_power_loss_undoes_mkdir(void **state)
+{
+	fx *x = *state;
+	const char *kept = fpath(x, "kept", 0), *gone = fpath(x, "gone", 1);
+	assert_int_equal(x->v->mkdir(x->v, kept), 0);
+	assert_int_equal(x->v->sync_dir(x->v, x->dir), 0);
+	put_file(x->v, path_in(kept, "f", 2), "F", 1);
+	assert_int_equal(x->v->sync_dir(x->v, kept), 0);
+	assert_int_equal(x->v->mkdir(x->v, path_in(kept, "sub", 3)), 0);
+
+	assert_int_equal(x->v->mkdir(x->v, gone), 0);
+	put_file(x->v, path_in(gone, "f", 2), "F", 1);
+	assert_int_equal(x->v->sync_dir(x->v, gone), 0);
+
+	assert_int_equal(tv_fault_power_loss(x->fault, 0, 1), 0);
+	assert_file(x->posix, path_in(kept, "f", 2), "F");
+	assert_int_equal(x->posix->exists(x->posix, path_in(kept, "sub", 3)), TROVE_ENOENT);
+	assert_int_equal(x->posix->exists(x->posix, gone), TROVE_ENOENT);
+}
+
+/* Tear mode keeps the synced prefix intact and some of the tail, with a
+ * few bytes of that tail garbled; the same seed tears the same way. */
+static void test_fault_power_loss_tear(void **state)
+{
+	fx *x = *state;
+	enum { SYNCED = 100, TAIL = 1000 };
+	unsigned char data[SYNCED + TAIL];
+	for (size_t i = 0; i < sizeof data; i++)
+		data[i] = (unsigned char)(i * 7 + 3);
+	const char *a = fpath(x, "a", 0);
+	uint64_t seed = tu_seed("test_fault_power_loss_tear");
+	int kept_some = 0, garbled_some = 0;
+	uint64_t first_len = 0;
+	unsigned char first[SYNCED + TAIL];
+
+	for (int round = 0; round < 20; round++) {
+		put_file(x->posix, a, "", 1);
+		tv_file *f = open_app(x->v, a);
+		assert_int_equal(x->v->append(f, data, SYNCED), 0);
+		assert_int_equal(x->v->sync(f), 0);
+		assert_int_equal(x->v->append(f, data + SYNCED, TAIL), 0);
+		assert_int_equal(x->v->close(f), 0);
+		/* Rounds 0 and 1 use one seed, to check repeatability. */
+		assert_int_equal(tv_fault_power_loss(x->fault, 1, seed + (round > 0 ? round - 1 : 0)), 0);
+
+		unsigned char back[SYNCED + TAIL + 1];
+		uint64_t len = disk_size(x, a);
+		assert_in_range(len, SYNCED, SYNCED + TAIL);
+		tv_file *r;
+		size_t got;
+		assert_int_equal(x->posix->open(x->posix, a, TV_OPEN_READ, &r), 0);
+		assert_int_equal(x->posix->read(r, 0, back, sizeof back, &got), 0);
+		assert_int_equal(x->posix->close(r), 0);
+		assert_int_equal(got, len);
+		assert_memory_equal(back, data, SYNCED);
+		int diff = 0;
+		for (size_t i = SYNCED; i < len; i++)
+			diff += back[i] != data[i];
+		assert_true(diff <= 4);
+		if (len > SYNCED) {
+			kept_some = 1;
+			assert_true(diff >= 1);
+		}
+		garbled_some |= diff > 0;
+		if (round == 0) {
+			first_len = len;
+			memcpy(first, back, len);
+		} else if (round == 1) {
+			assert_int_equal(len, first_len);
+			assert_memory_equal(back, first, len);
+		}
+		names n;
+		disk_names(x, x->dir, &n);
+		assert_string_equal(n.list, "a,"); /* no scratch file left */
+	}
+	assert_true(kept_some);
+	assert_true(garbled_some);
+}
+
+/* Handles from before a power loss are dead, but close still frees them. */
+static void test_fault_power_loss_kills_handles(void **state)
+{
+	fx *x = *state;
+	const char *a = fpath(x, "a", 0);
+	put_file(x->v, a, "A", 1);
+	assert_int_equal(x->v->sync_dir(x->v, x->dir), 0);
+	tv_file *f = open_app(x->v, a);
+	assert_int_equal(tv_fault_power_loss(x->fault, 0, 1), 0);
+	assert_int_equal(x->v->append(f, "zombie", 6), TROVE_EIO);
+	assert_int_equal(x->v->sync(f), TROVE_EIO);
+	assert_int_equal(x->v->close(f), TROVE_EIO);
+	assert_file(x->v, a, "A"); /* new handles work */
+}
+
+/* Freeing the fault VFS settles what is pending: no hidden file stays. */
+static void test_fault_free_deletes_hidden(void **state)
+{
+	fx *x = *state;
+	put_file(x->posix, fpath(x, "a", 0), "A", 1);
+	put_file(x->posix, fpath(x, "b", 1), "B", 1);
+	assert_int_equal(x->v->remove(x->v, fpath(x, "a", 0)), 0);
+	put_file(x->v, fpath(x, "c", 2), "C", 1);
+	assert_int_equal(x->v->rename(x->v, fpath(x, "c", 2), fpath(x, "b", 1)), 0);
+	names n;
+	disk_names(x, x->dir, &n);
+	assert_int_equal(n.count, 3); /* b and the two hidden old files */
+	tv_fault_free(x->fault);
+	x->fault = NULL;
+	disk_names(x, x->dir, &n);
+	assert_string_equal(n.list, "b,");
+	assert_file(x->posix, fpath(x, "b", 1), "C");
+}
+
+/* ---- Fault VFS: threads --------------------------------------------- */
+
+enum { THREADS = 4, PER_THREAD = 200, CRASH_AT = 321 };
+
+typedef struct worker {
+	trove_vfs *v;
+	tv_file *f;
+	int ok;
+} worker;
+
+static void *append_many(void *arg)
+{
+	worker *w = arg;
+	for (int i = 0; i < PER_THREAD; i++)
+		w->ok += w->v->append(w->f, "x", 1) == 0;
+	return NULL;
+}
+
+/* A crash armed while threads append lands at exactly one call: every
+ * call before it succeeded and wrote, none after it did. */
+static void test_fault_crash_across_threads(void **state)
+{
+	fx *x = *state;
+	worker w[THREADS];
+	pthread_t t[THREADS];
+	char name[16];
+	tv_fault_arm(x->fault, TV_FAULT_WRITE, CRASH_AT, TV_FAULT_CRASH, 0);
+	for (int i = 0; i < THREADS; i++) {
+		snprintf(name, sizeof name, "f%d", i);
+		w[i] = (worker){.v = x->v, .f = open_app(x->v, fpath(x, name, 0)), .ok = 0};
+		assert_int_equal(pthread_create(&t[i], NULL, append_many, &w[i]), 0);
+	}
+	uint64_t total_ok = 0, total_size = 0;
+	for (int i = 0; i < THREADS; i++) {
+		assert_int_equal(pthread_join(t[i], NULL), 0);
+		assert_int_equal(x->v->close(w[i].f), TROVE_EIO);
+		snprintf(name, sizeof name, "f%d", i);
+		total_ok += (uint64_t)w[i].ok;
+		total_size += disk_size(x, fpath(x, name, 0));
+	}
+	assert_int_equal(total_ok, CRASH_AT - 1);
+	assert_int_equal(total_size, CRASH_AT - 1);
+	assert_int_equal(tv_fault_count(x->fault, TV_FAULT_WRITE), THREADS * PER_THREAD);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -357,6 +902,25 @@ int main(void)
 		                                dir_teardown),
 		cmocka_unit_test_setup_teardown(test_posix_lock_other_process, dir_setup,
 		                                dir_teardown),
+#define FAULT_TEST(t) cmocka_unit_test_setup_teardown(t, fault_setup, fault_teardown)
+		FAULT_TEST(test_fault_passthrough_and_counts),
+		FAULT_TEST(test_fault_nth_write_eio),
+		FAULT_TEST(test_fault_sticky_enospc_then_clear),
+		FAULT_TEST(test_fault_short_write),
+		FAULT_TEST(test_fault_torn_write),
+		FAULT_TEST(test_fault_other_ops),
+		FAULT_TEST(test_fault_crash),
+		FAULT_TEST(test_fault_power_loss_truncates),
+		FAULT_TEST(test_fault_power_loss_removes_new_files),
+		FAULT_TEST(test_fault_current_unsynced_rename),
+		FAULT_TEST(test_fault_current_synced_rename),
+		FAULT_TEST(test_fault_power_loss_restores_removed),
+		FAULT_TEST(test_fault_power_loss_follows_renames),
+		FAULT_TEST(test_fault_power_loss_undoes_mkdir),
+		FAULT_TEST(test_fault_power_loss_tear),
+		FAULT_TEST(test_fault_power_loss_kills_handles),
+		FAULT_TEST(test_fault_free_deletes_hidden),
+		FAULT_TEST(test_fault_crash_across_threads),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
