@@ -99,10 +99,10 @@ static tv_fault *fault_of(trove_vfs *vfs)
 	return f;
 }
 
+/* The fault_file behind file, which must have been opened by a fault VFS. */
 static fault_file *ffile(tv_file *file)
 {
-	assert(file != NULL);
-	fault_of(file->vfs);
+	assert(file != NULL && file->vfs->open == fault_open);
 	return (fault_file *)file;
 }
 
@@ -186,7 +186,7 @@ static char *hidden_name(tv_fault *f, const char *np)
 		h = join(dir, name);
 		if (!h || f->base->exists(f->base, h) != 0)
 			break; /* free, or unknowable: the rename will tell */
-		free(h); /* left by someone else: try the next number */
+		free(h);       /* left by someone else: try the next number */
 	}
 	free(dir);
 	return h;
@@ -585,8 +585,7 @@ static int fault_size(tv_file *file, uint64_t *out)
 	fault_file *ff = ffile(file);
 	tv_fault *f = ff->fault;
 	pthread_mutex_lock(&f->mu);
-	int rc = (f->crashed || ff->epoch != f->epoch) ? TROVE_EIO
-	                                               : f->base->size(ff->inner, out);
+	int rc = (f->crashed || ff->epoch != f->epoch) ? TROVE_EIO : f->base->size(ff->inner, out);
 	pthread_mutex_unlock(&f->mu);
 	return rc;
 }
@@ -834,22 +833,22 @@ static int fault_unlock(tv_file *lockfile)
 }
 
 static const trove_vfs fault_vfs_template = {
-	.name = "fault",
-	.open = fault_open,
-	.read = fault_read,
-	.append = fault_append,
-	.sync = fault_sync,
-	.size = fault_size,
-	.close = fault_close,
-	.remove = fault_remove,
-	.rename = fault_rename,
-	.mkdir = fault_mkdir,
-	.list_dir = fault_list_dir,
-	.sync_dir = fault_sync_dir,
-	.exists = fault_exists,
-	.file_size = fault_file_size,
-	.lock = fault_lock,
-	.unlock = fault_unlock,
+        .name = "fault",
+        .open = fault_open,
+        .read = fault_read,
+        .append = fault_append,
+        .sync = fault_sync,
+        .size = fault_size,
+        .close = fault_close,
+        .remove = fault_remove,
+        .rename = fault_rename,
+        .mkdir = fault_mkdir,
+        .list_dir = fault_list_dir,
+        .sync_dir = fault_sync_dir,
+        .exists = fault_exists,
+        .file_size = fault_file_size,
+        .lock = fault_lock,
+        .unlock = fault_unlock,
 };
 
 /* ---- Power loss ----------------------------------------------------- */
@@ -857,8 +856,7 @@ static const trove_vfs fault_vfs_template = {
 /* Replaces path by its first keep bytes, of which those from `from` on
  * get a few garbled when tear is set.  The copy is written next to it
  * and renamed over it, through the base VFS only. */
-static int rewrite_prefix(tv_fault *f, const char *path, uint64_t keep, uint64_t from,
-                          int tear)
+static int rewrite_prefix(tv_fault *f, const char *path, uint64_t keep, uint64_t from, int tear)
 {
 	assert(from <= keep);
 	unsigned char *buf = malloc(keep ? (size_t)keep : 1);

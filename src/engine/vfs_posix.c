@@ -44,8 +44,8 @@ typedef struct posix_file posix_file;
 struct posix_file {
 	struct tv_file base; /* must stay first */
 	int fd;
-	int is_lock;            /* opened by lock(); closing it unlocks */
-	dev_t dev;              /* identity of a lock file */
+	int is_lock; /* opened by lock(); closing it unlocks */
+	dev_t dev;   /* identity of a lock file */
 	ino_t ino;
 	posix_file *next_lock; /* the registry of held locks */
 };
@@ -102,8 +102,8 @@ static int posix_open(trove_vfs *vfs, const char *path, int flags, tv_file **out
 {
 	assert(vfs == &posix_vfs);
 	const int known = TV_OPEN_APPEND | TV_OPEN_TRUNCATE | TV_OPEN_EXCL;
-	if ((flags & ~known) || ((flags & (TV_OPEN_TRUNCATE | TV_OPEN_EXCL)) &&
-	                         !(flags & TV_OPEN_APPEND)))
+	if ((flags & ~known) ||
+	    ((flags & (TV_OPEN_TRUNCATE | TV_OPEN_EXCL)) && !(flags & TV_OPEN_APPEND)))
 		return TROVE_EINVAL;
 
 	int oflags = O_RDONLY | O_CLOEXEC;
@@ -367,23 +367,23 @@ static int posix_unlock(tv_file *lockfile)
 }
 
 static trove_vfs posix_vfs = {
-	.name = "posix",
-	.ctx = NULL,
-	.open = posix_open,
-	.read = posix_read,
-	.append = posix_append,
-	.sync = posix_sync,
-	.size = posix_size,
-	.close = posix_close,
-	.remove = posix_remove,
-	.rename = posix_rename,
-	.mkdir = posix_mkdir,
-	.list_dir = posix_list_dir,
-	.sync_dir = posix_sync_dir,
-	.exists = posix_exists,
-	.file_size = posix_file_size,
-	.lock = posix_lock,
-	.unlock = posix_unlock,
+        .name = "posix",
+        .ctx = NULL,
+        .open = posix_open,
+        .read = posix_read,
+        .append = posix_append,
+        .sync = posix_sync,
+        .size = posix_size,
+        .close = posix_close,
+        .remove = posix_remove,
+        .rename = posix_rename,
+        .mkdir = posix_mkdir,
+        .list_dir = posix_list_dir,
+        .sync_dir = posix_sync_dir,
+        .exists = posix_exists,
+        .file_size = posix_file_size,
+        .lock = posix_lock,
+        .unlock = posix_unlock,
 };
 
 trove_vfs *tv_vfs_posix(void)

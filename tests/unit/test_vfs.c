@@ -217,8 +217,7 @@ static void test_posix_names(void **state)
 	names stop = {.stop_after = 1};
 	assert_int_equal(vfs->list_dir(vfs, dir, collect, &stop), 42);
 	assert_int_equal(stop.count, 1);
-	assert_int_equal(vfs->list_dir(vfs, path_in(dir, "nodir", 3), collect, &n),
-	                 TROVE_ENOENT);
+	assert_int_equal(vfs->list_dir(vfs, path_in(dir, "nodir", 3), collect, &n), TROVE_ENOENT);
 
 	assert_int_equal(vfs->remove(vfs, b), 0);
 	assert_int_equal(vfs->remove(vfs, b), TROVE_ENOENT);
@@ -240,8 +239,7 @@ static void test_posix_errors(void **state)
 	                 TROVE_ENOENT);
 	assert_int_equal(vfs->file_size(vfs, path_in(dir, "missing", 0), &sz), TROVE_ENOENT);
 	assert_int_equal(sz, 77);
-	assert_int_equal(vfs->open(vfs, path_in(dir, "x", 0), TV_OPEN_TRUNCATE, &f),
-	                 TROVE_EINVAL);
+	assert_int_equal(vfs->open(vfs, path_in(dir, "x", 0), TV_OPEN_TRUNCATE, &f), TROVE_EINVAL);
 	assert_int_equal(vfs->open(vfs, path_in(dir, "x", 0), 64 | TV_OPEN_APPEND, &f),
 	                 TROVE_EINVAL);
 	/* Reading a directory is an I/O error, not an errno leak. */
@@ -350,7 +348,7 @@ static void test_posix_lock_other_process(void **state)
 typedef struct fx {
 	char *dir;
 	tv_fault *fault;
-	trove_vfs *v;      /* the fault VFS */
+	trove_vfs *v;     /* the fault VFS */
 	trove_vfs *posix; /* to look at the disk behind its back */
 } fx;
 
@@ -407,8 +405,7 @@ static int count_fds(void)
 {
 	names n;
 	memset(&n, 0, sizeof n);
-	assert_int_equal(tv_vfs_posix()->list_dir(tv_vfs_posix(), "/proc/self/fd", collect, &n),
-	                 0);
+	assert_int_equal(tv_vfs_posix()->list_dir(tv_vfs_posix(), "/proc/self/fd", collect, &n), 0);
 	return n.count;
 }
 
@@ -461,7 +458,7 @@ static void test_fault_nth_write_eio(void **state)
 	assert_int_equal(x->v->append(f, "2", 1), 0);
 	assert_int_equal(x->v->append(f, "3", 1), 0);
 	assert_int_equal(x->v->append(f, "4", 1), TROVE_EIO); /* the 3rd since the arm */
-	assert_int_equal(x->v->append(f, "5", 1), 0);          /* one-shot */
+	assert_int_equal(x->v->append(f, "5", 1), 0);         /* one-shot */
 	assert_int_equal(x->v->close(f), 0);
 	assert_file(x->v, fpath(x, "a", 0), "1235"); /* nothing of the failed call */
 	assert_int_equal(tv_fault_count(x->fault, TV_FAULT_WRITE), 5);
@@ -774,7 +771,8 @@ static void test_fault_power_loss_tear(void **state)
 		assert_int_equal(x->v->append(f, data + SYNCED, TAIL), 0);
 		assert_int_equal(x->v->close(f), 0);
 		/* Rounds 0 and 1 use one seed, to check repeatability. */
-		assert_int_equal(tv_fault_power_loss(x->fault, 1, seed + (round > 0 ? round - 1 : 0)), 0);
+		assert_int_equal(
+		        tv_fault_power_loss(x->fault, 1, seed + (round > 0 ? round - 1 : 0)), 0);
 
 		unsigned char back[SYNCED + TAIL + 1];
 		uint64_t len = disk_size(x, a);
@@ -889,38 +887,36 @@ static void test_fault_crash_across_threads(void **state)
 	assert_int_equal(tv_fault_count(x->fault, TV_FAULT_WRITE), THREADS * PER_THREAD);
 }
 
+#define POSIX_TEST(t) cmocka_unit_test_setup_teardown(t, dir_setup, dir_teardown)
+#define FAULT_TEST(t) cmocka_unit_test_setup_teardown(t, fault_setup, fault_teardown)
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_posix_append_read_size, dir_setup,
-		                                dir_teardown),
-		cmocka_unit_test_setup_teardown(test_posix_large_append, dir_setup,
-		                                dir_teardown),
-		cmocka_unit_test_setup_teardown(test_posix_names, dir_setup, dir_teardown),
-		cmocka_unit_test_setup_teardown(test_posix_errors, dir_setup, dir_teardown),
-		cmocka_unit_test_setup_teardown(test_posix_lock_in_process, dir_setup,
-		                                dir_teardown),
-		cmocka_unit_test_setup_teardown(test_posix_lock_other_process, dir_setup,
-		                                dir_teardown),
-#define FAULT_TEST(t) cmocka_unit_test_setup_teardown(t, fault_setup, fault_teardown)
-		FAULT_TEST(test_fault_passthrough_and_counts),
-		FAULT_TEST(test_fault_nth_write_eio),
-		FAULT_TEST(test_fault_sticky_enospc_then_clear),
-		FAULT_TEST(test_fault_short_write),
-		FAULT_TEST(test_fault_torn_write),
-		FAULT_TEST(test_fault_other_ops),
-		FAULT_TEST(test_fault_crash),
-		FAULT_TEST(test_fault_power_loss_truncates),
-		FAULT_TEST(test_fault_power_loss_removes_new_files),
-		FAULT_TEST(test_fault_current_unsynced_rename),
-		FAULT_TEST(test_fault_current_synced_rename),
-		FAULT_TEST(test_fault_power_loss_restores_removed),
-		FAULT_TEST(test_fault_power_loss_follows_renames),
-		FAULT_TEST(test_fault_power_loss_undoes_mkdir),
-		FAULT_TEST(test_fault_power_loss_tear),
-		FAULT_TEST(test_fault_power_loss_kills_handles),
-		FAULT_TEST(test_fault_free_deletes_hidden),
-		FAULT_TEST(test_fault_crash_across_threads),
+	        POSIX_TEST(test_posix_append_read_size),
+	        POSIX_TEST(test_posix_large_append),
+	        POSIX_TEST(test_posix_names),
+	        POSIX_TEST(test_posix_errors),
+	        POSIX_TEST(test_posix_lock_in_process),
+	        POSIX_TEST(test_posix_lock_other_process),
+	        FAULT_TEST(test_fault_passthrough_and_counts),
+	        FAULT_TEST(test_fault_nth_write_eio),
+	        FAULT_TEST(test_fault_sticky_enospc_then_clear),
+	        FAULT_TEST(test_fault_short_write),
+	        FAULT_TEST(test_fault_torn_write),
+	        FAULT_TEST(test_fault_other_ops),
+	        FAULT_TEST(test_fault_crash),
+	        FAULT_TEST(test_fault_power_loss_truncates),
+	        FAULT_TEST(test_fault_power_loss_removes_new_files),
+	        FAULT_TEST(test_fault_current_unsynced_rename),
+	        FAULT_TEST(test_fault_current_synced_rename),
+	        FAULT_TEST(test_fault_power_loss_restores_removed),
+	        FAULT_TEST(test_fault_power_loss_follows_renames),
+	        FAULT_TEST(test_fault_power_loss_undoes_mkdir),
+	        FAULT_TEST(test_fault_power_loss_tear),
+	        FAULT_TEST(test_fault_power_loss_kills_handles),
+	        FAULT_TEST(test_fault_free_deletes_hidden),
+	        FAULT_TEST(test_fault_crash_across_threads),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
