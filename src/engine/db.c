@@ -628,6 +628,7 @@ static int resolve_op(group *g, const tv_op *op)
 	case TV_OP_REAP:
 		if (!prev.exists || prev.exp != op->expire_at || prev.exp > g->now)
 			return 0;
+		atomic_fetch_add_explicit(&g->db->st_reaped, 1, memory_order_relaxed);
 		return apply_op(g, skey, &prev, TV_TYPE_DEL, 0, tv_slice_make(NULL, 0));
 	default:
 		return TROVE_EINVAL;
@@ -790,7 +791,7 @@ static int commit_group(trove_db *db, tv_super *s, tv_writer *first, tv_writer *
 	rc |= tv_buf_put_fixed32(g.rec, 0);
 	int want_sync = 0;
 	for (tv_writer *w = first; !rc; w = w->next) {
-		want_sync |= w->sync;
+		want_sync |= w->flags & TV_W_SYNC;
 		if (w->batch)
 			rc = resolve_batch(&g, w);
 		else
@@ -895,7 +896,7 @@ static void stall_wait(trove_db *db)
  * slows the writer a little when level 0 fills up, waits when the
  * previous memtable is still being flushed or level 0 is full, and
  * switches to a new memtable and log when the current one is full. */
-static int make_room(trove_db *db)
+static int make_room(trove_db *db, int force)
 {
 	int delayed = 0;
 	for (;;) {
@@ -919,7 +920,7 @@ static int make_room(trove_db *db)
 			atomic_fetch_add_explicit(&db->st_stall_us, 1000, memory_order_relaxed);
 			continue;
 		}
-		if (tv_mem_usage(db->mem) < db->write_buffer)
+		if (force ? tv_mem_entries(db->mem) == 0 : tv_mem_usage(db->mem) < db->write_buffer)
 			return 0;
 		if (db->imm || l0 >= TV_L0_STOP) {
 			if (db->bg_error)
@@ -932,7 +933,6 @@ static int make_room(trove_db *db)
 		tv_memtable *m = tv_mem_new();
 		if (!m)
 			return TROVE_ENOMEM;
-		uint64_t old_wal = db->wal_number;
 		if (db->use_wal) {
 			int rc = new_wal(db);
 			if (rc) {
@@ -941,7 +941,7 @@ static int make_room(trove_db *db)
 			}
 		}
 		db->imm = db->mem;
-		db->imm_wal = old_wal;
+		db->imm_next_log = db->wal_number;
 		db->imm_count = db->count;
 		db->imm_seq = atomic_load_explicit(&db->last_seq, memory_order_relaxed);
 		db->mem = m;
@@ -952,6 +952,7 @@ static int make_room(trove_db *db)
 			return TROVE_ENOMEM;
 		}
 		pthread_cond_broadcast(&db->bg_cv);
+		force = 0;
 	}
 }
 
@@ -971,12 +972,12 @@ static tv_writer *build_group(trove_db *db)
 	return last;
 }
 
-int tv_write_internal(trove_db *db, const trove_batch *b, int sync, trove_write_result *res)
+int tv_write_internal(trove_db *db, const trove_batch *b, int flags, trove_write_result *res)
 {
 	tv_writer w;
 	memset(&w, 0, sizeof w);
 	w.batch = b;
-	w.sync = sync;
+	w.flags = flags;
 	pthread_cond_init(&w.cv, NULL);
 	pthread_mutex_lock(&db->mu);
 	if (db->queue_tail)
@@ -987,7 +988,7 @@ int tv_write_internal(trove_db *db, const trove_batch *b, int sync, trove_write_
 	while (!w.done && db->queue_head != &w)
 		pthread_cond_wait(&w.cv, &db->mu);
 	if (!w.done) {
-		int rc = make_room(db);
+		int rc = make_room(db, flags & TV_W_FLUSH);
 		tv_writer *last = rc ? &w : build_group(db);
 		uint64_t new_seq = 0;
 		int64_t delta = 0;
@@ -1209,7 +1210,23 @@ int trove_sync(trove_db *db)
 		return rc == TROVE_EREADONLY ? 0 : rc;
 	if (!db->use_wal)
 		return 0;
-	return tv_write_internal(db, NULL, 1, NULL);
+	return tv_write_internal(db, NULL, TV_W_SYNC, NULL);
+}
+
+int trove_flush(trove_db *db)
+{
+	int rc = writable(db);
+	if (rc)
+		return rc;
+	rc = tv_write_internal(db, NULL, TV_W_FLUSH, NULL);
+	if (rc)
+		return rc;
+	pthread_mutex_lock(&db->mu);
+	while (db->imm && !db->bg_error && !db->shutting_down)
+		pthread_cond_wait(&db->bg_cv, &db->mu);
+	rc = db->imm ? (db->bg_error ? db->bg_error : TROVE_EIO) : 0;
+	pthread_mutex_unlock(&db->mu);
+	return rc;
 }
 
 /* ---- Snapshots and counting ---------------------------------------------------- */

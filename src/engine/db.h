@@ -95,10 +95,16 @@ typedef struct tv_super {
 	tv_version *version;
 } tv_super;
 
+/* Flags of tv_write_internal. */
+enum {
+	TV_W_SYNC = 1,  /* sync the log whatever the policy */
+	TV_W_FLUSH = 2, /* switch to a new memtable so the current one is flushed */
+};
+
 /* A waiting writer (lives on its thread's stack). */
 typedef struct tv_writer {
-	const trove_batch *batch; /* NULL: a sync request */
-	int sync;                 /* force a log sync */
+	const trove_batch *batch; /* NULL: only the flags' work */
+	int flags;                /* TV_W_* */
 	int status;
 	trove_write_result res;
 	int done;
@@ -124,7 +130,7 @@ struct trove_db {
 	tv_writer *queue_head, *queue_tail;
 	tv_log_writer *wal;
 	uint64_t wal_number;
-	int wal_dirty;        /* appended since the last sync */
+	atomic_int wal_dirty; /* appended since the last sync */
 	int wal_broken;       /* an append failed: start a new log */
 	uint64_t last_sync_ms;
 	_Atomic uint64_t last_seq; /* published: readers see <= this */
@@ -136,7 +142,7 @@ struct trove_db {
 	/* What readers pin. */
 	tv_memtable *mem;
 	tv_memtable *imm;
-	uint64_t imm_wal;     /* the log holding imm's writes */
+	uint64_t imm_next_log; /* the first log holding writes after imm */
 	uint64_t imm_count;   /* count as of the end of imm */
 	uint64_t imm_seq;     /* last sequence in imm */
 	tv_super *super;
@@ -153,6 +159,9 @@ struct trove_db {
 	int manual_pending;   /* trove_compact_range waiting */
 	pthread_mutex_t compact_mu; /* one compaction at a time */
 	int backups;          /* backups running: keep old logs */
+	uint64_t logs_removed_below; /* logs below this number are gone */
+	char compact_ptr[TV_LEVELS][TV_MAX_STORED_KEY + 8]; /* round robin */
+	size_t compact_ptr_len[TV_LEVELS];
 
 	/* Error message for trove_errmsg. */
 	pthread_mutex_t err_mu;
@@ -191,7 +200,7 @@ trove_vfs *tv_vfs_mem_new(void);
 void tv_vfs_mem_free(trove_vfs *vfs);
 
 /* Submits a writer and waits until it is committed. */
-int tv_write_internal(trove_db *db, const trove_batch *b, int sync,
+int tv_write_internal(trove_db *db, const trove_batch *b, int flags,
                       trove_write_result *res);
 
 /* Deletes table files no version needs. */

@@ -79,7 +79,8 @@ void tv_edit_init(tv_edit *e)
 void tv_edit_free(tv_edit *e)
 {
 	for (int i = 0; i < e->nadded; i++)
-		tv_filemeta_free(e->added[i].meta);
+		if (!e->added[i].borrowed)
+			tv_filemeta_free(e->added[i].meta);
 	free(e->added);
 	free(e->deleted);
 	tv_edit_init(e);
@@ -106,8 +107,19 @@ int tv_edit_add_file(tv_edit *e, int level, tv_filemeta *meta)
 	e->added[e->nadded].level = level;
 	e->added[e->nadded].meta = meta;
 	e->added[e->nadded].number = meta->number;
+	e->added[e->nadded].borrowed = 0;
 	e->nadded++;
 	return 0;
+}
+
+int tv_edit_move_file(tv_edit *e, int from, int to, tv_filemeta *meta)
+{
+	int rc = tv_edit_delete_file(e, from, meta->number);
+	if (!rc)
+		rc = tv_edit_add_file(e, to, meta);
+	if (!rc)
+		e->added[e->nadded - 1].borrowed = 1;
+	return rc;
 }
 
 int tv_edit_delete_file(tv_edit *e, int level, uint64_t number)
@@ -118,6 +130,7 @@ int tv_edit_delete_file(tv_edit *e, int level, uint64_t number)
 	e->deleted[e->ndeleted].level = level;
 	e->deleted[e->ndeleted].meta = NULL;
 	e->deleted[e->ndeleted].number = number;
+	e->deleted[e->ndeleted].borrowed = 0;
 	e->ndeleted++;
 	return 0;
 }
@@ -650,7 +663,7 @@ static void discard_version(tv_version *v, const tv_edit *e)
 	}
 	free(v);
 	for (int i = 0; i < e->nadded; i++)
-		assert(e->added[i].meta->refs == 0);
+		assert(e->added[i].borrowed || e->added[i].meta->refs == 0);
 }
 
 int tv_vs_log_and_apply(tv_vset *vs, tv_edit *e, pthread_mutex_t *mu, tv_deadlist *dead)

@@ -68,6 +68,7 @@ typedef struct tv_edit_file {
 	int level;
 	tv_filemeta *meta; /* new file (owned by the edit until applied) */
 	uint64_t number;   /* deleted file */
+	int borrowed;      /* meta is a live file moved between levels */
 } tv_edit_file;
 
 typedef struct tv_edit {
@@ -87,6 +88,8 @@ void tv_edit_init(tv_edit *e);
 void tv_edit_free(tv_edit *e);
 /* Adds a new file (the edit takes ownership of meta). */
 int tv_edit_add_file(tv_edit *e, int level, tv_filemeta *meta);
+/* Moves a live file to another level (the edit borrows meta). */
+int tv_edit_move_file(tv_edit *e, int from, int to, tv_filemeta *meta);
 int tv_edit_delete_file(tv_edit *e, int level, uint64_t number);
 int tv_edit_encode(const tv_edit *e, tv_buf *out);
 /* Decodes a manifest record; TROVE_ECORRUPT on malformed input. */
