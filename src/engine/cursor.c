@@ -1,0 +1,726 @@
+/*
+ * cursor.c - ordered iteration over a consistent snapshot.
+ *
+ * tv_dbiter turns the merge of every memtable and table (internal keys,
+ * all versions, tombstones) into the sequence a reader expects: one entry
+ * per stored key, its newest version at the snapshot's sequence number,
+ * with deleted and expired keys left out, within [lo, hi).  Forward, the
+ * merged iterator sits on the entry returned; backward, it sits just
+ * before the entries of the key returned, whose newest visible value is
+ * kept in a copy.  Changing direction re-seeks.
+ *
+ * The public trove_cursor wraps a tv_dbiter over the data namespace; the
+ * same machinery walks the expiry index for trove_count and the reaper.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "../util/coding.h"
+#include "db.h"
+#include "ikey.h"
+
+struct tv_dbiter {
+	trove_db *db;
+	tv_super *s;
+	tv_iter *it;
+	uint64_t seq;
+	int64_t now; /* 0: expiry not checked */
+	tv_buf lo, hi;
+	int has_hi;
+	int valid;
+	int reverse;
+	int status;
+	tv_slice key, value; /* current stored key and raw stored value */
+	uint64_t cur_seq;
+	unsigned cur_type;
+	tv_buf kbuf, vbuf; /* copies backing key/value in reverse */
+	tv_buf skip;       /* scratch */
+	tv_buf seekbuf;
+};
+
+static int entry_dead(const tv_dbiter *d, unsigned type, tv_slice value)
+{
+	if (type == TV_TYPE_DEL)
+		return 1;
+	if (type == TV_TYPE_PUT_EXP && d->now) {
+		if (value.len < 8)
+			return 1;
+		return (int64_t)tv_get_fixed64(value.data) <= d->now;
+	}
+	return 0;
+}
+
+static int set_status(tv_dbiter *d)
+{
+	int st = tv_iter_status(d->it);
+	if (st && !d->status)
+		d->status = st;
+	return d->status;
+}
+
+/* Moves forward from the current position to the first visible live
+ * entry; with skipping set, keys <= d->skip are hidden. */
+static int fwd_find(tv_dbiter *d, int skipping)
+{
+	d->valid = 0;
+	d->reverse = 0;
+	for (; tv_iter_valid(d->it); tv_iter_next(d->it)) {
+		tv_slice k = tv_iter_key(d->it);
+		if (!tv_ikey_valid(k)) {
+			d->status = TROVE_ECORRUPT;
+			return d->status;
+		}
+		tv_slice uk = tv_ikey_user(k);
+		if (d->has_hi && tv_slice_cmp(uk, tv_buf_slice(&d->hi)) >= 0)
+			break;
+		if (tv_ikey_seq(k) > d->seq)
+			continue;
+		if (skipping && tv_slice_cmp(uk, tv_buf_slice(&d->skip)) <= 0)
+			continue;
+		tv_slice v = tv_iter_value(d->it);
+		unsigned type = tv_ikey_type(k);
+		if (entry_dead(d, type, v)) {
+			tv_buf_clear(&d->skip);
+			if (tv_buf_append(&d->skip, uk.data, uk.len))
+				return d->status = TROVE_ENOMEM;
+			skipping = 1;
+			continue;
+		}
+		d->key = uk;
+		d->value = v;
+		d->cur_seq = tv_ikey_seq(k);
+		d->cur_type = type;
+		d->valid = 1;
+		return 0;
+	}
+	if (set_status(d))
+		return d->status;
+	return TROVE_ENOTFOUND;
+}
+
+/* Moves backward from the current position to the previous visible live
+ * key, leaving the merged iterator before that key's entries. */
+static int rev_find(tv_dbiter *d)
+{
+	d->valid = 0;
+	d->reverse = 1;
+	int have = 0; /* kbuf/vbuf hold a live candidate */
+	for (; tv_iter_valid(d->it); tv_iter_prev(d->it)) {
+		tv_slice k = tv_iter_key(d->it);
+		if (!tv_ikey_valid(k)) {
+			d->status = TROVE_ECORRUPT;
+			return d->status;
+		}
+		tv_slice uk = tv_ikey_user(k);
+		if (tv_slice_cmp(uk, tv_buf_slice(&d->lo)) < 0)
+			break;
+		if (tv_ikey_seq(k) > d->seq)
+			continue;
+		if (have && tv_slice_cmp(uk, tv_buf_slice(&d->kbuf)) < 0)
+			break; /* passed the candidate's entries: it is the answer */
+		tv_slice v = tv_iter_value(d->it);
+		unsigned type = tv_ikey_type(k);
+		if (entry_dead(d, type, v)) {
+			have = 0;
+			continue;
+		}
+		tv_buf_clear(&d->kbuf);
+		tv_buf_clear(&d->vbuf);
+		if (tv_buf_append(&d->kbuf, uk.data, uk.len) || tv_buf_append(&d->vbuf, v.data, v.len))
+			return d->status = TROVE_ENOMEM;
+		d->cur_seq = tv_ikey_seq(k);
+		d->cur_type = type;
+		have = 1;
+	}
+	if (set_status(d))
+		return d->status;
+	if (!have)
+		return TROVE_ENOTFOUND;
+	d->key = tv_buf_slice(&d->kbuf);
+	d->value = tv_buf_slice(&d->vbuf);
+	d->valid = 1;
+	return 0;
+}
+
+/* Builds the internal key (k, seq, type) in d->seekbuf. */
+static tv_slice make_ikey(tv_dbiter *d, tv_slice k, uint64_t seq, unsigned type)
+{
+	tv_buf_clear(&d->seekbuf);
+	if (tv_buf_append(&d->seekbuf, k.data, k.len) ||
+	    tv_buf_put_fixed64(&d->seekbuf, tv_pack_trailer(seq, type)))
+		return tv_slice_make(NULL, 0);
+	return tv_buf_slice(&d->seekbuf);
+}
+
+static int seek_raw(tv_dbiter *d, tv_slice k, uint64_t seq, unsigned type)
+{
+	tv_slice ik = make_ikey(d, k, seq, type);
+	if (!ik.data)
+		return d->status = TROVE_ENOMEM;
+	tv_iter_seek(d->it, ik);
+	return 0;
+}
+
+tv_dbiter *tv_dbiter_new(trove_db *db, tv_super *s, uint64_t seq, tv_slice lo, tv_slice hi,
+                         int has_hi, int64_t now_ms)
+{
+	tv_dbiter *d = calloc(1, sizeof *d);
+	if (!d)
+		return NULL;
+	d->db = db;
+	d->s = s;
+	atomic_fetch_add(&s->refs, 1);
+	d->seq = seq;
+	d->now = now_ms;
+	tv_buf_init(&d->lo);
+	tv_buf_init(&d->hi);
+	tv_buf_init(&d->kbuf);
+	tv_buf_init(&d->vbuf);
+	tv_buf_init(&d->skip);
+	tv_buf_init(&d->seekbuf);
+	d->has_hi = has_hi;
+	int n = 2 + tv_version_iter_count(s->version);
+	tv_iter **its = calloc((size_t)n, sizeof *its);
+	int k = 0;
+	if (!its || tv_buf_append(&d->lo, lo.data, lo.len) ||
+	    (has_hi && tv_buf_append(&d->hi, hi.data, hi.len)))
+		goto fail;
+	if (!(its[k++] = tv_mem_iter(s->mem)))
+		goto fail;
+	if (s->imm && !(its[k++] = tv_mem_iter(s->imm)))
+		goto fail;
+	int m = tv_version_iters(s->version, its + k, n - k);
+	if (m < 0)
+		goto fail;
+	k += m;
+	d->it = tv_iter_merge(its, k);
+	free(its);
+	if (!d->it) {
+		tv_dbiter_free(d);
+		return NULL;
+	}
+	return d;
+fail:
+	for (int i = 0; its && i < k; i++)
+		tv_iter_destroy(its[i]);
+	free(its);
+	tv_dbiter_free(d);
+	return NULL;
+}
+
+void tv_dbiter_free(tv_dbiter *d)
+{
+	if (!d)
+		return;
+	tv_iter_destroy(d->it);
+	tv_super_put(d->db, d->s);
+	tv_buf_free(&d->lo);
+	tv_buf_free(&d->hi);
+	tv_buf_free(&d->kbuf);
+	tv_buf_free(&d->vbuf);
+	tv_buf_free(&d->skip);
+	tv_buf_free(&d->seekbuf);
+	free(d);
+}
+
+int tv_dbiter_first(tv_dbiter *d)
+{
+	if (seek_raw(d, tv_buf_slice(&d->lo), TV_MAX_SEQ, TV_SEEK_TYPE))
+		return d->status;
+	return fwd_find(d, 0);
+}
+
+int tv_dbiter_last(tv_dbiter *d)
+{
+	if (d->has_hi) {
+		if (seek_raw(d, tv_buf_slice(&d->hi), TV_MAX_SEQ, TV_SEEK_TYPE))
+			return d->status;
+		if (tv_iter_valid(d->it))
+			tv_iter_prev(d->it);
+		else if (!set_status(d))
+			tv_iter_seek_last(d->it);
+	} else {
+		tv_iter_seek_last(d->it);
+	}
+	if (set_status(d))
+		return d->status;
+	return rev_find(d);
+}
+
+int tv_dbiter_seek(tv_dbiter *d, tv_slice k)
+{
+	if (tv_slice_cmp(k, tv_buf_slice(&d->lo)) < 0)
+		return tv_dbiter_first(d);
+	if (seek_raw(d, k, TV_MAX_SEQ, TV_SEEK_TYPE))
+		return d->status;
+	return fwd_find(d, 0);
+}
+
+int tv_dbiter_seek_for_prev(tv_dbiter *d, tv_slice k)
+{
+	if (d->has_hi && tv_slice_cmp(k, tv_buf_slice(&d->hi)) >= 0)
+		return tv_dbiter_last(d);
+	/* (k, 0, 0) sorts after every entry of k. */
+	if (seek_raw(d, k, 0, 0))
+		return d->status;
+	if (tv_iter_valid(d->it))
+		tv_iter_prev(d->it);
+	else if (!set_status(d))
+		tv_iter_seek_last(d->it);
+	if (set_status(d))
+		return d->status;
+	return rev_find(d);
+}
+
+int tv_dbiter_next(tv_dbiter *d)
+{
+	if (!d->valid)
+		return TROVE_EINVAL;
+	tv_buf_clear(&d->skip);
+	if (tv_buf_append(&d->skip, d->key.data, d->key.len))
+		return d->status = TROVE_ENOMEM;
+	if (d->reverse) {
+		if (seek_raw(d, tv_buf_slice(&d->skip), TV_MAX_SEQ, TV_SEEK_TYPE))
+			return d->status;
+	} else {
+		tv_iter_next(d->it);
+	}
+	return fwd_find(d, 1);
+}
+
+int tv_dbiter_prev(tv_dbiter *d)
+{
+	if (!d->valid)
+		return TROVE_EINVAL;
+	if (!d->reverse) {
+		tv_buf_clear(&d->skip);
+		if (tv_buf_append(&d->skip, d->key.data, d->key.len))
+			return d->status = TROVE_ENOMEM;
+		if (seek_raw(d, tv_buf_slice(&d->skip), TV_MAX_SEQ, TV_SEEK_TYPE))
+			return d->status;
+		if (tv_iter_valid(d->it))
+			tv_iter_prev(d->it);
+		else if (!set_status(d))
+			tv_iter_seek_last(d->it);
+		if (set_status(d))
+			return d->status;
+	}
+	return rev_find(d);
+}
+
+int tv_dbiter_valid(const tv_dbiter *d)
+{
+	return d->valid;
+}
+
+tv_slice tv_dbiter_key(const tv_dbiter *d)
+{
+	return d->key;
+}
+
+tv_slice tv_dbiter_value(const tv_dbiter *d)
+{
+	tv_slice v = d->value;
+	if (d->cur_type == TV_TYPE_PUT_EXP && v.len >= 8) {
+		v.data += 8;
+		v.len -= 8;
+	}
+	return v;
+}
+
+uint64_t tv_dbiter_seq(const tv_dbiter *d)
+{
+	return d->cur_seq;
+}
+
+int64_t tv_dbiter_expire(const tv_dbiter *d)
+{
+	if (d->cur_type == TV_TYPE_PUT_EXP && d->value.len >= 8)
+		return (int64_t)tv_get_fixed64(d->value.data);
+	return 0;
+}
+
+/* ---- The expiry index ---------------------------------------------------------------- */
+
+/* The stored-key range [TV_NS_EXPIRY, TV_NS_EXPIRY + be64(now + 1)). */
+static void expiry_range(char lo[1], char hi[9], int64_t now)
+{
+	lo[0] = TV_NS_EXPIRY;
+	hi[0] = TV_NS_EXPIRY;
+	uint64_t v = (uint64_t)now + 1;
+	for (int i = 8; i >= 1; i--) {
+		hi[i] = (char)(v & 0xff);
+		v >>= 8;
+	}
+}
+
+int tv_count_expired_at(trove_db *db, tv_super *s, uint64_t seq, int64_t now, uint64_t *n)
+{
+	char lo[1], hi[9];
+	expiry_range(lo, hi, now);
+	tv_dbiter *d = tv_dbiter_new(db, s, seq, tv_slice_make(lo, 1), tv_slice_make(hi, 9), 1, 0);
+	if (!d)
+		return TROVE_ENOMEM;
+	uint64_t c = 0;
+	int rc;
+	for (rc = tv_dbiter_first(d); rc == 0; rc = tv_dbiter_next(d))
+		c++;
+	tv_dbiter_free(d);
+	if (rc != TROVE_ENOTFOUND)
+		return rc;
+	*n = c;
+	return 0;
+}
+
+int tv_reap_expired(trove_db *db, size_t max, size_t *reaped)
+{
+	*reaped = 0;
+	int64_t now = tv_now_ms();
+	char lo[1], hi[9];
+	expiry_range(lo, hi, now);
+	tv_super *s = tv_super_get(db);
+	uint64_t seq = atomic_load_explicit(&db->last_seq, memory_order_acquire);
+	tv_dbiter *d = tv_dbiter_new(db, s, seq, tv_slice_make(lo, 1), tv_slice_make(hi, 9), 1, 0);
+	tv_super_put(db, s);
+	if (!d)
+		return TROVE_ENOMEM;
+	trove_batch *b = trove_batch_new();
+	int rc = b ? 0 : TROVE_ENOMEM;
+	size_t n = 0;
+	if (!rc)
+		for (rc = tv_dbiter_first(d); rc == 0 && n < max; rc = tv_dbiter_next(d)) {
+			tv_slice k = tv_dbiter_key(d);
+			if (k.len < 10)
+				continue; /* cannot be ours; left alone */
+			int64_t exp = 0;
+			for (int i = 1; i <= 8; i++)
+				exp = (int64_t)(((uint64_t)exp << 8) | (unsigned char)k.data[i]);
+			rc = tv_batch_add_op(b, TV_OP_REAP, k.data + 9, k.len - 9, NULL, 0, exp);
+			if (rc)
+				break;
+			n++;
+		}
+	tv_dbiter_free(d);
+	if (rc == TROVE_ENOTFOUND || (rc == 0 && n == max))
+		rc = 0;
+	if (!rc && n)
+		rc = tv_write_internal(db, b, 0, NULL);
+	trove_batch_free(b);
+	if (!rc)
+		*reaped = n;
+	return rc;
+}
+
+/* ---- Public cursors ---------------------------------------------------------------------- */
+
+struct trove_cursor {
+	trove_db *db;
+	tv_dbiter *d;
+	tv_buf seek;
+};
+
+/* The first stored key after every key starting with prefix p (stored),
+ * or 0 if there is none within the namespace. */
+static int prefix_end(tv_buf *out, tv_slice p)
+{
+	size_t n = p.len;
+	while (n > 1 && (unsigned char)p.data[n - 1] == 0xff)
+		n--;
+	if (n <= 1)
+		return 0;
+	tv_buf_clear(out);
+	if (tv_buf_append(out, p.data, n))
+		return TROVE_ENOMEM;
+	out->data[n - 1] = (char)((unsigned char)out->data[n - 1] + 1);
+	return 1;
+}
+
+static int stored(tv_buf *b, const void *k, size_t len)
+{
+	char ns = TV_NS_DATA;
+	tv_buf_clear(b);
+	if (tv_buf_append(b, &ns, 1) || tv_buf_append(b, k, len))
+		return TROVE_ENOMEM;
+	return 0;
+}
+
+int trove_cursor_open(trove_db *db, const trove_cursor_opts *opts, trove_cursor **out)
+{
+	trove_cursor_opts none;
+	if (!db || !out)
+		return TROVE_EINVAL;
+	if (!opts) {
+		memset(&none, 0, sizeof none);
+		opts = &none;
+	}
+	if ((!opts->lower && opts->lower_len) || (!opts->upper && opts->upper_len) ||
+	    (!opts->prefix && opts->prefix_len))
+		return TROVE_EINVAL;
+	if (opts->lower_len > TROVE_MAX_KEY || opts->upper_len > TROVE_MAX_KEY ||
+	    opts->prefix_len > TROVE_MAX_KEY)
+		return TROVE_ETOOBIG;
+	tv_buf lo, hi, tmp;
+	tv_buf_init(&lo);
+	tv_buf_init(&hi);
+	tv_buf_init(&tmp);
+	char end = TV_NS_DATA + 1;
+	int rc = stored(&lo, "", 0);
+	if (!rc)
+		rc = tv_buf_append(&hi, &end, 1);
+	if (!rc && opts->lower) {
+		rc = stored(&tmp, opts->lower, opts->lower_len);
+		if (!rc && tv_slice_cmp(tv_buf_slice(&tmp), tv_buf_slice(&lo)) > 0) {
+			tv_buf_clear(&lo);
+			rc = tv_buf_append(&lo, tmp.data, tmp.len);
+		}
+	}
+	if (!rc && opts->prefix) {
+		rc = stored(&tmp, opts->prefix, opts->prefix_len);
+		if (!rc && tv_slice_cmp(tv_buf_slice(&tmp), tv_buf_slice(&lo)) > 0) {
+			tv_buf_clear(&lo);
+			rc = tv_buf_append(&lo, tmp.data, tmp.len);
+		}
+		tv_buf pe;
+		tv_buf_init(&pe);
+		int has = rc ? 0 : prefix_end(&pe, tv_buf_slice(&tmp));
+		if (has < 0)
+			rc = has;
+		if (has > 0 && tv_slice_cmp(tv_buf_slice(&pe), tv_buf_slice(&hi)) < 0) {
+			tv_buf_clear(&hi);
+			rc = tv_buf_append(&hi, pe.data, pe.len);
+		}
+		tv_buf_free(&pe);
+	}
+	if (!rc && opts->upper) {
+		rc = stored(&tmp, opts->upper, opts->upper_len);
+		if (!rc && tv_slice_cmp(tv_buf_slice(&tmp), tv_buf_slice(&hi)) < 0) {
+			tv_buf_clear(&hi);
+			rc = tv_buf_append(&hi, tmp.data, tmp.len);
+		}
+	}
+	trove_cursor *c = NULL;
+	if (!rc) {
+		c = calloc(1, sizeof *c);
+		if (!c)
+			rc = TROVE_ENOMEM;
+	}
+	if (!rc) {
+		c->db = db;
+		tv_buf_init(&c->seek);
+		tv_super *s = tv_super_get(db);
+		uint64_t seq = opts->snap ? opts->snap->seq
+		                          : atomic_load_explicit(&db->last_seq, memory_order_acquire);
+		c->d = tv_dbiter_new(db, s, seq, tv_buf_slice(&lo), tv_buf_slice(&hi), 1, tv_now_ms());
+		tv_super_put(db, s);
+		if (!c->d) {
+			free(c);
+			c = NULL;
+			rc = TROVE_ENOMEM;
+		}
+	}
+	tv_buf_free(&lo);
+	tv_buf_free(&hi);
+	tv_buf_free(&tmp);
+	if (!rc)
+		*out = c;
+	return rc;
+}
+
+void trove_cursor_close(trove_cursor *c)
+{
+	if (!c)
+		return;
+	tv_dbiter_free(c->d);
+	tv_buf_free(&c->seek);
+	free(c);
+}
+
+/* Refreshes the clock used for expiry so a long-lived cursor does not
+ * return keys that expired after it was opened. */
+static void tick(trove_cursor *c)
+{
+	c->d->now = tv_now_ms();
+}
+
+int trove_cursor_first(trove_cursor *c)
+{
+	if (!c)
+		return TROVE_EINVAL;
+	tick(c);
+	return tv_dbiter_first(c->d);
+}
+
+int trove_cursor_last(trove_cursor *c)
+{
+	if (!c)
+		return TROVE_EINVAL;
+	tick(c);
+	return tv_dbiter_last(c->d);
+}
+
+int trove_cursor_next(trove_cursor *c)
+{
+	if (!c)
+		return TROVE_EINVAL;
+	tick(c);
+	return tv_dbiter_next(c->d);
+}
+
+int trove_cursor_prev(trove_cursor *c)
+{
+	if (!c)
+		return TROVE_EINVAL;
+	tick(c);
+	return tv_dbiter_prev(c->d);
+}
+
+int trove_cursor_seek(trove_cursor *c, const void *key, size_t klen)
+{
+	if (!c || (!key && klen))
+		return TROVE_EINVAL;
+	if (klen > TROVE_MAX_KEY)
+		return TROVE_ETOOBIG;
+	if (stored(&c->seek, key, klen))
+		return TROVE_ENOMEM;
+	tick(c);
+	return tv_dbiter_seek(c->d, tv_buf_slice(&c->seek));
+}
+
+int trove_cursor_seek_for_prev(trove_cursor *c, const void *key, size_t klen)
+{
+	if (!c || (!key && klen))
+		return TROVE_EINVAL;
+	if (klen > TROVE_MAX_KEY)
+		return TROVE_ETOOBIG;
+	if (stored(&c->seek, key, klen))
+		return TROVE_ENOMEM;
+	tick(c);
+	return tv_dbiter_seek_for_prev(c->d, tv_buf_slice(&c->seek));
+}
+
+int trove_cursor_valid(const trove_cursor *c)
+{
+	return c && tv_dbiter_valid(c->d);
+}
+
+const void *trove_cursor_key(const trove_cursor *c, size_t *klen)
+{
+	if (!trove_cursor_valid(c)) {
+		if (klen)
+			*klen = 0;
+		return NULL;
+	}
+	tv_slice k = tv_dbiter_key(c->d);
+	if (klen)
+		*klen = k.len - 1;
+	return k.data + 1;
+}
+
+const void *trove_cursor_value(const trove_cursor *c, size_t *vlen)
+{
+	if (!trove_cursor_valid(c)) {
+		if (vlen)
+			*vlen = 0;
+		return NULL;
+	}
+	tv_slice v = tv_dbiter_value(c->d);
+	if (vlen)
+		*vlen = v.len;
+	return v.len ? v.data : "";
+}
+
+int trove_cursor_meta(const trove_cursor *c, trove_meta *meta)
+{
+	if (!c || !meta)
+		return TROVE_EINVAL;
+	if (!tv_dbiter_valid(c->d))
+		return TROVE_ENOTFOUND;
+	meta->version = tv_dbiter_seq(c->d);
+	meta->expire_at_ms = tv_dbiter_expire(c->d);
+	return 0;
+}
+
+/* ---- Key listing ------------------------------------------------------------------------------ */
+
+void trove_key_list_free(trove_key_list *l)
+{
+	if (!l)
+		return;
+	for (size_t i = 0; i < l->count; i++)
+		free(l->keys[i]);
+	free(l->keys);
+	free(l->lens);
+	memset(l, 0, sizeof *l);
+}
+
+int trove_list_keys(trove_db *db, const trove_snapshot *snap, const void *prefix, size_t plen,
+                    const void *after, size_t alen, size_t limit, trove_key_list *out)
+{
+	if (!db || !out || limit == 0 || (!prefix && plen) || (!after && alen))
+		return TROVE_EINVAL;
+	trove_cursor_opts o;
+	memset(&o, 0, sizeof o);
+	o.snap = snap;
+	o.prefix = prefix;
+	o.prefix_len = plen;
+	trove_cursor *c;
+	int rc = trove_cursor_open(db, &o, &c);
+	if (rc)
+		return rc;
+	trove_key_list l;
+	memset(&l, 0, sizeof l);
+	l.keys = calloc(limit < 1024 ? limit : 1024, sizeof *l.keys);
+	l.lens = calloc(limit < 1024 ? limit : 1024, sizeof *l.lens);
+	size_t cap = limit < 1024 ? limit : 1024;
+	if (!l.keys || !l.lens) {
+		rc = TROVE_ENOMEM;
+		goto out;
+	}
+	rc = after ? trove_cursor_seek(c, after, alen) : trove_cursor_first(c);
+	if (rc == 0 && after) {
+		size_t kl;
+		const void *k = trove_cursor_key(c, &kl);
+		if (kl == alen && memcmp(k, after, alen) == 0)
+			rc = trove_cursor_next(c);
+	}
+	while (rc == 0 && l.count < limit) {
+		size_t kl;
+		const void *k = trove_cursor_key(c, &kl);
+		if (l.count == cap) {
+			size_t nc = cap * 2 < limit ? cap * 2 : limit;
+			void **nk = realloc(l.keys, nc * sizeof *nk);
+			if (nk)
+				l.keys = nk;
+			size_t *nl = realloc(l.lens, nc * sizeof *nl);
+			if (nl)
+				l.lens = nl;
+			if (!nk || !nl) {
+				rc = TROVE_ENOMEM;
+				break;
+			}
+			cap = nc;
+		}
+		void *copy = malloc(kl ? kl : 1);
+		if (!copy) {
+			rc = TROVE_ENOMEM;
+			break;
+		}
+		memcpy(copy, k, kl);
+		l.keys[l.count] = copy;
+		l.lens[l.count] = kl;
+		l.count++;
+		rc = trove_cursor_next(c);
+	}
+	if (rc == 0)
+		l.more = 1;
+	else if (rc == TROVE_ENOTFOUND)
+		rc = 0;
+out:
+	trove_cursor_close(c);
+	if (rc) {
+		trove_key_list_free(&l);
+		return rc;
+	}
+	*out = l;
+	return 0;
+}
