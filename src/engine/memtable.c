@@ -1,0 +1,469 @@
+/*
+ * memtable.c - the skip list that takes every write before it reaches a table.
+ *
+ * Entries live in a skip list (at most 12 levels, a node climbs a level with
+ * probability 1/4) carved from a tv_arena and freed all at once with the
+ * memtable.  One writer links nodes in; any number of readers walk the list
+ * at the same time without locks.  The writer fills a node completely, then
+ * publishes it bottom level first with release stores; readers follow links
+ * with acquire loads, so a reader that reaches a node sees all of it.  A
+ * node that is reachable at level i is already reachable at level 0, so a
+ * reader descending levels never misses a published node.
+ *
+ * This module must never unlink, move or change a published node (readers
+ * hold plain pointers into it), never allocate from the arena outside the
+ * single writer, and never take a lock.
+ *
+ * Layout of one entry in the arena (8-byte aligned), for a node of height h:
+ *
+ *   [link h-1] ... [link 1] | [link 0][prefix][trailer][klen][vlen]
+ *   [user key][trailer: fixed64 (seq << 8 | type)][value]
+ *
+ * A node pointer points at its level-0 link; higher levels lie just below
+ * it, so the node needs no height field and its key bytes follow the header
+ * in the same cache line or the next.  The internal key (user key + trailer)
+ * is contiguous, so iterators hand it out as one slice.  The header caches
+ * the first 8 key bytes as a big-endian integer and the trailer as a native
+ * integer: most comparisons are decided by one integer compare.
+ */
+#include "memtable.h"
+
+#include <assert.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../util/arena.h"
+#include "ikey.h"
+#include "trove.h"
+
+#define MAX_HEIGHT 12
+
+typedef struct node node;
+typedef _Atomic(node *) link_t;
+struct node {
+	link_t next0;     /* level 0; level i lies i links below (see link()) */
+	uint64_t prefix;  /* first 8 user-key bytes, big-endian, 0-padded */
+	uint64_t trailer; /* (seq << 8) | type */
+	uint32_t klen;    /* user key bytes */
+	uint32_t vlen;    /* value bytes */
+	char data[];      /* user key, trailer (fixed64), value */
+};
+
+struct tv_memtable {
+	atomic_uint refs;
+	atomic_int height; /* levels in use; only grows */
+	atomic_uint_least64_t entries;
+	node *head; /* sentinel with MAX_HEIGHT links, no key */
+	tv_arena arena;
+	/* Writer-only state. */
+	uint64_t rng;
+	node *last; /* the node added last, or NULL */
+	/* splice[i]: the last node at level i before the position just after
+	 * `last` (head at levels >= height).  Lets an ascending run of keys be
+	 * linked in without a search from the top. */
+	node *splice[MAX_HEIGHT];
+};
+
+/* A key to search for, split the way nodes store theirs. */
+typedef struct skey {
+	uint64_t prefix;
+	uint64_t trailer;
+	const char *key;
+	size_t klen;
+} skey;
+
+/* ---- Keys ------------------------------------------------------------- */
+
+static inline const char *node_data(const node *n)
+{
+	return n->data;
+}
+
+/* The link of n at `level`; the node must be at least level+1 high.  The
+ * arithmetic stays inside the arena block the node was carved from. */
+static inline link_t *link(const node *n, int level)
+{
+	return (link_t *)((char *)n - (size_t)level * sizeof(link_t));
+}
+
+/* The first 8 bytes of key as a big-endian integer, zero-padded: comparing
+ * two prefixes as integers orders keys as memcmp would, except that equal
+ * prefixes may still hide different keys. */
+static inline uint64_t key_prefix(const char *key, size_t len)
+{
+	unsigned char b[8] = {0};
+	if (len)
+		memcpy(b, key, len < 8 ? len : 8);
+	return (uint64_t)b[0] << 56 | (uint64_t)b[1] << 48 | (uint64_t)b[2] << 40 |
+	       (uint64_t)b[3] << 32 | (uint64_t)b[4] << 24 | (uint64_t)b[5] << 16 |
+	       (uint64_t)b[6] << 8 | (uint64_t)b[7];
+}
+
+static inline skey make_skey(const char *key, size_t klen, uint64_t trailer)
+{
+	skey k = {key_prefix(key, klen), trailer, key, klen};
+	return k;
+}
+
+static inline skey node_skey(const node *n)
+{
+	skey k = {n->prefix, n->trailer, node_data(n), n->klen};
+	return k;
+}
+
+/* tv_ikey_cmp of n's internal key against k: negative if n sorts first.
+ * Equal prefixes mean the first min(8, lengths) bytes are equal, so only
+ * bytes past the eighth are left to compare, and a shorter key that ends
+ * within them is a proper prefix of the other. */
+static inline int cmp_node(const node *n, const skey *k)
+{
+	if (n->prefix != k->prefix)
+		return n->prefix < k->prefix ? -1 : 1;
+	size_t nl = n->klen, kl = k->klen;
+	size_t min = nl < kl ? nl : kl;
+	if (min > 8) {
+		int r = memcmp(node_data(n) + 8, k->key + 8, min - 8);
+		if (r)
+			return r;
+	}
+	if (nl != kl)
+		return nl < kl ? -1 : 1;
+	if (n->trailer != k->trailer)
+		return n->trailer > k->trailer ? -1 : 1;
+	return 0;
+}
+
+/* True if n's user key equals the key of k (trailers ignored). */
+static inline int same_user_key(const node *n, const skey *k)
+{
+	return n->prefix == k->prefix && n->klen == k->klen &&
+	       (k->klen <= 8 || memcmp(node_data(n) + 8, k->key + 8, k->klen - 8) == 0);
+}
+
+/* ---- Searching (any thread) ------------------------------------------- */
+
+static inline node *load_next(const node *x, int level)
+{
+	return atomic_load_explicit(link(x, level), memory_order_acquire);
+}
+
+static inline int cur_height(const tv_memtable *m)
+{
+	return atomic_load_explicit(&((tv_memtable *)m)->height, memory_order_relaxed);
+}
+
+/* The first node >= k, or NULL.  If prev is not NULL, prev[i] receives the
+ * last node < k at each level i below the current height.  `bound` is a
+ * node already found >= k one level up: meeting it again ends the level
+ * without comparing it twice. */
+static node *find_ge(const tv_memtable *m, const skey *k, node **prev)
+{
+	node *x = m->head, *bound = NULL;
+	int level = cur_height(m) - 1;
+	for (;;) {
+		node *next = load_next(x, level);
+		if (next && next != bound && cmp_node(next, k) < 0) {
+			x = next;
+			continue;
+		}
+		if (prev)
+			prev[level] = x;
+		if (level == 0)
+			return next;
+		bound = next;
+		level--;
+	}
+}
+
+/* The last node < k, or the head if there is none. */
+static node *find_lt(const tv_memtable *m, const skey *k)
+{
+	node *x = m->head, *bound = NULL;
+	int level = cur_height(m) - 1;
+	for (;;) {
+		node *next = load_next(x, level);
+		if (next && next != bound && cmp_node(next, k) < 0) {
+			x = next;
+			continue;
+		}
+		if (level == 0)
+			return x;
+		bound = next;
+		level--;
+	}
+}
+
+/* The last node, or the head if the list is empty. */
+static node *find_last(const tv_memtable *m)
+{
+	node *x = m->head;
+	for (int level = cur_height(m) - 1; level >= 0; level--) {
+		node *next;
+		while ((next = load_next(x, level)) != NULL)
+			x = next;
+	}
+	return x;
+}
+
+/* ---- Life cycle -------------------------------------------------------- */
+
+tv_memtable *tv_mem_new(void)
+{
+	tv_memtable *m = malloc(sizeof *m);
+	if (!m)
+		return NULL;
+	tv_arena_init(&m->arena);
+	char *mem = tv_arena_alloc(&m->arena, (MAX_HEIGHT - 1) * sizeof(link_t) + sizeof(node));
+	if (!mem) {
+		tv_arena_destroy(&m->arena);
+		free(m);
+		return NULL;
+	}
+	m->head = (node *)(mem + (MAX_HEIGHT - 1) * sizeof(link_t));
+	memset(m->head, 0, sizeof(node));
+	for (int i = 0; i < MAX_HEIGHT; i++) {
+		atomic_init(link(m->head, i), NULL);
+		m->splice[i] = m->head;
+	}
+	atomic_init(&m->refs, 1);
+	atomic_init(&m->height, 1);
+	atomic_init(&m->entries, 0);
+	m->rng = 0x9e3779b97f4a7c15ull;
+	m->last = NULL;
+	return m;
+}
+
+void tv_mem_ref(tv_memtable *m)
+{
+	unsigned old = atomic_fetch_add_explicit(&m->refs, 1, memory_order_relaxed);
+	assert(old > 0);
+	(void)old;
+}
+
+/* The release/acquire pair orders every use of the memtable by other
+ * holders before the free by the last one. */
+void tv_mem_unref(tv_memtable *m)
+{
+	if (!m)
+		return;
+	unsigned old = atomic_fetch_sub_explicit(&m->refs, 1, memory_order_release);
+	assert(old > 0);
+	if (old != 1)
+		return;
+	atomic_thread_fence(memory_order_acquire);
+	tv_arena_destroy(&m->arena);
+	free(m);
+}
+
+size_t tv_mem_usage(const tv_memtable *m)
+{
+	return tv_arena_usage(&m->arena);
+}
+
+uint64_t tv_mem_entries(const tv_memtable *m)
+{
+	return atomic_load_explicit(&((tv_memtable *)m)->entries, memory_order_relaxed);
+}
+
+/* ---- Writing (the single writer) --------------------------------------- */
+
+/* 1 with probability 3/4, 2 with 3/16, ...; at most MAX_HEIGHT. */
+static int random_height(tv_memtable *m)
+{
+	uint64_t r = m->rng; /* xorshift64 */
+	r ^= r << 13;
+	r ^= r >> 7;
+	r ^= r << 17;
+	m->rng = r;
+	int h = 1;
+	while (h < MAX_HEIGHT && (r & 3) == 0) {
+		h++;
+		r >>= 2;
+	}
+	return h;
+}
+
+/* Fills m->splice with the predecessors of k's position at every level.
+ * When k sorts right after the previous entry at level 0 (an ascending run
+ * of keys) the splice already holds them: at a higher level the gap around
+ * that position only widens.  Otherwise it searches from the top. */
+static void locate(tv_memtable *m, const skey *k)
+{
+	node *last = m->last;
+	if (last && cmp_node(last, k) < 0) {
+		node *after = atomic_load_explicit(link(last, 0), memory_order_relaxed);
+		if (!after || cmp_node(after, k) > 0)
+			return;
+	}
+	find_ge(m, k, m->splice);
+}
+
+int tv_mem_add(tv_memtable *m, uint64_t seq, unsigned type, tv_slice key, tv_slice value)
+{
+	assert(seq <= TV_MAX_SEQ && type <= TV_TYPE_PUT_EXP);
+	/* Lengths are kept in 32 bits; such an entry could never be allocated
+	 * from an arena of a sane memtable anyway. */
+	if (key.len > UINT32_MAX || value.len > UINT32_MAX - TV_TRAILER)
+		return TROVE_ENOMEM;
+	int h = random_height(m);
+	size_t links = (size_t)(h - 1) * sizeof(link_t);
+	char *mem =
+	        tv_arena_alloc(&m->arena, links + sizeof(node) + key.len + TV_TRAILER + value.len);
+	if (!mem)
+		return TROVE_ENOMEM;
+	node *n = (node *)(mem + links);
+	uint64_t trailer = tv_pack_trailer(seq, type);
+	n->prefix = key_prefix(key.data, key.len);
+	n->trailer = trailer;
+	n->klen = (uint32_t)key.len;
+	n->vlen = (uint32_t)value.len;
+	if (key.len)
+		memcpy(n->data, key.data, key.len);
+	tv_put_fixed64(n->data + key.len, trailer);
+	if (value.len)
+		memcpy(n->data + key.len + TV_TRAILER, value.data, value.len);
+
+	skey k = node_skey(n);
+	locate(m, &k);
+	node **prev = m->splice;
+	assert(prev[0] == m->head || cmp_node(prev[0], &k) < 0);
+	assert(!load_next(prev[0], 0) || cmp_node(load_next(prev[0], 0), &k) > 0);
+
+	int height = cur_height(m);
+	if (h > height) {
+		for (int i = height; i < h; i++)
+			assert(prev[i] == m->head);
+		/* A reader that sees the new height before the links finds NULL
+		 * at the head's new levels and simply drops down. */
+		atomic_store_explicit(&m->height, h, memory_order_relaxed);
+	}
+	for (int i = 0; i < h; i++) {
+		node *succ = atomic_load_explicit(link(prev[i], i), memory_order_relaxed);
+		atomic_init(link(n, i), succ);
+		atomic_store_explicit(link(prev[i], i), n, memory_order_release);
+		prev[i] = n;
+	}
+	m->last = n;
+	atomic_fetch_add_explicit(&m->entries, 1, memory_order_relaxed);
+	return 0;
+}
+
+/* ---- Reading ----------------------------------------------------------- */
+
+int tv_mem_get(tv_memtable *m, tv_slice key, uint64_t seq, unsigned *type, tv_slice *value,
+               uint64_t *entry_seq)
+{
+	if (seq > TV_MAX_SEQ)
+		seq = TV_MAX_SEQ;
+	skey k = make_skey(key.data, key.len, tv_pack_trailer(seq, TV_SEEK_TYPE));
+	node *n = find_ge(m, &k, NULL);
+	if (!n || !same_user_key(n, &k))
+		return 0;
+	*type = (unsigned)(n->trailer & 0xff);
+	*entry_seq = n->trailer >> 8;
+	*value = tv_slice_make(node_data(n) + n->klen + TV_TRAILER, n->vlen);
+	return 1;
+}
+
+/* ---- Iterator ---------------------------------------------------------- */
+
+typedef struct mem_iter {
+	tv_iter base;
+	tv_memtable *m;
+	node *n; /* current node, NULL when not positioned */
+} mem_iter;
+
+static int mi_valid(tv_iter *it)
+{
+	return ((mem_iter *)it)->n != NULL;
+}
+
+static void mi_seek_first(tv_iter *it)
+{
+	mem_iter *mi = (mem_iter *)it;
+	mi->n = load_next(mi->m->head, 0);
+}
+
+static void mi_seek_last(tv_iter *it)
+{
+	mem_iter *mi = (mem_iter *)it;
+	node *x = find_last(mi->m);
+	mi->n = x == mi->m->head ? NULL : x;
+}
+
+static void mi_seek(tv_iter *it, tv_slice target)
+{
+	mem_iter *mi = (mem_iter *)it;
+	assert(target.len >= TV_TRAILER);
+	skey k = make_skey(target.data, target.len - TV_TRAILER, tv_ikey_trailer(target));
+	mi->n = find_ge(mi->m, &k, NULL);
+}
+
+static void mi_next(tv_iter *it)
+{
+	mem_iter *mi = (mem_iter *)it;
+	assert(mi->n);
+	mi->n = load_next(mi->n, 0);
+}
+
+/* Nodes have no back links: search for the last node before this one. */
+static void mi_prev(tv_iter *it)
+{
+	mem_iter *mi = (mem_iter *)it;
+	assert(mi->n);
+	skey k = node_skey(mi->n);
+	node *x = find_lt(mi->m, &k);
+	mi->n = x == mi->m->head ? NULL : x;
+}
+
+static tv_slice mi_key(tv_iter *it)
+{
+	const node *n = ((mem_iter *)it)->n;
+	assert(n);
+	return tv_slice_make(node_data(n), (size_t)n->klen + TV_TRAILER);
+}
+
+static tv_slice mi_value(tv_iter *it)
+{
+	const node *n = ((mem_iter *)it)->n;
+	assert(n);
+	return tv_slice_make(node_data(n) + n->klen + TV_TRAILER, n->vlen);
+}
+
+static int mi_status(tv_iter *it)
+{
+	return 0;
+}
+
+static void mi_destroy(tv_iter *it)
+{
+	mem_iter *mi = (mem_iter *)it;
+	tv_mem_unref(mi->m);
+	free(mi);
+}
+
+static const tv_iter_ops mem_iter_ops = {
+        .valid = mi_valid,
+        .seek_first = mi_seek_first,
+        .seek_last = mi_seek_last,
+        .seek = mi_seek,
+        .next = mi_next,
+        .prev = mi_prev,
+        .key = mi_key,
+        .value = mi_value,
+        .status = mi_status,
+        .destroy = mi_destroy,
+};
+
+tv_iter *tv_mem_iter(tv_memtable *m)
+{
+	mem_iter *mi = malloc(sizeof *mi);
+	if (!mi)
+		return NULL;
+	mi->base.ops = &mem_iter_ops;
+	tv_mem_ref(m);
+	mi->m = m;
+	mi->n = NULL;
+	return &mi->base;
+}

@@ -1,0 +1,541 @@
+/*
+ * test_memtable.c - the skip-list memtable against a sorted reference.
+ *
+ * Random entries go into a memtable and into an array sorted by
+ * tv_ikey_cmp; lookups at several sequence numbers, iteration in both
+ * directions and seeks must agree with the array.  A threaded test runs
+ * one writer against concurrent readers that check every snapshot they see
+ * is sorted and self-consistent.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/ikey.h"
+#include "engine/memtable.h"
+#include "testutil.h"
+#include "trove.h"
+
+/* One reference entry: an internal key and its value, both malloc'd. */
+typedef struct ref {
+	char *ikey;
+	size_t iklen;
+	char *val;
+	size_t vlen;
+} ref;
+
+static int ref_cmp(const void *a, const void *b)
+{
+	const ref *x = a, *y = b;
+	return tv_ikey_cmp(tv_slice_make(x->ikey, x->iklen), tv_slice_make(y->ikey, y->iklen));
+}
+
+static void ref_free(ref *r, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(r[i].ikey);
+		free(r[i].val);
+	}
+	free(r);
+}
+
+/* A key from a small alphabet so that keys share prefixes, have zero bytes
+ * and repeat (several versions of one key). */
+static size_t rand_key(tu_rng *rng, char *buf)
+{
+	static const char alpha[] = {'a', 'b', 'c', 0, 'z', (char)0xff};
+	size_t len = tu_below(rng, 4) == 0 ? tu_below(rng, 3) : 1 + tu_below(rng, 20);
+	for (size_t i = 0; i < len; i++)
+		buf[i] = alpha[tu_below(rng, sizeof alpha)];
+	return len;
+}
+
+/* Fills m and a sorted reference with n random entries, seq 1..n. */
+static ref *fill_random(tv_memtable *m, tu_rng *rng, size_t n)
+{
+	ref *r = calloc(n, sizeof *r);
+	assert_non_null(r);
+	for (size_t i = 0; i < n; i++) {
+		char key[32];
+		size_t klen = rand_key(rng, key);
+		uint64_t seq = i + 1;
+		unsigned type = (unsigned)tu_below(rng, 3);
+		size_t vlen = type == TV_TYPE_DEL ? 0 : tu_below(rng, 40);
+		char *val = malloc(vlen + 1);
+		assert_non_null(val);
+		for (size_t j = 0; j < vlen; j++)
+			val[j] = (char)tu_rand(rng);
+		assert_int_equal(tv_mem_add(m, seq, type, tv_slice_make(key, klen),
+		                            tv_slice_make(val, vlen)),
+		                 0);
+		r[i].iklen = klen + TV_TRAILER;
+		r[i].ikey = malloc(r[i].iklen);
+		assert_non_null(r[i].ikey);
+		memcpy(r[i].ikey, key, klen);
+		tv_put_fixed64(r[i].ikey + klen, tv_pack_trailer(seq, type));
+		r[i].val = val;
+		r[i].vlen = vlen;
+	}
+	qsort(r, n, sizeof *r, ref_cmp);
+	return r;
+}
+
+static void assert_at(tv_iter *it, const ref *r)
+{
+	assert_true(tv_iter_valid(it));
+	tv_slice k = tv_iter_key(it), v = tv_iter_value(it);
+	assert_int_equal(k.len, r->iklen);
+	assert_memory_equal(k.data, r->ikey, k.len);
+	assert_int_equal(v.len, r->vlen);
+	if (v.len)
+		assert_memory_equal(v.data, r->val, v.len);
+}
+
+/* Index of the first reference entry >= target, or n. */
+static size_t ref_lower_bound(const ref *r, size_t n, tv_slice target)
+{
+	size_t lo = 0, hi = n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (tv_ikey_cmp(tv_slice_make(r[mid].ikey, r[mid].iklen), target) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static void test_empty(void **state)
+{
+	tv_memtable *m = tv_mem_new();
+	assert_non_null(m);
+	unsigned type;
+	tv_slice v;
+	uint64_t s;
+	assert_int_equal(tv_mem_get(m, tv_slice_make("a", 1), TV_MAX_SEQ, &type, &v, &s), 0);
+	assert_int_equal(tv_mem_entries(m), 0);
+	tv_iter *it = tv_mem_iter(m);
+	assert_non_null(it);
+	tv_iter_seek_first(it);
+	assert_false(tv_iter_valid(it));
+	tv_iter_seek_last(it);
+	assert_false(tv_iter_valid(it));
+	char t[9] = "a";
+	tv_put_fixed64(t + 1, tv_pack_trailer(5, TV_SEEK_TYPE));
+	tv_iter_seek(it, tv_slice_make(t, 9));
+	assert_false(tv_iter_valid(it));
+	assert_int_equal(tv_iter_status(it), 0);
+	tv_iter_destroy(it);
+	tv_mem_unref(m);
+}
+
+static void test_iterate_both_ways(void **state)
+{
+	tu_rng rng;
+	tu_rng_seed(&rng, tu_seed("memtable iterate"));
+	const size_t n = 5000;
+	tv_memtable *m = tv_mem_new();
+	assert_non_null(m);
+	ref *r = fill_random(m, &rng, n);
+	assert_int_equal(tv_mem_entries(m), n);
+	assert_true(tv_mem_usage(m) > 0);
+
+	tv_iter *it = tv_mem_iter(m);
+	assert_non_null(it);
+	/* The iterator's reference keeps the memtable alive. */
+	tv_mem_ref(m);
+	tv_mem_unref(m);
+
+	tv_iter_seek_first(it);
+	for (size_t i = 0; i < n; i++) {
+		assert_at(it, &r[i]);
+		tv_iter_next(it);
+	}
+	assert_false(tv_iter_valid(it));
+
+	tv_iter_seek_last(it);
+	for (size_t i = n; i-- > 0;) {
+		assert_at(it, &r[i]);
+		tv_iter_prev(it);
+	}
+	assert_false(tv_iter_valid(it));
+
+	/* A random walk with direction changes. */
+	size_t pos = tu_below(&rng, n);
+	tv_iter_seek(it, tv_slice_make(r[pos].ikey, r[pos].iklen));
+	for (int step = 0; step < 20000; step++) {
+		assert_at(it, &r[pos]);
+		if (tu_below(&rng, 2)) {
+			if (pos + 1 == n)
+				continue;
+			tv_iter_next(it);
+			pos++;
+		} else {
+			if (pos == 0)
+				continue;
+			tv_iter_prev(it);
+			pos--;
+		}
+	}
+	tv_iter_destroy(it);
+	tv_mem_unref(m);
+	ref_free(r, n);
+}
+
+static void test_seek(void **state)
+{
+	tu_rng rng;
+	tu_rng_seed(&rng, tu_seed("memtable seek"));
+	const size_t n = 3000;
+	tv_memtable *m = tv_mem_new();
+	assert_non_null(m);
+	ref *r = fill_random(m, &rng, n);
+	tv_iter *it = tv_mem_iter(m);
+	assert_non_null(it);
+	for (int i = 0; i < 5000; i++) {
+		char t[40];
+		size_t klen = rand_key(&rng, t);
+		uint64_t seq = tu_below(&rng, n + 2);
+		unsigned type = tu_below(&rng, 4) ? TV_SEEK_TYPE : (unsigned)tu_below(&rng, 3);
+		tv_put_fixed64(t + klen, tv_pack_trailer(seq, type));
+		tv_slice target = tv_slice_make(t, klen + TV_TRAILER);
+		size_t want = ref_lower_bound(r, n, target);
+		tv_iter_seek(it, target);
+		if (want == n) {
+			assert_false(tv_iter_valid(it));
+		} else {
+			assert_at(it, &r[want]);
+			if (want > 0) {
+				tv_iter_prev(it);
+				assert_at(it, &r[want - 1]);
+			}
+		}
+	}
+	tv_iter_destroy(it);
+	tv_mem_unref(m);
+	ref_free(r, n);
+}
+
+/* The newest entry of key with seq <= s, found in the reference. */
+static const ref *ref_get(const ref *r, size_t n, const char *key, size_t klen, uint64_t s)
+{
+	char t[40];
+	memcpy(t, key, klen);
+	tv_put_fixed64(t + klen, tv_pack_trailer(s, TV_SEEK_TYPE));
+	size_t i = ref_lower_bound(r, n, tv_slice_make(t, klen + TV_TRAILER));
+	if (i == n || !tv_slice_eq(tv_ikey_user(tv_slice_make(r[i].ikey, r[i].iklen)),
+	                           tv_slice_make(key, klen)))
+		return NULL;
+	return &r[i];
+}
+
+static void test_get_at_sequences(void **state)
+{
+	tu_rng rng;
+	tu_rng_seed(&rng, tu_seed("memtable get"));
+	const size_t n = 4000;
+	tv_memtable *m = tv_mem_new();
+	assert_non_null(m);
+	ref *r = fill_random(m, &rng, n);
+	for (int i = 0; i < 20000; i++) {
+		char key[32];
+		size_t klen = rand_key(&rng, key);
+		uint64_t s = tu_below(&rng, 8) == 0 ? UINT64_MAX : tu_below(&rng, n + 2);
+		const ref *want = ref_get(r, n, key, klen, s > TV_MAX_SEQ ? TV_MAX_SEQ : s);
+		unsigned type;
+		tv_slice v;
+		uint64_t es;
+		int got = tv_mem_get(m, tv_slice_make(key, klen), s, &type, &v, &es);
+		assert_int_equal(got, want != NULL);
+		if (!want)
+			continue;
+		tv_slice wk = tv_slice_make(want->ikey, want->iklen);
+		assert_int_equal(type, tv_ikey_type(wk));
+		assert_int_equal(es, tv_ikey_seq(wk));
+		assert_true(es <= s);
+		assert_int_equal(v.len, want->vlen);
+		if (v.len)
+			assert_memory_equal(v.data, want->val, v.len);
+	}
+	tv_mem_unref(m);
+	ref_free(r, n);
+}
+
+/* Versions of one key come newest first, and get picks by sequence. */
+static void test_versions(void **state)
+{
+	tv_memtable *m = tv_mem_new();
+	assert_non_null(m);
+	tv_slice k = tv_slice_make("key", 3);
+	assert_int_equal(tv_mem_add(m, 10, TV_TYPE_PUT, k, tv_slice_make("v10", 3)), 0);
+	assert_int_equal(tv_mem_add(m, 20, TV_TYPE_DEL, k, tv_slice_make(NULL, 0)), 0);
+	assert_int_equal(tv_mem_add(m, 30, TV_TYPE_PUT_EXP, k, tv_slice_make("EXPIRES!v30", 11)),
+	                 0);
+	assert_int_equal(
+	        tv_mem_add(m, 5, TV_TYPE_PUT, tv_slice_make("kex", 3), tv_slice_make("o", 1)), 0);
+	assert_int_equal(
+	        tv_mem_add(m, 6, TV_TYPE_PUT, tv_slice_make("ke", 2), tv_slice_make("p", 1)), 0);
+	unsigned type;
+	tv_slice v;
+	uint64_t es;
+	assert_int_equal(tv_mem_get(m, k, 9, &type, &v, &es), 0);
+	assert_int_equal(tv_mem_get(m, k, 10, &type, &v, &es), 1);
+	assert_int_equal(type, TV_TYPE_PUT);
+	assert_int_equal(es, 10);
+	assert_memory_equal(v.data, "v10", 3);
+	assert_int_equal(tv_mem_get(m, k, 29, &type, &v, &es), 1);
+	assert_int_equal(type, TV_TYPE_DEL);
+	assert_int_equal(es, 20);
+	assert_int_equal(v.len, 0);
+	assert_int_equal(tv_mem_get(m, k, TV_MAX_SEQ, &type, &v, &es), 1);
+	assert_int_equal(type, TV_TYPE_PUT_EXP);
+	assert_int_equal(es, 30);
+	assert_int_equal(v.len, 11);
+	assert_int_equal(tv_mem_get(m, tv_slice_make("k", 1), TV_MAX_SEQ, &type, &v, &es), 0);
+	assert_int_equal(tv_mem_get(m, tv_slice_make("keyz", 4), TV_MAX_SEQ, &type, &v, &es), 0);
+
+	static const char *const order[] = {"ke", "kex", "key", "key", "key"};
+	static const uint64_t seqs[] = {6, 5, 30, 20, 10};
+	tv_iter *it = tv_mem_iter(m);
+	assert_non_null(it);
+	size_t i = 0;
+	for (tv_iter_seek_first(it); tv_iter_valid(it); tv_iter_next(it), i++) {
+		tv_slice ik = tv_iter_key(it);
+		assert_true(
+		        tv_slice_eq(tv_ikey_user(ik), tv_slice_make(order[i], strlen(order[i]))));
+		assert_int_equal(tv_ikey_seq(ik), seqs[i]);
+	}
+	assert_int_equal(i, 5);
+	tv_iter_destroy(it);
+	tv_mem_unref(m);
+}
+
+/* Big keys and values, ascending and descending runs (the insertion
+ * shortcut), and keys that share long prefixes. */
+static void test_runs_and_big_entries(void **state)
+{
+	tv_memtable *m = tv_mem_new();
+	assert_non_null(m);
+	char *big = malloc(1 << 20);
+	assert_non_null(big);
+	memset(big, 'x', 1 << 20);
+	const int n = 2000;
+	uint64_t seq = 1;
+	for (int i = 0; i < n; i++) { /* ascending */
+		char key[64];
+		int len = snprintf(key, sizeof key, "prefix-shared-by-all/%08d", 2 * i);
+		assert_int_equal(tv_mem_add(m, seq++, TV_TYPE_PUT, tv_slice_make(key, (size_t)len),
+		                            tv_slice_make(big, (size_t)i)),
+		                 0);
+	}
+	for (int i = n - 1; i >= 0; i--) { /* descending, interleaved */
+		char key[64];
+		int len = snprintf(key, sizeof key, "prefix-shared-by-all/%08d", 2 * i + 1);
+		assert_int_equal(tv_mem_add(m, seq++, TV_TYPE_PUT, tv_slice_make(key, (size_t)len),
+		                            tv_slice_make(big, 1)),
+		                 0);
+	}
+	assert_int_equal(tv_mem_add(m, seq++, TV_TYPE_PUT, tv_slice_make(big, 65535),
+	                            tv_slice_make(big, 1 << 20)),
+	                 0);
+	tv_iter *it = tv_mem_iter(m);
+	assert_non_null(it);
+	int i = 0;
+	for (tv_iter_seek_first(it); i < 2 * n; tv_iter_next(it), i++) {
+		char key[64];
+		int len = snprintf(key, sizeof key, "prefix-shared-by-all/%08d", i);
+		assert_true(tv_iter_valid(it));
+		assert_true(tv_slice_eq(tv_ikey_user(tv_iter_key(it)),
+		                        tv_slice_make(key, (size_t)len)));
+	}
+	assert_true(tv_iter_valid(it));
+	assert_int_equal(tv_iter_key(it).len, 65535 + TV_TRAILER);
+	assert_int_equal(tv_iter_value(it).len, 1 << 20);
+	tv_iter_next(it);
+	assert_false(tv_iter_valid(it));
+	tv_iter_destroy(it);
+
+	unsigned type;
+	tv_slice v;
+	uint64_t es;
+	assert_int_equal(tv_mem_get(m, tv_slice_make(big, 65535), TV_MAX_SEQ, &type, &v, &es), 1);
+	assert_int_equal(v.len, 1 << 20);
+	assert_int_equal(tv_mem_get(m, tv_slice_make(big, 65534), TV_MAX_SEQ, &type, &v, &es), 0);
+	assert_true(tv_mem_usage(m) > (1u << 20));
+	tv_mem_unref(m);
+	free(big);
+}
+
+/* ---- One writer, concurrent readers ------------------------------------ */
+
+#define MT_KEYS 200000
+
+typedef struct mt_state {
+	tv_memtable *m;
+	atomic_size_t published; /* entries the writer has finished adding */
+	atomic_int ready;        /* readers started */
+	atomic_int scans;        /* full scans made while the writer ran */
+	atomic_int done;
+	atomic_int failures;
+	uint32_t perm[MT_KEYS]; /* key i is written i-th, as number perm[i] */
+} mt_state;
+
+/* Entry i: key "k%08u" of perm[i], seq i+1, value derived from both. */
+static size_t mt_key(const mt_state *st, size_t i, char *buf)
+{
+	return (size_t)snprintf(buf, 16, "k%08u", (unsigned)st->perm[i]);
+}
+
+static uint64_t mt_value(uint64_t num, uint64_t seq)
+{
+	return num * 1000003u ^ seq;
+}
+
+static void *mt_writer(void *arg)
+{
+	mt_state *st = arg;
+	while (atomic_load(&st->ready) < 2)
+		;
+	for (size_t i = 0; i < MT_KEYS; i++) {
+		char key[16], val[8];
+		size_t klen = mt_key(st, i, key);
+		tv_put_fixed64(val, mt_value(st->perm[i], i + 1));
+		if (tv_mem_add(st->m, i + 1, TV_TYPE_PUT, tv_slice_make(key, klen),
+		               tv_slice_make(val, 8)) != 0)
+			atomic_fetch_add(&st->failures, 1);
+		atomic_store_explicit(&st->published, i + 1, memory_order_release);
+	}
+	atomic_store(&st->done, 1);
+	return NULL;
+}
+
+/* Checks one entry for self-consistency: its value matches its key and
+ * sequence number. */
+static int mt_entry_ok(tv_slice ik, tv_slice v)
+{
+	if (ik.len != 9 + TV_TRAILER || v.len != 8)
+		return 0;
+	unsigned num = (unsigned)strtoul(ik.data + 1, NULL, 10);
+	return tv_get_fixed64(v.data) == mt_value(num, tv_ikey_seq(ik));
+}
+
+static void *mt_reader(void *arg)
+{
+	mt_state *st = arg;
+	tv_iter *it = tv_mem_iter(st->m);
+	tu_rng rng;
+	tu_rng_seed(&rng, (uint64_t)(uintptr_t)&rng);
+	int bad = 0;
+	atomic_fetch_add(&st->ready, 1);
+	while (!atomic_load(&st->done) && !bad) {
+		size_t before = atomic_load_explicit(&st->published, memory_order_acquire);
+		/* A full scan, alternately forwards and backwards: strictly
+		 * ordered, consistent, and holding at least what was published. */
+		size_t count = 0;
+		int back = (int)tu_below(&rng, 2);
+		char prev[32];
+		size_t plen = 0;
+		if (back)
+			tv_iter_seek_last(it);
+		else
+			tv_iter_seek_first(it);
+		for (; tv_iter_valid(it); back ? tv_iter_prev(it) : tv_iter_next(it)) {
+			tv_slice ik = tv_iter_key(it);
+			if (!mt_entry_ok(ik, tv_iter_value(it))) {
+				bad = 1;
+				break;
+			}
+			if (count > 0) {
+				int c = tv_ikey_cmp(tv_slice_make(prev, plen), ik);
+				if (back ? c <= 0 : c >= 0)
+					bad = 1;
+			}
+			memcpy(prev, ik.data, ik.len);
+			plen = ik.len;
+			count++;
+		}
+		if (count < before)
+			bad = 1;
+		if (!atomic_load(&st->done))
+			atomic_fetch_add(&st->scans, 1);
+		/* Point reads of published keys. */
+		for (int j = 0; j < 200; j++) {
+			size_t pub = atomic_load_explicit(&st->published, memory_order_acquire);
+			if (pub == 0)
+				break;
+			size_t i = tu_below(&rng, pub);
+			char key[16];
+			size_t klen = mt_key(st, i, key);
+			unsigned type;
+			tv_slice v;
+			uint64_t es;
+			if (!tv_mem_get(st->m, tv_slice_make(key, klen), TV_MAX_SEQ, &type, &v,
+			                &es) ||
+			    es != i + 1 || type != TV_TYPE_PUT || v.len != 8 ||
+			    tv_get_fixed64(v.data) != mt_value(st->perm[i], i + 1))
+				bad = 1;
+		}
+	}
+	tv_iter_destroy(it);
+	if (bad)
+		atomic_fetch_add(&st->failures, 1);
+	return NULL;
+}
+
+static void test_concurrent_readers(void **state)
+{
+	mt_state *st = calloc(1, sizeof *st);
+	assert_non_null(st);
+	tu_rng rng;
+	tu_rng_seed(&rng, tu_seed("memtable threads"));
+	for (uint32_t i = 0; i < MT_KEYS; i++)
+		st->perm[i] = i;
+	for (uint32_t i = MT_KEYS - 1; i > 0; i--) { /* shuffle, keep a sorted run */
+		if (i > MT_KEYS / 2) {
+			uint32_t j = (uint32_t)tu_below(&rng, i + 1), t = st->perm[i];
+			st->perm[i] = st->perm[j];
+			st->perm[j] = t;
+		}
+	}
+	st->m = tv_mem_new();
+	assert_non_null(st->m);
+	atomic_init(&st->published, 0);
+	atomic_init(&st->ready, 0);
+	atomic_init(&st->scans, 0);
+	atomic_init(&st->done, 0);
+	atomic_init(&st->failures, 0);
+	pthread_t w, r[2];
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(pthread_create(&r[i], NULL, mt_reader, st), 0);
+	assert_int_equal(pthread_create(&w, NULL, mt_writer, st), 0);
+	pthread_join(w, NULL);
+	for (int i = 0; i < 2; i++)
+		pthread_join(r[i], NULL);
+	assert_int_equal(atomic_load(&st->failures), 0);
+	assert_true(atomic_load(&st->scans) > 0);
+	assert_int_equal(tv_mem_entries(st->m), MT_KEYS);
+	tv_mem_unref(st->m);
+	free(st);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test(test_empty),
+	        cmocka_unit_test(test_iterate_both_ways),
+	        cmocka_unit_test(test_seek),
+	        cmocka_unit_test(test_get_at_sequences),
+	        cmocka_unit_test(test_versions),
+	        cmocka_unit_test(test_runs_and_big_entries),
+	        cmocka_unit_test(test_concurrent_readers),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
