@@ -1,0 +1,366 @@
+/*
+ * iter.c - the iterators every source shares: the empty one and the merge.
+ *
+ * The merging iterator turns n sorted children (memtables, level-0 tables,
+ * levels) into one sorted sequence, forwards and backwards.  The children
+ * that are positioned sit in a binary heap keyed by their current internal
+ * key: a min-heap while moving forwards, a max-heap while moving backwards,
+ * so the current entry is always the heap's top.  Changing direction
+ * repositions every other child around the current key (just after it for
+ * next, just before it for prev) and rebuilds the heap, as LevelDB's
+ * merging iterator does; moving on in the same direction costs one step of
+ * one child and O(log n) comparisons.
+ *
+ * The merge never copies keys or values: key() and value() are the top
+ * child's.  It must never hide a child's error: when a child stops on an
+ * error the merge becomes invalid too (rather than going on without that
+ * child's entries), and status() reports the first child's error.
+ */
+#include "iter.h"
+
+#include <assert.h>
+#include <stdlib.h>
+
+#include "ikey.h"
+#include "trove.h"
+
+/* ---- The empty iterator --------------------------------------------------- */
+
+/* Empty iterators of the common statuses are shared, immutable objects, so
+ * that tv_iter_empty(TROVE_ENOMEM) works when memory is short; the status
+ * of one is minus its index in the table. */
+#define EMPTY_SHARED 32
+
+static int empty_valid(tv_iter *it)
+{
+	return 0;
+}
+static void empty_move(tv_iter *it)
+{
+}
+static void empty_seek(tv_iter *it, tv_slice target)
+{
+}
+
+static tv_slice empty_slice(tv_iter *it)
+{
+	assert(!"key or value of an invalid iterator");
+	return tv_slice_make(NULL, 0);
+}
+
+static int shared_status(tv_iter *it);
+
+static const tv_iter_ops shared_empty_ops = {
+        .valid = empty_valid,
+        .seek_first = empty_move,
+        .seek_last = empty_move,
+        .seek = empty_seek,
+        .next = empty_move,
+        .prev = empty_move,
+        .key = empty_slice,
+        .value = empty_slice,
+        .status = shared_status,
+        .destroy = empty_move,
+};
+
+/* clang-format off */
+#define EMPTY1 { &shared_empty_ops }
+#define EMPTY4 EMPTY1, EMPTY1, EMPTY1, EMPTY1
+#define EMPTY16 EMPTY4, EMPTY4, EMPTY4, EMPTY4
+/* clang-format on */
+static const tv_iter shared_empty[EMPTY_SHARED] = {EMPTY16, EMPTY16};
+
+static int shared_status(tv_iter *it)
+{
+	return -(int)(it - shared_empty);
+}
+
+/* Any other status gets an iterator of its own. */
+typedef struct own_empty {
+	tv_iter base;
+	int status;
+} own_empty;
+
+static int own_status(tv_iter *it)
+{
+	return ((own_empty *)it)->status;
+}
+static void own_destroy(tv_iter *it)
+{
+	free(it);
+}
+
+static const tv_iter_ops own_empty_ops = {
+        .valid = empty_valid,
+        .seek_first = empty_move,
+        .seek_last = empty_move,
+        .seek = empty_seek,
+        .next = empty_move,
+        .prev = empty_move,
+        .key = empty_slice,
+        .value = empty_slice,
+        .status = own_status,
+        .destroy = own_destroy,
+};
+
+/* Never NULL: an unusual status that cannot be allocated for is reported
+ * as TROVE_ENOMEM. */
+tv_iter *tv_iter_empty(int status)
+{
+	if (status <= 0 && status > -EMPTY_SHARED)
+		return (tv_iter *)&shared_empty[-status];
+	own_empty *e = malloc(sizeof *e);
+	if (!e)
+		return (tv_iter *)&shared_empty[-TROVE_ENOMEM];
+	e->base.ops = &own_empty_ops;
+	e->status = status;
+	return &e->base;
+}
+
+/* ---- The merging iterator ------------------------------------------------- */
+
+enum { FORWARD, REVERSE };
+
+typedef struct heap_entry {
+	tv_iter *it;
+	tv_slice key; /* it's current key, cached for comparisons */
+} heap_entry;
+
+typedef struct merge_iter {
+	tv_iter base;
+	int n;      /* children */
+	int nheap;  /* positioned children, in heap[0 .. nheap) */
+	int dir;    /* FORWARD: min-heap; REVERSE: max-heap */
+	int failed; /* a child stopped on an error: the merge is invalid */
+	heap_entry *heap;
+	tv_iter *children[];
+} merge_iter;
+
+/* True if a belongs above b in the heap of the current direction. */
+static inline int above(const merge_iter *m, const heap_entry *a, const heap_entry *b)
+{
+	int c = tv_ikey_cmp(a->key, b->key);
+	assert(c != 0);
+	return m->dir == FORWARD ? c < 0 : c > 0;
+}
+
+static void sift_down(merge_iter *m, int i)
+{
+	heap_entry *h = m->heap;
+	heap_entry e = h[i];
+	for (;;) {
+		int c = 2 * i + 1;
+		if (c >= m->nheap)
+			break;
+		if (c + 1 < m->nheap && above(m, &h[c + 1], &h[c]))
+			c++;
+		if (!above(m, &h[c], &e))
+			break;
+		h[i] = h[c];
+		i = c;
+	}
+	h[i] = e;
+}
+
+/* Puts child `it` back after it moved: in the heap if it is positioned,
+ * noting a failure if it stopped on an error. */
+static void take(merge_iter *m, tv_iter *it)
+{
+	if (tv_iter_valid(it)) {
+		heap_entry e = {it, tv_iter_key(it)};
+		m->heap[m->nheap++] = e;
+	} else if (tv_iter_status(it) != 0) {
+		m->failed = 1;
+	}
+}
+
+/* Rebuilds the heap from children repositioned for direction dir. */
+static void rebuild(merge_iter *m, int dir)
+{
+	m->dir = dir;
+	m->nheap = 0;
+	m->failed = 0;
+	for (int i = 0; i < m->n; i++)
+		take(m, m->children[i]);
+	if (m->failed)
+		m->nheap = 0;
+	for (int i = m->nheap / 2 - 1; i >= 0; i--)
+		sift_down(m, i);
+}
+
+/* After the top child moved one step: refreshes its place in the heap. */
+static void fix_top(merge_iter *m)
+{
+	heap_entry *top = &m->heap[0];
+	if (tv_iter_valid(top->it)) {
+		top->key = tv_iter_key(top->it);
+	} else {
+		if (tv_iter_status(top->it) != 0)
+			m->failed = 1;
+		*top = m->heap[--m->nheap];
+	}
+	if (m->failed)
+		m->nheap = 0;
+	else if (m->nheap > 1)
+		sift_down(m, 0);
+}
+
+static int merge_valid(tv_iter *it)
+{
+	return ((merge_iter *)it)->nheap > 0;
+}
+
+static void merge_seek_first(tv_iter *it)
+{
+	merge_iter *m = (merge_iter *)it;
+	for (int i = 0; i < m->n; i++)
+		tv_iter_seek_first(m->children[i]);
+	rebuild(m, FORWARD);
+}
+
+static void merge_seek_last(tv_iter *it)
+{
+	merge_iter *m = (merge_iter *)it;
+	for (int i = 0; i < m->n; i++)
+		tv_iter_seek_last(m->children[i]);
+	rebuild(m, REVERSE);
+}
+
+static void merge_seek(tv_iter *it, tv_slice target)
+{
+	merge_iter *m = (merge_iter *)it;
+	for (int i = 0; i < m->n; i++)
+		tv_iter_seek(m->children[i], target);
+	rebuild(m, FORWARD);
+}
+
+/* Moves every child but the current one to its first entry after the
+ * current key (internal keys are unique, so a seek lands past it). */
+static void turn_forward(merge_iter *m)
+{
+	tv_iter *cur = m->heap[0].it;
+	tv_slice key = m->heap[0].key; /* stays valid: cur does not move */
+	for (int i = 0; i < m->n; i++) {
+		if (m->children[i] != cur)
+			tv_iter_seek(m->children[i], key);
+	}
+	rebuild(m, FORWARD);
+}
+
+/* Moves every child but the current one to its last entry before the
+ * current key. */
+static void turn_reverse(merge_iter *m)
+{
+	tv_iter *cur = m->heap[0].it;
+	tv_slice key = m->heap[0].key;
+	for (int i = 0; i < m->n; i++) {
+		tv_iter *c = m->children[i];
+		if (c == cur)
+			continue;
+		tv_iter_seek(c, key);
+		if (tv_iter_valid(c))
+			tv_iter_prev(c);
+		else if (tv_iter_status(c) == 0)
+			tv_iter_seek_last(c);
+	}
+	rebuild(m, REVERSE);
+}
+
+static void merge_next(tv_iter *it)
+{
+	merge_iter *m = (merge_iter *)it;
+	assert(m->nheap > 0);
+	if (m->dir != FORWARD) {
+		turn_forward(m);
+		if (m->nheap == 0)
+			return;
+	}
+	tv_iter_next(m->heap[0].it);
+	fix_top(m);
+}
+
+static void merge_prev(tv_iter *it)
+{
+	merge_iter *m = (merge_iter *)it;
+	assert(m->nheap > 0);
+	if (m->dir != REVERSE) {
+		turn_reverse(m);
+		if (m->nheap == 0)
+			return;
+	}
+	tv_iter_prev(m->heap[0].it);
+	fix_top(m);
+}
+
+static tv_slice merge_key(tv_iter *it)
+{
+	merge_iter *m = (merge_iter *)it;
+	assert(m->nheap > 0);
+	return m->heap[0].key;
+}
+
+static tv_slice merge_value(tv_iter *it)
+{
+	merge_iter *m = (merge_iter *)it;
+	assert(m->nheap > 0);
+	return tv_iter_value(m->heap[0].it);
+}
+
+static int merge_status(tv_iter *it)
+{
+	merge_iter *m = (merge_iter *)it;
+	for (int i = 0; i < m->n; i++) {
+		int rc = tv_iter_status(m->children[i]);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+static void merge_destroy(tv_iter *it)
+{
+	merge_iter *m = (merge_iter *)it;
+	for (int i = 0; i < m->n; i++)
+		tv_iter_destroy(m->children[i]);
+	free(m);
+}
+
+static const tv_iter_ops merge_ops = {
+        .valid = merge_valid,
+        .seek_first = merge_seek_first,
+        .seek_last = merge_seek_last,
+        .seek = merge_seek,
+        .next = merge_next,
+        .prev = merge_prev,
+        .key = merge_key,
+        .value = merge_value,
+        .status = merge_status,
+        .destroy = merge_destroy,
+};
+
+tv_iter *tv_iter_merge(tv_iter **children, int n)
+{
+	assert(n >= 0);
+	if (n == 0)
+		return tv_iter_empty(0);
+	if (n == 1)
+		return children[0];
+	size_t kids = (size_t)n * sizeof(tv_iter *);
+	merge_iter *m = malloc(sizeof *m + kids + (size_t)n * sizeof(heap_entry));
+	if (!m) {
+		for (int i = 0; i < n; i++)
+			tv_iter_destroy(children[i]);
+		return NULL;
+	}
+	m->base.ops = &merge_ops;
+	m->n = n;
+	m->nheap = 0;
+	m->dir = FORWARD;
+	m->failed = 0;
+	for (int i = 0; i < n; i++) {
+		assert(children[i]);
+		m->children[i] = children[i];
+	}
+	m->heap = (heap_entry *)((char *)m->children + kids);
+	return &m->base;
+}
