@@ -872,9 +872,11 @@ static int rewrite_prefix(tv_fault *f, const char *path, uint64_t keep, uint64_t
 		f->base->close(in);
 	}
 	if (rc == 0 && tear && keep > from) {
-		uint64_t n = 1 + rng_next(f) % 4;
-		for (uint64_t i = 0; i < n; i++)
-			garble(f, &buf[from + rng_next(f) % (keep - from)]);
+		/* A burst of 1 to 4 bad bytes, as a half-written sector leaves. */
+		uint64_t at = from + rng_next(f) % (keep - from);
+		uint64_t end = at + 1 + rng_next(f) % 4;
+		for (; at < end && at < keep; at++)
+			garble(f, &buf[at]);
 	}
 	if (rc == 0)
 		rc = f->base->open(f->base, tmp, TV_OPEN_APPEND | TV_OPEN_TRUNCATE, &out);
