@@ -273,10 +273,7 @@ static int classify_damage(tv_log_reader *r)
 	int rc = find_intact_after(r, &at);
 	unsigned long long pos = r->pos;
 	switch (rc) {
-	case REC_BAD:
-		tv_logf(&r->lg, TROVE_LOG_WARN,
-		        "%s: dropping torn tail of %llu bytes at offset %llu", r->path,
-		        (unsigned long long)(r->file_size - r->pos), pos);
+	case REC_BAD: /* the caller reports it, through tv_log_reader_torn() */
 		r->torn = 1;
 		return 0;
 	case REC_OK:
@@ -310,9 +307,6 @@ static int check_header(tv_log_reader *r, const char *magic)
 			return rc;
 	}
 	if (memcmp(h, zero, TV_LOG_HEADER) == 0) {
-		tv_logf(&r->lg, TROVE_LOG_WARN,
-		        "%s: no header (%llu bytes, a crash right after creation?); read as empty",
-		        r->path, (unsigned long long)r->file_size);
 		r->torn = 1;
 		return 0;
 	}
