@@ -304,7 +304,7 @@ int tv_mem_add(tv_memtable *m, uint64_t seq, unsigned type, tv_slice key, tv_sli
 	assert(seq <= TV_MAX_SEQ && type <= TV_TYPE_PUT_EXP);
 	/* Lengths are kept in 32 bits; such an entry could never be allocated
 	 * from an arena of a sane memtable anyway. */
-	if (key.len > UINT32_MAX || value.len > UINT32_MAX - TV_TRAILER)
+	if (key.len > UINT32_MAX || value.len > UINT32_MAX)
 		return TROVE_ENOMEM;
 	int h = random_height(m);
 	size_t links = (size_t)(h - 1) * sizeof(link_t);
