@@ -1,0 +1,456 @@
+/*
+ * block.c - building blocks of prefix-compressed entries, and reading them.
+ *
+ * The table builder fills a tv_block_builder per data block and one for
+ * the index; the table reader wraps every block it reads (from the cache
+ * or from disk) in a tv_block_iter.  Entry layout (docs/FORMAT.md):
+ *
+ *   varint32 shared | varint32 unshared | varint32 value_len
+ *   | key[shared..shared+unshared) | value
+ *
+ * The reader never trusts a byte of the block: each varint, length and
+ * restart offset is checked against the entry area before it is used, a
+ * key must be a whole internal key, and a failed check leaves the
+ * iterator invalid with TROVE_ECORRUPT.  It must never read outside the
+ * block, loop forever or crash on any input.
+ */
+#include "block.h"
+
+#include <assert.h>
+#include <stdlib.h>
+
+#include "../util/coding.h"
+#include "ikey.h"
+#include "trove.h"
+
+/* ---- Building ---------------------------------------------------------- */
+
+void tv_block_builder_init(tv_block_builder *b, int interval)
+{
+	assert(interval >= 1);
+	tv_buf_init(&b->buf);
+	tv_buf_init(&b->restarts);
+	tv_buf_init(&b->last_key);
+	b->interval = interval;
+	b->counter = 0;
+	b->entries = 0;
+}
+
+void tv_block_builder_free(tv_block_builder *b)
+{
+	tv_buf_free(&b->buf);
+	tv_buf_free(&b->restarts);
+	tv_buf_free(&b->last_key);
+}
+
+static size_t common_prefix(tv_slice a, tv_slice b)
+{
+	size_t n = a.len < b.len ? a.len : b.len, i = 0;
+	while (i < n && a.data[i] == b.data[i])
+		i++;
+	return i;
+}
+
+int tv_block_add(tv_block_builder *b, tv_slice key, tv_slice value)
+{
+	int restart = b->entries == 0 || b->counter >= b->interval;
+	size_t shared = restart ? 0 : common_prefix(tv_block_last_key(b), key);
+	size_t unshared = key.len - shared;
+	size_t need = 3 * TV_MAX_VARINT32 + unshared + value.len;
+	if (key.len >= TV_BLOCK_MAX_SIZE || value.len >= TV_BLOCK_MAX_SIZE ||
+	    tv_block_estimate(b) + need + 4 > TV_BLOCK_MAX_SIZE)
+		return TROVE_ETOOBIG;
+	/* Reserve everything first so that a failure changes nothing. */
+	if (tv_buf_reserve(&b->buf, need) || tv_buf_reserve(&b->restarts, 4) ||
+	    (key.len > b->last_key.len && tv_buf_reserve(&b->last_key, key.len - b->last_key.len)))
+		return TROVE_ENOMEM;
+
+	if (restart) {
+		tv_put_fixed32(b->restarts.data + b->restarts.len, (uint32_t)b->buf.len);
+		b->restarts.len += 4;
+		b->counter = 0;
+	}
+	char *p = b->buf.data + b->buf.len;
+	p = tv_encode_varint32(p, (uint32_t)shared);
+	p = tv_encode_varint32(p, (uint32_t)unshared);
+	p = tv_encode_varint32(p, (uint32_t)value.len);
+	if (unshared)
+		memcpy(p, key.data + shared, unshared);
+	p += unshared;
+	if (value.len)
+		memcpy(p, value.data, value.len);
+	p += value.len;
+	b->buf.len = (size_t)(p - b->buf.data);
+
+	if (unshared)
+		memcpy(b->last_key.data + shared, key.data + shared, unshared);
+	b->last_key.len = key.len;
+	b->counter++;
+	b->entries++;
+	return 0;
+}
+
+size_t tv_block_estimate(const tv_block_builder *b)
+{
+	size_t restarts = b->restarts.len ? b->restarts.len : 4;
+	return b->buf.len + restarts + 4;
+}
+
+int tv_block_finish(tv_block_builder *b, tv_slice *out)
+{
+	if (b->restarts.len == 0 && tv_buf_put_fixed32(&b->restarts, 0))
+		return TROVE_ENOMEM;
+	if (tv_buf_reserve(&b->buf, b->restarts.len + 4))
+		return TROVE_ENOMEM;
+	tv_buf_append(&b->buf, b->restarts.data, b->restarts.len);
+	tv_buf_put_fixed32(&b->buf, (uint32_t)(b->restarts.len / 4));
+	b->restarts.len = 0; /* the restarts now live in buf; add no more */
+	assert(b->buf.len <= TV_BLOCK_MAX_SIZE);
+	*out = tv_buf_slice(&b->buf);
+	return 0;
+}
+
+void tv_block_reset(tv_block_builder *b)
+{
+	tv_buf_clear(&b->buf);
+	tv_buf_clear(&b->restarts);
+	b->counter = 0;
+	b->entries = 0;
+}
+
+/* ---- Parsing ----------------------------------------------------------- */
+
+int tv_block_parse(tv_block *b, const char *data, size_t size)
+{
+	if (size < 4 || size > TV_BLOCK_MAX_SIZE)
+		return TROVE_ECORRUPT;
+	uint32_t n = tv_get_fixed32(data + size - 4);
+	if (n > (size - 4) / 4)
+		return TROVE_ECORRUPT;
+	uint32_t restarts = (uint32_t)(size - 4 - (size_t)n * 4);
+	if (n == 0 && restarts != 0)
+		return TROVE_ECORRUPT; /* entries nobody can reach */
+	b->data = data;
+	b->restarts = restarts;
+	b->nrestarts = n;
+	return 0;
+}
+
+/* ---- Iterating --------------------------------------------------------- */
+
+static uint32_t restart_point(const tv_block_iter *it, uint32_t i)
+{
+	assert(i < it->blk.nrestarts);
+	return tv_get_fixed32(it->blk.data + it->blk.restarts + (size_t)i * 4);
+}
+
+static void mark_end(tv_block_iter *it)
+{
+	it->cur = it->next = it->blk.restarts;
+	it->key = it->value = tv_slice_make(NULL, 0);
+}
+
+static void fail(tv_block_iter *it, int status)
+{
+	if (!it->status)
+		it->status = status;
+	mark_end(it);
+}
+
+/* Makes room for a key of `need` bytes in kbuf, keeping the current key's
+ * bytes if they live there. */
+static int key_room(tv_block_iter *it, size_t need)
+{
+	if (need <= it->kcap)
+		return 0;
+	size_t cap = it->kcap * 2 > need ? it->kcap * 2 : need;
+	char *nb = malloc(cap);
+	if (!nb)
+		return TROVE_ENOMEM;
+	if (it->key.data == it->kbuf) {
+		memcpy(nb, it->kbuf, it->key.len);
+		it->key.data = nb;
+	}
+	if (it->kbuf != it->kinline)
+		free(it->kbuf);
+	it->kbuf = nb;
+	it->kcap = cap;
+	return 0;
+}
+
+/* Decodes the entry at off, whose predecessor's key is it->key (empty at
+ * a restart point).  Sets cur, next, key and value; returns 0, or fails
+ * the iterator and returns its status. */
+static int decode_at(tv_block_iter *it, uint32_t off)
+{
+	const char *base = it->blk.data, *end = base + it->blk.restarts;
+	const char *p = base + off;
+	const unsigned char *u = (const unsigned char *)p;
+	uint32_t shared, unshared, vlen;
+	assert(off < it->blk.restarts);
+	if (end - p >= 3 && ((u[0] | u[1] | u[2]) & 0x80) == 0) {
+		shared = u[0]; /* the common case: three one-byte varints */
+		unshared = u[1];
+		vlen = u[2];
+		p += 3;
+	} else if (!(p = tv_decode_varint32(p, end, &shared)) ||
+	           !(p = tv_decode_varint32(p, end, &unshared)) ||
+	           !(p = tv_decode_varint32(p, end, &vlen))) {
+		fail(it, TROVE_ECORRUPT);
+		return it->status;
+	}
+	if ((size_t)(end - p) < unshared || (size_t)(end - p) - unshared < vlen ||
+	    shared > it->key.len || (size_t)shared + unshared < TV_TRAILER) {
+		fail(it, TROVE_ECORRUPT);
+		return it->status;
+	}
+	if (shared == 0) {
+		it->key = tv_slice_make(p, unshared); /* whole key: no copy */
+	} else {
+		if (key_room(it, (size_t)shared + unshared)) {
+			fail(it, TROVE_ENOMEM);
+			return it->status;
+		}
+		if (it->key.data != it->kbuf)
+			memcpy(it->kbuf, it->key.data, shared);
+		memcpy(it->kbuf + shared, p, unshared);
+		it->key = tv_slice_make(it->kbuf, (size_t)shared + unshared);
+	}
+	it->value = tv_slice_make(p + unshared, vlen);
+	it->cur = off;
+	it->next = (uint32_t)(p + unshared + vlen - base);
+	return 0;
+}
+
+/* Moves to the entry at it->next; false at the end of the block or on an
+ * error. */
+static int parse_next(tv_block_iter *it)
+{
+	uint32_t off = it->next;
+	if (off >= it->blk.restarts) {
+		mark_end(it);
+		return 0;
+	}
+	if (decode_at(it, off))
+		return 0;
+	while (it->rindex + 1 < it->blk.nrestarts && restart_point(it, it->rindex + 1) <= off)
+		it->rindex++;
+	return 1;
+}
+
+/* Prepares parse_next to read restart point i; false if it is corrupt. */
+static int to_restart(tv_block_iter *it, uint32_t i)
+{
+	uint32_t off = restart_point(it, i);
+	if (off > it->blk.restarts) {
+		fail(it, TROVE_ECORRUPT);
+		return 0;
+	}
+	it->key = tv_slice_make(NULL, 0);
+	it->next = off;
+	it->rindex = i;
+	return 1;
+}
+
+int tv_block_iter_valid(const tv_block_iter *it)
+{
+	return it->cur < it->blk.restarts;
+}
+
+void tv_block_iter_seek_first(tv_block_iter *it)
+{
+	if (it->status || it->blk.nrestarts == 0) {
+		mark_end(it);
+		return;
+	}
+	if (to_restart(it, 0))
+		parse_next(it);
+}
+
+void tv_block_iter_seek_last(tv_block_iter *it)
+{
+	if (it->status || it->blk.nrestarts == 0) {
+		mark_end(it);
+		return;
+	}
+	if (!to_restart(it, it->blk.nrestarts - 1) || !parse_next(it))
+		return;
+	while (it->next < it->blk.restarts) {
+		if (!parse_next(it))
+			return;
+	}
+}
+
+void tv_block_iter_seek(tv_block_iter *it, tv_slice target)
+{
+	assert(target.len >= TV_TRAILER);
+	if (it->status || it->blk.nrestarts == 0) {
+		mark_end(it);
+		return;
+	}
+	/* Binary search for the last restart point whose key is < target;
+	 * restart keys are whole, so they are compared in place. */
+	uint32_t left = 0, right = it->blk.nrestarts - 1;
+	while (left < right) {
+		uint32_t mid = left + (right - left + 1) / 2;
+		uint32_t off = restart_point(it, mid);
+		if (off >= it->blk.restarts) {
+			fail(it, TROVE_ECORRUPT);
+			return;
+		}
+		it->key = tv_slice_make(NULL, 0);
+		if (decode_at(it, off))
+			return;
+		if (tv_ikey_cmp(it->key, target) < 0)
+			left = mid;
+		else
+			right = mid - 1;
+	}
+	if (!to_restart(it, left))
+		return;
+	while (parse_next(it)) {
+		if (tv_ikey_cmp(it->key, target) >= 0)
+			return;
+	}
+}
+
+void tv_block_iter_next(tv_block_iter *it)
+{
+	assert(tv_block_iter_valid(it));
+	parse_next(it);
+}
+
+void tv_block_iter_prev(tv_block_iter *it)
+{
+	assert(tv_block_iter_valid(it));
+	uint32_t orig = it->cur;
+	/* Back up to a restart point before the current entry, then scan
+	 * forward to the entry that ends where the current one starts. */
+	while (restart_point(it, it->rindex) >= orig) {
+		if (it->rindex == 0) {
+			mark_end(it); /* was the first entry */
+			return;
+		}
+		it->rindex--;
+	}
+	if (!to_restart(it, it->rindex))
+		return;
+	do {
+		if (!parse_next(it)) {
+			if (!it->status)
+				fail(it, TROVE_ECORRUPT);
+			return;
+		}
+	} while (it->next < orig);
+	if (it->next != orig)
+		fail(it, TROVE_ECORRUPT); /* entries overlap a restart point */
+}
+
+/* ---- As a tv_iter ------------------------------------------------------- */
+
+static tv_block_iter *bi(tv_iter *it)
+{
+	return (tv_block_iter *)it;
+}
+
+static int op_valid(tv_iter *it)
+{
+	return tv_block_iter_valid(bi(it));
+}
+
+static void op_seek_first(tv_iter *it)
+{
+	tv_block_iter_seek_first(bi(it));
+}
+
+static void op_seek_last(tv_iter *it)
+{
+	tv_block_iter_seek_last(bi(it));
+}
+
+static void op_seek(tv_iter *it, tv_slice target)
+{
+	tv_block_iter_seek(bi(it), target);
+}
+
+static void op_next(tv_iter *it)
+{
+	tv_block_iter_next(bi(it));
+}
+
+static void op_prev(tv_iter *it)
+{
+	tv_block_iter_prev(bi(it));
+}
+
+static tv_slice op_key(tv_iter *it)
+{
+	assert(tv_block_iter_valid(bi(it)));
+	return bi(it)->key;
+}
+
+static tv_slice op_value(tv_iter *it)
+{
+	assert(tv_block_iter_valid(bi(it)));
+	return bi(it)->value;
+}
+
+static int op_status(tv_iter *it)
+{
+	return bi(it)->status;
+}
+
+static void op_destroy_embedded(tv_iter *it)
+{
+	tv_block_iter_fini(bi(it));
+}
+
+static void op_destroy_heap(tv_iter *it)
+{
+	tv_block_iter_fini(bi(it));
+	free(it);
+}
+
+static const tv_iter_ops embedded_ops = {
+        op_valid, op_seek_first, op_seek_last, op_seek,   op_next,
+        op_prev,  op_key,        op_value,     op_status, op_destroy_embedded,
+};
+
+static const tv_iter_ops heap_ops = {
+        op_valid, op_seek_first, op_seek_last, op_seek,   op_next,
+        op_prev,  op_key,        op_value,     op_status, op_destroy_heap,
+};
+
+void tv_block_iter_init(tv_block_iter *it, const tv_block *blk)
+{
+	it->base.ops = &embedded_ops;
+	it->kbuf = it->kinline;
+	it->kcap = sizeof it->kinline;
+	tv_block_iter_reset(it, blk);
+}
+
+void tv_block_iter_reset(tv_block_iter *it, const tv_block *blk)
+{
+	it->blk = *blk;
+	it->status = 0;
+	it->rindex = 0;
+	mark_end(it);
+}
+
+void tv_block_iter_fini(tv_block_iter *it)
+{
+	if (it->kbuf != it->kinline)
+		free(it->kbuf);
+	it->kbuf = it->kinline;
+	it->kcap = sizeof it->kinline;
+}
+
+tv_iter *tv_block_iter_new(const tv_block *blk)
+{
+	tv_block_iter *it = malloc(sizeof *it);
+	if (!it)
+		return NULL;
+	tv_block_iter_init(it, blk);
+	it->base.ops = &heap_ops;
+	return &it->base;
+}

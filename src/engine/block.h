@@ -1,0 +1,120 @@
+/*
+ * block.h - the blocks a table is made of: sorted (internal key, value)
+ * entries with prefix-compressed keys and restart points.
+ *
+ * A block is a run of entries, then an array of fixed32 restart offsets,
+ * then a fixed32 count of them (docs/FORMAT.md).  Each entry stores how
+ * many leading bytes its key shares with the previous key, the rest of
+ * the key and the value.  At a restart point the key is stored whole, so
+ * a reader can binary-search the restart points and scan at most one
+ * restart interval.  Data blocks restart every 16 entries; index blocks
+ * every entry.
+ *
+ * Keys are internal keys (ikey.h) and are ordered by tv_ikey_cmp.  Blocks
+ * read from disk are hostile input: the reader checks every length and
+ * offset against the block's bounds, and a malformed block makes the
+ * iterator invalid with status TROVE_ECORRUPT.
+ */
+#ifndef TV_BLOCK_H
+#define TV_BLOCK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../util/slice.h"
+#include "iter.h"
+
+#define TV_BLOCK_RESTART_INTERVAL 16
+/* Blocks index their entries with fixed32 offsets; the table builder
+ * keeps every block far below this. */
+#define TV_BLOCK_MAX_SIZE (UINT32_C(1) << 30)
+
+/* ---- Building ---------------------------------------------------------- */
+
+typedef struct tv_block_builder {
+	tv_buf buf;      /* the entries so far */
+	tv_buf restarts; /* fixed32 offsets of the restart points */
+	tv_buf last_key; /* the key added last (kept across reset) */
+	int interval;    /* entries per restart point */
+	int counter;     /* entries since the last restart point */
+	uint64_t entries;
+} tv_block_builder;
+
+/* interval >= 1. */
+void tv_block_builder_init(tv_block_builder *b, int interval);
+void tv_block_builder_free(tv_block_builder *b);
+/* Appends an entry; key must sort after every key added since the last
+ * reset (the caller checks).  0, TROVE_ENOMEM or TROVE_ETOOBIG (the block
+ * would pass TV_BLOCK_MAX_SIZE); on error the block is unchanged. */
+int tv_block_add(tv_block_builder *b, tv_slice key, tv_slice value);
+/* Size of the block tv_block_finish would produce now. */
+size_t tv_block_estimate(const tv_block_builder *b);
+/* Appends the restart array and returns the finished block, which stays
+ * valid until the next call on b; only tv_block_reset may follow.  0 or
+ * TROVE_ENOMEM. */
+int tv_block_finish(tv_block_builder *b, tv_slice *out);
+/* Empties the block for reuse; the last key stays readable. */
+void tv_block_reset(tv_block_builder *b);
+
+static inline int tv_block_empty(const tv_block_builder *b)
+{
+	return b->entries == 0;
+}
+
+static inline tv_slice tv_block_last_key(const tv_block_builder *b)
+{
+	return tv_buf_slice(&b->last_key);
+}
+
+/* ---- Reading ----------------------------------------------------------- */
+
+/* A parsed view of a block's bytes (which the view does not own). */
+typedef struct tv_block {
+	const char *data;
+	uint32_t restarts; /* offset of the restart array = end of entries */
+	uint32_t nrestarts;
+} tv_block;
+
+/* Checks the restart array's framing and fills *b.  0 or TROVE_ECORRUPT
+ * (the entries themselves are checked as they are read). */
+int tv_block_parse(tv_block *b, const char *data, size_t size);
+
+/* An iterator over a block, meant to live inside another structure (or on
+ * the stack) so that a lookup allocates nothing: keys up to
+ * TV_BLOCK_ITER_INLINE bytes are rebuilt in place.  It must not be copied
+ * or moved once initialised, and the block's bytes must outlive it. */
+#define TV_BLOCK_ITER_INLINE 512
+
+typedef struct tv_block_iter {
+	tv_iter base;
+	tv_block blk;
+	uint32_t cur;    /* offset of the current entry; blk.restarts if none */
+	uint32_t next;   /* offset of the entry after it */
+	uint32_t rindex; /* restart point at or before cur */
+	int status;
+	tv_slice key; /* into the block (whole keys) or into kbuf */
+	tv_slice value;
+	char *kbuf; /* kinline or a heap buffer of kcap bytes */
+	size_t kcap;
+	char kinline[TV_BLOCK_ITER_INLINE];
+} tv_block_iter;
+
+/* Starts it over blk, unpositioned (invalid, status 0). */
+void tv_block_iter_init(tv_block_iter *it, const tv_block *blk);
+/* Points an initialised iterator at another block, keeping its buffer. */
+void tv_block_iter_reset(tv_block_iter *it, const tv_block *blk);
+/* Frees what init and use allocated (not the iterator itself). */
+void tv_block_iter_fini(tv_block_iter *it);
+
+/* The same iterator on the heap; destroy frees it.  NULL on ENOMEM. */
+tv_iter *tv_block_iter_new(const tv_block *blk);
+
+/* Direct calls for code that embeds a tv_block_iter (no indirection). */
+int tv_block_iter_valid(const tv_block_iter *it);
+void tv_block_iter_seek_first(tv_block_iter *it);
+void tv_block_iter_seek_last(tv_block_iter *it);
+void tv_block_iter_seek(tv_block_iter *it, tv_slice target);
+void tv_block_iter_next(tv_block_iter *it);
+void tv_block_iter_prev(tv_block_iter *it);
+
+#endif

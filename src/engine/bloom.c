@@ -1,0 +1,131 @@
+/*
+ * bloom.c - building and probing the per-table bloom filter.
+ *
+ * The table builder feeds every distinct stored key here; the table
+ * reader probes the serialized filter before touching the index.  Probe
+ * positions come from double hashing: the two 32-bit halves of one
+ * tv_hash64 give g_i = h1 + i*h2, mapped onto the bit array by a
+ * multiply-shift (no division on the lookup path).  The prober treats the
+ * filter as read-only bytes and must never read outside it; a filter it
+ * does not understand is rejected by tv_bloom_valid at table open.
+ */
+#include "bloom.h"
+
+#include <assert.h>
+#include <stdlib.h>
+
+#include "../util/checksum.h"
+#include "trove.h"
+
+#define BLOOM_MAX_K 30
+/* Probes are mapped with 32-bit multiply-shift, so the array is at most
+ * 2^32 bits (512 MiB, enough for hundreds of millions of keys). */
+#define BLOOM_MAX_BYTES (UINT64_C(1) << 29)
+
+void tv_bloom_builder_init(tv_bloom_builder *b, int bits_per_key)
+{
+	assert(bits_per_key >= 1);
+	b->hashes = NULL;
+	b->n = 0;
+	b->cap = 0;
+	b->bits_per_key = bits_per_key;
+}
+
+void tv_bloom_builder_free(tv_bloom_builder *b)
+{
+	free(b->hashes);
+	b->hashes = NULL;
+	b->n = b->cap = 0;
+}
+
+int tv_bloom_add(tv_bloom_builder *b, tv_slice key)
+{
+	if (b->n == b->cap) {
+		size_t cap = b->cap ? b->cap * 2 : 1024;
+		uint64_t *p = realloc(b->hashes, cap * sizeof *p);
+		if (!p)
+			return TROVE_ENOMEM;
+		b->hashes = p;
+		b->cap = cap;
+	}
+	b->hashes[b->n++] = tv_hash64(key.data, key.len);
+	return 0;
+}
+
+/* k = bits_per_key * ln 2 minimises the false-positive rate. */
+static unsigned bloom_k(int bits_per_key)
+{
+	unsigned k = (unsigned)(bits_per_key * 69 + 50) / 100;
+	return k < 1 ? 1 : k > BLOOM_MAX_K ? BLOOM_MAX_K : k;
+}
+
+/* Size of the bit array in bytes: at least 8, at most BLOOM_MAX_BYTES. */
+static size_t bloom_bytes(const tv_bloom_builder *b)
+{
+	uint64_t bits = (uint64_t)b->n * (uint64_t)b->bits_per_key;
+	uint64_t bytes = (bits + 7) / 8;
+	if (bytes < 8)
+		bytes = 8;
+	if (bytes > BLOOM_MAX_BYTES)
+		bytes = BLOOM_MAX_BYTES;
+	return (size_t)bytes;
+}
+
+size_t tv_bloom_size(const tv_bloom_builder *b)
+{
+	return bloom_bytes(b) + 1;
+}
+
+/* Maps a 32-bit probe value onto [0, nbits) without a division. */
+static inline uint64_t bloom_bit(uint32_t g, uint64_t nbits)
+{
+	return ((uint64_t)g * nbits) >> 32;
+}
+
+int tv_bloom_finish(tv_bloom_builder *b, tv_buf *out)
+{
+	size_t bytes = bloom_bytes(b);
+	unsigned k = bloom_k(b->bits_per_key);
+	int rc = tv_buf_reserve(out, bytes + 1);
+	if (rc)
+		return rc;
+	unsigned char *bits = (unsigned char *)out->data + out->len;
+	memset(bits, 0, bytes);
+	uint64_t nbits = (uint64_t)bytes * 8;
+	for (size_t i = 0; i < b->n; i++) {
+		uint32_t g = (uint32_t)b->hashes[i];
+		uint32_t delta = (uint32_t)(b->hashes[i] >> 32);
+		for (unsigned j = 0; j < k; j++, g += delta) {
+			uint64_t bit = bloom_bit(g, nbits);
+			bits[bit >> 3] |= (unsigned char)(1u << (bit & 7));
+		}
+	}
+	bits[bytes] = (unsigned char)k;
+	out->len += bytes + 1;
+	b->n = 0;
+	return 0;
+}
+
+int tv_bloom_valid(tv_slice filter)
+{
+	if (filter.len < 2 || filter.len - 1 > BLOOM_MAX_BYTES)
+		return 0;
+	unsigned k = (unsigned char)filter.data[filter.len - 1];
+	return k >= 1 && k <= BLOOM_MAX_K;
+}
+
+int tv_bloom_may_contain(tv_slice filter, tv_slice key)
+{
+	assert(tv_bloom_valid(filter));
+	const unsigned char *bits = (const unsigned char *)filter.data;
+	uint64_t nbits = (uint64_t)(filter.len - 1) * 8;
+	unsigned k = bits[filter.len - 1];
+	uint64_t h = tv_hash64(key.data, key.len);
+	uint32_t g = (uint32_t)h, delta = (uint32_t)(h >> 32);
+	for (unsigned j = 0; j < k; j++, g += delta) {
+		uint64_t bit = bloom_bit(g, nbits);
+		if (!(bits[bit >> 3] & (1u << (bit & 7))))
+			return 0;
+	}
+	return 1;
+}

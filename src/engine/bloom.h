@@ -1,0 +1,45 @@
+/*
+ * bloom.h - bloom filters over stored keys, one per table.
+ *
+ * A table's filter answers "might this stored key (an internal key minus
+ * its 8-byte trailer) be in the table?" so that a point lookup can skip
+ * the index and the data block for most absent keys.  The filter is one
+ * bit array for the whole table, probed k times by double hashing of
+ * tv_hash64(key); its serialized form is the bit array followed by one
+ * byte holding k (docs/FORMAT.md).  With 10 bits per key, k = 7 and about
+ * 1% of absent keys pass.
+ */
+#ifndef TV_BLOOM_H
+#define TV_BLOOM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../util/slice.h"
+
+/* Collects key hashes while a table is built; the bits are laid out only
+ * at the end, when the number of keys is known. */
+typedef struct tv_bloom_builder {
+	uint64_t *hashes;
+	size_t n, cap;
+	int bits_per_key;
+} tv_bloom_builder;
+
+/* bits_per_key must be >= 1. */
+void tv_bloom_builder_init(tv_bloom_builder *b, int bits_per_key);
+void tv_bloom_builder_free(tv_bloom_builder *b);
+/* Remembers the key (only its hash).  0 or TROVE_ENOMEM. */
+int tv_bloom_add(tv_bloom_builder *b, tv_slice key);
+/* Appends the serialized filter over every key added to out and forgets
+ * the keys.  0 or TROVE_ENOMEM (out unchanged). */
+int tv_bloom_finish(tv_bloom_builder *b, tv_buf *out);
+/* Bytes tv_bloom_finish would append now. */
+size_t tv_bloom_size(const tv_bloom_builder *b);
+
+/* True if filter (as written by tv_bloom_finish) is well formed. */
+int tv_bloom_valid(tv_slice filter);
+/* 0 if key was certainly not added; 1 if it may have been.  filter must
+ * have passed tv_bloom_valid. */
+int tv_bloom_may_contain(tv_slice filter, tv_slice key);
+
+#endif

@@ -1,0 +1,360 @@
+/*
+ * cache.c - the block cache: a sharded LRU with reference-counted entries.
+ *
+ * Table readers look blocks up here by (file number, block offset) and
+ * insert what they read from disk.  Each shard has a mutex, a chained hash
+ * table and two circular lists: `lru`, the cached entries nobody else
+ * holds (oldest first, evicted from the front), and `in_use`, the cached
+ * entries some reader holds (never evicted while held).  An entry carries
+ * one reference for being in the table plus one per handle given out; it
+ * is freed, by its deleter, when the last reference goes.  The cache never
+ * calls a deleter while holding a shard lock, never frees a value a
+ * handle still points to, and never lets the entries nobody holds exceed
+ * the capacity.
+ *
+ * Small caches use fewer shards: every shard gets at least
+ * CACHE_MIN_SHARD bytes, so a cache of a few hundred KiB is one exact LRU
+ * and a block never misses merely because its shard is tiny.
+ */
+#include "cache.h"
+
+#include <assert.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdlib.h>
+
+#define CACHE_MAX_SHARD_BITS 4 /* 16 shards */
+#define CACHE_MIN_SHARD (512u * 1024)
+
+struct tv_cache_handle {
+	uint64_t file, off, hash;
+	void *value;
+	void (*deleter)(void *value);
+	size_t charge;
+	tv_cache_handle *next_hash;   /* chain in the shard's table */
+	tv_cache_handle *prev, *next; /* in lru or in_use, if in_cache */
+	uint32_t refs;                /* the table's (if in_cache) + handles */
+	bool in_cache;
+};
+
+typedef struct cache_shard {
+	pthread_mutex_t mu;
+	size_t capacity, usage; /* usage: charges of the entries in the table */
+	tv_cache_handle **table;
+	size_t nbuckets, count;      /* nbuckets is a power of two */
+	tv_cache_handle lru, in_use; /* list heads */
+	atomic_uint_fast64_t hits, misses;
+} __attribute__((aligned(64))) cache_shard;
+
+struct tv_cache {
+	unsigned shard_bits;
+	cache_shard shards[];
+};
+
+/* ---- Lists and hash table (shard lock held) ---------------------------- */
+
+static void list_init(tv_cache_handle *head)
+{
+	head->prev = head->next = head;
+}
+
+static void list_remove(tv_cache_handle *e)
+{
+	e->prev->next = e->next;
+	e->next->prev = e->prev;
+	e->prev = e->next = NULL;
+}
+
+/* Appends e at the newest end of the list. */
+static void list_append(tv_cache_handle *head, tv_cache_handle *e)
+{
+	e->next = head;
+	e->prev = head->prev;
+	e->prev->next = e;
+	head->prev = e;
+}
+
+static uint64_t cache_hash(uint64_t file, uint64_t off)
+{
+	uint64_t h = file * 0x9e3779b97f4a7c15ull ^ off;
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdull;
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ull;
+	return h ^ (h >> 33);
+}
+
+/* The slot holding the entry for (file, off), or the empty slot at the
+ * end of its chain. */
+static tv_cache_handle **table_find(cache_shard *s, uint64_t hash, uint64_t file, uint64_t off)
+{
+	tv_cache_handle **p = &s->table[hash & (s->nbuckets - 1)];
+	while (*p && ((*p)->hash != hash || (*p)->file != file || (*p)->off != off))
+		p = &(*p)->next_hash;
+	return p;
+}
+
+/* Doubles the bucket array; on ENOMEM the table just stays denser. */
+static void table_grow(cache_shard *s)
+{
+	size_t n = s->nbuckets * 2;
+	tv_cache_handle **t = calloc(n, sizeof *t);
+	if (!t)
+		return;
+	for (size_t i = 0; i < s->nbuckets; i++) {
+		tv_cache_handle *e = s->table[i];
+		while (e) {
+			tv_cache_handle *next = e->next_hash;
+			tv_cache_handle **slot = &t[e->hash & (n - 1)];
+			e->next_hash = *slot;
+			*slot = e;
+			e = next;
+		}
+	}
+	free(s->table);
+	s->table = t;
+	s->nbuckets = n;
+}
+
+/* Drops one reference; returns true if the entry must now be deleted
+ * (which the caller does after unlocking). */
+static bool entry_unref(cache_shard *s, tv_cache_handle *e)
+{
+	assert(e->refs > 0);
+	e->refs--;
+	if (e->refs == 0) {
+		assert(!e->in_cache);
+		return true;
+	}
+	if (e->in_cache && e->refs == 1) { /* only the table holds it now */
+		list_remove(e);
+		list_append(&s->lru, e);
+	}
+	return false;
+}
+
+/* Takes e (found in *slot) out of the table; returns true if it must be
+ * deleted. */
+static bool table_remove(cache_shard *s, tv_cache_handle **slot)
+{
+	tv_cache_handle *e = *slot;
+	assert(e->in_cache);
+	*slot = e->next_hash;
+	e->next_hash = NULL;
+	list_remove(e);
+	e->in_cache = false;
+	s->usage -= e->charge;
+	s->count--;
+	return entry_unref(s, e);
+}
+
+/* Evicts entries nobody holds, oldest first, until the shard is within
+ * capacity; the evicted entries are chained on *dead for deletion. */
+static void shard_evict(cache_shard *s, tv_cache_handle **dead)
+{
+	while (s->usage > s->capacity && s->lru.next != &s->lru) {
+		tv_cache_handle *e = s->lru.next;
+		assert(e->refs == 1);
+		tv_cache_handle **slot = table_find(s, e->hash, e->file, e->off);
+		assert(*slot == e);
+		bool gone = table_remove(s, slot);
+		assert(gone);
+		(void)gone;
+		e->next_hash = *dead;
+		*dead = e;
+	}
+}
+
+static void entry_delete(tv_cache_handle *e)
+{
+	e->deleter(e->value);
+	free(e);
+}
+
+static void delete_chain(tv_cache_handle *e)
+{
+	while (e) {
+		tv_cache_handle *next = e->next_hash;
+		entry_delete(e);
+		e = next;
+	}
+}
+
+/* ---- The interface ----------------------------------------------------- */
+
+static cache_shard *shard_of(tv_cache *c, uint64_t hash)
+{
+	return &c->shards[c->shard_bits ? hash >> (64 - c->shard_bits) : 0];
+}
+
+tv_cache *tv_cache_new(size_t capacity)
+{
+	unsigned bits = 0;
+	while (bits < CACHE_MAX_SHARD_BITS && capacity >> (bits + 1) >= CACHE_MIN_SHARD)
+		bits++;
+	size_t n = (size_t)1 << bits;
+	tv_cache *c;
+	if (posix_memalign((void **)&c, 64, sizeof *c + n * sizeof(cache_shard)))
+		return NULL;
+	c->shard_bits = bits;
+	for (size_t i = 0; i < n; i++) {
+		cache_shard *s = &c->shards[i];
+		s->capacity = capacity / n + (i < capacity % n); /* sums to capacity */
+		s->usage = s->count = 0;
+		s->nbuckets = 64;
+		s->table = calloc(s->nbuckets, sizeof *s->table);
+		list_init(&s->lru);
+		list_init(&s->in_use);
+		atomic_init(&s->hits, 0);
+		atomic_init(&s->misses, 0);
+		if (!s->table || pthread_mutex_init(&s->mu, NULL)) {
+			free(s->table);
+			for (size_t j = 0; j < i; j++) {
+				pthread_mutex_destroy(&c->shards[j].mu);
+				free(c->shards[j].table);
+			}
+			free(c);
+			return NULL;
+		}
+	}
+	return c;
+}
+
+void tv_cache_free(tv_cache *c)
+{
+	if (!c)
+		return;
+	for (size_t i = 0; i < (size_t)1 << c->shard_bits; i++) {
+		cache_shard *s = &c->shards[i];
+		assert(s->in_use.next == &s->in_use); /* every handle released */
+		while (s->lru.next != &s->lru) {
+			tv_cache_handle *e = s->lru.next;
+			list_remove(e);
+			entry_delete(e);
+		}
+		free(s->table);
+		pthread_mutex_destroy(&s->mu);
+	}
+	free(c);
+}
+
+tv_cache_handle *tv_cache_lookup(tv_cache *c, uint64_t file, uint64_t off)
+{
+	uint64_t hash = cache_hash(file, off);
+	cache_shard *s = shard_of(c, hash);
+	pthread_mutex_lock(&s->mu);
+	tv_cache_handle *e = *table_find(s, hash, file, off);
+	if (e) {
+		if (e->refs == 1) { /* first holder: out of reach of eviction */
+			list_remove(e);
+			list_append(&s->in_use, e);
+		}
+		e->refs++;
+	}
+	pthread_mutex_unlock(&s->mu);
+	atomic_fetch_add_explicit(e ? &s->hits : &s->misses, 1, memory_order_relaxed);
+	return e;
+}
+
+tv_cache_handle *tv_cache_insert(tv_cache *c, uint64_t file, uint64_t off, void *value,
+                                 size_t charge, void (*deleter)(void *value))
+{
+	assert(deleter);
+	tv_cache_handle *e = malloc(sizeof *e);
+	if (!e) {
+		deleter(value);
+		return NULL;
+	}
+	e->file = file;
+	e->off = off;
+	e->hash = cache_hash(file, off);
+	e->value = value;
+	e->deleter = deleter;
+	e->charge = charge;
+	e->next_hash = e->prev = e->next = NULL;
+	e->refs = 1; /* the caller's handle */
+	e->in_cache = false;
+
+	cache_shard *s = shard_of(c, e->hash);
+	tv_cache_handle *dead = NULL;
+	pthread_mutex_lock(&s->mu);
+	if (s->capacity > 0) { /* a zero-capacity cache hands out detached entries */
+		tv_cache_handle **slot = table_find(s, e->hash, file, off);
+		if (*slot) { /* replaces an older copy; its holders keep it alive */
+			tv_cache_handle *old = *slot;
+			if (table_remove(s, slot)) {
+				old->next_hash = dead;
+				dead = old;
+			}
+		}
+		tv_cache_handle **head = &s->table[e->hash & (s->nbuckets - 1)];
+		e->next_hash = *head;
+		*head = e;
+		e->in_cache = true;
+		e->refs++;
+		list_append(&s->in_use, e);
+		s->usage += charge;
+		s->count++;
+		shard_evict(s, &dead);
+		if (s->count > s->nbuckets)
+			table_grow(s);
+	}
+	pthread_mutex_unlock(&s->mu);
+	delete_chain(dead);
+	return e;
+}
+
+/* Reads only what never changes while a handle is held: refs belong to
+ * the shard lock. */
+void *tv_cache_value(tv_cache_handle *h)
+{
+	assert(h);
+	return h->value;
+}
+
+void tv_cache_release(tv_cache *c, tv_cache_handle *h)
+{
+	cache_shard *s = shard_of(c, h->hash);
+	pthread_mutex_lock(&s->mu);
+	bool gone = entry_unref(s, h);
+	tv_cache_handle *dead = NULL;
+	if (!gone && h->in_cache && h->refs == 1)
+		shard_evict(s, &dead); /* it may have waited over capacity */
+	pthread_mutex_unlock(&s->mu);
+	if (gone)
+		entry_delete(h);
+	delete_chain(dead);
+}
+
+size_t tv_cache_usage(tv_cache *c)
+{
+	size_t total = 0;
+	for (size_t i = 0; i < (size_t)1 << c->shard_bits; i++) {
+		cache_shard *s = &c->shards[i];
+		pthread_mutex_lock(&s->mu);
+		total += s->usage;
+		pthread_mutex_unlock(&s->mu);
+	}
+	return total;
+}
+
+static uint64_t sum_counter(tv_cache *c, bool hits)
+{
+	uint64_t total = 0;
+	for (size_t i = 0; i < (size_t)1 << c->shard_bits; i++) {
+		cache_shard *s = &c->shards[i];
+		total += atomic_load_explicit(hits ? &s->hits : &s->misses, memory_order_relaxed);
+	}
+	return total;
+}
+
+uint64_t tv_cache_hits(tv_cache *c)
+{
+	return sum_counter(c, true);
+}
+
+uint64_t tv_cache_misses(tv_cache *c)
+{
+	return sum_counter(c, false);
+}

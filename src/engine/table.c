@@ -1,0 +1,1123 @@
+/*
+ * table.c - writing and reading sorted table files (*.sst).
+ *
+ * The builder turns a sorted stream of (internal key, value) pairs into a
+ * file: a header, data blocks (optionally lz4/zstd compressed), a bloom
+ * filter, a properties block, an index block and a footer, every block
+ * followed by a type byte and a checksum.  docs/FORMAT.md describes every
+ * byte; the constants below are the only other place that knows them.
+ *
+ * The reader keeps the index and the filter in memory and fetches data
+ * blocks through the block cache, so a cached point lookup takes no lock
+ * but the cache shard's and allocates nothing.  Everything read from the
+ * file is hostile: it is checksummed before it is decoded, every handle is
+ * checked against the file's layout, and damage is reported as
+ * TROVE_ECORRUPT with the file and offset sent to the logger, never as a
+ * crash or an out-of-bounds read.  A table never writes to a file it
+ * reads, and the builder never seeks or rewrites what it has appended.
+ */
+#include "table.h"
+
+#include <assert.h>
+#include <limits.h>
+#include <lz4.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zstd.h>
+
+#include "../util/checksum.h"
+#include "../util/coding.h"
+#include "block.h"
+#include "bloom.h"
+#include "ikey.h"
+
+/* ---- The format's constants (docs/FORMAT.md) ----------------------------- */
+
+#define HEADER_SIZE 16  /* magic, fixed32 version, fixed32 checksum */
+#define TRAILER_SIZE 5  /* type byte, fixed32 checksum */
+#define HANDLES_SIZE 60 /* three varint64 pairs, zero-padded */
+#define FOOTER_SIZE 76  /* handles, fixed32 checksum, fixed32 version, magic */
+#define MAGIC_SIZE 8
+
+enum { BLOCK_RAW = 0, BLOCK_LZ4 = 1, BLOCK_ZSTD = 2 };
+
+/* Properties block: (varint32 tag, varint64 value) pairs; readers skip
+ * tags they do not know. */
+enum {
+	PROP_ENTRIES = 1,
+	PROP_DATA_BLOCKS = 2,
+	PROP_DATA_BYTES = 3,
+	PROP_RAW_KEY_BYTES = 4,
+	PROP_RAW_VALUE_BYTES = 5,
+	PROP_COMPRESSION = 6,
+	PROP_BLOOM_BITS = 7,
+};
+
+#define DEFAULT_BLOCK_SIZE 4096
+#define MAX_BLOCK_SIZE (64u << 20) /* keeps blocks far below TV_BLOCK_MAX_SIZE */
+#define MAX_BLOOM_BITS 64
+#define WRITE_BUFFER (64u << 10) /* the builder appends in chunks this big */
+#define PROPS_ESTIMATE 64        /* bytes of the properties block, about */
+
+typedef struct bhandle {
+	uint64_t off, size; /* size excludes the trailer */
+} bhandle;
+
+static char *put_handle(char *p, bhandle h)
+{
+	p = tv_encode_varint64(p, h.off);
+	return tv_encode_varint64(p, h.size);
+}
+
+static const char *get_handle(const char *p, const char *end, bhandle *h)
+{
+	if (!(p = tv_decode_varint64(p, end, &h->off)))
+		return NULL;
+	return tv_decode_varint64(p, end, &h->size);
+}
+
+/* ======================================================================
+ * Building
+ * ====================================================================== */
+
+struct tv_table_builder {
+	tv_file *f;
+	tv_table_opts o;
+	tv_buf out;      /* bytes not yet appended to f */
+	uint64_t offset; /* bytes produced so far (written + in out) */
+	tv_block_builder data, index;
+	tv_bloom_builder bloom;
+	ZSTD_CCtx *zctx;
+	int status; /* the first error; sticky */
+	bool finished;
+	uint64_t entries, data_blocks, data_bytes, raw_key, raw_value;
+};
+
+/* Appends what is buffered to the file. */
+static int builder_flush(tv_table_builder *b)
+{
+	if (b->out.len == 0)
+		return 0;
+	int rc = b->f->vfs->append(b->f, b->out.data, b->out.len);
+	tv_buf_clear(&b->out);
+	if (b->out.cap > 4 * WRITE_BUFFER)
+		tv_buf_free(&b->out); /* a huge block went by; do not keep its room */
+	return rc;
+}
+
+/* Tries to compress raw into b->out at its end as varint32 raw length +
+ * payload; returns the payload size if it saved at least 1/8, else 0. */
+static size_t compress_into(tv_table_builder *b, tv_slice raw)
+{
+	char *dst = b->out.data + b->out.len;
+	char *body = tv_encode_varint32(dst, (uint32_t)raw.len);
+	size_t room = b->out.cap - b->out.len - (size_t)(body - dst);
+	size_t n = 0;
+	if (b->o.compression == TROVE_COMPRESS_LZ4) {
+		int r = LZ4_compress_default(raw.data, body, (int)raw.len,
+		                             room > INT_MAX ? INT_MAX : (int)room);
+		n = r > 0 ? (size_t)r : 0;
+	} else {
+		size_t r =
+		        ZSTD_compressCCtx(b->zctx, body, room, raw.data, raw.len, b->o.zstd_level);
+		n = ZSTD_isError(r) ? 0 : r;
+	}
+	size_t stored = (size_t)(body - dst) + n;
+	return n && stored <= raw.len - raw.len / 8 ? stored : 0;
+}
+
+static size_t compress_bound(const tv_table_builder *b, size_t n)
+{
+	if (b->o.compression == TROVE_COMPRESS_LZ4)
+		return (size_t)LZ4_compressBound((int)n);
+	return ZSTD_compressBound(n);
+}
+
+/* Writes one block with its trailer, compressing it if asked and worth
+ * it, and returns where it went. */
+static int write_block(tv_table_builder *b, tv_slice raw, bool compress, bhandle *h)
+{
+	assert(raw.len <= TV_BLOCK_MAX_SIZE);
+	compress = compress && b->o.compression != TROVE_COMPRESS_NONE;
+	size_t room = raw.len;
+	if (compress && compress_bound(b, raw.len) + TV_MAX_VARINT32 > room)
+		room = compress_bound(b, raw.len) + TV_MAX_VARINT32;
+	if (tv_buf_reserve(&b->out, room + TRAILER_SIZE))
+		return TROVE_ENOMEM;
+	char *start = b->out.data + b->out.len;
+	unsigned char type = BLOCK_RAW;
+	size_t stored = compress ? compress_into(b, raw) : 0;
+	if (stored) {
+		type = b->o.compression == TROVE_COMPRESS_LZ4 ? BLOCK_LZ4 : BLOCK_ZSTD;
+	} else {
+		stored = raw.len;
+		if (stored)
+			memcpy(start, raw.data, stored);
+	}
+	start[stored] = (char)type;
+	tv_put_fixed32(start + stored + 1, tv_checksum(start, stored + 1));
+	b->out.len += stored + TRAILER_SIZE;
+	h->off = b->offset;
+	h->size = stored;
+	b->offset += stored + TRAILER_SIZE;
+	return b->out.len >= WRITE_BUFFER ? builder_flush(b) : 0;
+}
+
+static int flush_data_block(tv_table_builder *b)
+{
+	assert(!tv_block_empty(&b->data));
+	tv_slice raw;
+	bhandle h;
+	char enc[2 * TV_MAX_VARINT64];
+	int rc = tv_block_finish(&b->data, &raw);
+	if (!rc)
+		rc = write_block(b, raw, true, &h);
+	if (!rc)
+		rc = tv_block_add(&b->index, tv_block_last_key(&b->data),
+		                  tv_slice_make(enc, (size_t)(put_handle(enc, h) - enc)));
+	if (rc)
+		return rc;
+	b->data_blocks++;
+	b->data_bytes += h.size + TRAILER_SIZE;
+	tv_block_reset(&b->data);
+	return 0;
+}
+
+int tv_table_builder_new(tv_file *f, const tv_table_opts *opts, tv_table_builder **out)
+{
+	static const tv_table_opts defaults = {TROVE_COMPRESS_NONE, 0, 0, 10};
+	const tv_table_opts *o = opts ? opts : &defaults;
+	if (!f || !out || o->compression < TROVE_COMPRESS_NONE ||
+	    o->compression > TROVE_COMPRESS_ZSTD || o->bloom_bits_per_key < 0 ||
+	    o->block_size > MAX_BLOCK_SIZE)
+		return TROVE_EINVAL;
+	tv_table_builder *b = calloc(1, sizeof *b);
+	if (!b)
+		return TROVE_ENOMEM;
+	b->f = f;
+	b->o = *o;
+	if (!b->o.block_size)
+		b->o.block_size = DEFAULT_BLOCK_SIZE;
+	if (b->o.bloom_bits_per_key > MAX_BLOOM_BITS)
+		b->o.bloom_bits_per_key = MAX_BLOOM_BITS;
+	tv_buf_init(&b->out);
+	tv_block_builder_init(&b->data, TV_BLOCK_RESTART_INTERVAL);
+	tv_block_builder_init(&b->index, 1); /* whole keys: exact binary search */
+	tv_bloom_builder_init(&b->bloom, b->o.bloom_bits_per_key ? b->o.bloom_bits_per_key : 1);
+	if (b->o.compression == TROVE_COMPRESS_ZSTD && !(b->zctx = ZSTD_createCCtx())) {
+		tv_table_builder_free(b);
+		return TROVE_ENOMEM;
+	}
+	char hdr[HEADER_SIZE];
+	memcpy(hdr, TV_TABLE_MAGIC, MAGIC_SIZE);
+	tv_put_fixed32(hdr + 8, TV_TABLE_VERSION);
+	tv_put_fixed32(hdr + 12, tv_checksum(hdr, 12));
+	if (tv_buf_append(&b->out, hdr, sizeof hdr)) {
+		tv_table_builder_free(b);
+		return TROVE_ENOMEM;
+	}
+	b->offset = HEADER_SIZE;
+	*out = b;
+	return 0;
+}
+
+int tv_table_add(tv_table_builder *b, tv_slice ikey, tv_slice value)
+{
+	if (b->status)
+		return b->status;
+	tv_slice last = tv_block_last_key(&b->data);
+	if (b->finished || ikey.len < TV_TRAILER || (b->entries && tv_ikey_cmp(ikey, last) <= 0))
+		return TROVE_EINVAL; /* out of order: the caller's bug, state untouched */
+	int rc = 0;
+	if (b->o.bloom_bits_per_key &&
+	    (!b->entries || !tv_slice_eq(tv_ikey_user(ikey), tv_ikey_user(last))))
+		rc = tv_bloom_add(&b->bloom, tv_ikey_user(ikey));
+	if (!rc)
+		rc = tv_block_add(&b->data, ikey, value);
+	if (!rc) {
+		b->entries++;
+		b->raw_key += ikey.len;
+		b->raw_value += value.len;
+		if (tv_block_estimate(&b->data) >= b->o.block_size)
+			rc = flush_data_block(b);
+	}
+	b->status = rc;
+	return rc;
+}
+
+static int put_prop(tv_buf *p, uint32_t tag, uint64_t v)
+{
+	int rc = tv_buf_put_varint32(p, tag);
+	return rc ? rc : tv_buf_put_varint64(p, v);
+}
+
+static int write_props(tv_table_builder *b, bhandle *h)
+{
+	tv_buf p;
+	tv_buf_init(&p);
+	int rc = put_prop(&p, PROP_ENTRIES, b->entries);
+	if (!rc)
+		rc = put_prop(&p, PROP_DATA_BLOCKS, b->data_blocks);
+	if (!rc)
+		rc = put_prop(&p, PROP_DATA_BYTES, b->data_bytes);
+	if (!rc)
+		rc = put_prop(&p, PROP_RAW_KEY_BYTES, b->raw_key);
+	if (!rc)
+		rc = put_prop(&p, PROP_RAW_VALUE_BYTES, b->raw_value);
+	if (!rc)
+		rc = put_prop(&p, PROP_COMPRESSION, (uint64_t)b->o.compression);
+	if (!rc)
+		rc = put_prop(&p, PROP_BLOOM_BITS, (uint64_t)b->o.bloom_bits_per_key);
+	if (!rc)
+		rc = write_block(b, tv_buf_slice(&p), false, h);
+	tv_buf_free(&p);
+	return rc;
+}
+
+static int write_filter(tv_table_builder *b, bhandle *h)
+{
+	h->off = h->size = 0; /* no filter */
+	if (!b->o.bloom_bits_per_key)
+		return 0;
+	tv_buf fb;
+	tv_buf_init(&fb);
+	int rc = tv_bloom_finish(&b->bloom, &fb);
+	if (!rc)
+		rc = write_block(b, tv_buf_slice(&fb), false, h);
+	tv_buf_free(&fb);
+	return rc;
+}
+
+static int write_footer(tv_table_builder *b, bhandle filter, bhandle props, bhandle index)
+{
+	char ft[FOOTER_SIZE];
+	memset(ft, 0, HANDLES_SIZE);
+	char *p = put_handle(ft, filter);
+	p = put_handle(p, props);
+	p = put_handle(p, index);
+	assert(p <= ft + HANDLES_SIZE);
+	tv_put_fixed32(ft + HANDLES_SIZE, tv_checksum(ft, HANDLES_SIZE));
+	tv_put_fixed32(ft + HANDLES_SIZE + 4, TV_TABLE_VERSION);
+	memcpy(ft + HANDLES_SIZE + 8, TV_TABLE_MAGIC, MAGIC_SIZE);
+	if (tv_buf_append(&b->out, ft, sizeof ft))
+		return TROVE_ENOMEM;
+	b->offset += sizeof ft;
+	return 0;
+}
+
+int tv_table_finish(tv_table_builder *b, uint64_t *file_size)
+{
+	if (b->status)
+		return b->status;
+	if (b->finished)
+		return TROVE_EINVAL;
+	bhandle filter, props, index;
+	tv_slice raw;
+	int rc = tv_block_empty(&b->data) ? 0 : flush_data_block(b);
+	if (!rc)
+		rc = write_filter(b, &filter);
+	if (!rc)
+		rc = write_props(b, &props);
+	if (!rc)
+		rc = tv_block_finish(&b->index, &raw);
+	if (!rc)
+		rc = write_block(b, raw, false, &index);
+	if (!rc)
+		rc = write_footer(b, filter, props, index);
+	if (!rc)
+		rc = builder_flush(b);
+	b->status = rc;
+	if (rc)
+		return rc;
+	b->finished = true;
+	if (file_size)
+		*file_size = b->offset;
+	return 0;
+}
+
+uint64_t tv_table_builder_size(const tv_table_builder *b)
+{
+	uint64_t n = b->offset + tv_block_estimate(&b->index) + TRAILER_SIZE + PROPS_ESTIMATE +
+	             FOOTER_SIZE;
+	if (!tv_block_empty(&b->data))
+		n += tv_block_estimate(&b->data);
+	if (b->o.bloom_bits_per_key && !b->finished)
+		n += tv_bloom_size(&b->bloom) + TRAILER_SIZE;
+	return b->finished ? b->offset : n;
+}
+
+uint64_t tv_table_builder_entries(const tv_table_builder *b)
+{
+	return b->entries;
+}
+
+void tv_table_builder_free(tv_table_builder *b)
+{
+	if (!b)
+		return;
+	tv_buf_free(&b->out);
+	tv_block_builder_free(&b->data);
+	tv_block_builder_free(&b->index);
+	tv_bloom_builder_free(&b->bloom);
+	ZSTD_freeCCtx(b->zctx);
+	free(b);
+}
+
+/* ======================================================================
+ * Reading
+ * ====================================================================== */
+
+/* A block in memory: what the cache holds and the iterators point into.
+ * One allocation (freed with free()), its bytes inline. */
+typedef struct table_block {
+	tv_block blk; /* parsed view, for data and index blocks */
+	size_t size;  /* bytes of contents */
+	char data[];
+} table_block;
+
+struct tv_table {
+	trove_vfs *vfs;
+	tv_file *f;
+	char *path;
+	uint64_t file_number;
+	tv_cache *cache;
+	const tv_logger *lg;
+	uint64_t file_size;
+	uint64_t data_end; /* data blocks lie in [HEADER_SIZE, data_end) */
+	bhandle filter_h, props_h, index_h;
+	table_block *index;
+	table_block *filter; /* NULL when the table has none */
+	uint64_t entries, data_blocks, data_bytes, raw_key, raw_value;
+};
+
+static int corrupt(const tv_table *t, uint64_t off, const char *what)
+{
+	tv_logf(t->lg, TROVE_LOG_ERROR, "%s: %s at offset %llu", t->path, what,
+	        (unsigned long long)off);
+	return TROVE_ECORRUPT;
+}
+
+/* Reads exactly n bytes at off; a short read means the file is shorter
+ * than its own layout says. */
+static int read_exact(const tv_table *t, uint64_t off, void *buf, size_t n, const char **why)
+{
+	size_t got = 0;
+	int rc = t->vfs->read(t->f, off, buf, n, &got);
+	if (rc) {
+		*why = "read error";
+		return rc;
+	}
+	if (got != n) {
+		*why = "file truncated";
+		return TROVE_ECORRUPT;
+	}
+	return 0;
+}
+
+/* Expands a compressed block: varint32 raw size, then the payload. */
+static int decompress(const char *src, size_t n, int type, table_block **out, const char **why)
+{
+	uint32_t ulen;
+	const char *p = tv_decode_varint32(src, src + n, &ulen);
+	if (!p || ulen > TV_BLOCK_MAX_SIZE) {
+		*why = "bad compressed block size";
+		return TROVE_ECORRUPT;
+	}
+	size_t clen = (size_t)(src + n - p);
+	table_block *tb = malloc(sizeof *tb + ulen);
+	if (!tb) {
+		*why = "out of memory";
+		return TROVE_ENOMEM;
+	}
+	bool ok;
+	if (type == BLOCK_LZ4)
+		ok = LZ4_decompress_safe(p, tb->data, (int)clen, (int)ulen) == (int)ulen;
+	else {
+		size_t r = ZSTD_decompress(tb->data, ulen, p, clen);
+		ok = !ZSTD_isError(r) && r == ulen;
+	}
+	if (!ok) {
+		free(tb);
+		*why = "block does not decompress";
+		return TROVE_ECORRUPT;
+	}
+	tb->size = ulen;
+	*out = tb;
+	return 0;
+}
+
+/* Reads the block at h (never through the cache), checks its checksum and
+ * decompresses it.  On failure *why says what was wrong at h.off. */
+static int read_raw(const tv_table *t, bhandle h, table_block **out, const char **why)
+{
+	assert(h.size <= TV_BLOCK_MAX_SIZE);
+	size_t n = (size_t)h.size;
+	table_block *tb = malloc(sizeof *tb + n + TRAILER_SIZE);
+	if (!tb) {
+		*why = "out of memory";
+		return TROVE_ENOMEM;
+	}
+	int rc = read_exact(t, h.off, tb->data, n + TRAILER_SIZE, why);
+	if (rc) {
+		free(tb);
+		return rc;
+	}
+	unsigned type = (unsigned char)tb->data[n];
+	if (tv_checksum(tb->data, n + 1) != tv_get_fixed32(tb->data + n + 1)) {
+		*why = "bad block checksum";
+		rc = TROVE_ECORRUPT;
+	} else if (type == BLOCK_RAW) {
+		tb->size = n;
+		*out = tb;
+		return 0;
+	} else if (type == BLOCK_LZ4 || type == BLOCK_ZSTD) {
+		rc = decompress(tb->data, n, (int)type, out, why);
+	} else {
+		*why = "unknown block type";
+		rc = TROVE_ECORRUPT;
+	}
+	free(tb);
+	return rc;
+}
+
+/* read_raw, then parses the block's restart array. */
+static int read_block(const tv_table *t, bhandle h, table_block **out, const char **why)
+{
+	table_block *tb;
+	int rc = read_raw(t, h, &tb, why);
+	if (rc)
+		return rc;
+	if (tv_block_parse(&tb->blk, tb->data, tb->size)) {
+		free(tb);
+		*why = "bad block restart array";
+		return TROVE_ECORRUPT;
+	}
+	*out = tb;
+	return 0;
+}
+
+/* Decodes a data block handle from an index value and checks that it lies
+ * among the data blocks. */
+static int data_handle(const tv_table *t, tv_slice v, bhandle *h)
+{
+	const char *end = v.data + v.len;
+	if (get_handle(v.data, end, h) != end || h->off < HEADER_SIZE ||
+	    h->size > TV_BLOCK_MAX_SIZE || h->off > t->data_end ||
+	    t->data_end - h->off < h->size + TRAILER_SIZE)
+		return TROVE_ECORRUPT;
+	return 0;
+}
+
+static void block_deleter(void *v)
+{
+	free(v);
+}
+
+/* Gets the data block at h through the cache (or from disk when there is
+ * none).  Release it with put_block(t, *hd, *tb). */
+static int get_block(const tv_table *t, bhandle h, tv_cache_handle **hd, table_block **tb)
+{
+	*hd = NULL;
+	if (t->cache && (*hd = tv_cache_lookup(t->cache, t->file_number, h.off))) {
+		*tb = tv_cache_value(*hd);
+		return 0;
+	}
+	const char *why = NULL;
+	int rc = read_block(t, h, tb, &why);
+	if (rc) {
+		if (rc != TROVE_ENOMEM)
+			tv_logf(t->lg, TROVE_LOG_ERROR, "%s: %s at offset %llu", t->path, why,
+			        (unsigned long long)h.off);
+		return rc;
+	}
+	if (t->cache) {
+		*hd = tv_cache_insert(t->cache, t->file_number, h.off, *tb, (*tb)->size,
+		                      block_deleter);
+		if (!*hd)
+			return TROVE_ENOMEM; /* the cache freed the block */
+	}
+	return 0;
+}
+
+static void put_block(const tv_table *t, tv_cache_handle *hd, table_block *tb)
+{
+	if (hd)
+		tv_cache_release(t->cache, hd);
+	else
+		free(tb);
+}
+
+/* ---- Opening ------------------------------------------------------------ */
+
+/* Checks a meta block's handle against the file's layout. */
+static bool meta_handle_ok(const tv_table *t, bhandle h)
+{
+	uint64_t footer = t->file_size - FOOTER_SIZE;
+	return h.off >= HEADER_SIZE && h.size <= TV_BLOCK_MAX_SIZE && h.off <= footer &&
+	       footer - h.off >= h.size + TRAILER_SIZE;
+}
+
+/* Reads and checks the header and footer; fills the meta handles. */
+static int open_frame(tv_table *t)
+{
+	char hdr[HEADER_SIZE], ft[FOOTER_SIZE];
+	const char *why;
+	if (t->file_size < HEADER_SIZE + FOOTER_SIZE)
+		return corrupt(t, t->file_size, "file too short for a table");
+	uint64_t foff = t->file_size - FOOTER_SIZE;
+	int rc = read_exact(t, foff, ft, sizeof ft, &why);
+	if (!rc)
+		rc = read_exact(t, 0, hdr, sizeof hdr, &why);
+	if (rc)
+		return rc == TROVE_ECORRUPT ? corrupt(t, foff, why) : rc;
+	if (memcmp(ft + HANDLES_SIZE + 8, TV_TABLE_MAGIC, MAGIC_SIZE))
+		return corrupt(t, foff + HANDLES_SIZE + 8, "bad magic number in footer");
+	if (memcmp(hdr, TV_TABLE_MAGIC, MAGIC_SIZE) ||
+	    tv_checksum(hdr, 12) != tv_get_fixed32(hdr + 12))
+		return corrupt(t, 0, "bad file header");
+	uint32_t version = tv_get_fixed32(ft + HANDLES_SIZE + 4);
+	if (version != tv_get_fixed32(hdr + 8))
+		return corrupt(t, foff + HANDLES_SIZE + 4, "footer and header versions differ");
+	if (version != TV_TABLE_VERSION) {
+		tv_logf(t->lg, TROVE_LOG_ERROR, "%s: format version %u is not supported (%u is)",
+		        t->path, version, TV_TABLE_VERSION);
+		return TROVE_EVERSION;
+	}
+	if (tv_checksum(ft, HANDLES_SIZE) != tv_get_fixed32(ft + HANDLES_SIZE))
+		return corrupt(t, foff, "bad footer checksum");
+	const char *p = ft, *end = ft + HANDLES_SIZE;
+	if (!(p = get_handle(p, end, &t->filter_h)) || !(p = get_handle(p, end, &t->props_h)) ||
+	    !(p = get_handle(p, end, &t->index_h)))
+		return corrupt(t, foff, "bad block handle in footer");
+	bool no_filter = t->filter_h.off == 0 && t->filter_h.size == 0;
+	if ((!no_filter && !meta_handle_ok(t, t->filter_h)) || !meta_handle_ok(t, t->props_h) ||
+	    !meta_handle_ok(t, t->index_h))
+		return corrupt(t, foff, "block handle in footer out of range");
+	t->data_end = no_filter ? t->props_h.off : t->filter_h.off;
+	return 0;
+}
+
+static int decode_props(tv_table *t, tv_slice s)
+{
+	const char *p = s.data, *end = s.data + s.len;
+	while (p < end) {
+		uint32_t tag;
+		uint64_t v;
+		if (!(p = tv_decode_varint32(p, end, &tag)) ||
+		    !(p = tv_decode_varint64(p, end, &v)))
+			return TROVE_ECORRUPT;
+		switch (tag) {
+		case PROP_ENTRIES:
+			t->entries = v;
+			break;
+		case PROP_DATA_BLOCKS:
+			t->data_blocks = v;
+			break;
+		case PROP_DATA_BYTES:
+			t->data_bytes = v;
+			break;
+		case PROP_RAW_KEY_BYTES:
+			t->raw_key = v;
+			break;
+		case PROP_RAW_VALUE_BYTES:
+			t->raw_value = v;
+			break;
+		default:
+			break; /* written by a newer builder: not needed to read */
+		}
+	}
+	return 0;
+}
+
+/* Loads the index, filter and properties blocks. */
+static int open_meta(tv_table *t)
+{
+	const char *why;
+	table_block *props = NULL;
+	int rc = read_block(t, t->index_h, &t->index, &why);
+	if (rc)
+		return rc == TROVE_ECORRUPT ? corrupt(t, t->index_h.off, why) : rc;
+	if (t->filter_h.size || t->filter_h.off) {
+		rc = read_raw(t, t->filter_h, &t->filter, &why);
+		if (rc)
+			return rc == TROVE_ECORRUPT ? corrupt(t, t->filter_h.off, why) : rc;
+		if (!tv_bloom_valid(tv_slice_make(t->filter->data, t->filter->size)))
+			return corrupt(t, t->filter_h.off, "malformed bloom filter");
+	}
+	rc = read_raw(t, t->props_h, &props, &why);
+	if (rc)
+		return rc == TROVE_ECORRUPT ? corrupt(t, t->props_h.off, why) : rc;
+	rc = decode_props(t, tv_slice_make(props->data, props->size));
+	free(props);
+	if (rc)
+		return corrupt(t, t->props_h.off, "malformed properties block");
+	return 0;
+}
+
+int tv_table_open(trove_vfs *vfs, const char *path, uint64_t file_number, tv_cache *cache,
+                  const tv_logger *lg, tv_table **out)
+{
+	if (!vfs || !path || !out)
+		return TROVE_EINVAL;
+	tv_table *t = calloc(1, sizeof *t);
+	if (!t || !(t->path = strdup(path))) {
+		free(t);
+		return TROVE_ENOMEM;
+	}
+	t->vfs = vfs;
+	t->file_number = file_number;
+	t->cache = cache;
+	t->lg = lg;
+	int rc = vfs->open(vfs, path, TV_OPEN_READ, &t->f);
+	if (rc) {
+		t->f = NULL;
+		tv_table_close(t);
+		return rc;
+	}
+	rc = vfs->size(t->f, &t->file_size);
+	if (!rc)
+		rc = open_frame(t);
+	if (!rc)
+		rc = open_meta(t);
+	if (rc) {
+		tv_table_close(t);
+		return rc;
+	}
+	*out = t;
+	return 0;
+}
+
+void tv_table_close(tv_table *t)
+{
+	if (!t)
+		return;
+	if (t->f)
+		t->vfs->close(t->f);
+	free(t->index);
+	free(t->filter);
+	free(t->path);
+	free(t);
+}
+
+uint64_t tv_table_entries(const tv_table *t)
+{
+	return t->entries;
+}
+
+uint64_t tv_table_file_size(const tv_table *t)
+{
+	return t->file_size;
+}
+
+size_t tv_table_memory(const tv_table *t)
+{
+	size_t n = sizeof *t + strlen(t->path) + 1 + sizeof(table_block) + t->index->size;
+	if (t->filter)
+		n += sizeof(table_block) + t->filter->size;
+	return n;
+}
+
+/* ---- Point lookups ------------------------------------------------------ */
+
+int tv_table_get(tv_table *t, tv_slice target, int (*fn)(void *arg, tv_slice ikey, tv_slice value),
+                 void *arg)
+{
+	assert(target.len >= TV_TRAILER);
+	tv_slice ukey = tv_ikey_user(target);
+	if (t->filter &&
+	    !tv_bloom_may_contain(tv_slice_make(t->filter->data, t->filter->size), ukey))
+		return 0;
+
+	tv_block_iter ii;
+	tv_block_iter_init(&ii, &t->index->blk);
+	tv_block_iter_seek(&ii, target);
+	int rc = 0;
+	bhandle h;
+	if (!tv_block_iter_valid(&ii)) {
+		rc = ii.status ? corrupt(t, t->index_h.off, "malformed index block") : 0;
+	} else if (data_handle(t, ii.value, &h)) {
+		rc = corrupt(t, t->index_h.off, "bad block handle in index");
+	} else {
+		tv_cache_handle *hd;
+		table_block *tb;
+		rc = get_block(t, h, &hd, &tb);
+		if (!rc) {
+			tv_block_iter di;
+			tv_block_iter_init(&di, &tb->blk);
+			tv_block_iter_seek(&di, target);
+			if (tv_block_iter_valid(&di) && tv_slice_eq(tv_ikey_user(di.key), ukey))
+				rc = fn(arg, di.key, di.value);
+			else if (di.status)
+				rc = corrupt(t, h.off, "malformed data block");
+			tv_block_iter_fini(&di);
+			put_block(t, hd, tb);
+		}
+	}
+	tv_block_iter_fini(&ii);
+	return rc;
+}
+
+/* ---- Iterating: index block -> data blocks ------------------------------ */
+
+typedef struct table_iter {
+	tv_iter base;
+	tv_table *t;
+	tv_block_iter index;
+	tv_block_iter data; /* over blk when have_block */
+	bool have_block;
+	bhandle bh;          /* the current data block */
+	tv_cache_handle *hd; /* what keeps it alive: a cache handle */
+	table_block *tb;     /* ...or, without a cache, the block itself */
+	int status;          /* sticky: once set the iterator stays invalid */
+} table_iter;
+
+static const tv_block empty_block = {NULL, 0, 0};
+
+static table_iter *ti(tv_iter *it)
+{
+	return (table_iter *)it;
+}
+
+static void drop_block(table_iter *it)
+{
+	if (!it->have_block)
+		return;
+	put_block(it->t, it->hd, it->tb);
+	it->have_block = false;
+	it->hd = NULL;
+	it->tb = NULL;
+	tv_block_iter_reset(&it->data, &empty_block);
+}
+
+/* Makes the data iterator cover the block the index iterator is at
+ * (unpositioned).  False on an error, which is then in it->status. */
+static bool load_block(table_iter *it)
+{
+	assert(tv_block_iter_valid(&it->index));
+	bhandle h;
+	if (data_handle(it->t, it->index.value, &h)) {
+		it->status = corrupt(it->t, it->t->index_h.off, "bad block handle in index");
+		drop_block(it);
+		return false;
+	}
+	if (it->have_block && it->bh.off == h.off) {
+		tv_block_iter_reset(&it->data, &it->tb->blk);
+		return true;
+	}
+	drop_block(it);
+	int rc = get_block(it->t, h, &it->hd, &it->tb);
+	if (rc) {
+		it->status = rc;
+		return false;
+	}
+	it->have_block = true;
+	it->bh = h;
+	tv_block_iter_reset(&it->data, &it->tb->blk);
+	return true;
+}
+
+/* load_block for wherever the index iterator now is; past either end of
+ * the index there is no block. */
+static bool enter_block(table_iter *it)
+{
+	if (tv_block_iter_valid(&it->index))
+		return load_block(it);
+	drop_block(it);
+	return false;
+}
+
+/* Records an error of either block iterator; true if there is one. */
+static bool settle(table_iter *it)
+{
+	if (!it->status && it->data.status)
+		it->status = corrupt(it->t, it->bh.off, "malformed data block");
+	if (!it->status && it->index.status)
+		it->status = corrupt(it->t, it->t->index_h.off, "malformed index block");
+	if (it->status)
+		drop_block(it);
+	return it->status != 0;
+}
+
+/* Moves forward over exhausted (or empty) data blocks. */
+static void skip_forward(table_iter *it)
+{
+	while (!settle(it) && !tv_block_iter_valid(&it->data)) {
+		if (!tv_block_iter_valid(&it->index)) {
+			drop_block(it);
+			return;
+		}
+		tv_block_iter_next(&it->index);
+		if (!tv_block_iter_valid(&it->index))
+			continue; /* settle() sees an index error; else the end */
+		if (load_block(it))
+			tv_block_iter_seek_first(&it->data);
+	}
+}
+
+static void skip_backward(table_iter *it)
+{
+	while (!settle(it) && !tv_block_iter_valid(&it->data)) {
+		if (!tv_block_iter_valid(&it->index)) {
+			drop_block(it);
+			return;
+		}
+		tv_block_iter_prev(&it->index);
+		if (!tv_block_iter_valid(&it->index))
+			continue;
+		if (load_block(it))
+			tv_block_iter_seek_last(&it->data);
+	}
+}
+
+static int titer_valid(tv_iter *base)
+{
+	table_iter *it = ti(base);
+	return !it->status && it->have_block && tv_block_iter_valid(&it->data);
+}
+
+static void titer_seek_first(tv_iter *base)
+{
+	table_iter *it = ti(base);
+	if (it->status)
+		return;
+	tv_block_iter_seek_first(&it->index);
+	if (enter_block(it))
+		tv_block_iter_seek_first(&it->data);
+	skip_forward(it);
+}
+
+static void titer_seek_last(tv_iter *base)
+{
+	table_iter *it = ti(base);
+	if (it->status)
+		return;
+	tv_block_iter_seek_last(&it->index);
+	if (enter_block(it))
+		tv_block_iter_seek_last(&it->data);
+	skip_backward(it);
+}
+
+static void titer_seek(tv_iter *base, tv_slice target)
+{
+	table_iter *it = ti(base);
+	if (it->status)
+		return;
+	tv_block_iter_seek(&it->index, target);
+	if (enter_block(it))
+		tv_block_iter_seek(&it->data, target);
+	skip_forward(it);
+}
+
+static void titer_next(tv_iter *base)
+{
+	table_iter *it = ti(base);
+	assert(titer_valid(base));
+	tv_block_iter_next(&it->data);
+	skip_forward(it);
+}
+
+static void titer_prev(tv_iter *base)
+{
+	table_iter *it = ti(base);
+	assert(titer_valid(base));
+	tv_block_iter_prev(&it->data);
+	skip_backward(it);
+}
+
+static tv_slice titer_key(tv_iter *base)
+{
+	assert(titer_valid(base));
+	return ti(base)->data.key;
+}
+
+static tv_slice titer_value(tv_iter *base)
+{
+	assert(titer_valid(base));
+	return ti(base)->data.value;
+}
+
+static int titer_status(tv_iter *base)
+{
+	return ti(base)->status;
+}
+
+static void titer_destroy(tv_iter *base)
+{
+	table_iter *it = ti(base);
+	drop_block(it);
+	tv_block_iter_fini(&it->index);
+	tv_block_iter_fini(&it->data);
+	free(it);
+}
+
+static const tv_iter_ops table_iter_ops = {
+        titer_valid, titer_seek_first, titer_seek_last, titer_seek,   titer_next,
+        titer_prev,  titer_key,        titer_value,     titer_status, titer_destroy,
+};
+
+tv_iter *tv_table_iter(tv_table *t)
+{
+	table_iter *it = calloc(1, sizeof *it);
+	if (!it)
+		return NULL;
+	it->base.ops = &table_iter_ops;
+	it->t = t;
+	tv_block_iter_init(&it->index, &t->index->blk);
+	tv_block_iter_init(&it->data, &empty_block);
+	return &it->base;
+}
+
+/* ---- Verification ------------------------------------------------------- */
+
+typedef struct verifier {
+	tv_table *t;
+	void (*report)(void *arg, uint64_t offset, const char *msg);
+	void *arg;
+	uint64_t problems;
+	tv_buf prev; /* the last key seen, across blocks */
+	bool have_prev;
+	uint64_t entries;
+} verifier;
+
+static void problem(verifier *v, uint64_t off, const char *msg)
+{
+	v->problems++;
+	if (v->report)
+		v->report(v->arg, off, msg);
+}
+
+/* Re-reads a meta block (or data block, with parse set) and reports what
+ * is wrong with it; returns 0, or an I/O error to stop at. */
+static int verify_read(verifier *v, bhandle h, bool parse, table_block **out)
+{
+	const char *why = NULL;
+	*out = NULL;
+	int rc = parse ? read_block(v->t, h, out, &why) : read_raw(v->t, h, out, &why);
+	if (rc == TROVE_ECORRUPT) {
+		problem(v, h.off, why);
+		return 0;
+	}
+	return rc;
+}
+
+static int verify_frame(verifier *v)
+{
+	tv_table *t = v->t;
+	char hdr[HEADER_SIZE], ft[FOOTER_SIZE];
+	const char *why;
+	uint64_t foff = t->file_size - FOOTER_SIZE;
+	int rc = read_exact(t, 0, hdr, sizeof hdr, &why);
+	if (!rc)
+		rc = read_exact(t, foff, ft, sizeof ft, &why);
+	if (rc == TROVE_ECORRUPT)
+		problem(v, foff, why);
+	if (rc)
+		return rc == TROVE_ECORRUPT ? 0 : rc;
+	if (memcmp(hdr, TV_TABLE_MAGIC, MAGIC_SIZE) ||
+	    tv_get_fixed32(hdr + 8) != TV_TABLE_VERSION ||
+	    tv_checksum(hdr, 12) != tv_get_fixed32(hdr + 12))
+		problem(v, 0, "bad file header");
+	if (tv_checksum(ft, HANDLES_SIZE) != tv_get_fixed32(ft + HANDLES_SIZE) ||
+	    tv_get_fixed32(ft + HANDLES_SIZE + 4) != TV_TABLE_VERSION ||
+	    memcmp(ft + HANDLES_SIZE + 8, TV_TABLE_MAGIC, MAGIC_SIZE))
+		problem(v, foff, "bad footer");
+	return 0;
+}
+
+static int verify_meta(verifier *v)
+{
+	tv_table *t = v->t;
+	table_block *tb;
+	int rc = 0;
+	if (t->filter_h.off || t->filter_h.size) {
+		rc = verify_read(v, t->filter_h, false, &tb);
+		if (tb && !tv_bloom_valid(tv_slice_make(tb->data, tb->size)))
+			problem(v, t->filter_h.off, "malformed bloom filter");
+		free(tb);
+	}
+	if (!rc) {
+		rc = verify_read(v, t->props_h, false, &tb);
+		free(tb);
+	}
+	if (!rc) {
+		rc = verify_read(v, t->index_h, true, &tb);
+		free(tb);
+	}
+	return rc;
+}
+
+/* Checks every entry of one data block, and that the index names its
+ * last key. */
+static void verify_entries(verifier *v, bhandle h, const table_block *tb, tv_slice index_key)
+{
+	tv_block_iter it;
+	tv_block_iter_init(&it, &tb->blk);
+	bool any = false;
+	for (tv_block_iter_seek_first(&it); tv_block_iter_valid(&it); tv_block_iter_next(&it)) {
+		v->entries++;
+		any = true;
+		if (!tv_ikey_valid(it.key))
+			problem(v, h.off, "entry with an unknown type");
+		if (v->have_prev && tv_ikey_cmp(tv_buf_slice(&v->prev), it.key) >= 0)
+			problem(v, h.off, "keys out of order");
+		tv_buf_clear(&v->prev);
+		v->have_prev = tv_buf_append(&v->prev, it.key.data, it.key.len) == 0;
+	}
+	if (it.status)
+		problem(v, h.off, "malformed data block");
+	else if (!any)
+		problem(v, h.off, "empty data block");
+	else if (v->have_prev && !tv_slice_eq(tv_buf_slice(&v->prev), index_key))
+		problem(v, h.off, "index key differs from the block's last key");
+	tv_block_iter_fini(&it);
+}
+
+static int verify_data(verifier *v)
+{
+	tv_table *t = v->t;
+	tv_block_iter ii;
+	tv_block_iter_init(&ii, &t->index->blk);
+	uint64_t expect = HEADER_SIZE;
+	int rc = 0;
+	for (tv_block_iter_seek_first(&ii); !rc && tv_block_iter_valid(&ii);
+	     tv_block_iter_next(&ii)) {
+		bhandle h;
+		table_block *tb;
+		if (data_handle(t, ii.value, &h)) {
+			problem(v, t->index_h.off, "bad block handle in index");
+			continue;
+		}
+		if (h.off != expect)
+			problem(v, expect, "data blocks are not contiguous");
+		expect = h.off + h.size + TRAILER_SIZE;
+		rc = verify_read(v, h, true, &tb);
+		if (tb) {
+			verify_entries(v, h, tb, ii.key);
+			free(tb);
+		}
+	}
+	if (!rc && ii.status)
+		problem(v, t->index_h.off, "malformed index block");
+	else if (!rc && expect != t->data_end)
+		problem(v, expect, "data blocks do not reach the meta blocks");
+	tv_block_iter_fini(&ii);
+	return rc;
+}
+
+int tv_table_verify(tv_table *t, void (*report)(void *arg, uint64_t offset, const char *msg),
+                    void *arg)
+{
+	verifier v = {t, report, arg, 0, {NULL, 0, 0}, false, 0};
+	int rc = verify_frame(&v);
+	if (!rc)
+		rc = verify_meta(&v);
+	if (!rc)
+		rc = verify_data(&v);
+	if (!rc && v.entries != t->entries)
+		problem(&v, t->props_h.off, "entry count differs from the properties");
+	tv_buf_free(&v.prev);
+	if (rc)
+		return rc;
+	return v.problems ? TROVE_ECORRUPT : 0;
+}
