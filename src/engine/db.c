@@ -920,7 +920,8 @@ static int make_room(trove_db *db, int force)
 			atomic_fetch_add_explicit(&db->st_stall_us, 1000, memory_order_relaxed);
 			continue;
 		}
-		if (force ? tv_mem_entries(db->mem) == 0 : tv_mem_usage(db->mem) < db->write_buffer)
+		if (tv_mem_entries(db->mem) == 0 ||
+		    (!force && tv_mem_usage(db->mem) < db->write_buffer))
 			return 0;
 		if (db->imm || l0 >= TV_L0_STOP) {
 			if (db->bg_error)

@@ -1,5 +1,5 @@
 /*
- * arena.c - bump allocation in 1 MiB blocks for the memtable.
+ * arena.c - bump allocation in 64 KiB blocks for the memtable.
  *
  * Requests larger than a quarter block get a block of their own so that a
  * big value does not waste the rest of the current block.
@@ -9,7 +9,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#define ARENA_BLOCK (1u << 20)
+#define ARENA_BLOCK (64u << 10)
 #define ARENA_ALIGN 8
 
 struct tv_arena_block {
