@@ -703,17 +703,27 @@ static int resolve_batch(group *g, tv_writer *w)
 	return 0;
 }
 
+/* A log record: fixed64 first sequence, fixed32 batch count, one flags
+ * byte, then the batches (docs/FORMAT.md). */
+#define REC_HEADER 13
+/* The record was written under a sync policy that does not sync every
+ * write, so after a power loss the log may have holes (see recovery). */
+#define REC_RELAXED 1
+
 /* Decodes a log record and inserts it into m.  Returns the last sequence
- * number in *last_seq and the live-key change in *delta.  Used by the
- * leader and by recovery; a malformed record gives TROVE_ECORRUPT. */
-static int apply_record(tv_memtable *m, tv_slice rec, uint64_t *last_seq, int64_t *delta)
+ * number in *last_seq, the live-key change in *delta and the record's
+ * flags in *flags.  Used by the leader and by recovery; a malformed
+ * record gives TROVE_ECORRUPT. */
+static int apply_record(tv_memtable *m, tv_slice rec, uint64_t *last_seq, int64_t *delta,
+                        unsigned *flags)
 {
 	const char *p = rec.data, *end = rec.data + rec.len;
-	if (rec.len < 12)
+	if (rec.len < REC_HEADER)
 		return TROVE_ECORRUPT;
 	uint64_t seq = tv_get_fixed64(p);
 	uint32_t nb = tv_get_fixed32(p + 8);
-	p += 12;
+	*flags = (unsigned char)p[12];
+	p += REC_HEADER;
 	if (seq == 0 || seq > TV_MAX_SEQ - nb)
 		return TROVE_ECORRUPT;
 	int64_t d = 0;
@@ -789,6 +799,8 @@ static int commit_group(trove_db *db, tv_super *s, tv_writer *first, tv_writer *
 	tv_buf_clear(g.rec);
 	int rc = tv_buf_put_fixed64(g.rec, g.base_seq + 1);
 	rc |= tv_buf_put_fixed32(g.rec, 0);
+	char flags = db->opts.sync == TROVE_SYNC_ALWAYS ? 0 : REC_RELAXED;
+	rc |= tv_buf_append(g.rec, &flags, 1);
 	int want_sync = 0;
 	for (tv_writer *w = first; !rc; w = w->next) {
 		want_sync |= w->flags & TV_W_SYNC;
@@ -831,7 +843,8 @@ static int commit_group(trove_db *db, tv_super *s, tv_writer *first, tv_writer *
 	if (g.nbatches) {
 		tv_put_fixed32(g.rec->data + 8, g.nbatches);
 		int64_t d;
-		rc = apply_record(s->mem, tv_buf_slice(g.rec), new_seq, &d);
+		unsigned f;
+		rc = apply_record(s->mem, tv_buf_slice(g.rec), new_seq, &d, &f);
 		if (rc) {
 			db->bad = 1;
 			goto out;
@@ -1344,29 +1357,42 @@ static int cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* Replays the logs newer than the manifest into db->mem. */
+/* Replays the logs newer than the manifest into db->mem.
+ *
+ * Damage in a log is an error, except where the log was written without a
+ * sync per write (TROVE_SYNC_PERIODIC or NONE, told by the records'
+ * flags, or by this open's policy when no record of the file is intact):
+ * there a power loss may leave holes in the unsynced part, so recovery
+ * stops at the damage, keeps the prefix before it and ignores newer logs
+ * (point-in-time recovery), and says so in the log. */
 static int replay_logs(trove_db *db, name_list *logs)
 {
 	qsort(logs->nums, (size_t)logs->n, sizeof *logs->nums, cmp_u64);
 	uint64_t last = db->vs.last_seq;
 	int64_t count = (int64_t)db->vs.count;
 	char path[4096];
-	for (int i = 0; i < logs->n; i++) {
+	int relaxed = db->opts.sync != TROVE_SYNC_ALWAYS, stopped = 0;
+	for (int i = 0; i < logs->n && !stopped; i++) {
 		if (logs->nums[i] < db->vs.log_number)
 			continue;
 		tv_file_path(path, sizeof path, db->path, logs->nums[i], "log");
 		tv_log_reader *r;
 		int rc = tv_log_reader_open(db->vfs, path, TV_MAGIC_WAL, &db->lg, &r);
+		if (rc == TROVE_ECORRUPT && relaxed) {
+			tv_logf(&db->lg, TROVE_LOG_WARN, "%s: damaged header after a relaxed-sync "
+			        "crash; recovery stops before it", path);
+			break;
+		}
 		if (rc)
 			return rc;
 		tv_slice rec;
 		while ((rc = tv_log_read(r, &rec)) == 1) {
 			uint64_t seq;
 			int64_t d;
-			rc = apply_record(db->mem, rec, &seq, &d);
-			if (rc == 0 && seq <= last) {
+			unsigned flags;
+			rc = apply_record(db->mem, rec, &seq, &d, &flags);
+			if (rc == 0 && seq <= last)
 				rc = TROVE_ECORRUPT; /* sequence numbers must grow */
-			}
 			if (rc) {
 				if (rc == TROVE_ECORRUPT)
 					tv_logf(&db->lg, TROVE_LOG_ERROR,
@@ -1374,8 +1400,17 @@ static int replay_logs(trove_db *db, name_list *logs)
 					        (unsigned long long)tv_log_reader_good_end(r));
 				break;
 			}
+			relaxed = (flags & REC_RELAXED) != 0;
 			last = seq;
 			count += d;
+		}
+		if (rc == TROVE_ECORRUPT && relaxed) {
+			tv_logf(&db->lg, TROVE_LOG_WARN,
+			        "%s: damaged after offset %llu, written without a sync per write: "
+			        "recovery keeps what precedes it and ignores newer logs",
+			        path, (unsigned long long)tv_log_reader_good_end(r));
+			rc = 0;
+			stopped = 1;
 		}
 		if (rc == 0 && tv_log_reader_torn(r))
 			tv_logf(&db->lg, TROVE_LOG_INFO, "%s: dropped a torn tail after offset %llu",
@@ -1494,6 +1529,22 @@ static int validate_options(const char *path, const trove_options *o)
 	return 0;
 }
 
+/* Makes a new directory's entry in its parent durable. */
+static int sync_parent(trove_vfs *vfs, const char *path)
+{
+	size_t n = strlen(path);
+	while (n > 1 && path[n - 1] == '/')
+		n--;
+	while (n > 0 && path[n - 1] != '/')
+		n--;
+	char parent[4096];
+	if (n == 0)
+		snprintf(parent, sizeof parent, ".");
+	else
+		snprintf(parent, sizeof parent, "%.*s", (int)(n > 1 ? n - 1 : 1), path);
+	return vfs->sync_dir(vfs, parent);
+}
+
 static int open_files(trove_db *db)
 {
 	trove_vfs *vfs = db->vfs;
@@ -1502,7 +1553,9 @@ static int open_files(trove_db *db)
 		if (!db->opts.create_if_missing || db->read_only)
 			return TROVE_ENOTFOUND;
 		rc = vfs->mkdir(vfs, db->path);
-		if (rc == TROVE_EEXIST)
+		if (rc == 0)
+			rc = sync_parent(vfs, db->path);
+		else if (rc == TROVE_EEXIST)
 			rc = 0;
 	}
 	if (rc)
