@@ -31,7 +31,7 @@ CLI_SRCS  := $(wildcard src/cli/*.c)
 
 DEPS_STAMP := $(BUILD)/.deps-ok
 
-.PHONY: all lib test unit crash asan run install uninstall clean format
+.PHONY: all lib test unit crash asan run install uninstall clean format install-check
 all: lib $(BUILD)/trove $(UNIT_BINS) $(CRASH_BINS)
 
 lib: $(BUILD)/libtrove.a $(BUILD)/libtrove.so
@@ -69,8 +69,19 @@ $(BUILD)/tests/crash_%: $(BUILD)/tests/crash/crash_%.o $(BUILD)/tests/unit/testu
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ $^ -lcmocka $(LDLIBS)
 
-test: all
+test: all install-check
 	@sh scripts/run-tests.sh $(BUILD) $(UNIT_BINS) $(CRASH_BINS)
+
+# Installs into a staging directory and builds examples/hello.c the way a
+# user would, through pkg-config, then runs it.
+install-check: lib
+	@rm -rf $(BUILD)/stage
+	@$(MAKE) --no-print-directory install DESTDIR=$(CURDIR)/$(BUILD)/stage PREFIX=/usr >/dev/null
+	PKG_CONFIG_SYSROOT_DIR=$(CURDIR)/$(BUILD)/stage \
+	PKG_CONFIG_LIBDIR=$(CURDIR)/$(BUILD)/stage/usr/lib/pkgconfig \
+	  sh -c '$(CC) examples/hello.c $$(pkg-config --cflags --libs trove) -o $(BUILD)/hello'
+	@rm -rf $(BUILD)/hello-data && LD_LIBRARY_PATH=$(CURDIR)/$(BUILD)/stage/usr/lib $(BUILD)/hello $(BUILD)/hello-data >/dev/null && rm -rf $(BUILD)/hello-data
+	@echo "install-check: examples/hello.c built with pkg-config and ran"
 
 unit: all
 	@sh scripts/run-tests.sh $(BUILD) $(UNIT_BINS)
