@@ -1367,7 +1367,8 @@ static int cmp_u64(const void *a, const void *b)
  * (point-in-time recovery), and says so in the log. */
 static int replay_logs(trove_db *db, name_list *logs)
 {
-	qsort(logs->nums, (size_t)logs->n, sizeof *logs->nums, cmp_u64);
+	if (logs->n > 1)
+		qsort(logs->nums, (size_t)logs->n, sizeof *logs->nums, cmp_u64);
 	uint64_t last = db->vs.last_seq;
 	int64_t count = (int64_t)db->vs.count;
 	char path[4096];
