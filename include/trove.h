@@ -42,9 +42,13 @@
  * at once pay for far fewer than one fsync each.  TROVE_SYNC_PERIODIC
  * syncs every sync_period_ms in the background: a crash of the process
  * loses nothing, a power loss loses at most about that much time of
- * writes.  TROVE_SYNC_NONE leaves syncing to the operating system.  Under
- * every policy a crash never leaves a partial batch, a torn record or a
- * reordered history: what survives is a prefix of the acknowledged writes.
+ * writes.  TROVE_SYNC_NONE leaves syncing to the operating system: a crash
+ * of the process loses nothing, a power loss may lose any write not yet
+ * written back.  Under every policy a crash never leaves a partial batch,
+ * a torn record or a reordered history: what survives is a prefix of the
+ * writes, in order (after a power loss under the relaxed policies, the
+ * open keeps the writes before the first damaged log record and says so
+ * through trove_options.log; see docs/ENGINE.md, "Recovery").
  *
  * ---- Threads -----------------------------------------------------------
  *
