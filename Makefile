@@ -28,17 +28,22 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 CRASH_SRCS := $(wildcard tests/crash/*.c)
 CRASH_BINS := $(CRASH_SRCS:tests/crash/%.c=$(BUILD)/tests/%)
 CLI_SRCS  := $(wildcard src/cli/*.c)
+MAN_PAGE  := $(if $(shell command -v scdoc 2>/dev/null),$(BUILD)/trove.1)
+FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
+FUZZ_SECONDS ?= 20
 
 DEPS_STAMP := $(BUILD)/.deps-ok
 
-.PHONY: all lib test unit crash asan run install uninstall clean format install-check
-all: lib $(BUILD)/trove $(UNIT_BINS) $(CRASH_BINS)
+.PHONY: all lib test unit crash asan run install uninstall clean format install-check \
+        fuzz fuzzers fuzz-smoke
+all: lib $(BUILD)/trove $(UNIT_BINS) $(CRASH_BINS) $(MAN_PAGE)
 
 lib: $(BUILD)/libtrove.a $(BUILD)/libtrove.so
 
 # Installs the Debian packages once if any header we need is missing.
 $(DEPS_STAMP):
-	@for h in lz4.h zstd.h xxhash.h cmocka.h; do \
+	@for h in lz4.h zstd.h xxhash.h cmocka.h editline/readline.h; do \
 	  if ! echo "#include <stddef.h>\n#include <stdarg.h>\n#include <setjmp.h>\n#include <stdint.h>\n#include <$$h>" | \
 	      $(CC) -E -x c - >/dev/null 2>&1; then \
 	    echo "missing $$h: running scripts/install-deps.sh"; \
@@ -59,7 +64,12 @@ $(BUILD)/libtrove.so: $(LIB_OBJS)
 	$(CC) $(CFLAGS) -shared -Wl,-soname,libtrove.so.0 -o $@ $^ $(LDLIBS)
 
 $(BUILD)/trove: $(CLI_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/libtrove.a
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS) -ledit
+
+# The man page, when scdoc is installed.
+$(BUILD)/trove.1: docs/trove.1.scd
+	@mkdir -p $(@D)
+	scdoc <$< >$@
 
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/tests/unit/testutil.o $(BUILD)/libtrove.a
 	@mkdir -p $(@D)
@@ -92,9 +102,31 @@ crash: all
 asan:
 	$(MAKE) BUILD=build-asan OPT="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" unit
 
+# libFuzzer targets (clang): `make fuzz` builds them into build-fuzz/fuzz/,
+# `make fuzz-smoke` runs each for FUZZ_SECONDS.
+fuzz:
+	$(MAKE) BUILD=build-fuzz CC=clang OPT="-O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all" fuzzers
+
+fuzzers: $(FUZZ_BINS)
+
+$(BUILD)/fuzz/%: $(BUILD)/tests/fuzz/%.o $(BUILD)/libtrove.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -fsanitize=fuzzer -o $@ $^ $(LDLIBS)
+
+fuzz-smoke: fuzz
+	@for f in build-fuzz/fuzz/*; do \
+	  echo "fuzz: $$f for $(FUZZ_SECONDS) s"; \
+	  mkdir -p build-fuzz/corpus/$$(basename $$f); \
+	  $$f -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -artifact_prefix=build-fuzz/ \
+	      build-fuzz/corpus/$$(basename $$f) 2>build-fuzz/$$(basename $$f).log || \
+	      { tail -50 build-fuzz/$$(basename $$f).log; exit 1; }; \
+	  tail -1 build-fuzz/$$(basename $$f).log; \
+	done
+
 run: $(BUILD)/trove
 	@mkdir -p data
-	@echo "trove: the database is in ./data; try: $(BUILD)/trove put ./data hello world"
+	@echo "trove: shell on the database in ./data; type 'help', 'put hello world', 'get hello';"
+	@echo "       'quit' or Ctrl-D leaves.  The shell holds the lock: afterwards try $(BUILD)/trove get ./data hello"
 	$(BUILD)/trove shell ./data
 
 install: lib
@@ -116,6 +148,6 @@ format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-clang build-fuzz
 
--include $(LIB_OBJS:.o=.d)
+-include $(LIB_OBJS:.o=.d) $(CLI_SRCS:%.c=$(BUILD)/%.d)

@@ -162,9 +162,9 @@ static const char *get_lp(const char *p, const char *end, tv_slice *s)
  * fail on a well-formed batch; a malformed one simply ends early. */
 int tv_batch_next_op(const trove_batch *b, size_t *pos, tv_op *op)
 {
-	const char *p = b->ops.data + *pos, *end = b->ops.data + b->ops.len;
 	if (*pos >= b->ops.len)
 		return 0;
+	const char *p = b->ops.data + *pos, *end = b->ops.data + b->ops.len;
 	op->type = (unsigned char)*p++;
 	op->expire_at = 0;
 	op->value = tv_slice_make(NULL, 0);
@@ -185,9 +185,9 @@ int tv_batch_next_op(const trove_batch *b, size_t *pos, tv_op *op)
 
 int tv_batch_next_cond(const trove_batch *b, size_t *pos, tv_op *op)
 {
-	const char *p = b->conds.data + *pos, *end = b->conds.data + b->conds.len;
 	if (*pos >= b->conds.len)
 		return 0;
+	const char *p = b->conds.data + *pos, *end = b->conds.data + b->conds.len;
 	op->cond = (trove_cond_kind)(unsigned char)*p++;
 	op->value = tv_slice_make(NULL, 0);
 	op->version = 0;
