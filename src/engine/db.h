@@ -195,10 +195,6 @@ tv_slice tv_stored_key(char *buf, int ns, const void *key, size_t klen);
 int tv_lookup(tv_super *s, tv_slice skey, uint64_t seq, unsigned *type,
               tv_buf *val, size_t limit, uint64_t *entry_seq);
 
-/* The in-memory file system of in_memory mode (vfs_mem.c). */
-trove_vfs *tv_vfs_mem_new(void);
-void tv_vfs_mem_free(trove_vfs *vfs);
-
 /* Submits a writer and waits until it is committed. */
 int tv_write_internal(trove_db *db, const trove_batch *b, int flags,
                       trove_write_result *res);

@@ -3,9 +3,10 @@
  *
  * Every byte the engine reads or writes passes through a trove_vfs: a
  * table of functions in the spirit of SQLite's VFS and LevelDB's Env.
- * Two implementations exist: the POSIX one (vfs_posix.c), which is the
- * default, and a fault-injecting one (vfs_fault.c) that tests use to fail
- * chosen calls, tear writes and simulate power loss.
+ * Three implementations exist: the POSIX one (vfs_posix.c), which is the
+ * default, the in-memory one (vfs_mem.c) of in_memory mode, and a
+ * fault-injecting one (vfs_fault.c) that tests use to fail chosen calls,
+ * tear writes and simulate power loss.
  *
  * The engine only ever appends to files it writes and reads files with
  * positional reads, so the interface has no seek and no overwrite.
@@ -83,6 +84,28 @@ struct trove_vfs {
 
 /* The default POSIX implementation; a static object, never freed. */
 trove_vfs *tv_vfs_posix(void);
+
+/* The file system of in_memory mode (vfs_mem.c): a private namespace whose
+ * files live in RAM, so that the unchanged engine - tables, manifest,
+ * compaction - runs on them, and removing a file gives its memory back.
+ * Paths are absolute ("/db/CURRENT"; repeated and trailing slashes do not
+ * count); a relative path, a "." or ".." component or a path of 4096 bytes
+ * or more is TROVE_EINVAL.  "/" always exists; files and directories are
+ * made in existing directories only, as on disk.  It behaves as POSIX
+ * would, except that: sync and sync_dir do nothing; running out of memory
+ * is TROVE_ENOMEM; directories cannot be renamed (TROVE_EINVAL); locks
+ * exclude other handles of this VFS only; opening a directory is
+ * TROVE_EIO; a path through a file is simply missing (TROVE_ENOENT),
+ * except when creating one there (TROVE_EIO).  A file removed, or replaced
+ * by rename, stays readable through the handles already open on it, and
+ * its memory is freed at the last close.  Closing a handle that appended
+ * gives back the slack of the buffer's geometric growth, so a finished
+ * table costs its size.  Returns NULL on ENOMEM; each call makes a new,
+ * empty, independent file system. */
+trove_vfs *tv_vfs_mem_new(void);
+/* Frees a memory VFS and every file in it (NULL: nothing).  Every tv_file
+ * it opened must have been closed first. */
+void tv_vfs_mem_free(trove_vfs *vfs);
 
 /* ---- The fault-injecting VFS (tests only) -------------------------------
  *
