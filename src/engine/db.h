@@ -132,10 +132,10 @@ struct trove_db {
 	uint64_t wal_number;
 	atomic_int wal_dirty; /* appended since the last sync */
 	int wal_broken;       /* an append failed: start a new log */
-	uint64_t last_sync_ms;
+	_Atomic uint64_t last_sync_ms;
 	_Atomic uint64_t last_seq; /* published: readers see <= this */
 	uint64_t count;       /* live-key counter (expired-unreaped included) */
-	int bad;              /* a log sync failed: writes refused */
+	atomic_int bad;       /* a log sync failed: writes refused */
 	int bg_error;         /* last background failure, cleared on success */
 	tv_buf wal_rec;       /* the leader's record buffer */
 
