@@ -43,7 +43,7 @@ lib: $(BUILD)/libtrove.a $(BUILD)/libtrove.so
 
 # Installs the Debian packages once if any header we need is missing.
 $(DEPS_STAMP):
-	@for h in lz4.h zstd.h xxhash.h cmocka.h editline/readline.h; do \
+	@for h in lz4.h zstd.h xxhash.h cmocka.h histedit.h; do \
 	  if ! echo "#include <stddef.h>\n#include <stdarg.h>\n#include <setjmp.h>\n#include <stdint.h>\n#include <$$h>" | \
 	      $(CC) -E -x c - >/dev/null 2>&1; then \
 	    echo "missing $$h: running scripts/install-deps.sh"; \

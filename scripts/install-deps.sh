@@ -7,7 +7,7 @@ set -eu
 PACKAGES="
   build-essential clang pkg-config
   liblz4-dev libzstd-dev libxxhash-dev
-  libcmocka-dev
+  libcmocka-dev libedit-dev scdoc
   libclang-rt-14-dev
 "
 
