@@ -873,9 +873,13 @@ static int new_wal(trove_db *db)
 		if (rc)
 			return rc;
 	}
+	/* The header is synced on its own: a power loss in the first record's
+	 * sync must leave a torn tail, not a damaged header. */
 	int rc = tv_log_create(db->vfs, path, TV_MAGIC_WAL, &w);
-	if (!rc)
-		rc = db->vfs->sync_dir(db->vfs, db->path);
+	if (!rc && (rc = tv_log_sync(w)) != 0)
+		tv_log_close(w);
+	if (!rc && (rc = db->vfs->sync_dir(db->vfs, db->path)) != 0)
+		tv_log_close(w);
 	if (rc) {
 		if (rc != TROVE_ENOSPC)
 			tv_logf(&db->lg, TROVE_LOG_ERROR, "%s: cannot create log: %s", path,
