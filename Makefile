@@ -12,6 +12,8 @@ CC      ?= cc
 PREFIX  ?= /usr/local
 LIBDIR  ?= $(PREFIX)/lib
 INCDIR  ?= $(PREFIX)/include
+BINDIR  ?= $(PREFIX)/bin
+MANDIR  ?= $(PREFIX)/share/man
 BUILD   ?= build
 
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
@@ -84,7 +86,7 @@ test: all install-check
 
 # Installs into a staging directory and builds examples/hello.c the way a
 # user would, through pkg-config, then runs it.
-install-check: lib
+install-check: lib $(BUILD)/trove
 	@rm -rf $(BUILD)/stage
 	@$(MAKE) --no-print-directory install DESTDIR=$(CURDIR)/$(BUILD)/stage PREFIX=/usr >/dev/null
 	PKG_CONFIG_SYSROOT_DIR=$(CURDIR)/$(BUILD)/stage \
@@ -129,8 +131,10 @@ run: $(BUILD)/trove
 	@echo "       'quit' or Ctrl-D leaves.  The shell holds the lock: afterwards try $(BUILD)/trove get ./data hello"
 	$(BUILD)/trove shell ./data
 
-install: lib
-	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCDIR)
+install: lib $(BUILD)/trove $(MAN_PAGE)
+	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCDIR) $(DESTDIR)$(BINDIR)
+	install -m 755 $(BUILD)/trove $(DESTDIR)$(BINDIR)/
+	$(if $(MAN_PAGE),install -d $(DESTDIR)$(MANDIR)/man1 && install -m 644 $(MAN_PAGE) $(DESTDIR)$(MANDIR)/man1/)
 	install -m 644 $(BUILD)/libtrove.a $(DESTDIR)$(LIBDIR)/
 	install -m 755 $(BUILD)/libtrove.so $(DESTDIR)$(LIBDIR)/libtrove.so.0
 	ln -sf libtrove.so.0 $(DESTDIR)$(LIBDIR)/libtrove.so
@@ -142,7 +146,8 @@ install: lib
 uninstall:
 	rm -f $(DESTDIR)$(LIBDIR)/libtrove.a $(DESTDIR)$(LIBDIR)/libtrove.so \
 	      $(DESTDIR)$(LIBDIR)/libtrove.so.0 $(DESTDIR)$(INCDIR)/trove.h \
-	      $(DESTDIR)$(LIBDIR)/pkgconfig/trove.pc
+	      $(DESTDIR)$(LIBDIR)/pkgconfig/trove.pc $(DESTDIR)$(BINDIR)/trove \
+	      $(DESTDIR)$(MANDIR)/man1/trove.1
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
