@@ -860,15 +860,18 @@ out:
 /* ---- The write path: the queue and room in the memtable ------------------- */
 
 /* Creates a new write-ahead log and makes it current (mu held).  The old
- * log, if any, is closed; for TROVE_SYNC_PERIODIC it is synced first so
- * that what survives a power loss stays a prefix of the history. */
+ * log, if any, is closed; if it holds unsynced writes it is synced first,
+ * under every policy and even after a failed append (the records before
+ * the failure are intact), so that a newer log never outlives an older
+ * one in a power loss - what survives stays a prefix of the history - and
+ * trove_sync, which syncs the current log only, covers every write. */
 static int new_wal(trove_db *db)
 {
 	uint64_t number = db->vs.next_file++;
 	char path[4096];
 	tv_file_path(path, sizeof path, db->path, number, "log");
 	tv_log_writer *w;
-	if (db->wal && !db->wal_broken && db->wal_dirty && db->opts.sync != TROVE_SYNC_NONE) {
+	if (db->wal && db->wal_dirty) {
 		int rc = sync_wal(db);
 		if (rc)
 			return rc;

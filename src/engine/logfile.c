@@ -116,8 +116,6 @@ int tv_log_append(tv_log_writer *w, tv_slice record)
 
 int tv_log_sync(tv_log_writer *w)
 {
-	if (w->err)
-		return w->err;
 	return w->vfs->sync(w->f);
 }
 

@@ -41,6 +41,9 @@ int tv_log_create(trove_vfs *vfs, const char *path, const char *magic,
 /* Appends one record.  On error the file may hold part of it; the writer
  * must then be abandoned (closed), never appended to again. */
 int tv_log_append(tv_log_writer *w, tv_slice record);
+/* Makes what was appended durable.  Allowed after a failed append: the
+ * records before it are intact, and what part of the failed one reached
+ * the file can only read as a torn tail. */
 int tv_log_sync(tv_log_writer *w);
 /* Bytes in the file so far, header included. */
 uint64_t tv_log_size(const tv_log_writer *w);
