@@ -23,13 +23,17 @@ CFLAGS  ?=
 CFLAGS  += -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) -fPIC -pthread -Iinclude -Isrc
 LDLIBS  := -llz4 -lzstd -lxxhash -lpthread -lm
 
-LIB_SRCS  := $(wildcard src/util/*.c src/engine/*.c)
+LIB_SRCS  := $(wildcard src/util/*.c src/engine/*.c src/compat/*.c)
 LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 CRASH_SRCS := $(wildcard tests/crash/*.c)
 CRASH_BINS := $(CRASH_SRCS:tests/crash/%.c=$(BUILD)/tests/%)
 CLI_SRCS  := $(wildcard src/cli/*.c)
+SERVER_SRCS := $(wildcard src/server/*.c src/server/*/*.c)
+SERVER_LIBS := -luv
+TROVED    := $(if $(SERVER_SRCS),$(BUILD)/troved)
+INTEG_TESTS := $(wildcard tests/integration/test_*.py)
 MAN_PAGE  := $(if $(shell command -v scdoc 2>/dev/null),$(BUILD)/trove.1)
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
@@ -39,7 +43,7 @@ DEPS_STAMP := $(BUILD)/.deps-ok
 
 .PHONY: all lib test unit crash asan run install uninstall clean format install-check \
         fuzz fuzzers fuzz-smoke
-all: lib $(BUILD)/trove $(UNIT_BINS) $(CRASH_BINS) $(MAN_PAGE)
+all: lib $(BUILD)/trove $(TROVED) $(UNIT_BINS) $(CRASH_BINS) $(MAN_PAGE)
 
 lib: $(BUILD)/libtrove.a $(BUILD)/libtrove.so
 
@@ -73,6 +77,9 @@ $(BUILD)/trove.1: docs/trove.1.scd
 	@mkdir -p $(@D)
 	scdoc <$< >$@
 
+$(BUILD)/troved: $(SERVER_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/libtrove.a
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS) $(SERVER_LIBS)
+
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/tests/unit/testutil.o $(BUILD)/libtrove.a
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ $^ -lcmocka $(LDLIBS)
@@ -82,7 +89,8 @@ $(BUILD)/tests/crash_%: $(BUILD)/tests/crash/crash_%.o $(BUILD)/tests/unit/testu
 	$(CC) $(CFLAGS) -o $@ $^ -lcmocka $(LDLIBS)
 
 test: all install-check
-	@sh scripts/run-tests.sh $(BUILD) $(UNIT_BINS) $(CRASH_BINS)
+	@sh scripts/run-tests.sh $(BUILD) $(UNIT_BINS) $(CRASH_BINS) \
+	    $(if $(INTEG_TESTS),pytest:tests/integration)
 
 # Installs into a staging directory and builds examples/hello.c the way a
 # user would, through pkg-config, then runs it.
