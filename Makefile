@@ -41,6 +41,9 @@ FUZZ_SECONDS ?= 20
 
 DEPS_STAMP := $(BUILD)/.deps-ok
 
+# Keep the objects of test binaries (make would delete them as intermediate).
+.SECONDARY:
+
 .PHONY: all lib test unit crash asan run install uninstall clean format install-check \
         fuzz fuzzers fuzz-smoke
 all: lib $(BUILD)/trove $(TROVED) $(UNIT_BINS) $(CRASH_BINS) $(MAN_PAGE)
