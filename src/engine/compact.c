@@ -233,12 +233,10 @@ int tv_flush_imm(trove_db *db)
 	e.last_seq = seq;
 	e.count = count;
 	tv_deadlist dead = { 0 };
+	/* If this fails the table stays: a failed manifest sync may still
+	 * have put the edit naming it on disk.  The next open deletes it if
+	 * no manifest names it. */
 	rc = tv_vs_log_and_apply(&db->vs, &e, &db->mu, &dead);
-	if (rc && meta) {
-		char path[4096];
-		tv_file_path(path, sizeof path, db->path, meta->number, "sst");
-		db->vfs->remove(db->vfs, path);
-	}
 	tv_edit_free(&e);
 	if (rc)
 		return rc;
@@ -530,7 +528,12 @@ static int run_compaction(trove_db *db, compaction *c)
 		if (!rc)
 			rc = run_merge(db, c, &e);
 	}
-	if (!rc) {
+	if (rc) {
+		remove_outputs(db, &e); /* no manifest names them */
+	} else {
+		/* From here on the outputs stay even if this fails: a failed
+		 * manifest sync may still have put the edit naming them on disk
+		 * (the next open deletes them if no manifest names them). */
 		tv_deadlist dead = { 0 };
 		pthread_mutex_lock(&db->mu);
 		rc = tv_vs_log_and_apply(&db->vs, &e, &db->mu, &dead);
@@ -540,9 +543,7 @@ static int run_compaction(trove_db *db, compaction *c)
 		pthread_mutex_unlock(&db->mu);
 		tv_delete_dead(db, &dead);
 	}
-	if (rc)
-		remove_outputs(db, &e);
-	else {
+	if (!rc) {
 		atomic_fetch_add_explicit(&db->st_compactions, 1, memory_order_relaxed);
 		atomic_fetch_add_explicit(&db->st_compaction_read, read, memory_order_relaxed);
 	}
