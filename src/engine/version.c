@@ -498,12 +498,17 @@ static int new_manifest(tv_vset *vs, tv_version *v, uint64_t number, uint64_t ne
 	if (!rc)
 		rc = tv_log_sync(w);
 	tv_buf_free(&rec);
+	int written = rc == 0;
 	if (!rc)
 		rc = write_current(vs->vfs, vs->dir, number);
 	if (rc) {
 		if (w)
 			tv_log_close(w);
-		vs->vfs->remove(vs->vfs, path);
+		/* Once written it stays: write_current may have failed after its
+		 * rename, leaving CURRENT naming it.  The next open deletes it if
+		 * CURRENT does not. */
+		if (!written)
+			vs->vfs->remove(vs->vfs, path);
 		return rc;
 	}
 	if (vs->manifest) {
