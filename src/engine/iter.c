@@ -248,7 +248,10 @@ static void turn_forward(merge_iter *m)
 }
 
 /* Moves every child but the current one to its last entry before the
- * current key. */
+ * current key.  A memtable child can gain entries between the seek and the
+ * step back (the commit leader writes it while cursors read it), so the
+ * step back may land at or past the key: keep stepping until below it, or
+ * the heap would put that child on top and the merge would not move. */
 static void turn_reverse(merge_iter *m)
 {
 	tv_iter *cur = m->heap[0].it;
@@ -262,6 +265,8 @@ static void turn_reverse(merge_iter *m)
 			tv_iter_prev(c);
 		else if (tv_iter_status(c) == 0)
 			tv_iter_seek_last(c);
+		while (tv_iter_valid(c) && tv_ikey_cmp(tv_iter_key(c), key) >= 0)
+			tv_iter_prev(c);
 	}
 	rebuild(m, REVERSE);
 }
