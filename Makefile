@@ -52,7 +52,7 @@ lib: $(BUILD)/libtrove.a $(BUILD)/libtrove.so
 
 # Installs the Debian packages once if any header we need is missing.
 $(DEPS_STAMP):
-	@for h in lz4.h zstd.h xxhash.h cmocka.h histedit.h; do \
+	@for h in lz4.h zstd.h xxhash.h cmocka.h histedit.h ndbm.h db.h; do \
 	  if ! echo "#include <stddef.h>\n#include <stdarg.h>\n#include <setjmp.h>\n#include <stdint.h>\n#include <$$h>" | \
 	      $(CC) -E -x c - >/dev/null 2>&1; then \
 	    echo "missing $$h: running scripts/install-deps.sh"; \
@@ -86,6 +86,15 @@ $(BUILD)/troved: $(SERVER_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/libtrove.a
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/tests/unit/testutil.o $(BUILD)/libtrove.a
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ $^ -lcmocka $(LDLIBS)
+
+# The compat tests compare Trove's ndbm and Berkeley DB faces with the real
+# libraries, linked into the same binary: tests/unit/peers/*.c include the
+# peers' headers and export wrappers; Trove's compat headers rename their
+# functions (dbm_open is trove_dbm_open), so the symbols do not clash.
+$(BUILD)/tests/test_ndbm: $(BUILD)/tests/unit/peers/ndbm_gdbm.o
+$(BUILD)/tests/test_ndbm: LDLIBS += -lgdbm_compat -lgdbm
+$(BUILD)/tests/test_bdb: $(BUILD)/tests/unit/peers/bdb_libdb.o
+$(BUILD)/tests/test_bdb: LDLIBS += -ldb
 
 $(BUILD)/tests/crash_%: $(BUILD)/tests/crash/crash_%.o $(BUILD)/tests/unit/testutil.o $(BUILD)/libtrove.a
 	@mkdir -p $(@D)
@@ -150,6 +159,7 @@ install: lib $(BUILD)/trove $(MAN_PAGE)
 	install -m 755 $(BUILD)/libtrove.so $(DESTDIR)$(LIBDIR)/libtrove.so.0
 	ln -sf libtrove.so.0 $(DESTDIR)$(LIBDIR)/libtrove.so
 	install -m 644 include/trove.h $(DESTDIR)$(INCDIR)/
+	install -d $(DESTDIR)$(INCDIR)/trove && install -m 644 include/trove/*.h $(DESTDIR)$(INCDIR)/trove/
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
 	    -e 's|@INCDIR@|$(INCDIR)|' -e 's|@VERSION@|0.1.0|' \
 	    trove.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/trove.pc
@@ -159,6 +169,7 @@ uninstall:
 	      $(DESTDIR)$(LIBDIR)/libtrove.so.0 $(DESTDIR)$(INCDIR)/trove.h \
 	      $(DESTDIR)$(LIBDIR)/pkgconfig/trove.pc $(DESTDIR)$(BINDIR)/trove \
 	      $(DESTDIR)$(MANDIR)/man1/trove.1
+	rm -rf $(DESTDIR)$(INCDIR)/trove
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

@@ -9,6 +9,7 @@ PACKAGES="
   liblz4-dev libzstd-dev libxxhash-dev
   libcmocka-dev libedit-dev scdoc
   libclang-rt-14-dev
+  libgdbm-dev libgdbm-compat-dev libdb5.3-dev
 "
 
 if [ "$(id -u)" -ne 0 ]; then
