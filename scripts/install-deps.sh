@@ -10,6 +10,7 @@ PACKAGES="
   libcmocka-dev libedit-dev scdoc
   libclang-rt-14-dev
   libgdbm-dev libgdbm-compat-dev libdb5.3-dev
+  libuv1-dev python3-pytest python3-redis redis-tools
 "
 
 if [ "$(id -u)" -ne 0 ]; then

@@ -1,0 +1,316 @@
+/*
+ * config.c - troved's options: their defaults, a redis.conf-style file
+ * ("name value" per line) and command-line overrides spelled the way
+ * redis-server spells them ("--port 6380").
+ *
+ * One table below names every option once, with its parser, its default
+ * and its meaning; the file reader, the command line (main.c), --help and
+ * docs/SERVER.md all follow it.  Bad input is never guessed at: an unknown
+ * name or a malformed value is an error that names the option, the value
+ * and (in a file) the line.  This file only fills a srv_config; it never
+ * opens sockets or the database.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "server.h"
+
+typedef enum opt_kind { OPT_INT, OPT_BOOL, OPT_STR, OPT_SIZE, OPT_LEVEL, OPT_SYNC, OPT_BIND } opt_kind;
+
+typedef struct opt {
+	const char *name;
+	opt_kind kind;
+	size_t off;
+	long long min, max; /* OPT_INT, OPT_SIZE */
+	const char *deflt;  /* as shown in --help and docs/SERVER.md */
+	const char *help;
+} opt;
+
+#define OFF(f) offsetof(srv_config, f)
+
+static const opt opts[] = {
+	{ "port", OPT_INT, OFF(port), 1, 65535, "6379", "TCP port to listen on" },
+	{ "bind", OPT_BIND, OFF(bind), 0, 0, "127.0.0.1",
+	  "addresses to listen on (up to 16); a non-loopback one needs requirepass" },
+	{ "dir", OPT_STR, OFF(dir), 0, 0, "./data", "the database directory (created if missing)" },
+	{ "requirepass", OPT_STR, OFF(requirepass), 0, 0, "(none)",
+	  "password of the default user; clients must AUTH when it is set" },
+	{ "protected-mode", OPT_BOOL, OFF(protected_mode), 0, 0, "yes",
+	  "with no password, accept loopback clients only and refuse non-loopback binds" },
+	{ "maxclients", OPT_INT, OFF(maxclients), 1, 1000000, "10000",
+	  "connections accepted at once; more are refused with an error" },
+	{ "timeout", OPT_INT, OFF(timeout), 0, 100000000, "0",
+	  "close a connection idle this many seconds (0: never)" },
+	{ "loglevel", OPT_LEVEL, OFF(loglevel), 0, 0, "notice", "debug, verbose, notice or warning" },
+	{ "logfile", OPT_STR, OFF(logfile), 0, 0, "\"\"", "append the log here (\"\": standard error)" },
+	{ "daemonize", OPT_BOOL, OFF(daemonize), 0, 0, "no", "run in the background" },
+	{ "pidfile", OPT_STR, OFF(pidfile), 0, 0, "(none)", "write the process id here while running" },
+	{ "sync", OPT_SYNC, OFF(sync), 0, 0, "always",
+	  "always: replies wait for fsync; periodic: fsync every sync-period-ms; none: the OS "
+	  "decides" },
+	{ "sync-period-ms", OPT_INT, OFF(sync_period_ms), 1, 3600000, "1000",
+	  "the period of sync periodic" },
+	{ "workers", OPT_INT, OFF(workers), 0, 256, "0",
+	  "worker threads, each with its own event loop (0: one per core)" },
+	{ "proto-max-bulk-len", OPT_SIZE, OFF(proto_max_bulk_len), 1024, 1ll << 32, "64mb",
+	  "largest single argument of a request" },
+	{ "client-query-buffer-limit", OPT_SIZE, OFF(client_query_buffer_limit), 65536, 1ll << 34,
+	  "128mb", "largest unprocessed input of one connection (one request, pipelined or not)" },
+	{ "memory-budget", OPT_SIZE, OFF(memory_budget), 1 << 20, 1ll << 40, "64mb",
+	  "engine memory for memtables and the block cache" },
+};
+
+#define NOPTS (sizeof opts / sizeof opts[0])
+
+static char *xstrdup(const char *s)
+{
+	char *d = strdup(s);
+	if (!d) {
+		fprintf(stderr, "troved: out of memory\n");
+		exit(1);
+	}
+	return d;
+}
+
+void srv_config_init(srv_config *c)
+{
+	memset(c, 0, sizeof *c);
+	c->port = 6379;
+	c->bind[0] = xstrdup("127.0.0.1");
+	c->nbind = 1;
+	c->dir = xstrdup("./data");
+	c->protected_mode = 1;
+	c->maxclients = 10000;
+	c->loglevel = SRV_LL_NOTICE;
+	c->logfile = xstrdup("");
+	c->sync = TROVE_SYNC_ALWAYS;
+	c->sync_period_ms = 1000;
+	c->proto_max_bulk_len = 64u << 20;
+	c->client_query_buffer_limit = 128u << 20;
+	c->memory_budget = 64u << 20;
+}
+
+void srv_config_free(srv_config *c)
+{
+	for (int i = 0; i < c->nbind; i++)
+		free(c->bind[i]);
+	free(c->config_file);
+	free(c->dir);
+	free(c->requirepass);
+	free(c->logfile);
+	free(c->pidfile);
+	memset(c, 0, sizeof *c);
+}
+
+int srv_parse_loglevel(const char *s)
+{
+	static const char *names[] = { "debug", "verbose", "notice", "warning" };
+	for (int i = 0; i < 4; i++)
+		if (!strcasecmp(s, names[i]))
+			return i;
+	return -1;
+}
+
+const char *srv_sync_name(trove_sync_mode m)
+{
+	return m == TROVE_SYNC_ALWAYS ? "always" : m == TROVE_SYNC_PERIODIC ? "periodic" : "none";
+}
+
+static const opt *find_opt(const char *name)
+{
+	for (size_t i = 0; i < NOPTS; i++)
+		if (!strcasecmp(opts[i].name, name))
+			return &opts[i];
+	return NULL;
+}
+
+/* Parses one value of o into c.  0 or -1 with err. */
+static int set_value(srv_config *c, const opt *o, const char *v, char *err, size_t errlen)
+{
+	char *base = (char *)c;
+	switch (o->kind) {
+	case OPT_INT: {
+		long long n;
+		if (srv_str2ll(v, strlen(v), &n) || n < o->min || n > o->max) {
+			snprintf(err, errlen, "bad value for '%s': '%s' (an integer from %lld to %lld)",
+			         o->name, v, o->min, o->max);
+			return -1;
+		}
+		if (o->off == OFF(sync_period_ms))
+			*(uint32_t *)(base + o->off) = (uint32_t)n;
+		else
+			*(int *)(base + o->off) = (int)n;
+		return 0;
+	}
+	case OPT_BOOL:
+		if (strcasecmp(v, "yes") && strcasecmp(v, "no")) {
+			snprintf(err, errlen, "bad value for '%s': '%s' (yes or no)", o->name, v);
+			return -1;
+		}
+		*(int *)(base + o->off) = !strcasecmp(v, "yes");
+		return 0;
+	case OPT_STR: {
+		char **p = (char **)(base + o->off);
+		free(*p);
+		*p = xstrdup(v);
+		return 0;
+	}
+	case OPT_SIZE: {
+		uint64_t n;
+		if (srv_memtoull(v, &n) || n < (uint64_t)o->min || n > (uint64_t)o->max) {
+			snprintf(err, errlen,
+			         "bad value for '%s': '%s' (a size such as 64mb, from %lld to %lld "
+			         "bytes)",
+			         o->name, v, o->min, o->max);
+			return -1;
+		}
+		*(uint64_t *)(base + o->off) = n;
+		return 0;
+	}
+	case OPT_LEVEL: {
+		int l = srv_parse_loglevel(v);
+		if (l < 0) {
+			snprintf(err, errlen,
+			         "bad value for '%s': '%s' (debug, verbose, notice or warning)",
+			         o->name, v);
+			return -1;
+		}
+		c->loglevel = l;
+		return 0;
+	}
+	case OPT_SYNC:
+		if (!strcasecmp(v, "always"))
+			c->sync = TROVE_SYNC_ALWAYS;
+		else if (!strcasecmp(v, "periodic"))
+			c->sync = TROVE_SYNC_PERIODIC;
+		else if (!strcasecmp(v, "none"))
+			c->sync = TROVE_SYNC_NONE;
+		else {
+			snprintf(err, errlen, "bad value for '%s': '%s' (always, periodic or none)",
+			         o->name, v);
+			return -1;
+		}
+		return 0;
+	case OPT_BIND:
+		break;
+	}
+	return -1;
+}
+
+int srv_config_set(srv_config *c, const char *name, int argc, char **argv, char *err, size_t errlen)
+{
+	const opt *o = find_opt(name);
+	if (!o) {
+		snprintf(err, errlen, "unknown option '%s'", name);
+		return -1;
+	}
+	if (o->kind == OPT_BIND) {
+		if (argc < 1 || argc > SRV_MAX_BIND) {
+			snprintf(err, errlen, "'bind' takes 1 to %d addresses", SRV_MAX_BIND);
+			return -1;
+		}
+		for (int i = 0; i < c->nbind; i++)
+			free(c->bind[i]);
+		for (int i = 0; i < argc; i++)
+			c->bind[i] = xstrdup(argv[i]);
+		c->nbind = argc;
+		return 0;
+	}
+	if (argc != 1) {
+		snprintf(err, errlen, "'%s' takes exactly one value, got %d", o->name, argc);
+		return -1;
+	}
+	if (o->kind == OPT_STR && !strcmp(o->name, "requirepass") && !*argv[0]) {
+		free(c->requirepass); /* requirepass "" means no password, as in Redis */
+		c->requirepass = NULL;
+		return 0;
+	}
+	return set_value(c, o, argv[0], err, errlen);
+}
+
+int srv_config_load(srv_config *c, const char *path, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "r");
+	if (!f) {
+		snprintf(err, errlen, "cannot open config file '%s': %s", path, strerror(errno));
+		return -1;
+	}
+	char line[8192];
+	int lineno = 0, rc = 0;
+	while (!rc && fgets(line, sizeof line, f)) {
+		lineno++;
+		size_t n = strlen(line);
+		if (n == sizeof line - 1 && line[n - 1] != '\n') {
+			snprintf(err, errlen, "%s:%d: line too long", path, lineno);
+			rc = -1;
+			break;
+		}
+		size_t s = strspn(line, " \t\r\n");
+		if (line[s] == '#' || line[s] == 0)
+			continue;
+		int argc;
+		size_t *lens;
+		char **argv = srv_splitargs(line, n, &argc, &lens);
+		if (!argv) {
+			snprintf(err, errlen, "%s:%d: %s", path, lineno,
+			         argc == -1 ? "unbalanced quotes" : "out of memory");
+			rc = -1;
+			break;
+		}
+		char msg[512];
+		if (argc < 2) {
+			snprintf(err, errlen, "%s:%d: '%s' needs a value", path, lineno, argv[0]);
+			rc = -1;
+		} else if (srv_config_set(c, argv[0], argc - 1, argv + 1, msg, sizeof msg)) {
+			snprintf(err, errlen, "%s:%d: %s", path, lineno, msg);
+			rc = -1;
+		}
+		srv_freeargs(argv, lens, argc);
+	}
+	fclose(f);
+	return rc;
+}
+
+/* 1 if addr is a loopback address (127.0.0.0/8, ::1, localhost). */
+static int is_loopback_name(const char *a)
+{
+	return !strncmp(a, "127.", 4) || !strcmp(a, "::1") || !strcasecmp(a, "localhost");
+}
+
+int srv_config_check(const srv_config *c, char *err, size_t errlen)
+{
+	if (c->client_query_buffer_limit < c->proto_max_bulk_len) {
+		snprintf(err, errlen,
+		         "client-query-buffer-limit (%llu) must be at least proto-max-bulk-len (%llu)",
+		         (unsigned long long)c->client_query_buffer_limit,
+		         (unsigned long long)c->proto_max_bulk_len);
+		return -1;
+	}
+	if (c->protected_mode && !c->requirepass) {
+		for (int i = 0; i < c->nbind; i++) {
+			if (is_loopback_name(c->bind[i]))
+				continue;
+			snprintf(err, errlen,
+			         "refusing to listen on '%s' without a password: protected mode "
+			         "allows non-loopback addresses only with requirepass set (set "
+			         "requirepass, or bind 127.0.0.1)",
+			         c->bind[i]);
+			return -1;
+		}
+	}
+	if (!*c->dir) {
+		snprintf(err, errlen, "'dir' must not be empty");
+		return -1;
+	}
+	return 0;
+}
+
+void srv_config_usage(FILE *f)
+{
+	fprintf(f, "Options (in a config file: \"name value\"; on the command line: --name value):\n");
+	for (size_t i = 0; i < NOPTS; i++)
+		fprintf(f, "  %-27s %-10s %s\n", opts[i].name, opts[i].deflt, opts[i].help);
+}

@@ -1,0 +1,159 @@
+/*
+ * resp.h - the RESP (Redis protocol) front-end's internal interface: the
+ * per-connection client state, the reply writers, the command table and
+ * the mapping of Redis keys (and SELECTed databases) onto Trove keys.
+ *
+ * The front-end is a srv_frontend (server.h): the core hands it input
+ * bytes, it parses RESP2/RESP3 requests (proto.c), runs them (commands.c
+ * dispatches to t_*.c) against the engine through trove.h, and appends
+ * replies (reply.c).  It never touches sockets and never includes an
+ * engine-internal header.
+ */
+#ifndef SRV_RESP_H
+#define SRV_RESP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "server/server.h"
+
+extern const srv_frontend srv_resp_frontend;
+
+#define RESP_DBS 16                 /* SELECT 0..15 */
+#define RESP_MAX_MULTIBULK (1 << 20) /* arguments in one request */
+#define RESP_INLINE_MAX (64u << 10) /* an inline request, a count line */
+#define RESP_UNAUTH_MULTIBULK 10    /* before AUTH, as Redis 7 limits */
+#define RESP_UNAUTH_BULK 16384
+#define RESP_MAX_RETRIES 1000       /* optimistic read-modify-write loops */
+
+/* The per-connection state (srv_frontend.state_size bytes, zeroed). */
+typedef struct resp_client {
+	srv_conn *conn;
+	srv_server *srv;
+	trove_db *db;
+	int proto;   /* 2 or 3 (HELLO) */
+	int dbnum;   /* SELECT */
+	char *name;  /* CLIENT SETNAME, or NULL */
+	/* The request being parsed: offsets are from the request's first
+	 * byte, which is the first byte of the core's input buffer. */
+	int reqtype; /* 0 none yet, '*' multibulk, 'i' inline */
+	long long mb_left;
+	long long bulk_len; /* -1: next bulk's header not read yet */
+	size_t pos;
+	int argc, argcap;
+	size_t *argoff, *arglen;
+	char **argv; /* argv[i] -> arg i, NUL-terminated in place */
+	int quit;
+} resp_client;
+
+/* ---- reply.c ------------------------------------------------------------- */
+
+void add_raw(resp_client *c, const char *p, size_t n);
+void add_ok(resp_client *c);
+void add_simple(resp_client *c, const char *s); /* "+s" */
+/* An error reply; msg starts with its code ("ERR ...", "WRONGPASS ...").
+ * CR and LF in it become spaces. */
+void add_error(resp_client *c, const char *msg);
+void add_errorf(resp_client *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void add_int(resp_client *c, long long v);
+void add_bulk(resp_client *c, const void *p, size_t n);
+void add_bulk_cstr(resp_client *c, const char *s);
+void add_bulk_ll(resp_client *c, long long v);
+void add_null(resp_client *c);       /* RESP2 $-1, RESP3 _ */
+void add_null_array(resp_client *c); /* RESP2 *-1, RESP3 _ */
+void add_array(resp_client *c, long long n);
+void add_map(resp_client *c, long long n); /* RESP2: an array of 2n */
+void add_set(resp_client *c, long long n); /* RESP2: an array */
+/* RESP3 verbatim string ("txt:..."), a bulk string in RESP2. */
+void add_verbatim(resp_client *c, const char *p, size_t n, const char *fmt3);
+/* An engine error as "ERR <words>". */
+void add_engine_error(resp_client *c, int rc);
+
+/* Shared error texts, worded exactly as Redis words them. */
+#define ERR_SYNTAX "ERR syntax error"
+#define ERR_NOT_INT "ERR value is not an integer or out of range"
+#define ERR_OVERFLOW "ERR increment or decrement would overflow"
+#define ERR_NOAUTH "NOAUTH Authentication required."
+#define ERR_WRONGPASS "WRONGPASS invalid username-password pair or user is disabled."
+#define ERR_TOO_BIG "ERR string exceeds maximum allowed size (proto-max-bulk-len)"
+#define ERR_CONTENTION "ERR too many concurrent updates of the key; try again"
+
+/* ---- commands.c: the table and the dispatcher ------------------------------ */
+
+enum {
+	CMD_WRITE = 1 << 0,
+	CMD_READONLY = 1 << 1,
+	CMD_FAST = 1 << 2,
+	CMD_NOAUTH = 1 << 3, /* may run before AUTH */
+	CMD_LOADING = 1 << 4,
+	CMD_STALE = 1 << 5,
+	CMD_DENYOOM = 1 << 6,
+};
+
+typedef void resp_proc(resp_client *c, int argc, char **argv, size_t *lens);
+
+typedef struct resp_cmd {
+	const char *name; /* lowercase */
+	resp_proc *proc;
+	int arity; /* n: exactly n words; -n: at least n */
+	unsigned flags;
+	int first_key, last_key, step;
+	const char *acl; /* "@string @write", for COMMAND INFO */
+	const char *group, *since, *summary;
+} resp_cmd;
+
+/* Runs one parsed request: lookup, arity, authentication, then the
+ * command.  argv[i] are NUL-terminated, lens[i] their lengths. */
+void resp_dispatch(resp_client *c, int argc, char **argv, size_t *lens);
+const resp_cmd *resp_lookup(const char *name, size_t len);
+extern const resp_cmd resp_commands[];
+extern const size_t resp_ncommands;
+
+/* Compares an argument with a lowercase option name, ignoring case. */
+int arg_is(const char *arg, size_t len, const char *opt);
+/* Parses an integer argument; on failure replies ERR_NOT_INT (or msg if
+ * not NULL) and returns -1. */
+int arg_ll(resp_client *c, const char *arg, size_t len, long long *v, const char *msg);
+
+/* The command procedures (t_conn.c, t_string.c, t_keys.c). */
+resp_proc cmd_ping, cmd_echo, cmd_quit, cmd_hello, cmd_auth, cmd_select, cmd_client, cmd_time,
+        cmd_info, cmd_command;
+resp_proc cmd_get, cmd_set, cmd_setnx, cmd_setex, cmd_psetex, cmd_getset, cmd_getdel, cmd_mget,
+        cmd_mset, cmd_msetnx, cmd_append, cmd_strlen, cmd_incr, cmd_decr, cmd_incrby,
+        cmd_decrby;
+resp_proc cmd_del, cmd_exists, cmd_type, cmd_expire, cmd_pexpire, cmd_expireat, cmd_pexpireat,
+        cmd_ttl, cmd_pttl, cmd_expiretime, cmd_pexpiretime, cmd_persist, cmd_dbsize, cmd_keys,
+        cmd_flushdb, cmd_flushall;
+
+/* ---- keys.c: Redis keys in the one Trove keyspace ---------------------------- */
+
+/* A Redis key k in database n is the Trove key  'r' n k : the byte 'r'
+ * (0x72, the RESP face's prefix, so other faces' keys never collide), one
+ * byte for the database (0..15), then k's bytes.  Order within a database
+ * is k's bytewise order. */
+#define RESP_KEY_TAG 'r'
+#define RESP_KEY_PREFIX 2
+#define RESP_MAX_KEY (TROVE_MAX_KEY - RESP_KEY_PREFIX)
+
+typedef struct rkey {
+	char *p;
+	size_t n;
+	char small[128];
+} rkey;
+
+/* Builds the Trove key for (c->dbnum, k).  Returns 0, or -1 after
+ * replying with an error (key too long, out of memory). */
+int rkey_make(resp_client *c, rkey *out, const char *k, size_t klen);
+void rkey_free(rkey *k);
+
+/* Calls fn for every live key of database dbnum whose Redis key starts
+ * with prefix (plen may be 0), in order; fn returns nonzero to stop.
+ * Returns 0 or an engine error. */
+typedef int rkey_visit_fn(void *arg, const char *key, size_t klen, const trove_meta *meta);
+int rkey_scan(resp_client *c, int dbnum, const char *prefix, size_t plen, int want_meta,
+              rkey_visit_fn *fn, void *arg);
+/* Counts the keys (and those with an expiry) of every database in one
+ * pass: keys[i], expires[i] for i < RESP_DBS. */
+int rkey_count_all(resp_client *c, uint64_t *keys, uint64_t *expires);
+
+#endif

@@ -1,0 +1,770 @@
+/*
+ * server.c - the troved core: listening sockets, worker threads, the life
+ * of a connection (input buffer, output buffer, limits, idle timeout) and
+ * graceful shutdown.
+ *
+ * Threads.  The main thread owns the listening sockets and the signal
+ * handlers on its own libuv loop; it accepts every connection itself,
+ * applies the accept-time checks (protected mode, maxclients) and hands
+ * the socket to the next worker in turn through a locked queue and a
+ * uv_async wake-up.  Each worker thread runs its own uv_loop over its
+ * connections, reads requests, lets the front-end run them (the front-end
+ * calls the engine directly, on the worker) and writes the replies.  A
+ * connection never moves between workers, so its state needs no locks.
+ *
+ * Why one acceptor and not SO_REUSEPORT listeners per worker: the kernel
+ * spreads REUSEPORT connections by a hash, not evenly, and queues them
+ * behind a worker that may be busy in a long engine call; one acceptor
+ * gives exact round-robin, one place for the accept-time checks, and a
+ * clean stop (closing one socket stops all accepting).  Accepting is cheap
+ * next to running commands, so one thread keeps up.
+ *
+ * This file never parses a protocol and never touches the database's
+ * data: it moves bytes between sockets and the front-end.
+ */
+#include <arpa/inet.h>
+#include <assert.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "server.h"
+
+#define READ_CHUNK (16u << 10)  /* free input space offered to each read */
+#define SHRINK_ABOVE (1u << 20) /* idle buffers larger than this are freed */
+#define STOP_GRACE_MS 5000      /* how long shutdown waits for slow readers */
+#define ACCEPT_BATCH 256        /* accepts per wake-up of the acceptor */
+
+struct srv_conn {
+	uv_tcp_t tcp; /* tcp.data points back here */
+	srv_worker *w;
+	srv_conn *prev, *next;
+	uint64_t id;
+	char peer[64];
+	char *in; /* unprocessed input: in[0, in_len) */
+	size_t in_len, in_cap;
+	char *out; /* replies not yet handed to the socket */
+	size_t out_len, out_cap;
+	char *wb; /* bytes of the write in flight: wb[wb_off, wb_len) */
+	size_t wb_len, wb_off, wb_cap;
+	uv_write_t wreq;
+	unsigned writing : 1, paused : 1, closing : 1, close_after : 1, authed : 1;
+	int64_t created_ms, last_ms;
+	void *fe_state;
+};
+
+struct srv_worker {
+	srv_server *srv;
+	int index;
+	uv_thread_t thread;
+	uv_loop_t loop;
+	uv_async_t async;
+	uv_timer_t timer;
+	uv_mutex_t mu; /* guards fds, nfds, capfds and stop */
+	int *fds;
+	size_t nfds, capfds;
+	int stop;
+	int stopping, handles_closed;
+	int64_t stop_deadline_ms;
+	srv_conn *conns;
+	int nconns;
+};
+
+struct srv_server {
+	srv_config *cfg;
+	trove_db *db;
+	const srv_frontend *fe;
+	uv_loop_t loop;
+	int nlisten;
+	int lfd[SRV_MAX_BIND];
+	uv_poll_t lpoll[SRV_MAX_BIND];
+	uv_signal_t sigterm, sigint;
+	srv_worker *workers;
+	int nworkers;
+	unsigned rr;
+	atomic_uint_fast64_t next_id;
+	atomic_int nclients;
+	srv_stats stats;
+	int64_t start_ms;
+	int shutting_down;
+};
+
+/* ---- Accessors for front-ends ---------------------------------------------- */
+
+trove_db *srv_server_db(const srv_server *s) { return s->db; }
+const srv_config *srv_server_config(const srv_server *s) { return s->cfg; }
+srv_stats *srv_server_stats(srv_server *s) { return &s->stats; }
+int srv_server_clients(const srv_server *s) { return atomic_load(&s->nclients); }
+int srv_server_workers(const srv_server *s) { return s->nworkers; }
+uint64_t srv_server_start_ms(const srv_server *s) { return (uint64_t)s->start_ms; }
+int srv_server_auth_required(const srv_server *s) { return s->cfg->requirepass != NULL; }
+
+int srv_server_auth(const srv_server *s, const char *user, size_t ulen, const char *pass,
+                   size_t plen)
+{
+	if (user && (ulen != 7 || memcmp(user, "default", 7)))
+		return -1;
+	const char *want = s->cfg->requirepass ? s->cfg->requirepass : "";
+	size_t wlen = strlen(want);
+	/* Compare every byte whatever the lengths, so the time taken tells
+	 * nothing about how much of the password was right. */
+	unsigned char diff = (unsigned char)(plen != wlen);
+	for (size_t i = 0; i < plen; i++)
+		diff |= (unsigned char)(pass[i] ^ want[wlen ? i % wlen : 0]);
+	return diff ? -1 : 0;
+}
+
+srv_server *srv_conn_server(srv_conn *c) { return c->w->srv; }
+uint64_t srv_conn_id(const srv_conn *c) { return c->id; }
+const char *srv_conn_peer(const srv_conn *c) { return c->peer; }
+int srv_conn_authenticated(const srv_conn *c) { return c->authed; }
+void srv_conn_set_authenticated(srv_conn *c, int yes) { c->authed = yes ? 1 : 0; }
+size_t srv_conn_output_pending(const srv_conn *c) { return c->out_len + (c->wb_len - c->wb_off); }
+size_t srv_conn_input_buffered(const srv_conn *c) { return c->in_len; }
+uint64_t srv_conn_age_ms(const srv_conn *c) { return (uint64_t)(srv_now_ms() - c->created_ms); }
+uint64_t srv_conn_idle_ms(const srv_conn *c) { return (uint64_t)(srv_now_ms() - c->last_ms); }
+
+int srv_conn_busy(const srv_conn *c)
+{
+	return c->closing || c->close_after || srv_conn_output_pending(c) >= SRV_OUTPUT_PAUSE;
+}
+
+/* ---- Connections ------------------------------------------------------------ */
+
+static void conn_close(srv_conn *c);
+static void conn_flush(srv_conn *c);
+static void conn_process(srv_conn *c);
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+
+static void worker_close_handles(srv_worker *w)
+{
+	if (w->handles_closed)
+		return;
+	w->handles_closed = 1;
+	uv_close((uv_handle_t *)&w->async, NULL);
+	uv_close((uv_handle_t *)&w->timer, NULL);
+}
+
+static void on_conn_closed(uv_handle_t *h)
+{
+	srv_conn *c = h->data;
+	srv_worker *w = c->w;
+	const srv_frontend *fe = w->srv->fe;
+	if (fe->conn_free)
+		fe->conn_free(c, c->fe_state);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		w->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	w->nconns--;
+	atomic_fetch_sub(&w->srv->nclients, 1);
+	srv_log(SRV_LL_VERBOSE, "client %llu (%s) closed", (unsigned long long)c->id, c->peer);
+	free(c->in);
+	free(c->out);
+	free(c->wb);
+	free(c);
+	if (w->stopping && w->nconns == 0)
+		worker_close_handles(w);
+}
+
+/* Closes at once: unsent output is dropped, a write in flight cancelled. */
+static void conn_close(srv_conn *c)
+{
+	if (c->closing)
+		return;
+	c->closing = 1;
+	uv_read_stop((uv_stream_t *)&c->tcp);
+	uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
+}
+
+void srv_conn_close_after_reply(srv_conn *c)
+{
+	if (c->close_after || c->closing)
+		return;
+	c->close_after = 1;
+	uv_read_stop((uv_stream_t *)&c->tcp);
+}
+
+static int grow(char **buf, size_t *cap, size_t need)
+{
+	if (need <= *cap)
+		return 0;
+	size_t nc = *cap ? *cap : 4096;
+	while (nc < need)
+		nc *= 2;
+	char *nb = realloc(*buf, nc);
+	if (!nb)
+		return -1;
+	*buf = nb;
+	*cap = nc;
+	return 0;
+}
+
+void srv_conn_write(srv_conn *c, const void *p, size_t n)
+{
+	if (c->closing || n == 0)
+		return;
+	if (grow(&c->out, &c->out_cap, c->out_len + n)) {
+		srv_log(SRV_LL_WARNING, "client %llu: out of memory for a reply; closing",
+		       (unsigned long long)c->id);
+		conn_close(c);
+		return;
+	}
+	memcpy(c->out + c->out_len, p, n);
+	c->out_len += n;
+}
+
+/* Called whenever output may have drained: finishes a close-after-reply
+ * and resumes a connection paused for a slow reader. */
+static void conn_output_settled(srv_conn *c)
+{
+	if (c->closing)
+		return;
+	if (c->close_after) {
+		if (!c->writing && c->out_len == 0)
+			conn_close(c);
+		return;
+	}
+	if (c->paused && srv_conn_output_pending(c) < SRV_OUTPUT_PAUSE / 2 && !c->w->stopping) {
+		c->paused = 0;
+		conn_process(c);
+		conn_flush(c);
+		if (!c->paused && !c->closing && !c->close_after)
+			uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+	}
+}
+
+static void on_write_done(uv_write_t *req, int status)
+{
+	srv_conn *c = req->handle->data;
+	c->writing = 0;
+	if (c->closing)
+		return;
+	if (status < 0) {
+		srv_log(SRV_LL_VERBOSE, "client %llu: write failed: %s", (unsigned long long)c->id,
+		       uv_strerror(status));
+		conn_close(c);
+		return;
+	}
+	atomic_fetch_add_explicit(&c->w->srv->stats.net_output_bytes, c->wb_len - c->wb_off,
+	                          memory_order_relaxed);
+	c->wb_len = c->wb_off = 0;
+	if (c->wb_cap > SHRINK_ABOVE) {
+		free(c->wb);
+		c->wb = NULL;
+		c->wb_cap = 0;
+	}
+	conn_flush(c);
+}
+
+/* Sends the pending output: directly if the socket takes it all, else
+ * through one uv_write at a time (the output buffer and the in-flight
+ * buffer swap roles, so replies keep accumulating meanwhile). */
+static void conn_flush(srv_conn *c)
+{
+	if (c->closing)
+		return;
+	if (!c->writing && c->out_len > 0) {
+		uv_buf_t b = uv_buf_init(c->out, (unsigned)c->out_len);
+		int n = c->out_len > UINT32_MAX ? UV_EAGAIN : uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+		if (n < 0 && n != UV_EAGAIN) {
+			conn_close(c);
+			return;
+		}
+		size_t done = n > 0 ? (size_t)n : 0;
+		atomic_fetch_add_explicit(&c->w->srv->stats.net_output_bytes, done,
+		                          memory_order_relaxed);
+		if (done == c->out_len) {
+			c->out_len = 0;
+			if (c->out_cap > SHRINK_ABOVE) {
+				free(c->out);
+				c->out = NULL;
+				c->out_cap = 0;
+			}
+		} else {
+			char *t = c->wb;
+			size_t tc = c->wb_cap;
+			c->wb = c->out;
+			c->wb_cap = c->out_cap;
+			c->wb_len = c->out_len;
+			c->wb_off = done;
+			c->out = t;
+			c->out_cap = tc;
+			c->out_len = 0;
+			size_t left = c->wb_len - done;
+			b = uv_buf_init(c->wb + done, (unsigned)(left > UINT32_MAX ? UINT32_MAX : left));
+			int rc = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, on_write_done);
+			if (rc) {
+				conn_close(c);
+				return;
+			}
+			c->writing = 1;
+		}
+	}
+	if (!c->writing)
+		conn_output_settled(c);
+}
+
+/* Lets the front-end run the complete requests in the input buffer. */
+static void conn_process(srv_conn *c)
+{
+	const srv_frontend *fe = c->w->srv->fe;
+	while (c->in_len > 0 && !srv_conn_busy(c)) {
+		size_t used = fe->on_input(c, c->fe_state, c->in, c->in_len);
+		assert(used <= c->in_len);
+		if (used == 0)
+			break;
+		memmove(c->in, c->in + used, c->in_len - used);
+		c->in_len -= used;
+	}
+	if (c->in_len == 0 && c->in_cap > SHRINK_ABOVE) {
+		free(c->in);
+		c->in = NULL;
+		c->in_cap = 0;
+	}
+	if (!c->closing && !c->close_after && srv_conn_output_pending(c) >= SRV_OUTPUT_PAUSE &&
+	    !c->paused) {
+		c->paused = 1; /* resumed by conn_output_settled */
+		uv_read_stop((uv_stream_t *)&c->tcp);
+	}
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	(void)suggested;
+	srv_conn *c = h->data;
+	if (grow(&c->in, &c->in_cap, c->in_len + READ_CHUNK)) {
+		*buf = uv_buf_init(NULL, 0); /* read_cb gets UV_ENOBUFS */
+		return;
+	}
+	size_t room = c->in_cap - c->in_len;
+	*buf = uv_buf_init(c->in + c->in_len, (unsigned)(room > (1u << 30) ? (1u << 30) : room));
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+	(void)buf;
+	srv_conn *c = s->data;
+	if (c->closing)
+		return;
+	if (nread < 0) {
+		if (nread == UV_EOF) {
+			/* The client shut its side: answer what it sent, then close. */
+			srv_conn_close_after_reply(c);
+			conn_flush(c);
+		} else {
+			srv_log(SRV_LL_VERBOSE, "client %llu: read failed: %s",
+			       (unsigned long long)c->id, uv_strerror((int)nread));
+			conn_close(c);
+		}
+		return;
+	}
+	if (nread == 0)
+		return;
+	c->in_len += (size_t)nread;
+	c->last_ms = srv_now_ms();
+	atomic_fetch_add_explicit(&c->w->srv->stats.net_input_bytes, (uint64_t)nread,
+	                          memory_order_relaxed);
+	conn_process(c);
+	if (!c->closing && c->in_len > c->w->srv->cfg->client_query_buffer_limit) {
+		srv_log(SRV_LL_WARNING,
+		       "closing client %llu (%s): its unprocessed input (%zu bytes) is over "
+		       "client-query-buffer-limit",
+		       (unsigned long long)c->id, c->peer, c->in_len);
+		conn_close(c);
+		return;
+	}
+	conn_flush(c);
+}
+
+static void peer_name(srv_conn *c)
+{
+	struct sockaddr_storage ss;
+	int len = sizeof ss;
+	char ip[INET6_ADDRSTRLEN] = "?";
+	int port = 0;
+	if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0) {
+		if (ss.ss_family == AF_INET) {
+			struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+			uv_ip4_name(a, ip, sizeof ip);
+			port = ntohs(a->sin_port);
+		} else if (ss.ss_family == AF_INET6) {
+			struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+			uv_ip6_name(a, ip, sizeof ip);
+			port = ntohs(a->sin6_port);
+		}
+	}
+	snprintf(c->peer, sizeof c->peer, "%s:%d", ip, port);
+}
+
+/* Takes over an accepted socket on worker w. */
+static void conn_start(srv_worker *w, int fd)
+{
+	srv_server *s = w->srv;
+	size_t base = (sizeof(srv_conn) + 15) & ~(size_t)15;
+	srv_conn *c = calloc(1, base + s->fe->state_size);
+	if (!c || uv_tcp_init(&w->loop, &c->tcp)) {
+		free(c);
+		close(fd);
+		atomic_fetch_sub(&s->nclients, 1);
+		return;
+	}
+	c->tcp.data = c;
+	c->w = w;
+	c->fe_state = (char *)c + base;
+	c->id = atomic_fetch_add(&s->next_id, 1) + 1;
+	c->created_ms = c->last_ms = srv_now_ms();
+	c->next = w->conns;
+	if (w->conns)
+		w->conns->prev = c;
+	w->conns = c;
+	w->nconns++;
+	if (uv_tcp_open(&c->tcp, fd)) {
+		close(fd);
+		conn_close(c); /* fe->conn_init not run: conn_free must cope */
+		return;
+	}
+	uv_tcp_nodelay(&c->tcp, 1);
+	peer_name(c);
+	if (s->fe->conn_init)
+		s->fe->conn_init(c, c->fe_state);
+	srv_log(SRV_LL_VERBOSE, "client %llu connected from %s (worker %d)",
+	       (unsigned long long)c->id, c->peer, w->index);
+	if (w->stopping) {
+		conn_close(c);
+		return;
+	}
+	uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+}
+
+/* ---- Workers ------------------------------------------------------------------ */
+
+static void worker_begin_stop(srv_worker *w)
+{
+	if (w->stopping)
+		return;
+	w->stopping = 1;
+	w->stop_deadline_ms = srv_now_ms() + STOP_GRACE_MS;
+	/* Commands run to completion inside a read callback, so none is half
+	 * done here: send what was answered, read nothing more. */
+	for (srv_conn *c = w->conns, *n; c; c = n) {
+		n = c->next;
+		srv_conn_close_after_reply(c);
+		conn_flush(c);
+	}
+	if (w->nconns == 0)
+		worker_close_handles(w);
+}
+
+static void on_worker_async(uv_async_t *a)
+{
+	srv_worker *w = a->data;
+	uv_mutex_lock(&w->mu);
+	int *fds = w->fds;
+	size_t n = w->nfds;
+	int stop = w->stop;
+	w->fds = NULL;
+	w->nfds = w->capfds = 0;
+	uv_mutex_unlock(&w->mu);
+	for (size_t i = 0; i < n; i++)
+		conn_start(w, fds[i]);
+	free(fds);
+	if (stop)
+		worker_begin_stop(w);
+}
+
+static void on_worker_timer(uv_timer_t *t)
+{
+	srv_worker *w = t->data;
+	int64_t now = srv_now_ms();
+	if (w->stopping) {
+		if (now < w->stop_deadline_ms)
+			return;
+		for (srv_conn *c = w->conns; c; c = c->next) /* slow readers: give up */
+			conn_close(c);
+		return;
+	}
+	int timeout = w->srv->cfg->timeout;
+	if (timeout <= 0)
+		return;
+	for (srv_conn *c = w->conns; c; c = c->next) {
+		if (!c->closing && now - c->last_ms > (int64_t)timeout * 1000) {
+			srv_log(SRV_LL_VERBOSE, "closing idle client %llu (%s)",
+			       (unsigned long long)c->id, c->peer);
+			conn_close(c);
+		}
+	}
+}
+
+static void worker_main(void *arg)
+{
+	srv_worker *w = arg;
+	char name[8];
+	snprintf(name, sizeof name, "w%d", w->index);
+	srv_log_thread_name(name);
+	uv_run(&w->loop, UV_RUN_DEFAULT);
+}
+
+static int worker_init(srv_server *s, srv_worker *w, int index)
+{
+	w->srv = s;
+	w->index = index;
+	if (uv_loop_init(&w->loop))
+		return -1;
+	if (uv_mutex_init(&w->mu)) {
+		uv_loop_close(&w->loop);
+		return -1;
+	}
+	uv_async_init(&w->loop, &w->async, on_worker_async);
+	w->async.data = w;
+	uv_timer_init(&w->loop, &w->timer);
+	w->timer.data = w;
+	uv_timer_start(&w->timer, on_worker_timer, 1000, 1000);
+	return 0;
+}
+
+/* Hands fd to the next worker (round-robin).  Called on the main thread. */
+static void dispatch_fd(srv_server *s, int fd)
+{
+	srv_worker *w = &s->workers[s->rr++ % (unsigned)s->nworkers];
+	uv_mutex_lock(&w->mu);
+	if (w->nfds == w->capfds) {
+		size_t nc = w->capfds ? w->capfds * 2 : 16;
+		int *nf = realloc(w->fds, nc * sizeof *nf);
+		if (!nf) {
+			uv_mutex_unlock(&w->mu);
+			close(fd);
+			atomic_fetch_sub(&s->nclients, 1);
+			return;
+		}
+		w->fds = nf;
+		w->capfds = nc;
+	}
+	w->fds[w->nfds++] = fd;
+	uv_mutex_unlock(&w->mu);
+	uv_async_send(&w->async);
+}
+
+/* ---- Accepting --------------------------------------------------------------- */
+
+static int sockaddr_is_loopback(const struct sockaddr_storage *ss)
+{
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
+		return (ntohl(a->sin_addr.s_addr) >> 24) == 127;
+	}
+	if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
+		if (IN6_IS_ADDR_LOOPBACK(&a->sin6_addr))
+			return 1;
+		return IN6_IS_ADDR_V4MAPPED(&a->sin6_addr) && a->sin6_addr.s6_addr[12] == 127;
+	}
+	return ss->ss_family == AF_UNIX;
+}
+
+static void refuse(srv_server *s, int fd, const char *msg)
+{
+	char buf[512];
+	size_t n = s->fe->refusal(buf, sizeof buf, msg);
+	/* Best effort, never blocking: the socket is fresh, the buffer empty. */
+	ssize_t w = send(fd, buf, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+	(void)w;
+	close(fd);
+	atomic_fetch_add_explicit(&s->stats.rejected_connections, 1, memory_order_relaxed);
+}
+
+static void on_acceptable(uv_poll_t *p, int status, int events)
+{
+	(void)events;
+	srv_server *s = p->data;
+	if (status < 0 || s->shutting_down)
+		return;
+	int lfd = s->lfd[p - s->lpoll];
+	for (int i = 0; i < ACCEPT_BATCH; i++) {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof ss;
+		int fd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			if (errno != EAGAIN && errno != EWOULDBLOCK)
+				srv_log(SRV_LL_WARNING, "accept: %s", strerror(errno));
+			return;
+		}
+		if (s->cfg->protected_mode && !s->cfg->requirepass && !sockaddr_is_loopback(&ss)) {
+			refuse(s, fd,
+			       "DENIED Trove is running in protected mode because protected mode is "
+			       "enabled and no password is set for the default user. In this mode "
+			       "connections are only accepted from the loopback interface. To accept "
+			       "other clients set a password with requirepass (and restart), or "
+			       "connect from 127.0.0.1.");
+			continue;
+		}
+		if (atomic_load(&s->nclients) >= s->cfg->maxclients) {
+			refuse(s, fd, "ERR max number of clients reached");
+			continue;
+		}
+		atomic_fetch_add(&s->nclients, 1);
+		atomic_fetch_add_explicit(&s->stats.connections_received, 1, memory_order_relaxed);
+		dispatch_fd(s, fd);
+	}
+}
+
+static int listen_one(srv_server *s, const char *addr)
+{
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+		                  .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
+	struct addrinfo *res;
+	char port[16];
+	snprintf(port, sizeof port, "%d", s->cfg->port);
+	int rc = getaddrinfo(addr, port, &hints, &res);
+	if (rc) {
+		srv_log(SRV_LL_WARNING, "Could not resolve bind address '%s': %s", addr,
+		       gai_strerror(rc));
+		return -1;
+	}
+	int fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		goto fail;
+	int one = 1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	if (res->ai_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+	if (bind(fd, res->ai_addr, res->ai_addrlen) || listen(fd, 511))
+		goto fail;
+	freeaddrinfo(res);
+	s->lfd[s->nlisten++] = fd;
+	srv_log(SRV_LL_NOTICE, "Listening on %s port %d", addr, s->cfg->port);
+	return 0;
+fail:
+	srv_log(SRV_LL_WARNING, "Could not listen on %s port %d: %s", addr, s->cfg->port,
+	       strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	freeaddrinfo(res);
+	return -1;
+}
+
+int srv_server_listen(srv_server *s)
+{
+	for (int i = 0; i < s->cfg->nbind; i++)
+		if (listen_one(s, s->cfg->bind[i]))
+			return -1;
+	return 0;
+}
+
+/* ---- Start and stop -------------------------------------------------------------- */
+
+static void begin_shutdown(srv_server *s, const char *why)
+{
+	if (s->shutting_down)
+		return;
+	s->shutting_down = 1;
+	srv_log(SRV_LL_WARNING, "%s: shutting down (no new connections; finishing replies)", why);
+	for (int i = 0; i < s->nlisten; i++)
+		uv_close((uv_handle_t *)&s->lpoll[i], NULL);
+	/* A second signal now takes the default action: a stuck shutdown
+	 * can still be interrupted. */
+	uv_close((uv_handle_t *)&s->sigterm, NULL);
+	uv_close((uv_handle_t *)&s->sigint, NULL);
+	for (int i = 0; i < s->nworkers; i++) {
+		srv_worker *w = &s->workers[i];
+		uv_mutex_lock(&w->mu);
+		w->stop = 1;
+		uv_mutex_unlock(&w->mu);
+		uv_async_send(&w->async);
+	}
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+	begin_shutdown(h->data, signum == SIGINT ? "Received SIGINT" : "Received SIGTERM");
+}
+
+int srv_server_init(srv_server **out, srv_config *cfg, trove_db *db, const srv_frontend *fe)
+{
+	srv_server *s = calloc(1, sizeof *s);
+	if (!s)
+		return -1;
+	s->cfg = cfg;
+	s->db = db;
+	s->fe = fe;
+	s->start_ms = srv_now_ms();
+	s->nworkers = cfg->workers > 0 ? cfg->workers : srv_ncpus();
+	if (uv_loop_init(&s->loop)) {
+		free(s);
+		return -1;
+	}
+	*out = s;
+	return 0;
+}
+
+int srv_server_run(srv_server *s, void (*ready)(void *), void *arg)
+{
+	signal(SIGPIPE, SIG_IGN);
+	s->workers = calloc((size_t)s->nworkers, sizeof *s->workers);
+	if (!s->workers)
+		return -1;
+	for (int i = 0; i < s->nworkers; i++) {
+		if (worker_init(s, &s->workers[i], i)) {
+			srv_log(SRV_LL_WARNING, "cannot create worker %d", i);
+			s->nworkers = i;
+			return -1;
+		}
+	}
+	for (int i = 0; i < s->nworkers; i++) {
+		if (uv_thread_create(&s->workers[i].thread, worker_main, &s->workers[i])) {
+			srv_log(SRV_LL_WARNING, "cannot start worker thread %d", i);
+			abort(); /* workers before i are running and cannot be joined */
+		}
+	}
+	for (int i = 0; i < s->nlisten; i++) {
+		uv_poll_init(&s->loop, &s->lpoll[i], s->lfd[i]);
+		s->lpoll[i].data = s;
+		uv_poll_start(&s->lpoll[i], UV_READABLE, on_acceptable);
+	}
+	uv_signal_init(&s->loop, &s->sigterm);
+	uv_signal_init(&s->loop, &s->sigint);
+	s->sigterm.data = s->sigint.data = s;
+	uv_signal_start(&s->sigterm, on_signal, SIGTERM);
+	uv_signal_start(&s->sigint, on_signal, SIGINT);
+	srv_log(SRV_LL_NOTICE, "Ready to accept connections (%d workers)", s->nworkers);
+	if (ready)
+		ready(arg);
+	uv_run(&s->loop, UV_RUN_DEFAULT);
+	for (int i = 0; i < s->nlisten; i++)
+		close(s->lfd[i]);
+	s->nlisten = 0;
+	for (int i = 0; i < s->nworkers; i++)
+		uv_thread_join(&s->workers[i].thread);
+	srv_log(SRV_LL_NOTICE, "All connections closed");
+	return 0;
+}
+
+void srv_server_free(srv_server *s)
+{
+	if (!s)
+		return;
+	for (int i = 0; i < s->nlisten; i++)
+		close(s->lfd[i]);
+	for (int i = 0; i < s->nworkers; i++) {
+		srv_worker *w = &s->workers[i];
+		for (size_t j = 0; j < w->nfds; j++)
+			close(w->fds[j]);
+		free(w->fds);
+		uv_loop_close(&w->loop);
+		uv_mutex_destroy(&w->mu);
+	}
+	free(s->workers);
+	uv_loop_close(&s->loop);
+	free(s);
+}
