@@ -241,17 +241,18 @@ void tv_mem_ref(tv_memtable *m)
 	(void)old;
 }
 
-/* The release/acquire pair orders every use of the memtable by other
- * holders before the free by the last one. */
+/* The acquire-release decrement orders every use of the memtable by other
+ * holders before the free by the last one.  (Not a release decrement and
+ * an acquire fence: ThreadSanitizer does not model fences and reports the
+ * free as racing with the readers that came before it.) */
 void tv_mem_unref(tv_memtable *m)
 {
 	if (!m)
 		return;
-	unsigned old = atomic_fetch_sub_explicit(&m->refs, 1, memory_order_release);
+	unsigned old = atomic_fetch_sub_explicit(&m->refs, 1, memory_order_acq_rel);
 	assert(old > 0);
 	if (old != 1)
 		return;
-	atomic_thread_fence(memory_order_acquire);
 	tv_arena_destroy(&m->arena);
 	free(m);
 }
