@@ -49,12 +49,15 @@ struct srv_conn {
 	char peer[64];
 	char *in; /* unprocessed input: in[0, in_len) */
 	size_t in_len, in_cap;
-	char *out; /* replies not yet handed to the socket */
-	size_t out_len, out_cap;
+	char *out; /* replies not yet handed to the socket; only the first
+	            * out_ready bytes may go (the rest waits for the sync) */
+	size_t out_len, out_cap, out_ready;
 	char *wb; /* bytes of the write in flight: wb[wb_off, wb_len) */
 	size_t wb_len, wb_off, wb_cap;
 	uv_write_t wreq;
 	unsigned writing : 1, paused : 1, closing : 1, close_after : 1, authed : 1;
+	unsigned scheduled : 1, wrote : 1;
+	srv_conn *snext, *sprev; /* the worker's list of connections with news */
 	int64_t created_ms, last_ms;
 	void *fe_state;
 };
@@ -66,6 +69,8 @@ struct srv_worker {
 	uv_loop_t loop;
 	uv_async_t async;
 	uv_timer_t timer;
+	uv_check_t check; /* the end of each loop turn: sync, then reply */
+	uv_idle_t idle;   /* keeps the loop from blocking while some are scheduled */
 	uv_mutex_t mu; /* guards fds, nfds, capfds and stop */
 	int *fds;
 	size_t nfds, capfds;
@@ -74,6 +79,8 @@ struct srv_worker {
 	int64_t stop_deadline_ms;
 	srv_conn *conns;
 	int nconns;
+	srv_conn *sched; /* connections to release output for at the turn's end */
+	int dirty;       /* a write ran this turn */
 };
 
 struct srv_server {
@@ -150,6 +157,8 @@ static void worker_close_handles(srv_worker *w)
 	w->handles_closed = 1;
 	uv_close((uv_handle_t *)&w->async, NULL);
 	uv_close((uv_handle_t *)&w->timer, NULL);
+	uv_close((uv_handle_t *)&w->check, NULL);
+	uv_close((uv_handle_t *)&w->idle, NULL);
 }
 
 static void on_conn_closed(uv_handle_t *h)
@@ -159,6 +168,14 @@ static void on_conn_closed(uv_handle_t *h)
 	const srv_frontend *fe = w->srv->fe;
 	if (fe->conn_free)
 		fe->conn_free(c, c->fe_state);
+	if (c->scheduled) {
+		if (c->sprev)
+			c->sprev->snext = c->snext;
+		else
+			w->sched = c->snext;
+		if (c->snext)
+			c->snext->sprev = c->sprev;
+	}
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -209,6 +226,34 @@ static int grow(char **buf, size_t *cap, size_t need)
 	return 0;
 }
 
+static void on_idle(uv_idle_t *h)
+{
+	(void)h; /* only there so that the loop polls without blocking */
+}
+
+/* Asks for c's new output to be released at the end of this loop turn,
+ * after the turn's writes are durable (on_worker_check). */
+static void conn_schedule(srv_conn *c)
+{
+	srv_worker *w = c->w;
+	if (c->scheduled || c->closing)
+		return;
+	if (!w->sched)
+		uv_idle_start(&w->idle, on_idle);
+	c->scheduled = 1;
+	c->sprev = NULL;
+	c->snext = w->sched;
+	if (w->sched)
+		w->sched->sprev = c;
+	w->sched = c;
+}
+
+void srv_conn_wrote(srv_conn *c)
+{
+	c->wrote = 1;
+	c->w->dirty = 1;
+}
+
 void srv_conn_write(srv_conn *c, const void *p, size_t n)
 {
 	if (c->closing || n == 0)
@@ -237,7 +282,7 @@ static void conn_output_settled(srv_conn *c)
 	if (c->paused && srv_conn_output_pending(c) < SRV_OUTPUT_PAUSE / 2 && !c->w->stopping) {
 		c->paused = 0;
 		conn_process(c);
-		conn_flush(c);
+		conn_schedule(c);
 		if (!c->paused && !c->closing && !c->close_after)
 			uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
 	}
@@ -266,16 +311,30 @@ static void on_write_done(uv_write_t *req, int status)
 	conn_flush(c);
 }
 
-/* Sends the pending output: directly if the socket takes it all, else
- * through one uv_write at a time (the output buffer and the in-flight
- * buffer swap roles, so replies keep accumulating meanwhile). */
+/* Drops the first n bytes of the output buffer. */
+static void out_consume(srv_conn *c, size_t n)
+{
+	memmove(c->out, c->out + n, c->out_len - n);
+	c->out_len -= n;
+	c->out_ready -= n;
+	if (c->out_len == 0 && c->out_cap > SHRINK_ABOVE) {
+		free(c->out);
+		c->out = NULL;
+		c->out_cap = 0;
+	}
+}
+
+/* Sends the released output: directly if the socket takes it all, else
+ * through one uv_write at a time (the released bytes move to the
+ * in-flight buffer, so replies keep accumulating meanwhile). */
 static void conn_flush(srv_conn *c)
 {
 	if (c->closing)
 		return;
-	if (!c->writing && c->out_len > 0) {
-		uv_buf_t b = uv_buf_init(c->out, (unsigned)c->out_len);
-		int n = c->out_len > UINT32_MAX ? UV_EAGAIN : uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+	if (!c->writing && c->out_ready > 0) {
+		size_t ready = c->out_ready;
+		uv_buf_t b = uv_buf_init(c->out, (unsigned)(ready > UINT32_MAX ? UINT32_MAX : ready));
+		int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
 		if (n < 0 && n != UV_EAGAIN) {
 			conn_close(c);
 			return;
@@ -283,14 +342,8 @@ static void conn_flush(srv_conn *c)
 		size_t done = n > 0 ? (size_t)n : 0;
 		atomic_fetch_add_explicit(&c->w->srv->stats.net_output_bytes, done,
 		                          memory_order_relaxed);
-		if (done == c->out_len) {
-			c->out_len = 0;
-			if (c->out_cap > SHRINK_ABOVE) {
-				free(c->out);
-				c->out = NULL;
-				c->out_cap = 0;
-			}
-		} else {
+		if (done < ready && ready == c->out_len) {
+			/* All of it is released: swap buffers rather than copy. */
 			char *t = c->wb;
 			size_t tc = c->wb_cap;
 			c->wb = c->out;
@@ -299,11 +352,24 @@ static void conn_flush(srv_conn *c)
 			c->wb_off = done;
 			c->out = t;
 			c->out_cap = tc;
-			c->out_len = 0;
-			size_t left = c->wb_len - done;
-			b = uv_buf_init(c->wb + done, (unsigned)(left > UINT32_MAX ? UINT32_MAX : left));
-			int rc = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, on_write_done);
-			if (rc) {
+			c->out_len = c->out_ready = 0;
+		} else if (done < ready) {
+			if (grow(&c->wb, &c->wb_cap, ready - done)) {
+				conn_close(c);
+				return;
+			}
+			memcpy(c->wb, c->out + done, ready - done);
+			c->wb_len = ready - done;
+			c->wb_off = 0;
+			out_consume(c, ready);
+		} else {
+			out_consume(c, done);
+		}
+		if (c->wb_len > c->wb_off) {
+			size_t left = c->wb_len - c->wb_off;
+			b = uv_buf_init(c->wb + c->wb_off,
+			                (unsigned)(left > UINT32_MAX ? UINT32_MAX : left));
+			if (uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, on_write_done)) {
 				conn_close(c);
 				return;
 			}
@@ -360,7 +426,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		if (nread == UV_EOF) {
 			/* The client shut its side: answer what it sent, then close. */
 			srv_conn_close_after_reply(c);
-			conn_flush(c);
+			conn_schedule(c);
 		} else {
 			srv_log(SRV_LL_VERBOSE, "client %llu: read failed: %s",
 			       (unsigned long long)c->id, uv_strerror((int)nread));
@@ -383,7 +449,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		conn_close(c);
 		return;
 	}
-	conn_flush(c);
+	conn_schedule(c);
 }
 
 static void peer_name(srv_conn *c)
@@ -459,7 +525,7 @@ static void worker_begin_stop(srv_worker *w)
 	for (srv_conn *c = w->conns, *n; c; c = n) {
 		n = c->next;
 		srv_conn_close_after_reply(c);
-		conn_flush(c);
+		conn_schedule(c);
 	}
 	if (w->nconns == 0)
 		worker_close_handles(w);
@@ -505,6 +571,44 @@ static void on_worker_timer(uv_timer_t *t)
 	}
 }
 
+/* The end of a loop turn: every request read in this turn has run.  If
+ * any of them wrote, one trove_sync makes all those writes durable (under
+ * sync always), and only then are the turn's replies released - so the
+ * clients of a turn, and the commands of a pipeline, share one fsync.  If
+ * the sync fails, the connections that wrote are closed without their
+ * replies: their writes may or may not survive, and no client is told a
+ * write succeeded that might not have. */
+static void on_worker_check(uv_check_t *h)
+{
+	srv_worker *w = h->data;
+	srv_conn *list = w->sched;
+	if (!list)
+		return;
+	w->sched = NULL;
+	uv_idle_stop(&w->idle);
+	int rc = 0;
+	if (w->dirty) {
+		w->dirty = 0;
+		if (w->srv->cfg->sync == TROVE_SYNC_ALWAYS && (rc = trove_sync(w->srv->db)) != 0)
+			srv_log(SRV_LL_WARNING,
+			        "sync failed (%s): closing the connections whose writes it held",
+			        trove_strerror(rc));
+	}
+	while (list) {
+		srv_conn *c = list;
+		list = c->snext;
+		c->scheduled = 0;
+		c->snext = c->sprev = NULL;
+		if (rc && c->wrote) {
+			conn_close(c);
+			continue;
+		}
+		c->wrote = 0;
+		c->out_ready = c->out_len;
+		conn_flush(c); /* may schedule c again, for the next turn */
+	}
+}
+
 static void worker_main(void *arg)
 {
 	srv_worker *w = arg;
@@ -529,6 +633,11 @@ static int worker_init(srv_server *s, srv_worker *w, int index)
 	uv_timer_init(&w->loop, &w->timer);
 	w->timer.data = w;
 	uv_timer_start(&w->timer, on_worker_timer, 1000, 1000);
+	uv_check_init(&w->loop, &w->check);
+	w->check.data = w;
+	uv_check_start(&w->check, on_worker_check);
+	uv_idle_init(&w->loop, &w->idle);
+	w->idle.data = w;
 	return 0;
 }
 
