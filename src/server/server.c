@@ -865,7 +865,7 @@ void srv_server_free(srv_server *s)
 		return;
 	for (int i = 0; i < s->nlisten; i++)
 		close(s->lfd[i]);
-	for (int i = 0; i < s->nworkers; i++) {
+	for (int i = 0; s->workers && i < s->nworkers; i++) {
 		srv_worker *w = &s->workers[i];
 		for (size_t j = 0; j < w->nfds; j++)
 			close(w->fds[j]);
