@@ -3,7 +3,8 @@
 #   make            build the library, tools and tests (build/)
 #   make test       build and run every test
 #   make asan       build with ASan + UBSan (build-asan/) and run the unit tests
-#   make run        build and start the main job on ./data
+#   make run        build and start troved (the server) on ./data, port 6379
+#   make shell      build and start the trove shell on ./data
 #   make install    install library, headers and pkg-config file
 #                   (PREFIX=/usr/local, DESTDIR= honoured)
 #   make CC=clang   any of the above with clang
@@ -44,7 +45,7 @@ DEPS_STAMP := $(BUILD)/.deps-ok
 # Keep the objects of test binaries (make would delete them as intermediate).
 .SECONDARY:
 
-.PHONY: all lib test unit crash asan run install uninstall clean format install-check \
+.PHONY: all lib test unit crash asan run shell install uninstall clean format install-check \
         fuzz fuzzers fuzz-smoke
 all: lib $(BUILD)/trove $(TROVED) $(UNIT_BINS) $(CRASH_BINS) $(MAN_PAGE)
 
@@ -52,7 +53,7 @@ lib: $(BUILD)/libtrove.a $(BUILD)/libtrove.so
 
 # Installs the Debian packages once if any header we need is missing.
 $(DEPS_STAMP):
-	@for h in lz4.h zstd.h xxhash.h cmocka.h histedit.h ndbm.h db.h; do \
+	@for h in lz4.h zstd.h xxhash.h cmocka.h histedit.h ndbm.h db.h uv.h; do \
 	  if ! echo "#include <stddef.h>\n#include <stdarg.h>\n#include <setjmp.h>\n#include <stdint.h>\n#include <$$h>" | \
 	      $(CC) -E -x c - >/dev/null 2>&1; then \
 	    echo "missing $$h: running scripts/install-deps.sh"; \
@@ -101,7 +102,7 @@ $(BUILD)/tests/crash_%: $(BUILD)/tests/crash/crash_%.o $(BUILD)/tests/unit/testu
 	$(CC) $(CFLAGS) -o $@ $^ -lcmocka $(LDLIBS)
 
 test: all install-check
-	@sh scripts/run-tests.sh $(BUILD) $(UNIT_BINS) $(CRASH_BINS) \
+	@PATH="/usr/bin:$$PATH" sh scripts/run-tests.sh $(BUILD) $(UNIT_BINS) $(CRASH_BINS) \
 	    $(if $(INTEG_TESTS),pytest:tests/integration)
 
 # Installs into a staging directory and builds examples/hello.c the way a
@@ -145,7 +146,13 @@ fuzz-smoke: fuzz
 	  tail -1 build-fuzz/$$(basename $$f).log; \
 	done
 
-run: $(BUILD)/trove
+run: $(BUILD)/troved
+	@mkdir -p data
+	@echo "troved: serving ./data on 127.0.0.1:6379 (Ctrl-C stops it)."
+	@echo "        connect with:  redis-cli -p 6379   (then: set hello world, get hello)"
+	$(BUILD)/troved --dir ./data --port 6379
+
+shell: $(BUILD)/trove
 	@mkdir -p data
 	@echo "trove: shell on the database in ./data; type 'help', 'put hello world', 'get hello';"
 	@echo "       'quit' or Ctrl-D leaves.  The shell holds the lock: afterwards try $(BUILD)/trove get ./data hello"
@@ -177,4 +184,4 @@ format:
 clean:
 	rm -rf build build-asan build-clang build-fuzz
 
--include $(LIB_OBJS:.o=.d) $(CLI_SRCS:%.c=$(BUILD)/%.d)
+-include $(LIB_OBJS:.o=.d) $(CLI_SRCS:%.c=$(BUILD)/%.d) $(SERVER_SRCS:%.c=$(BUILD)/%.d)
