@@ -53,7 +53,8 @@ int rkey_scan(resp_client *c, int dbnum, const char *prefix, size_t plen, int wa
 		return TROVE_ENOMEM;
 	pre[0] = RESP_KEY_TAG;
 	pre[1] = (char)dbnum;
-	memcpy(pre + RESP_KEY_PREFIX, prefix, plen);
+	if (plen)
+		memcpy(pre + RESP_KEY_PREFIX, prefix, plen);
 	trove_cursor_opts o = { .prefix = pre, .prefix_len = n };
 	trove_cursor *cur;
 	int rc = trove_cursor_open(c->db, &o, &cur);
