@@ -195,6 +195,23 @@ def encode(*args):
 
 
 @pytest.fixture
+def spawn(tmp_path):
+    """Creates (not starts) servers in tmp_path; any still running at the
+    end of the test is killed, so a failing test never leaks a process."""
+    made = []
+
+    def make(*extra, **kw):
+        s = Server(tmp_path, *extra, **kw)
+        made.append(s)
+        return s
+
+    yield make
+    for s in made:
+        if s.proc is not None and s.proc.poll() is None:
+            s.kill()
+
+
+@pytest.fixture
 def make_server(tmp_path):
     """Starts servers on demand; each is stopped (and must exit 0) at the end."""
     started = []
@@ -205,9 +222,12 @@ def make_server(tmp_path):
         started.append(s)
         return s
 
-    yield make
-    for s in started:
-        assert s.stop() == 0, s.logtext()
+    try:
+        yield make
+    finally:
+        codes = [(s.stop(), s) for s in started]
+    for rc, s in codes:
+        assert rc == 0, s.logtext()
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ import time
 import pytest
 import redis
 
-from conftest import TROVED, Server, encode, free_port
+from conftest import TROVED, encode, free_port
 
 
 def run(*args, timeout=20):
@@ -59,7 +59,7 @@ def test_protected_mode_refuses_public_bind_without_password(tmp_path):
     assert not os.path.exists(tmp_path / "d")  # refused before touching anything
 
 
-def test_config_file_and_overrides(tmp_path):
+def test_config_file_and_overrides(tmp_path, spawn):
     port = free_port()
     conf = tmp_path / "trove.conf"
     conf.write_text(
@@ -73,7 +73,7 @@ def test_config_file_and_overrides(tmp_path):
         "sync periodic\n"
         "\n"
         "workers 3\n" % (free_port(), tmp_path / "data"))
-    s = Server(tmp_path, "--config", str(conf), "--sync", "none", port=port)
+    s = spawn("--config", str(conf), "--sync", "none", port=port)
     s.password = "file pass"
     s.start()
     c = s.client(decode_responses=True)
@@ -101,10 +101,10 @@ def test_config_file_errors_name_the_line(tmp_path):
     assert p.returncode == 1 and "bad.conf:1: 'maxclients' needs a value" in p.stderr
 
 
-def test_sigint_and_logfile_and_pidfile(tmp_path):
+def test_sigint_and_logfile_and_pidfile(tmp_path, spawn):
     log = tmp_path / "t.log"
     pid = tmp_path / "t.pid"
-    s = Server(tmp_path, "--logfile", str(log), "--pidfile", str(pid))
+    s = spawn("--logfile", str(log), "--pidfile", str(pid))
     s.start()
     assert int(pid.read_text()) == s.proc.pid
     s.client().set("k", "v")
@@ -122,15 +122,20 @@ def test_daemonize(tmp_path):
     p = run("--daemonize", "yes", "--port", str(port), "--dir", str(tmp_path / "data"),
             "--pidfile", str(pid), "--logfile", str(tmp_path / "d.log"))
     assert p.returncode == 0, p.stderr
-    c = redis.Redis(port=port)
-    assert c.ping()
     daemon = int(pid.read_text())
-    os.kill(daemon, signal.SIGTERM)
-    for _ in range(200):
-        if not pid.exists():
-            break
-        time.sleep(0.05)
-    assert not pid.exists()
+    try:
+        assert redis.Redis(port=port).ping()
+        os.kill(daemon, signal.SIGTERM)
+        for _ in range(200):
+            if not pid.exists():
+                break
+            time.sleep(0.05)
+        assert not pid.exists()
+    finally:
+        try:
+            os.kill(daemon, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
     # A daemon that cannot start says so through the parent's exit status.
     p = run("--daemonize", "yes", "--port", str(port), "--dir", "/proc/nope/data")
     assert p.returncode == 1
@@ -203,8 +208,8 @@ def test_bad_config_check(tmp_path):
     assert "client-query-buffer-limit" in p.stderr
 
 
-def test_restart_keeps_data(tmp_path):
-    s = Server(tmp_path)
+def test_restart_keeps_data(spawn):
+    s = spawn()
     s.start()
     c = s.client()
     c.mset({"k%d" % i: "v%d" % i for i in range(500)})
@@ -215,7 +220,7 @@ def test_restart_keeps_data(tmp_path):
     c.close()
     assert s.stop() == 0
     time.sleep(0.3)
-    s2 = Server(tmp_path, port=s.port)
+    s2 = spawn(port=s.port)
     s2.start()
     c = s2.client(decode_responses=True)
     assert c.mget(["k0", "k250", "k499"]) == ["v0", "v250", "v499"]
@@ -227,10 +232,10 @@ def test_restart_keeps_data(tmp_path):
     assert s2.stop() == 0
 
 
-def test_sigkill_loses_no_acknowledged_write(tmp_path):
+def test_sigkill_loses_no_acknowledged_write(spawn):
     """Writers record every SET the server acknowledged; after a SIGKILL in
     the middle of the load, a restarted server has every one of them."""
-    s = Server(tmp_path, "--sync", "always")
+    s = spawn("--sync", "always")
     s.start()
     acked = {}
     stop = threading.Event()
@@ -260,7 +265,7 @@ def test_sigkill_loses_no_acknowledged_write(tmp_path):
     for t in threads:
         t.join()
     assert len(acked) > 100
-    s2 = Server(tmp_path, port=s.port)
+    s2 = spawn(port=s.port)
     s2.start()
     c = s2.client(decode_responses=True)
     keys = list(acked)
@@ -271,14 +276,14 @@ def test_sigkill_loses_no_acknowledged_write(tmp_path):
 
 
 @pytest.mark.parametrize("mode", ["periodic", "none"])
-def test_relaxed_sync_modes(tmp_path, mode):
-    s = Server(tmp_path, "--sync", mode, "--sync-period-ms", "50")
+def test_relaxed_sync_modes(spawn, mode):
+    s = spawn("--sync", mode, "--sync-period-ms", "50")
     s.start()
     c = s.client()
     for i in range(200):
         c.set("k%d" % i, i)
     assert s.stop() == 0  # a clean stop flushes everything
-    s2 = Server(tmp_path, port=s.port)
+    s2 = spawn(port=s.port)
     s2.start()
     assert s2.client().get("k199") == b"199"
     assert s2.stop() == 0
