@@ -9,6 +9,7 @@
  */
 #include "compat.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -55,6 +56,79 @@ int compat_mkdir(const char *dir, mode_t file_mode)
 		return errno;
 	sync_parent(dir);
 	return 0;
+}
+
+/* A mkdir errno as a Trove code. */
+static int trove_code(int e)
+{
+	switch (e) {
+	case 0:
+		return 0;
+	case EEXIST:
+		return TROVE_EEXIST;
+	case ENOENT:
+	case ENOTDIR:
+		return TROVE_ENOENT;
+	case EACCES:
+	case EPERM:
+	case EROFS:
+		return TROVE_EACCES;
+	case ENOSPC:
+		return TROVE_ENOSPC;
+	case ENOMEM:
+		return TROVE_ENOMEM;
+	default:
+		return TROVE_EIO;
+	}
+}
+
+/* Removes directory dir that this call made, with the files a failed
+ * open may have left in it (Trove's directories are flat). */
+static void remove_new_dir(const char *dir)
+{
+	DIR *d = opendir(dir);
+	if (d) {
+		struct dirent *e;
+		while ((e = readdir(d)) != NULL) {
+			if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+				(void)unlinkat(dirfd(d), e->d_name, 0);
+		}
+		closedir(d);
+	}
+	(void)rmdir(dir);
+}
+
+int compat_open(const char *dir, int create, int excl, int rdonly, mode_t file_mode,
+                const trove_options *base, trove_db **out)
+{
+	int made = 0, rc = 0;
+	if (create) {
+		int e = compat_mkdir(dir, file_mode);
+		if (e == 0)
+			made = 1;
+		else if (e != EEXIST || excl)
+			return trove_code(e);
+	}
+	trove_options o = *base;
+	o.read_only = rdonly;
+	o.create_if_missing = create;
+	if (made && rdonly) {
+		/* A read-only open cannot create: make the empty database
+		 * with a writer first. */
+		trove_db *tmp;
+		o.read_only = 0;
+		rc = trove_open(dir, &o, &tmp);
+		if (!rc)
+			rc = trove_close(tmp);
+		o.read_only = 1;
+	}
+	if (!rc) {
+		o.create_if_missing = create && !rdonly;
+		rc = trove_open(dir, &o, out);
+	}
+	if (rc && made)
+		remove_new_dir(dir);
+	return rc;
 }
 
 int compat_errno(int rc)

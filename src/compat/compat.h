@@ -44,6 +44,15 @@ char *compat_dir_name(const char *file);
  * or an errno value (EEXIST if dir exists). */
 int compat_mkdir(const char *dir, mode_t file_mode);
 
+/* Opens the Trove database in directory dir for a face.  create: make it
+ * if missing (the directory with compat_mkdir's mode rule); excl: with
+ * create, TROVE_EEXIST if it exists; rdonly: a read-only handle (which
+ * can still create an empty database first).  base gives the other
+ * options (sync, memory budget).  Returns 0 or a Trove code; on failure a
+ * directory it made is removed again. */
+int compat_open(const char *dir, int create, int excl, int rdonly, mode_t file_mode,
+                const trove_options *base, trove_db **out);
+
 /* The errno value closest to a Trove error code (0 for 0). */
 int compat_errno(int trove_rc);
 

@@ -13,7 +13,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "compat.h"
 
@@ -47,57 +46,28 @@ static int key_ok(datum k)
 
 /* ---- Opening and closing ---------------------------------------------------- */
 
-/* Creates an empty database in dir (which exists, empty) by opening it
- * once for writing: needed when the caller opens O_RDONLY|O_CREAT, as a
- * read-only open cannot create. */
-static int create_empty(const char *dir, const trove_options *base)
-{
-	trove_options o = *base;
-	trove_db *tmp;
-	o.read_only = 0;
-	o.create_if_missing = 1;
-	int rc = trove_open(dir, &o, &tmp);
-	if (!rc)
-		rc = trove_close(tmp);
-	return rc;
-}
-
 /* The body of dbm_open once the directory name is known; returns 0 or an
  * errno value. */
 static int open_dir(DBM *db, const char *dir, int flags, mode_t mode)
 {
 	int acc = flags & O_ACCMODE;
-	int created = 0;
 	db->rdonly = acc == O_RDONLY;
 	if (acc != O_RDONLY && acc != O_WRONLY && acc != O_RDWR)
 		return EINVAL;
 	if ((flags & O_TRUNC) && db->rdonly)
 		return EINVAL;
-	if (flags & O_CREAT) {
-		int e = compat_mkdir(dir, mode);
-		if (e == 0)
-			created = 1;
-		else if (e != EEXIST || (flags & O_EXCL))
-			return e;
-	}
 	trove_options o;
 	trove_options_init(&o);
 	o.sync = (flags & (O_SYNC | O_DSYNC)) ? TROVE_SYNC_ALWAYS : TROVE_SYNC_NONE;
-	o.read_only = db->rdonly;
-	o.create_if_missing = (flags & O_CREAT) && !db->rdonly;
-	int rc = 0;
-	if (created && db->rdonly)
-		rc = create_empty(dir, &o);
-	if (!rc)
-		rc = trove_open(dir, &o, &db->st.db);
-	if (!rc && (flags & O_TRUNC))
+	int rc = compat_open(dir, !!(flags & O_CREAT), !!(flags & O_EXCL), db->rdonly, mode, &o,
+	                     &db->st.db);
+	if (!rc && (flags & O_TRUNC)) {
 		rc = compat_delete_prefix(&db->st, NULL, 0, NULL);
-	if (rc && db->st.db) {
-		trove_close(db->st.db);
-		db->st.db = NULL;
+		if (rc) {
+			trove_close(db->st.db);
+			db->st.db = NULL;
+		}
 	}
-	if (rc && created)
-		rmdir(dir); /* only succeeds if we left it empty */
 	return compat_errno(rc);
 }
 
