@@ -176,3 +176,43 @@ def test_eof_after_request_still_answered(server):
         data += chunk
     assert data == b"+OK\r\n$1\r\n1\r\n"
     s.close()
+
+
+def rss_kb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def test_hostile_clients_do_not_grow_memory(make_server):
+    """Rounds of hostile clients (huge declared sizes, half requests left
+    hanging, junk) leave the server's memory where it was."""
+    s = make_server()
+    pid = s.proc.pid
+
+    def round_of_abuse():
+        conns = []
+        for i in range(30):
+            c = socket.create_connection(("127.0.0.1", s.port), timeout=5)
+            kind = i % 3
+            if kind == 0:
+                c.sendall(b"*2\r\n$3\r\nSET\r\n$60000000\r\n" + b"x" * 200000)  # 60 MB promised
+            elif kind == 1:
+                c.sendall(b"*1000000\r\n$1\r\na\r\n")  # a million arguments promised
+            else:
+                c.sendall(os.urandom(5000))
+            conns.append(c)
+        assert s.client().ping() is True
+        for c in conns:
+            c.close()
+
+    round_of_abuse()
+    time.sleep(0.3)
+    before = rss_kb(pid)
+    for _ in range(5):
+        round_of_abuse()
+    time.sleep(0.3)
+    after = rss_kb(pid)
+    assert after - before < 16 * 1024, (before, after)
