@@ -247,12 +247,12 @@ typedef enum {
 
 /* ---- Return codes (Berkeley DB 5.3's values) ------------------------------- */
 
-#define DB_BUFFER_SMALL (-30999)  /* DB_DBT_USERMEM buffer too small */
-#define DB_KEYEMPTY (-30995)      /* the cursor's key was deleted */
-#define DB_KEYEXIST (-30994)      /* DB_NOOVERWRITE found the key */
-#define DB_LOCK_DEADLOCK (-30993) /* a transaction conflicted; retry it */
-#define DB_NOTFOUND (-30988)      /* no such key, or no more keys */
-#define DB_RUNRECOVERY (-30973)   /* the database is damaged or failed */
+#define DB_BUFFER_SMALL (-30999)     /* DB_DBT_USERMEM buffer too small */
+#define DB_KEYEMPTY (-30995)         /* the cursor's key was deleted */
+#define DB_KEYEXIST (-30994)         /* DB_NOOVERWRITE found the key */
+#define DB_LOCK_DEADLOCK (-30993)    /* a transaction conflicted; retry it */
+#define DB_NOTFOUND (-30988)         /* no such key, or no more keys */
+#define DB_RUNRECOVERY (-30973)      /* the database is damaged or failed */
 #define DB_VERSION_MISMATCH (-30969) /* a file of a newer format */
 
 /* ---- DBT ------------------------------------------------------------------------ */

@@ -175,8 +175,9 @@ int bdb_dbt_out_ok(bdb_db *db, const DBT *d)
 		                (unsigned)(f & ~(uint32_t)DBT_OUT));
 	uint32_t m = f & DBT_OUT;
 	if (m & (m - 1))
-		return bdb_fail(db, EINVAL,
-		                "DB_DBT_MALLOC, DB_DBT_REALLOC and DB_DBT_USERMEM exclude each other");
+		return bdb_fail(
+		        db, EINVAL,
+		        "DB_DBT_MALLOC, DB_DBT_REALLOC and DB_DBT_USERMEM exclude each other");
 	if (!m && db->thread)
 		return bdb_fail(db, EINVAL,
 		                "a DB_THREAD handle returns data only in DB_DBT_MALLOC, "
@@ -281,7 +282,7 @@ int bdb_view_get(bdb_db *db, bdb_txn *txn, const void *sk, size_t sklen, bdb_val
 {
 	void *val = NULL;
 	size_t vlen = 0, i;
-	trove_meta meta = { 0 };
+	trove_meta meta = {0};
 	memset(out, 0, sizeof *out);
 	if (!txn) {
 		int rc = trove_get(db->st->db, sk, sklen, &val, &vlen);
@@ -375,8 +376,8 @@ int bdb_txn_check(bdb_db *db, DB_TXN *t, bdb_txn **out)
 
 /* ---- DB methods ------------------------------------------------------------------------- */
 
-#define DB_OPEN_FLAGS                                                                      \
-	(DB_CREATE | DB_EXCL | DB_THREAD | DB_AUTO_COMMIT | DB_READ_UNCOMMITTED | DB_RDONLY | \
+#define DB_OPEN_FLAGS                                                                              \
+	(DB_CREATE | DB_EXCL | DB_THREAD | DB_AUTO_COMMIT | DB_READ_UNCOMMITTED | DB_RDONLY |      \
 	 DB_TRUNCATE)
 #define READ_MODS (DB_RMW | DB_READ_COMMITTED | DB_READ_UNCOMMITTED)
 
@@ -448,7 +449,8 @@ static int open_alone(bdb_db *db, const char *file, uint32_t flags, int mode)
 	int rc;
 	if (!file) {
 		if (db->rdonly)
-			return bdb_fail(db, EINVAL, "DB->open: an in-memory database cannot be DB_RDONLY");
+			return bdb_fail(db, EINVAL,
+			                "DB->open: an in-memory database cannot be DB_RDONLY");
 		o.in_memory = 1;
 		rc = trove_open("", &o, &db->own.db);
 	} else {
@@ -458,7 +460,8 @@ static int open_alone(bdb_db *db, const char *file, uint32_t flags, int mode)
 		rc = compat_open(dir, !!(flags & DB_CREATE), !!(flags & DB_EXCL), db->rdonly,
 		                 (mode_t)(mode ? mode : 0660), &o, &db->own.db);
 		if (rc == TROVE_ELOCKED)
-			bdb_fail(db, EBUSY, "DB->open: %s is open in another handle or process", dir);
+			bdb_fail(db, EBUSY, "DB->open: %s is open in another handle or process",
+			         dir);
 		free(dir);
 	}
 	if (!rc && (flags & DB_TRUNCATE)) {
@@ -491,7 +494,8 @@ static int db_open(DB *d, DB_TXN *txn, const char *file, const char *database, D
 		return bdb_fail(db, EINVAL, "DB->open: unsupported flags 0x%x",
 		                (unsigned)(flags & ~(uint32_t)DB_OPEN_FLAGS));
 	if ((flags & DB_RDONLY) && (flags & DB_TRUNCATE))
-		return bdb_fail(db, EINVAL, "DB->open: DB_RDONLY and DB_TRUNCATE exclude each other");
+		return bdb_fail(db, EINVAL,
+		                "DB->open: DB_RDONLY and DB_TRUNCATE exclude each other");
 	bdb_txn *t;
 	int rc = bdb_txn_check(db, txn, &t);
 	if (rc)
@@ -604,8 +608,7 @@ int bdb_check_value(bdb_db *db, const char *what, const DBT *data)
 	return rc;
 }
 
-int bdb_check_write(bdb_db *db, const char *what, const DBT *key, const DBT *data,
-                    bdb_skey *sk)
+int bdb_check_write(bdb_db *db, const char *what, const DBT *key, const DBT *data, bdb_skey *sk)
 {
 	sk->p = sk->small; /* freeable whatever happens */
 	int rc = bdb_dbt_in_ok(db, key);
@@ -616,7 +619,8 @@ int bdb_check_write(bdb_db *db, const char *what, const DBT *key, const DBT *dat
 	rc = bdb_skey_make(db, sk, key);
 	if (rc == EINVAL)
 		return bdb_fail(db, EINVAL, "%s: keys must be %s%u bytes", what,
-		                db->plen ? "up to " : "1 to ", (unsigned)(TROVE_MAX_KEY - db->plen));
+		                db->plen ? "up to " : "1 to ",
+		                (unsigned)(TROVE_MAX_KEY - db->plen));
 	return rc;
 }
 
@@ -628,11 +632,13 @@ static int db_put(DB *d, DB_TXN *txnp, DBT *key, DBT *data, uint32_t flags)
 	if (rc)
 		return rc;
 	if (flags == DB_APPEND)
-		return bdb_fail(db, EINVAL, "DB->put: DB_APPEND needs DB_RECNO or DB_QUEUE, which "
-		                            "are not supported");
+		return bdb_fail(db, EINVAL,
+		                "DB->put: DB_APPEND needs DB_RECNO or DB_QUEUE, which "
+		                "are not supported");
 	if (flags == DB_NODUPDATA)
-		return bdb_fail(db, EINVAL, "DB->put: DB_NODUPDATA needs duplicates, which are "
-		                            "not supported");
+		return bdb_fail(db, EINVAL,
+		                "DB->put: DB_NODUPDATA needs duplicates, which are "
+		                "not supported");
 	if (flags != 0 && flags != DB_NOOVERWRITE && flags != DB_OVERWRITE_DUP)
 		return bdb_fail(db, EINVAL, "DB->put: unsupported flags 0x%x", (unsigned)flags);
 	rc = bdb_txn_check(db, txnp, &txn);
@@ -727,8 +733,9 @@ static int db_set_flags(DB *d, uint32_t flags)
 	bdb_db *db = D(d);
 	int rc = before_open(db, "DB->set_flags");
 	if (!rc && (flags & (DB_DUP | DB_DUPSORT)))
-		rc = bdb_fail(db, EINVAL, "DB->set_flags: duplicate keys (DB_DUP, DB_DUPSORT) are "
-		                          "not supported");
+		rc = bdb_fail(db, EINVAL,
+		              "DB->set_flags: duplicate keys (DB_DUP, DB_DUPSORT) are "
+		              "not supported");
 	if (!rc && (flags & ~(uint32_t)DB_CHKSUM))
 		rc = bdb_fail(db, EINVAL, "DB->set_flags: unsupported flags 0x%x", (unsigned)flags);
 	return rc;
@@ -739,8 +746,10 @@ static int db_set_pagesize(DB *d, uint32_t size)
 	bdb_db *db = D(d);
 	int rc = before_open(db, "DB->set_pagesize");
 	if (!rc && (size < 512 || size > 65536 || (size & (size - 1))))
-		rc = bdb_fail(db, EINVAL, "DB->set_pagesize: %u is not a power of two from 512 to "
-		                          "65536", (unsigned)size);
+		rc = bdb_fail(db, EINVAL,
+		              "DB->set_pagesize: %u is not a power of two from 512 to "
+		              "65536",
+		              (unsigned)size);
 	return rc; /* accepted and unused: Trove has no such pages */
 }
 

@@ -127,11 +127,11 @@ static int view_pos(bdb_cursor *c, compat_pos pos, const void *k, size_t klen, h
 			use_w = fwd ? cmp <= 0 : cmp >= 0; /* on a tie the write wins */
 		}
 		if (!use_w) {
-			*h = (hit){ sk, sklen, sv, svlen };
+			*h = (hit){sk, sklen, sv, svlen};
 			return 0;
 		}
 		if (w->val) {
-			*h = (hit){ w->key, w->klen, w->val, w->vlen };
+			*h = (hit){w->key, w->klen, w->val, w->vlen};
 			return 0;
 		}
 		/* A delete in the transaction hides this key: look past it. */
@@ -171,8 +171,8 @@ static void set_position(bdb_cursor *c, const void *k, size_t klen)
 /* Returns the user key (if key is not NULL) and the value into the DBTs,
  * then moves the cursor to stored key sk.  The cursor moves only if all
  * of it succeeds. */
-static int deliver(bdb_cursor *c, DBT *key, DBT *data, const void *sk, size_t sklen,
-                   const void *v, size_t vlen)
+static int deliver(bdb_cursor *c, DBT *key, DBT *data, const void *sk, size_t sklen, const void *v,
+                   size_t vlen)
 {
 	size_t plen = c->db->plen;
 	const char *uk = (const char *)sk + plen;
@@ -203,8 +203,7 @@ static int cursor_live(bdb_cursor *c, const char *what)
 }
 
 /* A move that returns key and data: FIRST, LAST, NEXT, PREV, SET_RANGE. */
-static int get_move(bdb_cursor *c, DBT *key, DBT *data, compat_pos pos, const void *k,
-                    size_t klen)
+static int get_move(bdb_cursor *c, DBT *key, DBT *data, compat_pos pos, const void *k, size_t klen)
 {
 	hit h;
 	int rc = view_pos(c, pos, k, klen, &h);
@@ -235,8 +234,8 @@ static int get_range(bdb_cursor *c, DBT *key, DBT *data)
 
 /* A lookup of stored key sk: SET (data returned), GET_BOTH (data
  * compared), CURRENT (key and data returned). */
-static int get_exact(bdb_cursor *c, DBT *key, DBT *data, const void *sk, size_t sklen,
-                     int both, int missing)
+static int get_exact(bdb_cursor *c, DBT *key, DBT *data, const void *sk, size_t sklen, int both,
+                     int missing)
 {
 	bdb_val v;
 	int rc = bdb_view_get(c->db, c->txn, sk, sklen, &v);
@@ -278,9 +277,18 @@ static int c_get(DBC *dc, DBT *key, DBT *data, uint32_t flags)
 	if (rc)
 		return rc;
 	switch (op) {
-	case DB_FIRST: case DB_LAST: case DB_NEXT: case DB_PREV: case DB_NEXT_NODUP:
-	case DB_PREV_NODUP: case DB_SET: case DB_SET_RANGE: case DB_GET_BOTH: case DB_CURRENT:
-	case DB_NEXT_DUP: case DB_PREV_DUP:
+	case DB_FIRST:
+	case DB_LAST:
+	case DB_NEXT:
+	case DB_PREV:
+	case DB_NEXT_NODUP:
+	case DB_PREV_NODUP:
+	case DB_SET:
+	case DB_SET_RANGE:
+	case DB_GET_BOTH:
+	case DB_CURRENT:
+	case DB_NEXT_DUP:
+	case DB_PREV_DUP:
 		break;
 	default:
 		return bdb_fail(db, EINVAL, "DBC->get: unsupported flags 0x%x", (unsigned)flags);

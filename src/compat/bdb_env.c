@@ -87,15 +87,15 @@ int bdb_kvset_put(bdb_kvset *s, const void *key, size_t klen, const void *val, s
 		return ENOMEM;
 	}
 	memmove(&s->v[i + 1], &s->v[i], (s->n - i) * sizeof *s->v);
-	s->v[i] = (bdb_kv){ k, klen, v, vlen, version };
+	s->v[i] = (bdb_kv){k, klen, v, vlen, version};
 	s->n++;
 	return 0;
 }
 
 /* ---- Environments ---------------------------------------------------------------- */
 
-#define ENV_OPEN_FLAGS                                                                   \
-	(DB_CREATE | DB_RECOVER | DB_USE_ENVIRON | DB_INIT_LOCK | DB_INIT_LOG | DB_INIT_MPOOL | \
+#define ENV_OPEN_FLAGS                                                                             \
+	(DB_CREATE | DB_RECOVER | DB_USE_ENVIRON | DB_INIT_LOCK | DB_INIT_LOG | DB_INIT_MPOOL |    \
 	 DB_INIT_TXN | DB_THREAD | DB_PRIVATE)
 #define ENV_DIR "env.trove"
 
@@ -105,7 +105,7 @@ static bdb_env *E(const DB_ENV *e)
 }
 
 static int env_fail(bdb_env *env, int error, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+        __attribute__((format(printf, 3, 4)));
 
 static int env_fail(bdb_env *env, int error, const char *fmt, ...)
 {
@@ -166,7 +166,8 @@ static int env_open(DB_ENV *e, const char *home, uint32_t flags, int mode)
 	int rc = compat_open(dir, !!(flags & DB_CREATE), 0, 0, (mode_t)(mode ? mode : 0660), &o,
 	                     &env->st.db);
 	if (rc == TROVE_ELOCKED)
-		env_fail(env, EBUSY, "DB_ENV->open: %s is in use by another handle or process", dir);
+		env_fail(env, EBUSY, "DB_ENV->open: %s is in use by another handle or process",
+		         dir);
 	free(dir);
 	if (rc == TROVE_ENOTFOUND || rc == TROVE_ENOENT)
 		return ENOENT;
@@ -283,8 +284,8 @@ static void env_set_errpfx(DB_ENV *e, const char *pfx)
 
 /* ---- Transactions ------------------------------------------------------------------- */
 
-#define TXN_BEGIN_FLAGS                                                                  \
-	(DB_TXN_NOSYNC | DB_TXN_SYNC | DB_TXN_WRITE_NOSYNC | DB_TXN_WAIT | DB_TXN_NOWAIT | \
+#define TXN_BEGIN_FLAGS                                                                            \
+	(DB_TXN_NOSYNC | DB_TXN_SYNC | DB_TXN_WRITE_NOSYNC | DB_TXN_WAIT | DB_TXN_NOWAIT |         \
 	 DB_READ_COMMITTED)
 #define TXN_COMMIT_FLAGS (DB_TXN_NOSYNC | DB_TXN_SYNC | DB_TXN_WRITE_NOSYNC)
 
@@ -328,7 +329,7 @@ static int txn_batch(const bdb_txn *txn, trove_batch *b)
 	}
 	for (size_t i = 0; i < txn->reads.n && !rc; i++) {
 		const bdb_kv *r = &txn->reads.v[i];
-		trove_cond c = { 0 };
+		trove_cond c = {0};
 		c.kind = TROVE_IF_VERSION;
 		c.version = r->version;
 		rc = trove_batch_require(b, r->key, r->klen, &c);
@@ -382,11 +383,13 @@ static int env_txn_begin(DB_ENV *e, DB_TXN *parent, DB_TXN **out, uint32_t flags
 	if (!env->opened)
 		return env_fail(env, EINVAL, "DB_ENV->txn_begin: the environment is not open");
 	if (!env->txn_ok)
-		return env_fail(env, EINVAL,
-		                "DB_ENV->txn_begin: the environment was opened without DB_INIT_TXN");
+		return env_fail(
+		        env, EINVAL,
+		        "DB_ENV->txn_begin: the environment was opened without DB_INIT_TXN");
 	if (parent)
-		return env_fail(env, EINVAL, "DB_ENV->txn_begin: nested transactions are not "
-		                             "supported");
+		return env_fail(env, EINVAL,
+		                "DB_ENV->txn_begin: nested transactions are not "
+		                "supported");
 	if (flags & ~(uint32_t)TXN_BEGIN_FLAGS)
 		return env_fail(env, EINVAL, "DB_ENV->txn_begin: unsupported flags 0x%x",
 		                (unsigned)(flags & ~(uint32_t)TXN_BEGIN_FLAGS));

@@ -91,11 +91,11 @@ struct bdb_txn {
 struct bdb_cursor {
 	DBC pub;
 	bdb_db *db;
-	bdb_txn *txn;  /* NULL: none */
-	int dead;      /* its transaction ended: only close works */
+	bdb_txn *txn; /* NULL: none */
+	int dead;     /* its transaction ended: only close works */
 	int positioned;
 	compat_walk walk;
-	bdb_buf cur;   /* the stored key it is on */
+	bdb_buf cur; /* the stored key it is on */
 	size_t curlen;
 	bdb_buf kbuf, vbuf;
 	bdb_cursor *next_in_db, *next_in_txn;
@@ -106,7 +106,7 @@ struct bdb_cursor {
 /* Reports a message through cfg's channel; env is passed to errcall.
  * With with_error, ": db_strerror(error)" is appended. */
 void bdb_report(const bdb_errcfg *cfg, const DB_ENV *env, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+        __attribute__((format(printf, 3, 4)));
 void bdb_vreport(const bdb_errcfg *cfg, const DB_ENV *env, int with_error, int error,
                  const char *fmt, va_list ap) __attribute__((format(printf, 5, 0)));
 void bdb_errcfg_init(bdb_errcfg *cfg);
@@ -136,8 +136,7 @@ void bdb_skey_free(bdb_skey *sk);
 /* Checks a value (and key) about to be written: 0, or EINVAL reported;
  * bdb_check_write builds the stored key in *sk (free it on 0). */
 int bdb_check_value(bdb_db *db, const char *what, const DBT *data);
-int bdb_check_write(bdb_db *db, const char *what, const DBT *key, const DBT *data,
-                    bdb_skey *sk);
+int bdb_check_write(bdb_db *db, const char *what, const DBT *key, const DBT *data, bdb_skey *sk);
 
 /* Checks the flags of a DBT that will receive bytes: 0 or EINVAL (with a
  * message).  Then bdb_dbt_fits (0 or DB_BUFFER_SMALL, setting size) and

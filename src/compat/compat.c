@@ -194,7 +194,7 @@ int compat_delete_prefix(compat_store *st, const void *prefix, size_t plen, uint
 		trove_batch_clear(b);
 		for (size_t i = 0; i < l.count && !rc; i++)
 			rc = trove_batch_del(b, l.keys[i], l.lens[i]);
-		trove_write_result res = { 0 };
+		trove_write_result res = {0};
 		if (!rc && l.count)
 			rc = trove_write(st->db, b, &res);
 		if (!rc && l.count) {
@@ -243,7 +243,7 @@ static int walk_fresh(compat_walk *w)
 	if (w->cur && gen == w->gen)
 		return 0;
 	compat_walk_reset(w);
-	trove_cursor_opts o = { 0 };
+	trove_cursor_opts o = {0};
 	o.prefix = w->prefix;
 	o.prefix_len = w->plen;
 	w->gen = gen;

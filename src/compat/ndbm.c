@@ -29,7 +29,7 @@ struct trove_dbm {
 	void *val; /* the last value returned by fetch (from trove_get) */
 };
 
-static const datum no_datum = { NULL, 0 };
+static const datum no_datum = {NULL, 0};
 
 /* Records a failure: raises the handle's flag and sets errno. */
 static void fail(DBM *db, int err)
@@ -127,7 +127,7 @@ datum trove_dbm_fetch(DBM *db, datum key)
 	/* Freed only now: key.dptr may point into the previous value. */
 	trove_free(db->val);
 	db->val = val;
-	datum d = { val, len };
+	datum d = {val, len};
 	return d;
 }
 
@@ -200,7 +200,7 @@ static datum keep_key(DBM *db, const void *k, size_t len)
 	((char *)db->key)[len] = '\0';
 	db->klen = len;
 	db->state = WALK_ACTIVE;
-	datum d = { db->key, len };
+	datum d = {db->key, len};
 	return d;
 }
 

@@ -293,13 +293,13 @@ static void test_methods(void **state)
 	assert_int_equal(msgs, 7);
 	assert_int_equal(db->get(db, NULL, &empty, &o, 0), DB_NOTFOUND); /* cannot exist */
 	char *big = calloc(1, 65536);
-	DBT bk = { .data = big, .size = 65536 };
+	DBT bk = {.data = big, .size = 65536};
 	assert_int_equal(db->put(db, NULL, &bk, &d, 0), EINVAL);
 	bk.size = 65535;
 	assert_int_equal(db->put(db, NULL, &bk, &d, 0), 0);
 	assert_int_equal(db->get(db, NULL, &bk, &o, 0), 0);
 	free(big);
-	DBT nulldata = { .data = NULL, .size = 3 };
+	DBT nulldata = {.data = NULL, .size = 3};
 	assert_int_equal(db->put(db, NULL, &k, &nulldata, 0), EINVAL);
 
 	/* sync, truncate (with its count), and the data survives a close
@@ -316,7 +316,8 @@ static void test_methods(void **state)
 	assert_int_equal(db->close(db, DB_NOSYNC), 0);
 }
 
-/* ---- DBT memory ---------------------------------------------------------------------------------- */
+/* ---- DBT memory
+ * ---------------------------------------------------------------------------------- */
 
 static void test_dbt_memory(void **state)
 {
@@ -400,10 +401,10 @@ static void test_dbt_memory(void **state)
 	assert_int_equal(tdb->close(tdb, 0), 0);
 }
 
-/* ---- Cursors ----------------------------------------------------------------------------------------- */
+/* ---- Cursors
+ * ----------------------------------------------------------------------------------------- */
 
-static void cget_in(DBC *c, uint32_t flags, int want, const char *in, const char *k,
-                    const char *v)
+static void cget_in(DBC *c, uint32_t flags, int want, const char *in, const char *k, const char *v)
 {
 	DBT key = out(0), data = out(0);
 	if (in)
@@ -428,7 +429,7 @@ static void test_cursors(void **state)
 	fixture *f = *state;
 	DB *db = open_db(f->file, NULL, DB_CREATE);
 	DBC *c;
-	const char *keys[] = { "b", "d", "f", "h" };
+	const char *keys[] = {"b", "d", "f", "h"};
 	for (int i = 0; i < 4; i++)
 		put(db, NULL, keys[i], keys[i]);
 	assert_int_equal(db->cursor(db, NULL, &c, 0), 0);
@@ -519,7 +520,8 @@ static void test_cursors(void **state)
 	assert_int_equal(db->close(db, 0), 0);
 }
 
-/* ---- Errors ---------------------------------------------------------------------------------------- */
+/* ---- Errors
+ * ---------------------------------------------------------------------------------------- */
 
 static void test_errors(void **state)
 {
@@ -563,17 +565,17 @@ static void test_errors(void **state)
 	assert_int_equal(mi, DB_VERSION_MINOR);
 }
 
-/* ---- Environments and transactions ---------------------------------------------------------------- */
+/* ---- Environments and transactions
+ * ---------------------------------------------------------------- */
 
 static DB_ENV *open_env(const char *home, uint32_t extra)
 {
 	DB_ENV *env;
 	assert_int_equal(db_env_create(&env, 0), 0);
 	env->set_errcall(env, catch_msg);
-	int rc = env->open(env, home,
-	                   DB_CREATE | DB_INIT_TXN | DB_INIT_LOCK | DB_INIT_LOG | DB_INIT_MPOOL |
-	                           extra,
-	                   0);
+	int rc = env->open(
+	        env, home,
+	        DB_CREATE | DB_INIT_TXN | DB_INIT_LOCK | DB_INIT_LOG | DB_INIT_MPOOL | extra, 0);
 	if (rc)
 		fail_msg("env open %s: %s", home, db_strerror(rc));
 	return env;
@@ -652,7 +654,7 @@ static void test_env_and_txn(void **state)
 	/* A cursor in a transaction walks the merge of the database and
 	 * the transaction's writes. */
 	DB *c_db = open_db("c.db", env, DB_CREATE);
-	const char *base[] = { "b", "d", "f", "h" };
+	const char *base[] = {"b", "d", "f", "h"};
 	for (int i = 0; i < 4; i++)
 		put(c_db, NULL, base[i], "db");
 	assert_int_equal(env->txn_begin(env, NULL, &txn, 0), 0);
@@ -665,7 +667,7 @@ static void test_env_and_txn(void **state)
 	DBC *c;
 	assert_int_equal(c_db->cursor(c_db, txn, &c, 0), 0);
 	assert_ptr_equal(c->txn, txn);
-	const char *want_k[] = { "a", "b", "d", "g" }, *want_v[] = { "txn", "db", "txn", "txn" };
+	const char *want_k[] = {"a", "b", "d", "g"}, *want_v[] = {"txn", "db", "txn", "txn"};
 	for (int i = 0; i < 4; i++)
 		cget(c, i ? DB_NEXT : DB_FIRST, 0, want_k[i], want_v[i]);
 	cget(c, DB_NEXT, DB_NOTFOUND, NULL, NULL);
@@ -755,7 +757,8 @@ static void test_env_and_txn(void **state)
 	free(nohome);
 }
 
-/* ---- Threads ---------------------------------------------------------------------------------------- */
+/* ---- Threads
+ * ---------------------------------------------------------------------------------------- */
 
 typedef struct thread_arg {
 	DB *db;
@@ -800,7 +803,7 @@ static void test_threads(void **state)
 	pthread_t t[4];
 	thread_arg a[4];
 	for (int i = 0; i < 4; i++) {
-		a[i] = (thread_arg){ db, i, 0 };
+		a[i] = (thread_arg){db, i, 0};
 		pthread_create(&t[i], NULL, thread_main, &a[i]);
 	}
 	for (int i = 0; i < 4; i++) {
@@ -810,7 +813,8 @@ static void test_threads(void **state)
 	assert_int_equal(db->close(db, 0), 0);
 }
 
-/* ---- Differential tests against Berkeley DB ---------------------------------------------------------- */
+/* ---- Differential tests against Berkeley DB
+ * ---------------------------------------------------------- */
 
 #define DIFF_OPS 20000
 #define DIFF_KEYS 300
@@ -824,7 +828,7 @@ typedef struct blob {
  * 0xff bytes test the order. */
 static blob random_key(tu_rng *r)
 {
-	static const unsigned char abc[] = { 0, 1, 'a', 'b', 'c', 0x7f, 0x80, 0xff };
+	static const unsigned char abc[] = {0, 1, 'a', 'b', 'c', 0x7f, 0x80, 0xff};
 	blob b;
 	b.n = 1 + (uint32_t)tu_below(r, 6);
 	b.p = malloc(b.n);
@@ -837,7 +841,9 @@ static blob random_value(tu_rng *r)
 {
 	blob b;
 	uint64_t c = tu_below(r, 100);
-	b.n = (uint32_t)(c < 80 ? tu_below(r, 40) : c < 98 ? tu_below(r, 2000) : tu_below(r, 40000));
+	b.n = (uint32_t)(c < 80   ? tu_below(r, 40)
+	                 : c < 98 ? tu_below(r, 2000)
+	                          : tu_below(r, 40000));
 	b.p = malloc(b.n + 1);
 	for (uint32_t i = 0; i < b.n; i++)
 		b.p[i] = (unsigned char)tu_below(r, 256);
@@ -848,13 +854,13 @@ static blob random_value(tu_rng *r)
 typedef struct out_pair {
 	DBT t;
 	peer_dbt p;
-	void *t_re, *p_re;  /* DB_DBT_REALLOC buffers kept between calls */
+	void *t_re, *p_re; /* DB_DBT_REALLOC buffers kept between calls */
 	char t_user[64], p_user[64];
 } out_pair;
 
 static void out_prep(out_pair *o, tu_rng *r)
 {
-	static const uint32_t kinds[] = { 0, DB_DBT_MALLOC, DB_DBT_REALLOC, DB_DBT_USERMEM };
+	static const uint32_t kinds[] = {0, DB_DBT_MALLOC, DB_DBT_REALLOC, DB_DBT_USERMEM};
 	uint32_t fl = kinds[tu_below(r, 4)];
 	memset(&o->t, 0, sizeof o->t);
 	memset(&o->p, 0, sizeof o->p);
@@ -927,8 +933,21 @@ typedef struct diff {
 	size_t counts[16];
 } diff;
 
-enum { N_PUT, N_GET, N_DEL, N_EXISTS, N_CGET, N_CDEL, N_CPUT, N_SMALL, N_NOTFOUND,
-       N_REOPEN, N_COMMIT, N_ABORT, N_SCAN };
+enum {
+	N_PUT,
+	N_GET,
+	N_DEL,
+	N_EXISTS,
+	N_CGET,
+	N_CDEL,
+	N_CPUT,
+	N_SMALL,
+	N_NOTFOUND,
+	N_REOPEN,
+	N_COMMIT,
+	N_ABORT,
+	N_SCAN
+};
 
 static void diff_put(diff *x)
 {
@@ -978,13 +997,13 @@ static void diff_del_or_exists(diff *x, int del)
 
 static void diff_cget(diff *x)
 {
-	static const uint32_t ops[] = { DB_FIRST, DB_LAST, DB_NEXT, DB_NEXT, DB_NEXT, DB_PREV,
-		                        DB_PREV, DB_SET, DB_SET_RANGE, DB_CURRENT };
+	static const uint32_t ops[] = {DB_FIRST, DB_LAST, DB_NEXT, DB_NEXT,      DB_NEXT,
+	                               DB_PREV,  DB_PREV, DB_SET,  DB_SET_RANGE, DB_CURRENT};
 	uint32_t op = ops[tu_below(&x->r, sizeof ops / sizeof ops[0])];
-	blob probe = { NULL, 0 };
+	blob probe = {NULL, 0};
 	int key_in = op == DB_SET || op == DB_SET_RANGE;
 	if (key_in)
-		probe = tu_below(&x->r, 2) ? random_key(&x->r) : (blob){ NULL, 0 };
+		probe = tu_below(&x->r, 2) ? random_key(&x->r) : (blob){NULL, 0};
 	if (key_in && !probe.p) {
 		blob *k = &x->keys[tu_below(&x->r, DIFF_KEYS)];
 		probe.n = k->n;
@@ -1033,7 +1052,7 @@ static void diff_cdel_or_cput(diff *x, int del)
 	} else {
 		blob v = random_value(&x->r);
 		DBT tk = out(0), tv;
-		peer_dbt pk = { 0 }, pv;
+		peer_dbt pk = {0}, pv;
 		in_pair(&v, &tv, &pv);
 		rt = x->c->put(x->c, &tk, &tv, DB_CURRENT);
 		rg = peer_bdb_c_put(x->g, &pk, &pv, DB_CURRENT);
@@ -1050,7 +1069,7 @@ static void diff_scan(diff *x)
 	do {
 		uint32_t op = n++ ? DB_NEXT : DB_FIRST;
 		DBT tk = out(0), td = out(0);
-		peer_dbt pk = { 0 }, pd = { 0 };
+		peer_dbt pk = {0}, pd = {0};
 		rt = x->c->get(x->c, &tk, &td, op);
 		rg = peer_bdb_c_get(x->g, &pk, &pd, op);
 		assert_int_equal(rt, rg);
@@ -1119,8 +1138,7 @@ static void diff_reopen(diff *x, DB_ENV *env, const char *tfile, const char *pho
 
 /* Plays DIFF_OPS random calls on both; in an environment (env not NULL),
  * transactions come and go, and the cursor with them. */
-static void diff_run(diff *x, DB_ENV *env, const char *tfile, const char *phome,
-                     const char *pfile)
+static void diff_run(diff *x, DB_ENV *env, const char *tfile, const char *phome, const char *pfile)
 {
 	for (int op = 0; op < DIFF_OPS; op++) {
 		uint64_t c = tu_below(&x->r, 1000);
@@ -1234,16 +1252,16 @@ static void test_differential_txn(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_chapter_example, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_open, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_methods, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_dbt_memory, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_cursors, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_env_and_txn, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_differential_btree, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_differential_txn, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_chapter_example, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_open, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_methods, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_dbt_memory, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_cursors, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_env_and_txn, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_differential_btree, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_differential_txn, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

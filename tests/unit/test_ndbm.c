@@ -52,7 +52,7 @@ static int teardown(void **state)
 
 static datum S(const char *s)
 {
-	datum d = { (void *)s, strlen(s) };
+	datum d = {(void *)s, strlen(s)};
 	return d;
 }
 
@@ -275,7 +275,7 @@ static void test_errors(void **state)
 	fixture *f = *state;
 	DBM *db = dbm_open(f->file, O_RDWR | O_CREAT, 0644);
 	assert_non_null(db);
-	datum empty = { (void *)"", 0 }, none = { NULL, 0 };
+	datum empty = {(void *)"", 0}, none = {NULL, 0};
 
 	/* An absent key is a failure, not an error. */
 	assert_null(dbm_fetch(db, S("missing")).dptr);
@@ -291,10 +291,10 @@ static void test_errors(void **state)
 		datum k, v;
 		int mode;
 	} bad[] = {
-		{ empty, S("v"), DBM_REPLACE }, /* Trove keys are 1 byte or more */
-		{ none, S("v"), DBM_REPLACE },
-		{ S("k"), none, DBM_REPLACE },
-		{ S("k"), S("v"), 7 },
+	        {empty, S("v"), DBM_REPLACE}, /* Trove keys are 1 byte or more */
+	        {none, S("v"), DBM_REPLACE},
+	        {S("k"), none, DBM_REPLACE},
+	        {S("k"), S("v"), 7},
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		errno = 0;
@@ -305,7 +305,7 @@ static void test_errors(void **state)
 	}
 	size_t big = 65535 + 1; /* over Trove's key limit */
 	char *huge = calloc(1, big);
-	datum hk = { huge, big };
+	datum hk = {huge, big};
 	assert_int_equal(dbm_store(db, hk, S("v"), DBM_REPLACE), -1);
 	assert_int_equal(errno, EINVAL);
 	assert_null(dbm_fetch(db, hk).dptr);
@@ -318,7 +318,7 @@ static void test_errors(void **state)
 	assert_int_not_equal(dbm_error(db), 0);
 	dbm_clearerr(db);
 	/* The largest key works. */
-	datum mk = { huge, 65535 };
+	datum mk = {huge, 65535};
 	assert_int_equal(dbm_store(db, mk, S("max"), DBM_REPLACE), 0);
 	assert_int_equal(dbm_fetch(db, mk).dsize, 3);
 	free(huge);
@@ -335,7 +335,7 @@ static void test_walks_with_writes(void **state)
 	fixture *f = *state;
 	DBM *db = dbm_open(f->file, O_RDWR | O_CREAT, 0644);
 	assert_non_null(db);
-	assert_null(dbm_nextkey(db).dptr); /* before any firstkey */
+	assert_null(dbm_nextkey(db).dptr);  /* before any firstkey */
 	assert_null(dbm_firstkey(db).dptr); /* empty */
 	char k[16];
 	for (int i = 0; i < 100; i += 2) {
@@ -457,7 +457,7 @@ static size_t compare_walks(DBM *db, peer_ndbm *g)
 
 static void compare_fetch(DBM *db, peer_ndbm *g, const blob *k)
 {
-	datum key = { k->p, k->n };
+	datum key = {k->p, k->n};
 	datum v = dbm_fetch(db, key);
 	const void *gv;
 	size_t gn;
@@ -491,15 +491,15 @@ static void test_differential_gdbm(void **state)
 	peer_ndbm *g = peer_ndbm_open(gfile, O_RDWR | O_CREAT | O_TRUNC, 0644);
 	assert_non_null(db);
 	assert_non_null(g);
-	size_t counts[8] = { 0 }, walked = 0;
+	size_t counts[8] = {0}, walked = 0;
 	for (int op = 0; op < DIFF_OPS; op++) {
 		blob *k = &keys[tu_below(&r, DIFF_KEYS)];
-		datum key = { k->p, k->n };
+		datum key = {k->p, k->n};
 		uint64_t c = tu_below(&r, 1000);
 		if (c < 550) { /* store: insert or replace */
 			int replace = c >= 300;
 			blob v = random_value(&r);
-			datum val = { v.p, v.n };
+			datum val = {v.p, v.n};
 			int rt = dbm_store(db, key, val, replace ? DBM_REPLACE : DBM_INSERT);
 			int rg = peer_ndbm_store(g, k->p, k->n, v.p, v.n, replace);
 			assert_int_equal(rt, rg);
@@ -554,13 +554,13 @@ static void test_differential_gdbm(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_classic_program, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_memory_rules, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_open_flags, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_persistence, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_walks_with_writes, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_differential_gdbm, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_classic_program, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_memory_rules, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_open_flags, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_persistence, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_walks_with_writes, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_differential_gdbm, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
