@@ -762,11 +762,56 @@ static int apply_record(tv_memtable *m, tv_slice rec, uint64_t *last_seq, int64_
 
 static void group_free(group *g)
 {
+	if (!g)
+		return;
 	tv_arena_destroy(&g->arena);
 	free(g->ents);
 	free(g->slots);
 	free(g->touched);
 	tv_buf_free(&g->tmp);
+	free(g);
+}
+
+void tv_group_free(trove_db *db)
+{
+	group_free(db->grp);
+	db->grp = NULL;
+}
+
+/* Readies the leader's reusable group state for a new group; memory from
+ * a large group is given back rather than kept. */
+static group *group_begin(trove_db *db, tv_super *s)
+{
+	group *g = db->grp;
+	if (!g) {
+		g = calloc(1, sizeof *g);
+		if (!g)
+			return NULL;
+		tv_arena_init(&g->arena);
+		tv_buf_init(&g->tmp);
+		db->grp = g;
+	}
+	tv_arena_reset(&g->arena);
+	if (g->nslots > 4096) {
+		free(g->slots);
+		g->slots = NULL;
+		g->nslots = 0;
+	} else if (g->nents) {
+		memset(g->slots, 0, g->nslots * sizeof *g->slots);
+	}
+	if (g->tmp.cap > (1u << 20))
+		tv_buf_free(&g->tmp);
+	g->nents = 0;
+	g->ntouched = 0;
+	g->nbatches = 0;
+	g->total_delta = 0;
+	g->nops = 0;
+	g->db = db;
+	g->s = s;
+	g->base_seq = atomic_load_explicit(&db->last_seq, memory_order_relaxed);
+	g->now = tv_now_ms();
+	g->rec = &db->wal_rec;
+	return g;
 }
 
 /* Syncs the log, counting it.  Called by the leader only. */
@@ -787,48 +832,42 @@ static int sync_wal(trove_db *db)
 static int commit_group(trove_db *db, tv_super *s, tv_writer *first, tv_writer *last,
                         uint64_t *new_seq, int64_t *delta)
 {
-	group g;
-	memset(&g, 0, sizeof g);
-	g.db = db;
-	g.s = s;
-	g.base_seq = atomic_load_explicit(&db->last_seq, memory_order_relaxed);
-	g.now = tv_now_ms();
-	tv_arena_init(&g.arena);
-	tv_buf_init(&g.tmp);
-	g.rec = &db->wal_rec;
-	tv_buf_clear(g.rec);
-	int rc = tv_buf_put_fixed64(g.rec, g.base_seq + 1);
-	rc |= tv_buf_put_fixed32(g.rec, 0);
+	group *g = group_begin(db, s);
+	if (!g)
+		return TROVE_ENOMEM;
+	tv_buf_clear(g->rec);
+	int rc = tv_buf_put_fixed64(g->rec, g->base_seq + 1);
+	rc |= tv_buf_put_fixed32(g->rec, 0);
 	char flags = db->opts.sync == TROVE_SYNC_ALWAYS ? 0 : REC_RELAXED;
-	rc |= tv_buf_append(g.rec, &flags, 1);
+	rc |= tv_buf_append(g->rec, &flags, 1);
 	int want_sync = 0;
 	for (tv_writer *w = first; !rc; w = w->next) {
 		want_sync |= w->flags & TV_W_SYNC;
 		if (w->batch)
-			rc = resolve_batch(&g, w);
+			rc = resolve_batch(g, w);
 		else
 			w->status = 0;
 		if (w == last)
 			break;
 	}
-	*new_seq = g.base_seq;
+	*new_seq = g->base_seq;
 	*delta = 0;
-	if (rc || (g.nbatches == 0 && !want_sync))
+	if (rc || (g->nbatches == 0 && !want_sync))
 		goto out;
 	if (db->use_wal) {
 		uint64_t now = (uint64_t)tv_now_ms();
 		int sync = want_sync || db->opts.sync == TROVE_SYNC_ALWAYS ||
 		           (db->opts.sync == TROVE_SYNC_PERIODIC &&
 		            now - db->last_sync_ms >= db->opts.sync_period_ms);
-		if (g.nbatches) {
-			tv_put_fixed32(g.rec->data + 8, g.nbatches);
-			rc = tv_log_append(db->wal, tv_buf_slice(g.rec));
+		if (g->nbatches) {
+			tv_put_fixed32(g->rec->data + 8, g->nbatches);
+			rc = tv_log_append(db->wal, tv_buf_slice(g->rec));
 			if (rc) {
 				db->wal_broken = 1;
 				goto out;
 			}
 			db->wal_dirty = 1;
-			atomic_fetch_add_explicit(&db->st_wal_bytes, g.rec->len + TV_LOG_RECORD_HEADER,
+			atomic_fetch_add_explicit(&db->st_wal_bytes, g->rec->len + TV_LOG_RECORD_HEADER,
 			                          memory_order_relaxed);
 		}
 		if (sync && db->wal_dirty && (rc = sync_wal(db)) != 0) {
@@ -840,20 +879,19 @@ static int commit_group(trove_db *db, tv_super *s, tv_writer *first, tv_writer *
 			goto out;
 		}
 	}
-	if (g.nbatches) {
-		tv_put_fixed32(g.rec->data + 8, g.nbatches);
+	if (g->nbatches) {
+		tv_put_fixed32(g->rec->data + 8, g->nbatches);
 		int64_t d;
 		unsigned f;
-		rc = apply_record(s->mem, tv_buf_slice(g.rec), new_seq, &d, &f);
+		rc = apply_record(s->mem, tv_buf_slice(g->rec), new_seq, &d, &f);
 		if (rc) {
 			db->bad = 1;
 			goto out;
 		}
 		*delta = d;
-		atomic_fetch_add_explicit(&db->st_writes, g.nops, memory_order_relaxed);
+		atomic_fetch_add_explicit(&db->st_writes, g->nops, memory_order_relaxed);
 	}
 out:
-	group_free(&g);
 	return rc;
 }
 
@@ -1625,6 +1663,7 @@ static void free_db(trove_db *db)
 	if (db->own_vfs)
 		tv_vfs_mem_free(db->own_vfs);
 	tv_buf_free(&db->wal_rec);
+	tv_group_free(db);
 	pthread_mutex_destroy(&db->mu);
 	pthread_mutex_destroy(&db->compact_mu);
 	pthread_mutex_destroy(&db->err_mu);

@@ -138,6 +138,7 @@ struct trove_db {
 	atomic_int bad;       /* a log sync failed: writes refused */
 	int bg_error;         /* last background failure, cleared on success */
 	tv_buf wal_rec;       /* the leader's record buffer */
+	struct group *grp;    /* the leader's reusable group state */
 
 	/* What readers pin. */
 	tv_memtable *mem;
@@ -198,6 +199,9 @@ int tv_lookup(tv_super *s, tv_slice skey, uint64_t seq, unsigned *type,
 /* Submits a writer and waits until it is committed. */
 int tv_write_internal(trove_db *db, const trove_batch *b, int flags,
                       trove_write_result *res);
+
+/* Frees the leader's group state (at close). */
+void tv_group_free(trove_db *db);
 
 /* Deletes table files no version needs. */
 void tv_delete_dead(trove_db *db, tv_deadlist *dead);

@@ -14,6 +14,7 @@
 
 struct tv_arena_block {
 	tv_arena_block *next;
+	size_t size;
 	_Alignas(16) char data[];
 };
 
@@ -42,9 +43,31 @@ static char *new_block(tv_arena *a, size_t n)
 	if (!b)
 		return NULL;
 	b->next = a->blocks;
+	b->size = n;
 	a->blocks = b;
 	atomic_fetch_add_explicit(&a->usage, sizeof *b + n, memory_order_relaxed);
 	return b->data;
+}
+
+void tv_arena_reset(tv_arena *a)
+{
+	tv_arena_block *keep = NULL, *b = a->blocks;
+	while (b) {
+		tv_arena_block *next = b->next;
+		if (!keep && b->size == ARENA_BLOCK)
+			keep = b;
+		else
+			free(b);
+		b = next;
+	}
+	tv_arena_init(a);
+	if (keep) {
+		keep->next = NULL;
+		a->blocks = keep;
+		a->ptr = keep->data;
+		a->left = ARENA_BLOCK;
+		atomic_store(&a->usage, sizeof *keep + ARENA_BLOCK);
+	}
 }
 
 void *tv_arena_alloc(tv_arena *a, size_t n)

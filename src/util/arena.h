@@ -23,6 +23,9 @@ typedef struct tv_arena {
 
 void tv_arena_init(tv_arena *a);
 void tv_arena_destroy(tv_arena *a);
+/* Frees everything allocated but keeps one standard block for reuse, so a
+ * short-lived arena reused in a loop does not call malloc each time. */
+void tv_arena_reset(tv_arena *a);
 /* Returns memory aligned for any pointer or 64-bit integer, or NULL. */
 void *tv_arena_alloc(tv_arena *a, size_t n);
 size_t tv_arena_usage(const tv_arena *a);
