@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -161,6 +162,29 @@ static void write_pidfile(const char *path)
 	fclose(f);
 }
 
+/* Raises the open-file limit to what maxclients needs (the engine and the
+ * listeners take some 64 more), or lowers maxclients to what the limit
+ * allows, as redis-server does, so that accept() does not fail with
+ * EMFILE below maxclients. */
+static void fit_maxclients(srv_config *cfg)
+{
+	struct rlimit rl;
+	rlim_t want = (rlim_t)cfg->maxclients + 64;
+	if (getrlimit(RLIMIT_NOFILE, &rl) || rl.rlim_cur >= want)
+		return;
+	rlim_t got = want < rl.rlim_max ? want : rl.rlim_max;
+	rl.rlim_cur = got;
+	if (setrlimit(RLIMIT_NOFILE, &rl) == 0 && got >= want)
+		return;
+	getrlimit(RLIMIT_NOFILE, &rl);
+	int fit = rl.rlim_cur > 64 + 1 ? (int)(rl.rlim_cur - 64) : 1;
+	srv_log(SRV_LL_WARNING,
+	        "maxclients %d needs %llu open files but the limit is %llu: maxclients "
+	        "lowered to %d",
+	        cfg->maxclients, (unsigned long long)want, (unsigned long long)rl.rlim_cur, fit);
+	cfg->maxclients = fit;
+}
+
 static trove_db *open_db(const srv_config *cfg)
 {
 	trove_options o;
@@ -209,6 +233,7 @@ int main(int argc, char **argv)
 	       cfg.config_file ? ", config " : "", cfg.config_file ? cfg.config_file : "");
 	if (!cfg.requirepass)
 		srv_log(SRV_LL_NOTICE, "No password set: protected mode accepts loopback clients only");
+	fit_maxclients(&cfg);
 	trove_db *db = open_db(&cfg);
 	if (!db)
 		return 1;

@@ -92,6 +92,7 @@ struct srv_server {
 	int lfd[SRV_MAX_BIND];
 	uv_poll_t lpoll[SRV_MAX_BIND];
 	uv_signal_t sigterm, sigint;
+	uv_timer_t accept_pause; /* accepting resumes after an EMFILE */
 	srv_worker *workers;
 	int nworkers;
 	unsigned rr;
@@ -691,6 +692,17 @@ static void refuse(srv_server *s, int fd, const char *msg)
 	atomic_fetch_add_explicit(&s->stats.rejected_connections, 1, memory_order_relaxed);
 }
 
+static void on_acceptable(uv_poll_t *p, int status, int events);
+
+static void on_accept_resume(uv_timer_t *t)
+{
+	srv_server *s = t->data;
+	if (s->shutting_down)
+		return;
+	for (int i = 0; i < s->nlisten; i++)
+		uv_poll_start(&s->lpoll[i], UV_READABLE, on_acceptable);
+}
+
 static void on_acceptable(uv_poll_t *p, int status, int events)
 {
 	(void)events;
@@ -705,8 +717,16 @@ static void on_acceptable(uv_poll_t *p, int status, int events)
 		if (fd < 0) {
 			if (errno == EINTR || errno == ECONNABORTED)
 				continue;
-			if (errno != EAGAIN && errno != EWOULDBLOCK)
-				srv_log(SRV_LL_WARNING, "accept: %s", strerror(errno));
+			if (errno != EAGAIN && errno != EWOULDBLOCK) {
+				/* Out of descriptors (or worse): the socket stays
+				 * readable, so pause accepting for a moment rather
+				 * than spin on the error. */
+				srv_log(SRV_LL_WARNING, "accept: %s; pausing accepts for 100 ms",
+				        strerror(errno));
+				for (int j = 0; j < s->nlisten; j++)
+					uv_poll_stop(&s->lpoll[j]);
+				uv_timer_start(&s->accept_pause, on_accept_resume, 100, 0);
+			}
 			return;
 		}
 		if (s->cfg->protected_mode && !s->cfg->requirepass && !sockaddr_is_loopback(&ss)) {
@@ -785,6 +805,7 @@ static void begin_shutdown(srv_server *s, const char *why)
 	 * can still be interrupted. */
 	uv_close((uv_handle_t *)&s->sigterm, NULL);
 	uv_close((uv_handle_t *)&s->sigint, NULL);
+	uv_close((uv_handle_t *)&s->accept_pause, NULL);
 	for (int i = 0; i < s->nworkers; i++) {
 		srv_worker *w = &s->workers[i];
 		uv_mutex_lock(&w->mu);
@@ -841,6 +862,8 @@ int srv_server_run(srv_server *s, void (*ready)(void *), void *arg)
 		s->lpoll[i].data = s;
 		uv_poll_start(&s->lpoll[i], UV_READABLE, on_acceptable);
 	}
+	uv_timer_init(&s->loop, &s->accept_pause);
+	s->accept_pause.data = s;
 	uv_signal_init(&s->loop, &s->sigterm);
 	uv_signal_init(&s->loop, &s->sigint);
 	s->sigterm.data = s->sigint.data = s;
