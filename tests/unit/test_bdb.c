@@ -981,6 +981,21 @@ static void diff_get(diff *x)
 	x->counts[N_GET]++;
 	x->counts[N_SMALL] += rt == DB_BUFFER_SMALL;
 	x->counts[N_NOTFOUND] += rt == DB_NOTFOUND;
+	if (rt == 0 && tu_below(&x->r, 4) == 0) {
+		/* DB_GET_BOTH with the value just read, or with it changed. */
+		DBT b = out(0);
+		peer_dbt pb = {0};
+		unsigned char *v = malloc(x->od.p.size + 1);
+		memcpy(v, x->od.p.data, x->od.p.size);
+		b.data = pb.data = v;
+		b.size = pb.size = x->od.p.size;
+		if (b.size && tu_below(&x->r, 2))
+			v[tu_below(&x->r, b.size)] ^= 1;
+		rt = x->db->get(x->db, x->txn, &tk, &b, DB_GET_BOTH);
+		assert_int_equal(rt, peer_bdb_get(x->g, &pk, &pb, DB_GET_BOTH));
+		free(v);
+		x->counts[N_GET]++;
+	}
 }
 
 static void diff_del_or_exists(diff *x, int del)
@@ -1050,12 +1065,18 @@ static void diff_cdel_or_cput(diff *x, int del)
 		rt = x->c->del(x->c, 0);
 		rg = peer_bdb_c_del(x->g, 0);
 	} else {
+		/* DB_CURRENT, or DB_KEYFIRST/DB_KEYLAST with a key of the
+		 * pool (the cursor moves to it). */
+		static const uint32_t how[] = {DB_CURRENT, DB_CURRENT, DB_KEYFIRST, DB_KEYLAST};
+		uint32_t fl = how[tu_below(&x->r, 4)];
 		blob v = random_value(&x->r);
 		DBT tk = out(0), tv;
 		peer_dbt pk = {0}, pv;
 		in_pair(&v, &tv, &pv);
-		rt = x->c->put(x->c, &tk, &tv, DB_CURRENT);
-		rg = peer_bdb_c_put(x->g, &pk, &pv, DB_CURRENT);
+		if (fl != DB_CURRENT)
+			in_pair(&x->keys[tu_below(&x->r, DIFF_KEYS)], &tk, &pk);
+		rt = x->c->put(x->c, &tk, &tv, fl);
+		rg = peer_bdb_c_put(x->g, &pk, &pv, fl);
 		free(v.p);
 	}
 	assert_int_equal(rt, rg);
