@@ -56,7 +56,7 @@ struct srv_conn {
 	size_t wb_len, wb_off, wb_cap;
 	uv_write_t wreq;
 	unsigned writing : 1, paused : 1, closing : 1, close_after : 1, authed : 1;
-	unsigned scheduled : 1, wrote : 1;
+	unsigned scheduled : 1, used_db : 1;
 	srv_conn *snext, *sprev; /* the worker's list of connections with news */
 	int64_t created_ms, last_ms;
 	void *fe_state;
@@ -80,7 +80,7 @@ struct srv_worker {
 	srv_conn *conns;
 	int nconns;
 	srv_conn *sched; /* connections to release output for at the turn's end */
-	int dirty;       /* a write ran this turn */
+	int dirty;       /* a request used the database this turn */
 };
 
 struct srv_server {
@@ -249,9 +249,9 @@ static void conn_schedule(srv_conn *c)
 	w->sched = c;
 }
 
-void srv_conn_wrote(srv_conn *c)
+void srv_conn_used_db(srv_conn *c)
 {
-	c->wrote = 1;
+	c->used_db = 1;
 	c->w->dirty = 1;
 }
 
@@ -573,12 +573,14 @@ static void on_worker_timer(uv_timer_t *t)
 }
 
 /* The end of a loop turn: every request read in this turn has run.  If
- * any of them wrote, one trove_sync makes all those writes durable (under
- * sync always), and only then are the turn's replies released - so the
- * clients of a turn, and the commands of a pipeline, share one fsync.  If
- * the sync fails, the connections that wrote are closed without their
- * replies: their writes may or may not survive, and no client is told a
- * write succeeded that might not have. */
+ * any of them used the database, one trove_sync makes every write so far
+ * durable (under sync always), and only then are the turn's replies
+ * released - so the clients of a turn, and the commands of a pipeline,
+ * share one fsync, and a read never shows a client a write (even another
+ * worker's) that a crash could undo.  trove_sync costs no fsync when
+ * nothing is unsynced.  If it fails, the connections that used the
+ * database are closed without their replies: their writes may or may not
+ * survive, and no client is told a write succeeded that might not have. */
 static void on_worker_check(uv_check_t *h)
 {
 	srv_worker *w = h->data;
@@ -600,11 +602,11 @@ static void on_worker_check(uv_check_t *h)
 		list = c->snext;
 		c->scheduled = 0;
 		c->snext = c->sprev = NULL;
-		if (rc && c->wrote) {
+		if (rc && c->used_db) {
 			conn_close(c);
 			continue;
 		}
-		c->wrote = 0;
+		c->used_db = 0;
 		c->out_ready = c->out_len;
 		conn_flush(c); /* may schedule c again, for the next turn */
 	}

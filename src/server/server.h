@@ -161,12 +161,13 @@ int srv_conn_authenticated(const srv_conn *c);
 void srv_conn_set_authenticated(srv_conn *c, int yes);
 /* Appends n bytes of reply.  On ENOMEM the connection is closed. */
 void srv_conn_write(srv_conn *c, const void *p, size_t n);
-/* Says that a request of c wrote to the database.  Replies are released
- * at the end of each loop turn; under sync always the worker first makes
- * the turn's writes durable with one trove_sync (shared by every
- * connection and every pipelined command of the turn), so a client never
- * hears of a write that a crash could still undo. */
-void srv_conn_wrote(srv_conn *c);
+/* Says that a request of c wrote or read the database.  Replies are
+ * released at the end of each loop turn; under sync always the worker
+ * first makes every write so far durable with one trove_sync (shared by
+ * every connection and every pipelined command of the turn), so no client
+ * hears of a write - its own or, through a read, another's - that a crash
+ * could still undo. */
+void srv_conn_used_db(srv_conn *c);
 /* Sends what is pending, then closes; no further input is read or run. */
 void srv_conn_close_after_reply(srv_conn *c);
 /* 1 if the front-end should stop running requests for now: the output is

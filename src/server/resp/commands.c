@@ -191,8 +191,8 @@ void resp_dispatch(resp_client *c, int argc, char **argv, size_t *lens)
 	atomic_fetch_add_explicit(&srv_server_stats(c->srv)->commands_processed, 1,
 	                          memory_order_relaxed);
 	cmd->proc(c, argc, argv, lens);
-	if (cmd->flags & CMD_WRITE)
-		srv_conn_wrote(c->conn); /* its reply waits for the turn's sync */
+	if (cmd->flags & (CMD_WRITE | CMD_READONLY))
+		srv_conn_used_db(c->conn); /* its reply waits for the turn's sync */
 }
 
 /* ---- COMMAND -------------------------------------------------------------------- */
