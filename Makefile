@@ -31,6 +31,10 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 CRASH_SRCS := $(wildcard tests/crash/*.c)
 CRASH_BINS := $(CRASH_SRCS:tests/crash/%.c=$(BUILD)/tests/%)
 CLI_SRCS  := $(wildcard src/cli/*.c)
+# trove import/export helpers, one per peer library (see src/cli/peers.c).
+PEERS     := gdbm ndbm bdb lmdb
+PEER_BINS := $(PEERS:%=$(BUILD)/trove-peer-%)
+PEER_OBJS := $(PEERS:%=$(BUILD)/src/cli/peers/%.o) $(BUILD)/src/cli/peers/main.o
 SERVER_SRCS := $(wildcard src/server/*.c src/server/*/*.c)
 SERVER_LIBS := -luv
 TROVED    := $(if $(SERVER_SRCS),$(BUILD)/troved)
@@ -53,7 +57,7 @@ lib: $(BUILD)/libtrove.a $(BUILD)/libtrove.so
 
 # Installs the Debian packages once if any header we need is missing.
 $(DEPS_STAMP):
-	@for h in lz4.h zstd.h xxhash.h cmocka.h histedit.h ndbm.h db.h uv.h; do \
+	@for h in lz4.h zstd.h xxhash.h cmocka.h histedit.h ndbm.h db.h gdbm.h lmdb.h uv.h; do \
 	  if ! echo "#include <stddef.h>\n#include <stdarg.h>\n#include <setjmp.h>\n#include <stdint.h>\n#include <$$h>" | \
 	      $(CC) -E -x c - >/dev/null 2>&1; then \
 	    echo "missing $$h: running scripts/install-deps.sh"; \
@@ -73,8 +77,17 @@ $(BUILD)/libtrove.a: $(LIB_OBJS)
 $(BUILD)/libtrove.so: $(LIB_OBJS)
 	$(CC) $(CFLAGS) -shared -Wl,-soname,libtrove.so.0 -o $@ $^ $(LDLIBS)
 
-$(BUILD)/trove: $(CLI_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/libtrove.a
+$(BUILD)/trove: $(CLI_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/libtrove.a | $(PEER_BINS)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS) -ledit
+
+# The helpers link their peer's library and never libtrove.
+PEER_LIBS_gdbm := -lgdbm
+PEER_LIBS_ndbm := -lgdbm_compat -lgdbm
+PEER_LIBS_bdb  := -ldb-5.3
+PEER_LIBS_lmdb := -llmdb
+$(BUILD)/trove-peer-%: $(BUILD)/src/cli/peers/%.o $(BUILD)/src/cli/peers/main.o \
+                       $(BUILD)/src/cli/dumpfmt.o
+	$(CC) $(CFLAGS) -o $@ $^ $(PEER_LIBS_$*)
 
 # The man page, when scdoc is installed.
 $(BUILD)/trove.1: docs/trove.1.scd
@@ -96,6 +109,12 @@ $(BUILD)/tests/test_ndbm: $(BUILD)/tests/unit/peers/ndbm_gdbm.o
 $(BUILD)/tests/test_ndbm: LDLIBS += -lgdbm_compat -lgdbm
 $(BUILD)/tests/test_bdb: $(BUILD)/tests/unit/peers/bdb_libdb.o
 $(BUILD)/tests/test_bdb: LDLIBS += -ldb
+
+# test_cli_io writes and reads peer files with the peers' own libraries and
+# drives the trove binary; it needs nothing of libtrove, so it links none.
+$(BUILD)/tests/test_cli_io: $(BUILD)/tests/unit/test_cli_io.o $(BUILD)/tests/unit/testutil.o
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $^ -lcmocka -lgdbm_compat -lgdbm -ldb-5.3 -llmdb
 
 $(BUILD)/tests/crash_%: $(BUILD)/tests/crash/crash_%.o $(BUILD)/tests/unit/testutil.o $(BUILD)/libtrove.a
 	@mkdir -p $(@D)
@@ -161,6 +180,7 @@ shell: $(BUILD)/trove
 install: lib $(BUILD)/trove $(MAN_PAGE)
 	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCDIR) $(DESTDIR)$(BINDIR)
 	install -m 755 $(BUILD)/trove $(DESTDIR)$(BINDIR)/
+	install -d $(DESTDIR)$(PREFIX)/libexec/trove && install -m 755 $(PEER_BINS) $(DESTDIR)$(PREFIX)/libexec/trove/
 	$(if $(MAN_PAGE),install -d $(DESTDIR)$(MANDIR)/man1 && install -m 644 $(MAN_PAGE) $(DESTDIR)$(MANDIR)/man1/)
 	install -m 644 $(BUILD)/libtrove.a $(DESTDIR)$(LIBDIR)/
 	install -m 755 $(BUILD)/libtrove.so $(DESTDIR)$(LIBDIR)/libtrove.so.0
@@ -177,6 +197,7 @@ uninstall:
 	      $(DESTDIR)$(LIBDIR)/pkgconfig/trove.pc $(DESTDIR)$(BINDIR)/trove \
 	      $(DESTDIR)$(MANDIR)/man1/trove.1
 	rm -rf $(DESTDIR)$(INCDIR)/trove
+	rm -rf $(DESTDIR)$(PREFIX)/libexec/trove
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
@@ -184,4 +205,4 @@ format:
 clean:
 	rm -rf build build-asan build-clang build-fuzz
 
--include $(LIB_OBJS:.o=.d) $(CLI_SRCS:%.c=$(BUILD)/%.d) $(SERVER_SRCS:%.c=$(BUILD)/%.d)
+-include $(LIB_OBJS:.o=.d) $(CLI_SRCS:%.c=$(BUILD)/%.d) $(PEER_OBJS:.o=.d) $(SERVER_SRCS:%.c=$(BUILD)/%.d)

@@ -9,7 +9,7 @@ PACKAGES="
   liblz4-dev libzstd-dev libxxhash-dev
   libcmocka-dev libedit-dev scdoc
   libclang-rt-14-dev
-  libgdbm-dev libgdbm-compat-dev libdb5.3-dev
+  libgdbm-dev libgdbm-compat-dev libdb5.3-dev liblmdb-dev
   libuv1-dev python3-pytest python3-redis redis-tools
 "
 

@@ -36,6 +36,11 @@ static const opt_def opt_defs[] = {
         {"keys-only", O_KEYS_ONLY, NULL, "print keys without values"},
         {"json", O_JSON, NULL, "print JSON lines {\"key\":...,\"value\":...}"},
         {"read-only", O_READ_ONLY, NULL, "open the database read-only"},
+        {"text", O_TEXT, NULL, "the line-oriented text form of the dump format"},
+        {"if-empty", O_IF_EMPTY, NULL, "refuse to write into a database that holds keys"},
+        {"format", O_FORMAT, "FMT", "gdbm, ndbm, bdb, bdb-btree, bdb-hash or lmdb"},
+        {"quiet", O_QUIET, NULL, "no progress line"},
+        {"progress", O_PROGRESS, NULL, "a progress line on stderr even when not a terminal"},
         {NULL, 0, NULL, NULL},
 };
 
@@ -177,6 +182,9 @@ static int apply(const cli_cmd *cmd, int shell, cli_args *a, const opt_def *o, c
 		break;
 	case O_FILE:
 		a->file = v->p;
+		break;
+	case O_FORMAT:
+		a->format = v->p;
 		break;
 	case O_PREFIX:
 		a->prefix = *v;

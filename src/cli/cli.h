@@ -6,6 +6,9 @@
  * args.c parses options and prints help, commands.c holds the command
  * table and one function per command, shell.c is the interactive shell
  * running the same table, and escape.c turns bytes into text and back.
+ * dump.c holds dump and load, peers.c import and export (through the
+ * trove-peer-* helpers, see there), dumpfmt.c the binary dump format and
+ * progress.c the progress line of long commands.
  *
  * Every command runs against a cli_ctx holding an open database, so the
  * one-shot tool and the shell share every line of command code; they
@@ -51,6 +54,11 @@ enum {
 	O_KEYS_ONLY = 1u << 10,
 	O_JSON = 1u << 11,
 	O_READ_ONLY = 1u << 12,
+	O_TEXT = 1u << 13,
+	O_IF_EMPTY = 1u << 14,
+	O_FORMAT = 1u << 15,
+	O_QUIET = 1u << 16,
+	O_PROGRESS = 1u << 17,
 };
 
 #define CLI_MAX_POS 8 /* positional arguments a command line may carry */
@@ -65,6 +73,7 @@ typedef struct cli_args {
 	int64_t ttl_ms;
 	uint64_t limit;
 	const char *file;
+	const char *format; /* --format */
 	cli_str prefix, from, to;
 	int help;
 	int verbose;
@@ -171,6 +180,62 @@ size_t cli_unescape1(const char *s, size_t n, char *out);
  * with *bad set to the offending offset on a bad escape (or ENOMEM with
  * *bad = -1). */
 char *cli_unescape(const char *s, size_t n, size_t *outlen, long *bad);
+
+/* ---- Progress (progress.c) ------------------------------------------------- */
+
+typedef struct cli_progress {
+	int on;             /* drawing at all */
+	const char *label;  /* the command */
+	const char *unit;   /* "records"; "" when counting bytes */
+	int bytes;          /* units are bytes, shown in MiB */
+	uint64_t total;     /* 0: unknown */
+	uint64_t done;
+	double start, last; /* monotonic seconds */
+	int width;          /* length of the last line drawn */
+	int ok;             /* the work succeeded (final line) */
+	pthread_mutex_t mu;
+	pthread_t thread;
+	int watching, stop;
+	uint64_t (*probe)(void *);
+	void *probe_arg;
+} cli_progress;
+
+/* Starts a progress line for label, counting unit ("records"; NULL for
+ * bytes) out of total (0: unknown).  It is drawn only if --progress was
+ * given, or stderr is a terminal and --quiet was not. */
+void cli_progress_begin(cli_progress *p, const cli_args *a, const char *label, const char *unit,
+                        uint64_t total);
+/* Records progress; redraws at most ten times a second. */
+void cli_progress_set(cli_progress *p, uint64_t done);
+/* For work done inside one blocking call: polls probe(arg) for the amount
+ * done from a thread, ten times a second, until cli_progress_end. */
+void cli_progress_watch(cli_progress *p, uint64_t (*probe)(void *), void *arg);
+/* Draws the final line (100% if ok) and a newline; stops any watcher. */
+void cli_progress_end(cli_progress *p, int ok);
+
+/* ---- Dump, load, import, export (dump.c, peers.c) --------------------------- */
+
+/* Writes the database as a dump (text or binary) to out, named name in
+ * messages, with a progress line labelled what.  Reports failures on
+ * stderr, except that a write error on out goes to ioerr[0..iocap) when
+ * ioerr is not NULL (the caller may know better why the pipe broke).
+ * CLI_OK or CLI_ERR. */
+int cli_dump_to(cli_ctx *ctx, const cli_args *a, FILE *out, const char *name, int text,
+                const char *what, char *ioerr, size_t iocap);
+/* Loads a dump (text or binary) from in in atomic batches; size is the
+ * input's size in bytes for the progress line (0: unknown).  Reports
+ * failures and how far a failed load got on stderr, except that damage in
+ * the input goes to ioerr when it is not NULL.  CLI_OK or CLI_ERR. */
+int cli_load_from(cli_ctx *ctx, const cli_args *a, FILE *in, const char *name, int text,
+                  uint64_t size, const char *what, char *ioerr, size_t iocap);
+/* CLI_OK if the database is empty or --if-empty was not given; otherwise
+ * reports it and returns CLI_ERR. */
+int cli_check_empty(cli_ctx *ctx, const cli_args *a, const char *what);
+
+int cli_cmd_dump(cli_ctx *ctx, const cli_args *a);
+int cli_cmd_load(cli_ctx *ctx, const cli_args *a);
+int cli_cmd_import(cli_ctx *ctx, const cli_args *a);
+int cli_cmd_export(cli_ctx *ctx, const cli_args *a);
 
 /* ---- The shell (shell.c) --------------------------------------------------- */
 

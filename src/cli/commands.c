@@ -9,10 +9,13 @@
  * the engine's errors and its log also live here, so that the one-shot
  * tool and the shell say the same things the same way.
  */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -343,6 +346,87 @@ static int cmd_stats(cli_ctx *ctx, const cli_args *a)
 	return CLI_OK;
 }
 
+/* ---- Progress of the blocking maintenance calls ---------------------------------------
+ *
+ * trove_verify, trove_compact_range and trove_backup report nothing until
+ * they return, so a watcher thread (progress.c) estimates how far they got
+ * from what can be seen outside them, against the database's disk size:
+ * the bytes this process has read (verify reads every file once), the
+ * engine's compaction_bytes_read counter, and the bytes in the backup's
+ * directory.  The estimate stops short of the total until the call
+ * returns.
+ */
+
+typedef struct watch {
+	trove_db *db;
+	const char *dir;
+	uint64_t base, total;
+} watch;
+
+static uint64_t below_total(const watch *w, uint64_t done)
+{
+	return w->total && done >= w->total ? w->total - 1 : done;
+}
+
+/* Bytes read by this process so far ("rchar" of /proc/self/io), or 0. */
+static uint64_t bytes_read(void)
+{
+	char buf[512];
+	int fd = open("/proc/self/io", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	const char *p = strstr(buf, "rchar:");
+	return p ? strtoull(p + 6, NULL, 10) : 0;
+}
+
+static uint64_t probe_verify(void *arg)
+{
+	watch *w = arg;
+	return below_total(w, bytes_read() - w->base);
+}
+
+static uint64_t probe_compact(void *arg)
+{
+	watch *w = arg;
+	trove_stats st;
+	if (trove_get_stats(w->db, &st))
+		return 0;
+	return below_total(w, st.compaction_bytes_read - w->base);
+}
+
+static uint64_t probe_backup(void *arg)
+{
+	watch *w = arg;
+	DIR *d = opendir(w->dir);
+	uint64_t sum = 0;
+	struct dirent *e;
+	while (d && (e = readdir(d)) != NULL) {
+		struct stat st;
+		if (fstatat(dirfd(d), e->d_name, &st, 0) == 0 && S_ISREG(st.st_mode))
+			sum += (uint64_t)st.st_size;
+	}
+	if (d)
+		closedir(d);
+	return below_total(w, sum);
+}
+
+/* Starts a byte-counted progress line for a blocking call on ctx->db. */
+static void watch_begin(cli_ctx *ctx, const cli_args *a, cli_progress *pg, watch *w,
+                        const char *label, uint64_t (*probe)(void *))
+{
+	uint64_t total = 0;
+	trove_disk_size(ctx->db, &total);
+	w->db = ctx->db;
+	w->total = total;
+	cli_progress_begin(pg, a, label, NULL, total);
+	cli_progress_watch(pg, probe, w);
+}
+
 typedef struct check_ctx {
 	uint64_t problems;
 } check_ctx;
@@ -356,7 +440,12 @@ static void report_problem(void *arg, const char *file, uint64_t offset, const c
 static int cmd_check(cli_ctx *ctx, const cli_args *a)
 {
 	check_ctx cc = {0};
+	cli_progress pg;
+	watch w = {0};
+	w.base = bytes_read();
+	watch_begin(ctx, a, &pg, &w, "check", probe_verify);
 	int rc = trove_verify(ctx->db, report_problem, &cc);
+	cli_progress_end(&pg, rc == 0);
 	if (rc == TROVE_ECORRUPT) {
 		fprintf(stderr, "trove: %s: %" PRIu64 " problem%s found\n", ctx->dir, cc.problems,
 		        cc.problems == 1 ? "" : "s");
@@ -367,7 +456,6 @@ static int cmd_check(cli_ctx *ctx, const cli_args *a)
 		return CLI_ERR;
 	}
 	printf("%s: ok\n", ctx->dir);
-	(void)a;
 	return CLI_OK;
 }
 
@@ -444,8 +532,15 @@ static int cmd_del(cli_ctx *ctx, const cli_args *a)
 static int cmd_compact(cli_ctx *ctx, const cli_args *a)
 {
 	const cli_str *lo = opt_str(a, O_FROM, &a->from), *hi = opt_str(a, O_TO, &a->to);
+	cli_progress pg;
+	watch w = {0};
+	trove_stats st;
+	if (trove_get_stats(ctx->db, &st) == 0)
+		w.base = st.compaction_bytes_read;
+	watch_begin(ctx, a, &pg, &w, "compact", probe_compact);
 	int rc = trove_compact_range(ctx->db, lo ? lo->p : NULL, lo ? lo->n : 0, hi ? hi->p : NULL,
 	                             hi ? hi->n : 0);
+	cli_progress_end(&pg, rc == 0);
 	if (rc) {
 		cli_error(ctx, "compact", rc);
 		return CLI_ERR;
@@ -455,7 +550,12 @@ static int cmd_compact(cli_ctx *ctx, const cli_args *a)
 
 static int cmd_backup(cli_ctx *ctx, const cli_args *a)
 {
+	cli_progress pg;
+	watch w = {0};
+	w.dir = a->pos[0].p;
+	watch_begin(ctx, a, &pg, &w, "backup", probe_backup);
 	int rc = trove_backup(ctx->db, a->pos[0].p);
+	cli_progress_end(&pg, rc == 0);
 	if (rc == TROVE_EEXIST) {
 		fprintf(stderr, "trove: %s: already exists and is not empty\n", a->pos[0].p);
 		return CLI_ERR;
@@ -503,6 +603,43 @@ static int cmd_shell(cli_ctx *ctx, const cli_args *a)
 	"object gets \"key_latin1\":true or \"value_latin1\":true, so the exact bytes\n"           \
 	"are the code points of the string.\n"
 
+#define PROGRESS_HELP                                                                              \
+	"A progress line (rate, ETA) goes to stderr when it is a terminal; --quiet\n"             \
+	"drops it, --progress shows it anyway.\n"
+
+#define DUMP_HELP                                                                                  \
+	"The dump is the database at one moment: every live key with its value and its\n"         \
+	"expiry as an absolute time, so that `trove dump A | trove load B` makes B a\n"          \
+	"copy of A, TTLs included.  The binary form (docs/FORMAT.md, \"Dump files\")\n"         \
+	"is portable and checksummed; a binary dump is not written to a terminal.\n"             \
+	"--text writes \"#trove-dump-text 1\", then KEY<TAB>VALUE<TAB>EXPIRY lines in the\n"     \
+	"escapes of scan (EXPIRY: Unix ms, 0 for none), then \"#end N\".\n"
+
+#define LOAD_HELP                                                                                  \
+	"Reads a dump made by `trove dump` (--text: its text form) and writes its\n"             \
+	"pairs, replacing the values of keys that exist (a merge).  --if-empty\n"                \
+	"refuses a database that holds any key.  Keys whose expiry has passed are\n"             \
+	"skipped; the others keep their absolute expiry.  The input is checked as it\n"          \
+	"is read, and written in atomic batches of 1000 records (or 8 MiB): on damage\n"         \
+	"(bad magic, a checksum mismatch, a cut input) the load stops with the byte\n"           \
+	"offset, and the database holds exactly the batches committed before it,\n"              \
+	"which the message counts.  In the shell FILE is required.\n"
+
+#define IMPORT_HELP                                                                                \
+	"Reads FILE with the peer's own library and writes its pairs like load (a\n"             \
+	"merge; --if-empty refuses a database with keys).  --format names the format:\n"         \
+	"gdbm, ndbm (FILE is the name without .dir/.pag), bdb (btree or hash), lmdb\n"           \
+	"(a directory with data.mdb, or a single file); without it the format is\n"              \
+	"recognised by its magic number.  Records Trove cannot hold (an empty key, a\n"          \
+	"key over 65535 bytes, a value over 64 MiB, a duplicate key) are skipped with\n"         \
+	"a warning, and the command then exits 2 after importing everything else.\n"
+
+#define EXPORT_HELP                                                                                \
+	"Writes every live pair into FILE, created if missing and merged into\n"                 \
+	"(values replaced) if it exists, with the peer's own library.  --format is\n"            \
+	"required: gdbm, ndbm, bdb-btree (or bdb), bdb-hash, lmdb.  Expiry times are\n"          \
+	"dropped (the peers have none; a note says how many keys had one).\n"
+
 const cli_cmd cli_cmds[] = {
         {"get", "KEY", "print the value of KEY",
          "The command line writes the value raw, byte for byte (adding a newline only\n"
@@ -534,14 +671,27 @@ const cli_cmd cli_cmds[] = {
          OPEN_READ, 0, cmd_stats},
         {"check", "", "verify every checksum and the key order of every file",
          "Each problem is printed on stderr as \"FILE: offset N: MESSAGE\".\n"
-         "Exits 0 if the database is intact, 2 if anything is damaged.\n",
-         0, 0, 0, OPEN_READ, 0, cmd_check},
+         "Exits 0 if the database is intact, 2 if anything is damaged.\n" PROGRESS_HELP,
+         0, 0, O_QUIET | O_PROGRESS, OPEN_READ, 0, cmd_check},
         {"compact", "", "compact the tables holding keys in [--from, --to]",
-         "Without bounds the whole database is compacted; --to is inclusive here.\n", 0, 0,
-         O_FROM | O_TO, OPEN_WRITE, 0, cmd_compact},
+         "Without bounds the whole database is compacted; --to is inclusive here.\n" PROGRESS_HELP,
+         0, 0, O_FROM | O_TO | O_QUIET | O_PROGRESS, OPEN_WRITE, 0, cmd_compact},
         {"backup", "DEST", "write a consistent copy of the database to directory DEST",
-         "DEST must not exist or must be empty; the copy opens as a normal database.\n", 1, 1, 0,
-         OPEN_WRITE, 0, cmd_backup},
+         "DEST must not exist or must be empty; the copy opens as a normal database.\n"
+                 PROGRESS_HELP,
+         1, 1, O_QUIET | O_PROGRESS, OPEN_WRITE, 0, cmd_backup},
+        {"dump", "[FILE]", "write every key, value and expiry to FILE (or stdout) as a dump",
+         DUMP_HELP PROGRESS_HELP, 0, 1, O_TEXT | O_QUIET | O_PROGRESS, OPEN_READ, 0,
+         cli_cmd_dump},
+        {"load", "[FILE]", "add the pairs of a dump in FILE (or stdin) to the database",
+         LOAD_HELP PROGRESS_HELP, 0, 1, O_TEXT | O_IF_EMPTY | O_QUIET | O_PROGRESS, OPEN_CREATE,
+         0, cli_cmd_load},
+        {"import", "FILE", "add the pairs of a GDBM, ndbm, Berkeley DB or LMDB database",
+         IMPORT_HELP PROGRESS_HELP, 1, 1, O_FORMAT | O_IF_EMPTY | O_QUIET | O_PROGRESS,
+         OPEN_CREATE, 0, cli_cmd_import},
+        {"export", "FILE", "write every pair into a GDBM, ndbm, Berkeley DB or LMDB database",
+         EXPORT_HELP PROGRESS_HELP, 1, 1, O_FORMAT | O_QUIET | O_PROGRESS, OPEN_READ, 0,
+         cli_cmd_export},
         {"shell", "", "run commands interactively (or from stdin, one per line)",
          "The shell takes the commands above without DIR, plus help and quit.  Words\n"
          "are split at spaces; \"double quotes\" and bare words take the escapes\n"
