@@ -604,41 +604,42 @@ static int cmd_shell(cli_ctx *ctx, const cli_args *a)
 	"are the code points of the string.\n"
 
 #define PROGRESS_HELP                                                                              \
-	"A progress line (rate, ETA) goes to stderr when it is a terminal; --quiet\n"             \
+	"A progress line (rate, ETA) goes to stderr when it is a terminal; --quiet\n"              \
 	"drops it, --progress shows it anyway.\n"
 
 #define DUMP_HELP                                                                                  \
-	"The dump is the database at one moment: every live key with its value and its\n"         \
-	"expiry as an absolute time, so that `trove dump A | trove load B` makes B a\n"          \
-	"copy of A, TTLs included.  The binary form (docs/FORMAT.md, \"Dump files\")\n"         \
-	"is portable and checksummed; a binary dump is not written to a terminal.\n"             \
-	"--text writes \"#trove-dump-text 1\", then KEY<TAB>VALUE<TAB>EXPIRY lines in the\n"     \
+	"The dump is the database at one moment: every live key with its value and its\n"          \
+	"expiry as an absolute time, so that `trove dump A | trove load B` makes B a\n"            \
+	"copy of A, TTLs included.  The binary form (docs/FORMAT.md, \"Dump files\")\n"            \
+	"is portable and checksummed; a binary dump is not written to a terminal.\n"               \
+	"--text writes \"#trove-dump-text 1\", then KEY<TAB>VALUE<TAB>EXPIRY lines in the\n"       \
 	"escapes of scan (EXPIRY: Unix ms, 0 for none), then \"#end N\".\n"
 
 #define LOAD_HELP                                                                                  \
-	"Reads a dump made by `trove dump` (--text: its text form) and writes its\n"             \
-	"pairs, replacing the values of keys that exist (a merge).  --if-empty\n"                \
-	"refuses a database that holds any key.  Keys whose expiry has passed are\n"             \
-	"skipped; the others keep their absolute expiry.  The input is checked as it\n"          \
-	"is read, and written in atomic batches of 1000 records (or 8 MiB): on damage\n"         \
-	"(bad magic, a checksum mismatch, a cut input) the load stops with the byte\n"           \
-	"offset, and the database holds exactly the batches committed before it,\n"              \
+	"Reads a dump made by `trove dump` (--text: its text form) and writes its\n"               \
+	"pairs, replacing the values of keys that exist (a merge).  --if-empty\n"                  \
+	"refuses a database that holds any key.  Keys whose expiry has passed are\n"               \
+	"skipped; the others keep their absolute expiry.  The input is checked as it\n"            \
+	"is read, and written in atomic batches of 1000 records (or 8 MiB): on damage\n"           \
+	"(bad magic, a checksum mismatch, a cut input) the load stops with the byte\n"             \
+	"offset, and the database holds exactly the batches committed before it,\n"                \
 	"which the message counts.  In the shell FILE is required.\n"
 
 #define IMPORT_HELP                                                                                \
-	"Reads FILE with the peer's own library and writes its pairs like load (a\n"             \
-	"merge; --if-empty refuses a database with keys).  --format names the format:\n"         \
-	"gdbm, ndbm (FILE is the name without .dir/.pag), bdb (btree or hash), lmdb\n"           \
-	"(a directory with data.mdb, or a single file); without it the format is\n"              \
-	"recognised by its magic number.  Records Trove cannot hold (an empty key, a\n"          \
-	"key over 65535 bytes, a value over 64 MiB, a duplicate key) are skipped with\n"         \
+	"Reads FILE with the peer's own library and writes its pairs like load (a\n"               \
+	"merge; --if-empty refuses a database with keys).  --format names the format:\n"           \
+	"gdbm, ndbm (FILE is the name without .dir/.pag), bdb (btree or hash), lmdb\n"             \
+	"(a directory with data.mdb, or a single file); without it the format is\n"                \
+	"recognised by its magic number.  Records Trove cannot hold (an empty key, a\n"            \
+	"key over 65535 bytes, a value over 64 MiB, a duplicate key) are skipped with\n"           \
 	"a warning, and the command then exits 2 after importing everything else.\n"
 
 #define EXPORT_HELP                                                                                \
-	"Writes every live pair into FILE, created if missing and merged into\n"                 \
-	"(values replaced) if it exists, with the peer's own library.  --format is\n"            \
-	"required: gdbm, ndbm, bdb-btree (or bdb), bdb-hash, lmdb.  Expiry times are\n"          \
-	"dropped (the peers have none; a note says how many keys had one).\n"
+	"Writes every live pair into FILE, created if missing and merged into\n"                   \
+	"(values replaced) if it exists, with the peer's own library.  --format is\n"              \
+	"required: gdbm, ndbm, bdb-btree (or bdb), bdb-hash, lmdb.  Expiry times are\n"            \
+	"dropped (the peers have none; a note says how many keys had one).  LMDB\n"                \
+	"refuses keys over 511 bytes: they are skipped with a warning (exit 2).\n"
 
 const cli_cmd cli_cmds[] = {
         {"get", "KEY", "print the value of KEY",
@@ -677,18 +678,17 @@ const cli_cmd cli_cmds[] = {
          "Without bounds the whole database is compacted; --to is inclusive here.\n" PROGRESS_HELP,
          0, 0, O_FROM | O_TO | O_QUIET | O_PROGRESS, OPEN_WRITE, 0, cmd_compact},
         {"backup", "DEST", "write a consistent copy of the database to directory DEST",
-         "DEST must not exist or must be empty; the copy opens as a normal database.\n"
-                 PROGRESS_HELP,
+         "DEST must not exist or must be empty; the copy opens as a normal "
+         "database.\n" PROGRESS_HELP,
          1, 1, O_QUIET | O_PROGRESS, OPEN_WRITE, 0, cmd_backup},
         {"dump", "[FILE]", "write every key, value and expiry to FILE (or stdout) as a dump",
-         DUMP_HELP PROGRESS_HELP, 0, 1, O_TEXT | O_QUIET | O_PROGRESS, OPEN_READ, 0,
-         cli_cmd_dump},
+         DUMP_HELP PROGRESS_HELP, 0, 1, O_TEXT | O_QUIET | O_PROGRESS, OPEN_READ, 0, cli_cmd_dump},
         {"load", "[FILE]", "add the pairs of a dump in FILE (or stdin) to the database",
-         LOAD_HELP PROGRESS_HELP, 0, 1, O_TEXT | O_IF_EMPTY | O_QUIET | O_PROGRESS, OPEN_CREATE,
-         0, cli_cmd_load},
+         LOAD_HELP PROGRESS_HELP, 0, 1, O_TEXT | O_IF_EMPTY | O_QUIET | O_PROGRESS, OPEN_CREATE, 0,
+         cli_cmd_load},
         {"import", "FILE", "add the pairs of a GDBM, ndbm, Berkeley DB or LMDB database",
-         IMPORT_HELP PROGRESS_HELP, 1, 1, O_FORMAT | O_IF_EMPTY | O_QUIET | O_PROGRESS,
-         OPEN_CREATE, 0, cli_cmd_import},
+         IMPORT_HELP PROGRESS_HELP, 1, 1, O_FORMAT | O_IF_EMPTY | O_QUIET | O_PROGRESS, OPEN_CREATE,
+         0, cli_cmd_import},
         {"export", "FILE", "write every pair into a GDBM, ndbm, Berkeley DB or LMDB database",
          EXPORT_HELP PROGRESS_HELP, 1, 1, O_FORMAT | O_QUIET | O_PROGRESS, OPEN_READ, 0,
          cli_cmd_export},

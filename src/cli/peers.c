@@ -337,5 +337,10 @@ int cli_cmd_export(cli_ctx *ctx, const cli_args *a)
 	sigaction(SIGPIPE, &old, NULL);
 	if (hs == 0 && *ioerr)
 		fprintf(stderr, "trove: export: %s\n", ioerr);
+	if (hs == 1 && st == CLI_OK)
+		fprintf(stderr,
+		        "trove: export: %s: the records above were skipped; everything else was "
+		        "exported\n",
+		        path);
 	return hs || st ? CLI_ERR : CLI_OK;
 }

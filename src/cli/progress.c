@@ -64,12 +64,12 @@ static void fmt_mib(char *buf, size_t cap, double v)
 static void draw(cli_progress *p, uint64_t done, double t, int final)
 {
 	char bar[BAR + 1], amount[96], rate[48], tail[64], pct[8] = "";
-	double el = t - p->start, r = el > 0 ? (double)done / el : 0;
 	uint64_t total = p->total;
 	if (final && p->ok && total && done < total)
 		done = total; /* the estimate was short; the work is done */
 	if (total && done > total)
 		total = done;
+	double el = t - p->start, r = el > 0 ? (double)done / el : 0;
 	if (total) {
 		size_t fill = (size_t)((double)BAR * (double)done / (double)total);
 		memset(bar, '#', fill);
