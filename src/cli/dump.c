@@ -128,7 +128,14 @@ int cli_cmd_dump(cli_ctx *ctx, const cli_args *a)
 		fprintf(stderr, "trove: dump: %s: %s\n", path, strerror(errno));
 		return CLI_ERR;
 	}
-	int st = cli_dump_to(ctx, a, out, to_stdout ? "stdout" : path, text, "dump", NULL, 0);
+	/* Into a pipe, the reader (`trove load`, say) draws its own progress
+	 * line on the same terminal: two would fight over it. */
+	struct stat st_out;
+	cli_args quiet = *a;
+	if (to_stdout && !(a->seen & O_PROGRESS) && fstat(STDOUT_FILENO, &st_out) == 0 &&
+	    S_ISFIFO(st_out.st_mode))
+		quiet.seen |= O_QUIET;
+	int st = cli_dump_to(ctx, &quiet, out, to_stdout ? "stdout" : path, text, "dump", NULL, 0);
 	if (!to_stdout && fclose(out) && st == CLI_OK) {
 		fprintf(stderr, "trove: dump: %s: %s\n", path, strerror(errno));
 		st = CLI_ERR;

@@ -134,12 +134,13 @@ static const peer_fmt *detect(const char *path)
 	char alt[PATH_MAX];
 	struct stat st;
 	if (stat(path, &st) != 0) {
+		int err = errno;
 		/* An ndbm database is named without its .pag and .dir files. */
 		snprintf(alt, sizeof alt, "%s.pag", path);
 		ssize_t n = head_of(alt, h, sizeof h);
 		if (n > 0 && is_gdbm(h, (size_t)n))
 			return fmt_named("ndbm");
-		fprintf(stderr, "trove: import: %s: %s\n", path, strerror(errno));
+		fprintf(stderr, "trove: import: %s: %s\n", path, strerror(err));
 		return NULL;
 	}
 	if (S_ISDIR(st.st_mode)) {

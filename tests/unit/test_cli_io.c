@@ -1368,6 +1368,16 @@ static void test_progress_on_terminal(void **state)
 	assert_int_equal(st, 0);
 	assert_string_equal(tty, "");
 	free(tty);
+	/* dump into a pipe leaves the terminal to the reader's line... */
+	tty = run_on_tty((char *const[]){"dump", f->db, NULL}, &st);
+	assert_int_equal(st, 0);
+	assert_string_equal(tty, "");
+	free(tty);
+	/* ...unless asked. */
+	tty = run_on_tty((char *const[]){"dump", f->db, "--progress", NULL}, &st);
+	assert_int_equal(st, 0);
+	assert_non_null(strstr(tty, "dump     ["));
+	free(tty);
 }
 
 /* ---- Help ------------------------------------------------------------------------------- */
