@@ -430,8 +430,8 @@ int cli_load_from(cli_ctx *ctx, const cli_args *a, FILE *in, const char *name, i
 	if (!ok)
 		report_partial(&l, what);
 	if (ok && l.expired && (a->verbose || ctx->shell))
-		fprintf(stderr, "trove: %s: %" PRIu64 " expired records skipped\n", what,
-		        l.expired);
+		fprintf(stderr, "trove: %s: %" PRIu64 " expired record%s skipped\n", what,
+		        l.expired, l.expired == 1 ? "" : "s");
 	source_close(&s);
 	trove_batch_free(l.b);
 	return ok ? CLI_OK : CLI_ERR;
