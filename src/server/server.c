@@ -441,15 +441,17 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	c->last_ms = srv_now_ms();
 	atomic_fetch_add_explicit(&c->w->srv->stats.net_input_bytes, (uint64_t)nread,
 	                          memory_order_relaxed);
-	conn_process(c);
-	if (!c->closing && c->in_len > c->w->srv->cfg->client_query_buffer_limit) {
+	/* Checked before running anything, as Redis does, so that one request
+	 * over the limit is refused however the bytes happen to arrive. */
+	if (c->in_len > c->w->srv->cfg->client_query_buffer_limit) {
 		srv_log(SRV_LL_WARNING,
-		       "closing client %llu (%s): its unprocessed input (%zu bytes) is over "
-		       "client-query-buffer-limit",
-		       (unsigned long long)c->id, c->peer, c->in_len);
+		        "closing client %llu (%s): its unprocessed input (%zu bytes) is over "
+		        "client-query-buffer-limit",
+		        (unsigned long long)c->id, c->peer, c->in_len);
 		conn_close(c);
 		return;
 	}
+	conn_process(c);
 	conn_schedule(c);
 }
 

@@ -55,11 +55,15 @@ class Server:
         while time.time() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError("troved exited with %d:\n%s" % (self.proc.returncode, self.logtext()))
+            c = self.client(socket_timeout=1)
             try:
-                if self.client(socket_timeout=1).ping():
+                if c.ping():
                     return self
             except (redis.ConnectionError, redis.TimeoutError):
                 time.sleep(0.02)
+            finally:
+                c.close()
+                c.connection_pool.disconnect()
         raise RuntimeError("troved did not answer PING:\n" + self.logtext())
 
     def logtext(self):
