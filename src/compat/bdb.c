@@ -54,14 +54,6 @@ void bdb_vreport(const bdb_errcfg *cfg, const DB_ENV *env, int with_error, int e
 	}
 }
 
-void bdb_report(const bdb_errcfg *cfg, const DB_ENV *env, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	bdb_vreport(cfg, env, 0, 0, fmt, ap);
-	va_end(ap);
-}
-
 static bdb_errcfg *db_cfg(bdb_db *db)
 {
 	return db->env ? &db->env->err : &db->err;

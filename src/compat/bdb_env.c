@@ -157,7 +157,6 @@ static int env_open(DB_ENV *e, const char *home, uint32_t flags, int mode)
 	memcpy(dir, home, n);
 	memcpy(dir + n, "/" ENV_DIR, sizeof "/" ENV_DIR);
 	env->txn_ok = !!(flags & DB_INIT_TXN);
-	env->thread = !!(flags & DB_THREAD);
 	trove_options o;
 	trove_options_init(&o);
 	o.sync = env->txn_ok && !env->nosync ? TROVE_SYNC_ALWAYS : TROVE_SYNC_NONE;

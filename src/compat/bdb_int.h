@@ -52,7 +52,7 @@ struct bdb_env {
 	DB_ENV pub;
 	bdb_errcfg err;
 	compat_store st; /* st.db is NULL until open */
-	int opened, txn_ok, thread, nosync;
+	int opened, txn_ok, nosync;
 	size_t cache;
 	uint32_t next_txn_id;
 	pthread_mutex_t mu; /* guards the lists below */
@@ -105,8 +105,6 @@ struct bdb_cursor {
 
 /* Reports a message through cfg's channel; env is passed to errcall.
  * With with_error, ": db_strerror(error)" is appended. */
-void bdb_report(const bdb_errcfg *cfg, const DB_ENV *env, const char *fmt, ...)
-        __attribute__((format(printf, 3, 4)));
 void bdb_vreport(const bdb_errcfg *cfg, const DB_ENV *env, int with_error, int error,
                  const char *fmt, va_list ap) __attribute__((format(printf, 5, 0)));
 void bdb_errcfg_init(bdb_errcfg *cfg);

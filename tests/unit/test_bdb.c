@@ -965,6 +965,24 @@ static void diff_put(diff *x)
 	free(v.p);
 }
 
+/* DB_GET_BOTH on key k with value v (len n), or with v changed. */
+static void diff_get_both(diff *x, DBT *tk, peer_dbt *pk, const void *v, uint32_t n)
+{
+	DBT b = out(0);
+	peer_dbt pb = {0};
+	unsigned char *copy = malloc(n + 1);
+	if (n)
+		memcpy(copy, v, n);
+	if (n && tu_below(&x->r, 2))
+		copy[tu_below(&x->r, n)] ^= 1;
+	b.data = pb.data = copy;
+	b.size = pb.size = n;
+	int rt = x->db->get(x->db, x->txn, tk, &b, DB_GET_BOTH);
+	assert_int_equal(rt, peer_bdb_get(x->g, pk, &pb, DB_GET_BOTH));
+	free(copy);
+	x->counts[N_GET]++;
+}
+
 static void diff_get(diff *x)
 {
 	blob *k = &x->keys[tu_below(&x->r, DIFF_KEYS)];
@@ -977,25 +995,12 @@ static void diff_get(diff *x)
 	assert_int_equal(rt, rg);
 	if (rt == DB_BUFFER_SMALL)
 		small_check(NULL, &x->od);
+	if (rt == 0 && tu_below(&x->r, 4) == 0) /* before out_check frees it */
+		diff_get_both(x, &tk, &pk, x->od.p.data, x->od.p.size);
 	out_check(&x->od, rt, 1, NULL);
 	x->counts[N_GET]++;
 	x->counts[N_SMALL] += rt == DB_BUFFER_SMALL;
 	x->counts[N_NOTFOUND] += rt == DB_NOTFOUND;
-	if (rt == 0 && tu_below(&x->r, 4) == 0) {
-		/* DB_GET_BOTH with the value just read, or with it changed. */
-		DBT b = out(0);
-		peer_dbt pb = {0};
-		unsigned char *v = malloc(x->od.p.size + 1);
-		memcpy(v, x->od.p.data, x->od.p.size);
-		b.data = pb.data = v;
-		b.size = pb.size = x->od.p.size;
-		if (b.size && tu_below(&x->r, 2))
-			v[tu_below(&x->r, b.size)] ^= 1;
-		rt = x->db->get(x->db, x->txn, &tk, &b, DB_GET_BOTH);
-		assert_int_equal(rt, peer_bdb_get(x->g, &pk, &pb, DB_GET_BOTH));
-		free(v);
-		x->counts[N_GET]++;
-	}
 }
 
 static void diff_del_or_exists(diff *x, int del)
