@@ -75,7 +75,8 @@
  * existing one (EEXIST), DB_TRUNCATE empties it, DB_RDONLY refuses writes
  * on this handle (EACCES).  A missing file without DB_CREATE is ENOENT.
  * The mode argument is the directory's mode outside an environment (with
- * search permission wherever read permission is), and unused inside one.
+ * search permission wherever read permission is; 0 means 0660, as in
+ * Berkeley DB), and unused inside one; the umask applies.
  *
  * ---- Keys and values ---------------------------------------------------------
  *
