@@ -11,6 +11,8 @@ PACKAGES="
   libclang-rt-14-dev
   libgdbm-dev libgdbm-compat-dev libdb5.3-dev liblmdb-dev
   libuv1-dev python3-pytest python3-redis redis-tools
+  libleveldb-dev librocksdb-dev libkyotocabinet-dev libtkrzw-dev libsqlite3-dev
+  gnuplot-nox redis-server
 "
 
 if [ "$(id -u)" -ne 0 ]; then
