@@ -53,7 +53,7 @@ DEPS_STAMP := $(BUILD)/.deps-ok
         fuzz fuzzers fuzz-smoke
 all: lib $(BUILD)/trove $(TROVED) $(UNIT_BINS) $(CRASH_BINS) $(MAN_PAGE)
 
-lib: $(BUILD)/libtrove.a $(BUILD)/libtrove.so
+lib: $(BUILD)/libtrove.a $(BUILD)/libtrove.so $(BUILD)/libtrove-int.a
 
 # Installs the Debian packages once if any header we need is missing.
 $(DEPS_STAMP):
@@ -70,7 +70,22 @@ $(BUILD)/%.o: %.c $(DEPS_STAMP)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
-$(BUILD)/libtrove.a: $(LIB_OBJS)
+# The engine's internal names stay inside the library: its objects are
+# built with hidden visibility (trove.h marks the API), the shared library
+# exports only the API, and the static library is one relocatable object
+# whose hidden symbols are made local.  Tests, which call internals, link
+# the plain archive libtrove-int.a instead.
+$(BUILD)/src/engine/%.o $(BUILD)/src/util/%.o $(BUILD)/src/compat/%.o: CFLAGS += -fvisibility=hidden
+
+$(BUILD)/libtrove-int.a: $(LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/libtrove.o: $(LIB_OBJS)
+	$(LD) -r -o $@ $^
+	objcopy --localize-hidden $@
+
+$(BUILD)/libtrove.a: $(BUILD)/libtrove.o
 	@rm -f $@
 	ar rcs $@ $^
 
@@ -97,7 +112,7 @@ $(BUILD)/trove.1: docs/trove.1.scd
 $(BUILD)/troved: $(SERVER_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/libtrove.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS) $(SERVER_LIBS)
 
-$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/tests/unit/testutil.o $(BUILD)/libtrove.a
+$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/tests/unit/testutil.o $(BUILD)/libtrove-int.a
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ $^ -lcmocka $(LDLIBS)
 
@@ -116,7 +131,7 @@ $(BUILD)/tests/test_cli_io: $(BUILD)/tests/unit/test_cli_io.o $(BUILD)/tests/uni
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ $^ -lcmocka -lgdbm_compat -lgdbm -ldb-5.3 -llmdb
 
-$(BUILD)/tests/crash_%: $(BUILD)/tests/crash/crash_%.o $(BUILD)/tests/unit/testutil.o $(BUILD)/libtrove.a
+$(BUILD)/tests/crash_%: $(BUILD)/tests/crash/crash_%.o $(BUILD)/tests/unit/testutil.o $(BUILD)/libtrove-int.a
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ $^ -lcmocka $(LDLIBS)
 
@@ -151,7 +166,7 @@ fuzz:
 
 fuzzers: $(FUZZ_BINS)
 
-$(BUILD)/fuzz/%: $(BUILD)/tests/fuzz/%.o $(BUILD)/libtrove.a
+$(BUILD)/fuzz/%: $(BUILD)/tests/fuzz/%.o $(BUILD)/libtrove-int.a
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -fsanitize=fuzzer -o $@ $^ $(LDLIBS)
 
@@ -204,5 +219,53 @@ format:
 
 clean:
 	rm -rf build build-asan build-clang build-fuzz
+
+# ---- Benchmarks: `make bench` (QUICK=1 for a short run), `make bench-server`.
+# Never built by `make` or `make test`: they need the peers' libraries and
+# measure, they do not test.  Trove's backend is linked with libtrove into
+# one object whose only global symbol is bench_trove, so no symbol of
+# libtrove (such as its Berkeley-DB-style compat layer) can stand in for a
+# peer's, and the peers' libraries cannot reach into Trove.
+BENCH_SRCS  := $(filter-out bench/bench_trove.c,$(wildcard bench/*.c))
+BENCH_OBJS  := $(BENCH_SRCS:%.c=$(BUILD)/%.o)
+BENCH_LIBS  := -llmdb -lleveldb -lrocksdb -ldb-5.3 -lgdbm -lkyotocabinet -ltkrzw -lsqlite3
+BENCH_HDRS  := lmdb.h leveldb/c.h rocksdb/c.h db.h gdbm.h kclangc.h tkrzw_langc.h sqlite3.h
+BENCH_STAMP := $(BUILD)/bench/.deps-ok
+
+.PHONY: bench bench-server
+bench: $(BUILD)/bench/trove-bench
+	$(BUILD)/bench/trove-bench $(if $(filter-out 0,$(QUICK)),--quick) $(BENCH_ARGS)
+	gnuplot -e "in='bench/results/latest.dat'; out='bench/results/latest.png'" bench/chart.gp
+	@echo "bench: chart in bench/results/latest.png"
+
+bench-server: $(BUILD)/troved
+	sh bench/server.sh $(BUILD)/troved
+
+$(BENCH_STAMP):
+	@for h in $(BENCH_HDRS); do \
+	  if ! echo "#include <stddef.h>\n#include <$$h>" | $(CC) -E -x c - >/dev/null 2>&1 || \
+	     ! command -v gnuplot >/dev/null || ! command -v redis-server >/dev/null; then \
+	    echo "bench: missing $$h, gnuplot or redis-server: running scripts/install-deps.sh"; \
+	    sh scripts/install-deps.sh || exit 1; break; \
+	  fi; \
+	done
+	@mkdir -p $(@D) && touch $@
+
+$(BUILD)/bench/%.o: bench/%.c $(BENCH_STAMP) $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -DBENCH_ROCKSDB_VERSION='"$(shell pkg-config --modversion rocksdb 2>/dev/null)"' \
+	    -MMD -MP -c $< -o $@
+
+$(BUILD)/bench/trove-backend.o: $(BUILD)/bench/bench_trove.o $(BUILD)/libtrove.a
+	$(LD) -r -o $@ $^
+	objcopy --keep-global-symbol=bench_trove $@
+
+$(BUILD)/bench/trove-bench: $(BENCH_OBJS) $(BUILD)/bench/trove-backend.o
+	$(CC) $(CFLAGS) -o $@ $^ $(BENCH_LIBS) $(LDLIBS)
+	@if nm $@ | grep -qE ' [TtWw] (db_create|db_env_create|db_version|dbm_open)$$'; then \
+	  echo "trove-bench: a Berkeley DB or dbm symbol is defined inside the binary, not taken from libdb"; \
+	  rm -f $@; exit 1; fi
+
+-include $(wildcard $(BUILD)/bench/*.d)
 
 -include $(LIB_OBJS:.o=.d) $(CLI_SRCS:%.c=$(BUILD)/%.d) $(PEER_OBJS:.o=.d) $(SERVER_SRCS:%.c=$(BUILD)/%.d)

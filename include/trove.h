@@ -70,6 +70,14 @@
 extern "C" {
 #endif
 
+/* Marks the library's exported functions; everything else in libtrove is
+ * hidden, so a program never collides with the engine's internal names. */
+#if defined(__GNUC__)
+#define TROVE_API __attribute__((visibility("default")))
+#else
+#define TROVE_API
+#endif
+
 #define TROVE_VERSION_STRING "0.1.0"
 #define TROVE_MAX_KEY 65535u
 #define TROVE_MAX_VALUE (64u << 20)
@@ -98,7 +106,7 @@ enum {
 };
 
 /* A static, human-readable description of code; never NULL. */
-const char *trove_strerror(int code);
+TROVE_API const char *trove_strerror(int code);
 
 /* ---- Opening and closing ------------------------------------------------ */
 
@@ -142,7 +150,7 @@ typedef struct trove_options {
 
 /* Fills *o with the defaults above.  Always call it before setting fields,
  * so that fields added later get their defaults. */
-void trove_options_init(trove_options *o);
+TROVE_API void trove_options_init(trove_options *o);
 
 /* Opens (or creates) the database in directory `path`.  Only one trove_db
  * may have a directory open at a time, in any process: a second opener gets
@@ -154,23 +162,23 @@ void trove_options_init(trove_options *o);
  * TROVE_EEXIST (error_if_exists), TROVE_ELOCKED, TROVE_ECORRUPT,
  * TROVE_EVERSION, TROVE_EIO, TROVE_ENOSPC, TROVE_EACCES, TROVE_ENOMEM.
  * On success *db is a handle to close with trove_close. */
-int trove_open(const char *path, const trove_options *opts, trove_db **db);
+TROVE_API int trove_open(const char *path, const trove_options *opts, trove_db **db);
 
 /* Flushes what must be flushed, stops background work, releases the lock
  * and frees the handle, even when it returns an error (the error says a
  * final flush failed; what was acknowledged stays safe in the log).  Every
  * cursor and snapshot must be closed first; the handle must not be in use
  * by another thread.  NULL is ignored. */
-int trove_close(trove_db *db);
+TROVE_API int trove_close(trove_db *db);
 
 /* The latest detailed error message of this handle (damaged files name the
  * file and offset), or "" if none.  The string is copied into buf (always
  * NUL-terminated); returns buf. */
-char *trove_errmsg(trove_db *db, char *buf, size_t len);
+TROVE_API char *trove_errmsg(trove_db *db, char *buf, size_t len);
 
 /* Frees memory returned by Trove (values, key lists' arrays).  NULL is
  * ignored. */
-void trove_free(void *p);
+TROVE_API void trove_free(void *p);
 
 /* ---- Reading ---------------------------------------------------------- */
 
@@ -187,31 +195,31 @@ typedef struct trove_meta {
  * trove_free) and *vlen its length.  An expired key is not found.
  * Errors: TROVE_ENOTFOUND, TROVE_EINVAL, TROVE_ETOOBIG (key), TROVE_EIO,
  * TROVE_ECORRUPT, TROVE_ENOMEM. */
-int trove_get(trove_db *db, const void *key, size_t klen, void **val,
+TROVE_API int trove_get(trove_db *db, const void *key, size_t klen, void **val,
               size_t *vlen);
 
 /* trove_get with a snapshot (NULL for the latest state) and the key's
  * metadata; val/vlen may be NULL to fetch only the metadata, meta may be
  * NULL. */
-int trove_get_ex(trove_db *db, const trove_snapshot *snap, const void *key,
+TROVE_API int trove_get_ex(trove_db *db, const trove_snapshot *snap, const void *key,
                  size_t klen, void **val, size_t *vlen, trove_meta *meta);
 
 /* 0 if key exists (and has not expired), TROVE_ENOTFOUND if not, or an
  * error.  Cheaper than trove_get: the value is not copied. */
-int trove_exists(trove_db *db, const void *key, size_t klen);
+TROVE_API int trove_exists(trove_db *db, const void *key, size_t klen);
 
 /* Reads n keys at one snapshot (so the results are mutually consistent).
  * For each i, status[i] is 0 (vals[i], vlens[i] set, free vals[i] with
  * trove_free), TROVE_ENOTFOUND (vals[i] = NULL) or an error.  Returns 0 if
  * every lookup ran (whether or not the keys exist), else the first error
  * that stopped it. */
-int trove_mget(trove_db *db, const trove_snapshot *snap, size_t n,
+TROVE_API int trove_mget(trove_db *db, const trove_snapshot *snap, size_t n,
                const void *const *keys, const size_t *klens, void **vals,
                size_t *vlens, int *status);
 
 /* Remaining time to live of key in ms in *ttl_ms, or -1 if it has no
  * expiry.  TROVE_ENOTFOUND if the key does not exist. */
-int trove_ttl(trove_db *db, const void *key, size_t klen, int64_t *ttl_ms);
+TROVE_API int trove_ttl(trove_db *db, const void *key, size_t klen, int64_t *ttl_ms);
 
 /* ---- Writing -------------------------------------------------------------
  *
@@ -221,11 +229,11 @@ int trove_ttl(trove_db *db, const void *key, size_t klen, int64_t *ttl_ms);
  */
 
 /* Sets key to val (replacing any value and dropping any expiry). */
-int trove_put(trove_db *db, const void *key, size_t klen, const void *val,
+TROVE_API int trove_put(trove_db *db, const void *key, size_t klen, const void *val,
               size_t vlen);
 
 /* Removes key; succeeds whether or not it existed. */
-int trove_del(trove_db *db, const void *key, size_t klen);
+TROVE_API int trove_del(trove_db *db, const void *key, size_t klen);
 
 /* The condition a conditional write checks, evaluated on the key's state
  * at the moment the write commits. */
@@ -266,41 +274,41 @@ typedef struct trove_put_opts {
  * On success *version (if not NULL) receives the key's new version.
  * Errors: TROVE_EINVAL, TROVE_ETOOBIG, TROVE_ECONDITION, TROVE_EREADONLY,
  * TROVE_EIO, TROVE_ENOSPC, TROVE_EBADDB, TROVE_ENOMEM. */
-int trove_put_ex(trove_db *db, const void *key, size_t klen, const void *val,
+TROVE_API int trove_put_ex(trove_db *db, const void *key, size_t klen, const void *val,
                  size_t vlen, const trove_put_opts *opts, uint64_t *version);
 
 /* Thin wrappers over trove_put_ex. */
-int trove_put_if_absent(trove_db *db, const void *key, size_t klen,
+TROVE_API int trove_put_if_absent(trove_db *db, const void *key, size_t klen,
                         const void *val, size_t vlen);  /* else TROVE_EEXIST */
-int trove_put_if_present(trove_db *db, const void *key, size_t klen,
+TROVE_API int trove_put_if_present(trove_db *db, const void *key, size_t klen,
                          const void *val, size_t vlen); /* else TROVE_ENOTFOUND */
 /* Compare-and-swap on the value: TROVE_ECONDITION if the key is missing or
  * its value differs from expected. */
-int trove_cas(trove_db *db, const void *key, size_t klen, const void *expected,
+TROVE_API int trove_cas(trove_db *db, const void *key, size_t klen, const void *expected,
               size_t elen, const void *val, size_t vlen);
 /* Compare-and-swap on the version (0 = the key must be absent). */
-int trove_cas_version(trove_db *db, const void *key, size_t klen,
+TROVE_API int trove_cas_version(trove_db *db, const void *key, size_t klen,
                       uint64_t version, const void *val, size_t vlen);
 /* Put with a time to live of ttl_ms milliseconds (> 0). */
-int trove_put_ttl(trove_db *db, const void *key, size_t klen, const void *val,
+TROVE_API int trove_put_ttl(trove_db *db, const void *key, size_t klen, const void *val,
                   size_t vlen, int64_t ttl_ms);
 
 /* The generic conditional delete; cond may be NULL.  *deleted (if not
  * NULL) is set to 1 if a live key was removed, 0 if there was none (which
  * is not an error unless the condition demands presence). */
-int trove_del_ex(trove_db *db, const void *key, size_t klen,
+TROVE_API int trove_del_ex(trove_db *db, const void *key, size_t klen,
                  const trove_cond *cond, int *deleted);
 /* Deletes key if it exists: 0 if it did, TROVE_ENOTFOUND if not. */
-int trove_del_if_exists(trove_db *db, const void *key, size_t klen);
+TROVE_API int trove_del_if_exists(trove_db *db, const void *key, size_t klen);
 
 /* Sets an existing key's expiry to expire_at_ms (absolute Unix ms; 0
  * removes it) without changing its value.  The key's version grows.
  * TROVE_ENOTFOUND if the key does not exist. */
-int trove_expire_at(trove_db *db, const void *key, size_t klen,
+TROVE_API int trove_expire_at(trove_db *db, const void *key, size_t klen,
                     int64_t expire_at_ms);
 /* Removes key's expiry: 0 if it had one, TROVE_ENOTFOUND if the key is
  * missing, TROVE_ECONDITION if it had none (nothing written). */
-int trove_persist(trove_db *db, const void *key, size_t klen);
+TROVE_API int trove_persist(trove_db *db, const void *key, size_t klen);
 
 /* ---- Batches and conditional transactions ---------------------------------
  *
@@ -315,27 +323,27 @@ int trove_persist(trove_db *db, const void *key, size_t klen);
 typedef struct trove_batch trove_batch;
 
 /* NULL on ENOMEM. */
-trove_batch *trove_batch_new(void);
-void trove_batch_free(trove_batch *b);
-void trove_batch_clear(trove_batch *b);
+TROVE_API trove_batch *trove_batch_new(void);
+TROVE_API void trove_batch_free(trove_batch *b);
+TROVE_API void trove_batch_clear(trove_batch *b);
 /* Number of writes and of conditions in the batch. */
-size_t trove_batch_count(const trove_batch *b);
-size_t trove_batch_conditions(const trove_batch *b);
+TROVE_API size_t trove_batch_count(const trove_batch *b);
+TROVE_API size_t trove_batch_conditions(const trove_batch *b);
 
 /* Each returns 0, TROVE_EINVAL, TROVE_ETOOBIG or TROVE_ENOMEM; on error the
  * batch is unchanged. */
-int trove_batch_put(trove_batch *b, const void *key, size_t klen,
+TROVE_API int trove_batch_put(trove_batch *b, const void *key, size_t klen,
                     const void *val, size_t vlen);
 /* expire_at_ms: absolute Unix ms, 0 for none. */
-int trove_batch_put_ttl(trove_batch *b, const void *key, size_t klen,
+TROVE_API int trove_batch_put_ttl(trove_batch *b, const void *key, size_t klen,
                         const void *val, size_t vlen, int64_t expire_at_ms);
-int trove_batch_del(trove_batch *b, const void *key, size_t klen);
+TROVE_API int trove_batch_del(trove_batch *b, const void *key, size_t klen);
 /* Changes the expiry of key if it exists at commit (0 removes it); a
  * missing key is left missing and does not fail the batch. */
-int trove_batch_expire_at(trove_batch *b, const void *key, size_t klen,
+TROVE_API int trove_batch_expire_at(trove_batch *b, const void *key, size_t klen,
                           int64_t expire_at_ms);
 /* Adds a condition (kind != TROVE_IF_ANY) on key. */
-int trove_batch_require(trove_batch *b, const void *key, size_t klen,
+TROVE_API int trove_batch_require(trove_batch *b, const void *key, size_t klen,
                         const trove_cond *cond);
 
 typedef struct trove_write_result {
@@ -349,7 +357,7 @@ typedef struct trove_write_result {
  * (its conditions are still checked).  Errors: TROVE_ECONDITION (res->failed
  * says which), TROVE_EINVAL, TROVE_EREADONLY, TROVE_EIO, TROVE_ENOSPC,
  * TROVE_EBADDB, TROVE_ENOMEM. */
-int trove_write(trove_db *db, const trove_batch *b, trove_write_result *res);
+TROVE_API int trove_write(trove_db *db, const trove_batch *b, trove_write_result *res);
 
 /* ---- Snapshots ------------------------------------------------------------
  *
@@ -361,10 +369,10 @@ int trove_write(trove_db *db, const trove_batch *b, trove_write_result *res);
  */
 
 /* NULL on ENOMEM (or a NULL db). */
-trove_snapshot *trove_snapshot_new(trove_db *db);
-void trove_snapshot_free(trove_db *db, trove_snapshot *snap);
+TROVE_API trove_snapshot *trove_snapshot_new(trove_db *db);
+TROVE_API void trove_snapshot_free(trove_db *db, trove_snapshot *snap);
 /* The version of the last write the snapshot sees. */
-uint64_t trove_snapshot_version(const trove_snapshot *snap);
+TROVE_API uint64_t trove_snapshot_version(const trove_snapshot *snap);
 
 /* ---- Cursors ----------------------------------------------------------------
  *
@@ -389,24 +397,24 @@ typedef struct trove_cursor_opts {
 
 /* opts may be NULL.  The cursor starts unpositioned.  The bounds are
  * copied. */
-int trove_cursor_open(trove_db *db, const trove_cursor_opts *opts,
+TROVE_API int trove_cursor_open(trove_db *db, const trove_cursor_opts *opts,
                       trove_cursor **out);
-void trove_cursor_close(trove_cursor *c);
-int trove_cursor_first(trove_cursor *c);
-int trove_cursor_last(trove_cursor *c);
-int trove_cursor_next(trove_cursor *c);  /* TROVE_EINVAL if unpositioned */
-int trove_cursor_prev(trove_cursor *c);
+TROVE_API void trove_cursor_close(trove_cursor *c);
+TROVE_API int trove_cursor_first(trove_cursor *c);
+TROVE_API int trove_cursor_last(trove_cursor *c);
+TROVE_API int trove_cursor_next(trove_cursor *c);  /* TROVE_EINVAL if unpositioned */
+TROVE_API int trove_cursor_prev(trove_cursor *c);
 /* First key >= key. */
-int trove_cursor_seek(trove_cursor *c, const void *key, size_t klen);
+TROVE_API int trove_cursor_seek(trove_cursor *c, const void *key, size_t klen);
 /* Last key <= key. */
-int trove_cursor_seek_for_prev(trove_cursor *c, const void *key, size_t klen);
-int trove_cursor_valid(const trove_cursor *c);
+TROVE_API int trove_cursor_seek_for_prev(trove_cursor *c, const void *key, size_t klen);
+TROVE_API int trove_cursor_valid(const trove_cursor *c);
 /* The current key and value, valid until the cursor moves or closes; NULL
  * (and 0 length) when not positioned. */
-const void *trove_cursor_key(const trove_cursor *c, size_t *klen);
-const void *trove_cursor_value(const trove_cursor *c, size_t *vlen);
+TROVE_API const void *trove_cursor_key(const trove_cursor *c, size_t *klen);
+TROVE_API const void *trove_cursor_value(const trove_cursor *c, size_t *vlen);
 /* Metadata of the current key. */
-int trove_cursor_meta(const trove_cursor *c, trove_meta *meta);
+TROVE_API int trove_cursor_meta(const trove_cursor *c, trove_meta *meta);
 
 /* ---- Listing keys page by page ----------------------------------------- */
 
@@ -421,19 +429,19 @@ typedef struct trove_key_list {
  * (NULL: from the start), restricted to prefix (NULL: none).  To fetch the
  * next page, pass the last key of this page as `after`.  Free with
  * trove_key_list_free. */
-int trove_list_keys(trove_db *db, const trove_snapshot *snap,
+TROVE_API int trove_list_keys(trove_db *db, const trove_snapshot *snap,
                     const void *prefix, size_t plen, const void *after,
                     size_t alen, size_t limit, trove_key_list *out);
-void trove_key_list_free(trove_key_list *l);
+TROVE_API void trove_key_list_free(trove_key_list *l);
 
 /* ---- Metadata and statistics --------------------------------------------- */
 
 /* The exact number of live (present, unexpired) keys, in *n.  Cheap: the
  * engine keeps the count as it writes. */
-int trove_count(trove_db *db, uint64_t *n);
+TROVE_API int trove_count(trove_db *db, uint64_t *n);
 
 /* Bytes the database occupies on disk (tables and logs). */
-int trove_disk_size(trove_db *db, uint64_t *bytes);
+TROVE_API int trove_disk_size(trove_db *db, uint64_t *bytes);
 
 typedef struct trove_stats {
 	uint64_t reads;            /* point reads (get, exists, mget keys) */
@@ -459,7 +467,7 @@ typedef struct trove_stats {
 	uint64_t last_version;     /* the version of the latest write */
 } trove_stats;
 
-int trove_get_stats(trove_db *db, trove_stats *st);
+TROVE_API int trove_get_stats(trove_db *db, trove_stats *st);
 
 /* ---- Maintenance ---------------------------------------------------------- */
 
@@ -467,12 +475,12 @@ int trove_get_stats(trove_db *db, trove_stats *st);
  * must not exist or be empty) while reads and writes go on.  The copy is
  * the database as of one moment during the call, and opens as a normal
  * database.  Not available for in-memory databases (TROVE_EINVAL). */
-int trove_backup(trove_db *db, const char *dir);
+TROVE_API int trove_backup(trove_db *db, const char *dir);
 
 /* Compacts the tables holding keys in [lo, hi] (NULL: unbounded) down the
  * levels, reclaiming the space of deleted, overwritten and expired data.
  * Blocks until done. */
-int trove_compact_range(trove_db *db, const void *lo, size_t lolen,
+TROVE_API int trove_compact_range(trove_db *db, const void *lo, size_t lolen,
                         const void *hi, size_t hilen);
 
 /* Receives each problem trove_verify finds. */
@@ -483,14 +491,14 @@ typedef void (*trove_verify_fn)(void *arg, const char *file, uint64_t offset,
  * are in order, calling report (may be NULL) for each problem with the
  * file name and byte offset.  Returns 0 if everything is intact,
  * TROVE_ECORRUPT if anything is damaged, or an I/O error. */
-int trove_verify(trove_db *db, trove_verify_fn report, void *arg);
+TROVE_API int trove_verify(trove_db *db, trove_verify_fn report, void *arg);
 
 /* Makes every acknowledged write durable now (useful with
  * TROVE_SYNC_NONE or TROVE_SYNC_PERIODIC). */
-int trove_sync(trove_db *db);
+TROVE_API int trove_sync(trove_db *db);
 
 /* Writes the memtable out to a table file now. */
-int trove_flush(trove_db *db);
+TROVE_API int trove_flush(trove_db *db);
 
 #ifdef __cplusplus
 }

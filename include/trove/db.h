@@ -220,6 +220,15 @@
 #include <stdint.h>
 #include <stdio.h> /* FILE, for set_errfile */
 
+/* Exported from libtrove (the library hides every other name). */
+#ifndef TROVE_COMPAT_API
+#if defined(__GNUC__)
+#define TROVE_COMPAT_API __attribute__((visibility("default")))
+#else
+#define TROVE_COMPAT_API
+#endif
+#endif
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -465,14 +474,14 @@ struct trove_bdb_txn {
 
 /* Makes a DB handle in *dbp, inside env (opened) or outside any (NULL).
  * flags: 0. */
-int trove_db_create(DB **dbp, DB_ENV *env, uint32_t flags);
+TROVE_COMPAT_API int trove_db_create(DB **dbp, DB_ENV *env, uint32_t flags);
 /* Makes a DB_ENV handle in *envp.  flags: 0. */
-int trove_db_env_create(DB_ENV **envp, uint32_t flags);
+TROVE_COMPAT_API int trove_db_env_create(DB_ENV **envp, uint32_t flags);
 /* Words for a return code (errno values included); never NULL.  The
  * string is static: do not free or change it. */
-char *trove_db_strerror(int error);
+TROVE_COMPAT_API char *trove_db_strerror(int error);
 /* DB_VERSION_STRING, and the numbers in the pointers that are not NULL. */
-char *trove_db_version(int *major, int *minor, int *patch);
+TROVE_COMPAT_API char *trove_db_version(int *major, int *minor, int *patch);
 
 #ifdef __cplusplus
 }

@@ -96,6 +96,15 @@
 #include <stddef.h>
 #include <sys/types.h> /* mode_t */
 
+/* Exported from libtrove (the library hides every other name). */
+#ifndef TROVE_COMPAT_API
+#if defined(__GNUC__)
+#define TROVE_COMPAT_API __attribute__((visibility("default")))
+#else
+#define TROVE_COMPAT_API
+#endif
+#endif
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -131,40 +140,40 @@ typedef struct trove_dbm DBM;
  * are ignored, as open(2) would ignore them for a database.  file_mode is
  * the new directory's mode (see "Differences").  Returns NULL with errno
  * set on failure. */
-DBM *trove_dbm_open(const char *file, int open_flags, mode_t file_mode);
+TROVE_COMPAT_API DBM *trove_dbm_open(const char *file, int open_flags, mode_t file_mode);
 
 /* Syncs and closes the database; db must not be used afterwards.  A sync
  * that fails is reported nowhere (dbm_close returns nothing); what was
  * acknowledged is in Trove's log and survives a crash of the program.
  * NULL is ignored. */
-void trove_dbm_close(DBM *db);
+TROVE_COMPAT_API void trove_dbm_close(DBM *db);
 
 /* The value stored under key, or a datum with dptr NULL if there is none
  * or on error.  The value's memory belongs to db (see "Memory"). */
-datum trove_dbm_fetch(DBM *db, datum key);
+TROVE_COMPAT_API datum trove_dbm_fetch(DBM *db, datum key);
 
 /* Stores content under key.  With DBM_INSERT an existing key is left
  * alone and 1 is returned; with DBM_REPLACE its value is replaced.
  * Returns 0 on success, 1 as said, -1 on error.  The write is atomic. */
-int trove_dbm_store(DBM *db, datum key, datum content, int store_mode);
+TROVE_COMPAT_API int trove_dbm_store(DBM *db, datum key, datum content, int store_mode);
 
 /* Removes key: 0 if it was there, -1 if it was not or on error. */
-int trove_dbm_delete(DBM *db, datum key);
+TROVE_COMPAT_API int trove_dbm_delete(DBM *db, datum key);
 
 /* The first key of the database (dptr NULL if it is empty or on error),
  * and the key after the one returned last (dptr NULL at the end).  The
  * key's memory belongs to db (see "Memory" and "Iteration"). */
-datum trove_dbm_firstkey(DBM *db);
-datum trove_dbm_nextkey(DBM *db);
+TROVE_COMPAT_API datum trove_dbm_firstkey(DBM *db);
+TROVE_COMPAT_API datum trove_dbm_nextkey(DBM *db);
 
 /* Non-zero if an error has occurred on db since it was opened or since the
  * last dbm_clearerr.  dbm_clearerr resets it and returns 0 (POSIX
  * declares it int with an unspecified value; GDBM declares it void). */
-int trove_dbm_error(DBM *db);
-int trove_dbm_clearerr(DBM *db);
+TROVE_COMPAT_API int trove_dbm_error(DBM *db);
+TROVE_COMPAT_API int trove_dbm_clearerr(DBM *db);
 
 /* Non-zero if db was opened O_RDONLY (a GDBM extension). */
-int trove_dbm_rdonly(DBM *db);
+TROVE_COMPAT_API int trove_dbm_rdonly(DBM *db);
 
 #ifdef __cplusplus
 }
