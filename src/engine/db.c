@@ -204,13 +204,28 @@ static int found_cb(void *arg, tv_slice ikey, tv_slice value)
 	return 1;
 }
 
+static int lookup(tv_super *s, tv_slice skey, uint64_t seq, unsigned *type, tv_buf *val,
+                  size_t limit, uint64_t *entry_seq, int for_write);
+
 int tv_lookup(tv_super *s, tv_slice skey, uint64_t seq, unsigned *type, tv_buf *val,
               size_t limit, uint64_t *entry_seq)
+{
+	return lookup(s, skey, seq, type, val, limit, entry_seq, 0);
+}
+
+/* tv_lookup; for_write is set by the commit leader, whose search of the
+ * memtable then also prepares the insertion of the key. */
+static int lookup(tv_super *s, tv_slice skey, uint64_t seq, unsigned *type, tv_buf *val,
+                  size_t limit, uint64_t *entry_seq, int for_write)
 {
 	tv_slice v;
 	tv_memtable *mems[2] = { s->mem, s->imm };
 	for (int i = 0; i < 2; i++) {
-		if (mems[i] && tv_mem_get(mems[i], skey, seq, type, &v, entry_seq)) {
+		int hit = !mems[i] ? 0
+		          : i == 0 && for_write
+		                  ? tv_mem_get_for_write(mems[i], skey, seq, type, &v, entry_seq)
+		                  : tv_mem_get(mems[i], skey, seq, type, &v, entry_seq);
+		if (hit) {
 			if (val && *type != TV_TYPE_DEL && copy_value(val, v, limit))
 				return TROVE_ENOMEM;
 			return 1;
@@ -530,8 +545,8 @@ static int get_state(group *g, tv_slice key, int need_value, kstate *st)
 		return 0;
 	}
 	unsigned type = 0;
-	int rc = tv_lookup(g->s, key, g->base_seq, &type, &g->tmp, need_value ? SIZE_MAX : 8,
-	                   &st->seq);
+	int rc = lookup(g->s, key, g->base_seq, &type, &g->tmp, need_value ? SIZE_MAX : 8,
+	                &st->seq, 1);
 	if (rc < 0)
 		return rc;
 	st->exists = rc == 1 && type != TV_TYPE_DEL;

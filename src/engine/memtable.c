@@ -63,6 +63,9 @@ struct tv_memtable {
 	 * `last` (head at levels >= height).  Lets an ascending run of keys be
 	 * linked in without a search from the top. */
 	node *splice[MAX_HEIGHT];
+	/* The splice was filled by tv_mem_get_for_write and nothing was added
+	 * since: the next add of that key can skip its search. */
+	int hint;
 };
 
 /* A key to search for, split the way nodes store theirs. */
@@ -286,11 +289,23 @@ static int random_height(tv_memtable *m)
 }
 
 /* Fills m->splice with the predecessors of k's position at every level.
- * When k sorts right after the previous entry at level 0 (an ascending run
- * of keys) the splice already holds them: at a higher level the gap around
- * that position only widens.  Otherwise it searches from the top. */
+ * When the writer's lookup of this very key just filled it
+ * (tv_mem_get_for_write), or when k sorts right after the previous entry
+ * at level 0 (an ascending run of keys), the splice already holds them: at
+ * a higher level the gap around that position only widens.  Otherwise it
+ * searches from the top. */
 static void locate(tv_memtable *m, const skey *k)
 {
+	if (m->hint) {
+		/* The splice holds a lookup's predecessors, no longer those of
+		 * the position after `last`: use it or search afresh. */
+		m->hint = 0;
+		node *p = m->splice[0], *after = load_next(p, 0);
+		if ((p == m->head || cmp_node(p, k) < 0) && (!after || cmp_node(after, k) > 0))
+			return;
+		find_ge(m, k, m->splice);
+		return;
+	}
 	node *last = m->last;
 	if (last && cmp_node(last, k) < 0) {
 		node *after = atomic_load_explicit(link(last, 0), memory_order_relaxed);
@@ -352,19 +367,37 @@ int tv_mem_add(tv_memtable *m, uint64_t seq, unsigned type, tv_slice key, tv_sli
 
 /* ---- Reading ----------------------------------------------------------- */
 
-int tv_mem_get(tv_memtable *m, tv_slice key, uint64_t seq, unsigned *type, tv_slice *value,
-               uint64_t *entry_seq)
+/* The lookup of tv_mem_get and tv_mem_get_for_write; with splice set, the
+ * predecessors of the search position are kept for the next add. */
+static int mem_get(tv_memtable *m, tv_slice key, uint64_t seq, unsigned *type, tv_slice *value,
+                   uint64_t *entry_seq, node **splice)
 {
 	if (seq > TV_MAX_SEQ)
 		seq = TV_MAX_SEQ;
 	skey k = make_skey(key.data, key.len, tv_pack_trailer(seq, TV_SEEK_TYPE));
-	node *n = find_ge(m, &k, NULL);
+	node *n = find_ge(m, &k, splice);
 	if (!n || !same_user_key(n, &k))
 		return 0;
 	*type = (unsigned)(n->trailer & 0xff);
 	*entry_seq = n->trailer >> 8;
 	*value = tv_slice_make(node_data(n) + n->klen + TV_TRAILER, n->vlen);
 	return 1;
+}
+
+int tv_mem_get(tv_memtable *m, tv_slice key, uint64_t seq, unsigned *type, tv_slice *value,
+               uint64_t *entry_seq)
+{
+	return mem_get(m, key, seq, type, value, entry_seq, NULL);
+}
+
+int tv_mem_get_for_write(tv_memtable *m, tv_slice key, uint64_t seq, unsigned *type,
+                         tv_slice *value, uint64_t *entry_seq)
+{
+	/* The search stops before every entry of key at or below seq, which
+	 * is where an entry of key with a newer sequence number goes. */
+	int found = mem_get(m, key, seq, type, value, entry_seq, m->splice);
+	m->hint = 1;
+	return found;
 }
 
 /* ---- Iterator ---------------------------------------------------------- */

@@ -36,6 +36,13 @@ int tv_mem_add(tv_memtable *m, uint64_t seq, unsigned type, tv_slice key,
 int tv_mem_get(tv_memtable *m, tv_slice key, uint64_t seq, unsigned *type,
                tv_slice *value, uint64_t *entry_seq);
 
+/* tv_mem_get for the single writer, when it is about to add an entry of
+ * key with a sequence number above seq: the search is remembered so that
+ * the next tv_mem_add, if it is for that key, skips its own search.
+ * Writer only (it writes the splice that readers never touch). */
+int tv_mem_get_for_write(tv_memtable *m, tv_slice key, uint64_t seq, unsigned *type,
+                         tv_slice *value, uint64_t *entry_seq);
+
 /* Bytes of memory the memtable holds (arena blocks). */
 size_t tv_mem_usage(const tv_memtable *m);
 /* Number of entries added. */
