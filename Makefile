@@ -36,7 +36,7 @@ PEERS     := gdbm ndbm bdb lmdb
 PEER_BINS := $(PEERS:%=$(BUILD)/trove-peer-%)
 PEER_OBJS := $(PEERS:%=$(BUILD)/src/cli/peers/%.o) $(BUILD)/src/cli/peers/main.o
 SERVER_SRCS := $(wildcard src/server/*.c src/server/*/*.c)
-SERVER_LIBS := -luv
+SERVER_LIBS := -luv -lcrypto
 TROVED    := $(if $(SERVER_SRCS),$(BUILD)/troved)
 INTEG_TESTS := $(wildcard tests/integration/test_*.py)
 MAN_PAGE  := $(if $(shell command -v scdoc 2>/dev/null),$(BUILD)/trove.1)
@@ -57,7 +57,7 @@ lib: $(BUILD)/libtrove.a $(BUILD)/libtrove.so $(BUILD)/libtrove-int.a
 
 # Installs the Debian packages once if any header we need is missing.
 $(DEPS_STAMP):
-	@for h in lz4.h zstd.h xxhash.h cmocka.h histedit.h ndbm.h db.h gdbm.h lmdb.h uv.h; do \
+	@for h in lz4.h zstd.h xxhash.h cmocka.h histedit.h ndbm.h db.h gdbm.h lmdb.h uv.h openssl/evp.h; do \
 	  if ! echo "#include <stddef.h>\n#include <stdarg.h>\n#include <setjmp.h>\n#include <stdint.h>\n#include <$$h>" | \
 	      $(CC) -E -x c - >/dev/null 2>&1; then \
 	    echo "missing $$h: running scripts/install-deps.sh"; \

@@ -10,7 +10,7 @@ PACKAGES="
   libcmocka-dev libedit-dev scdoc
   libclang-rt-14-dev
   libgdbm-dev libgdbm-compat-dev libdb5.3-dev liblmdb-dev
-  libuv1-dev python3-pytest python3-redis redis-tools
+  libuv1-dev libssl-dev python3-pytest python3-redis redis-tools
   libleveldb-dev librocksdb-dev libkyotocabinet-dev libtkrzw-dev libsqlite3-dev
   gnuplot-nox redis-server
 "
