@@ -238,8 +238,8 @@ bench: $(BUILD)/bench/trove-bench
 	gnuplot -e "in='bench/results/latest.dat'; out='bench/results/latest.png'" bench/chart.gp
 	@echo "bench: chart in bench/results/latest.png"
 
-bench-server: $(BUILD)/troved
-	sh bench/server.sh $(BUILD)/troved
+bench-server: $(BUILD)/troved $(BENCH_STAMP)
+	python3 bench/server.py $(BUILD)/troved $(if $(filter-out 0,$(QUICK)),--quick) $(BENCH_SERVER_ARGS)
 
 $(BENCH_STAMP):
 	@for h in $(BENCH_HDRS); do \
