@@ -44,6 +44,9 @@ typedef struct resp_client {
 	size_t *argoff, *arglen;
 	char **argv; /* argv[i] -> arg i, NUL-terminated in place */
 	int quit;
+	struct resp_multi *multi;     /* multi.c: MULTI queue and WATCHed keys, or NULL */
+	struct kv_txn *txn;           /* kv.c: set while EXEC runs the queued commands */
+	struct resp_capture *capture; /* reply.c: set while EXEC runs; replies go here */
 } resp_client;
 
 /* ---- reply.c ------------------------------------------------------------- */
@@ -68,6 +71,18 @@ void add_set(resp_client *c, long long n); /* RESP2: an array */
 void add_verbatim(resp_client *c, const char *p, size_t n, const char *fmt3);
 /* An engine error as "ERR <words>". */
 void add_engine_error(resp_client *c, int rc);
+/* A key's version as an integer; inside EXEC, KV_VERSION_PENDING (kv.h)
+ * becomes the commit's version once it is known. */
+void add_version(resp_client *c, uint64_t v);
+
+/* Replies captured while EXEC runs, released once the commit succeeded. */
+typedef struct resp_capture resp_capture;
+resp_capture *resp_capture_new(void);
+void resp_capture_free(resp_capture *cap);
+void resp_capture_reset(resp_capture *cap);
+/* Sends the captured replies to the client, with version in place of
+ * every pending version; an out-of-memory capture becomes an error. */
+void resp_capture_release(resp_client *c, resp_capture *cap, uint64_t version);
 
 /* Shared error texts, worded exactly as Redis words them. */
 #define ERR_SYNTAX "ERR syntax error"
@@ -103,8 +118,12 @@ typedef struct resp_cmd {
 } resp_cmd;
 
 /* Runs one parsed request: lookup, arity, authentication, then the
- * command.  argv[i] are NUL-terminated, lens[i] their lengths. */
+ * command (or, inside MULTI, queues it).  argv[i] are NUL-terminated,
+ * lens[i] their lengths. */
 void resp_dispatch(resp_client *c, int argc, char **argv, size_t *lens);
+/* Runs a command that passed the dispatcher's checks (EXEC runs its
+ * queued commands through here). */
+void resp_call(resp_client *c, const resp_cmd *cmd, int argc, char **argv, size_t *lens);
 const resp_cmd *resp_lookup(const char *name, size_t len);
 extern const resp_cmd resp_commands[];
 extern const size_t resp_ncommands;
@@ -124,6 +143,27 @@ resp_proc cmd_get, cmd_set, cmd_setnx, cmd_setex, cmd_psetex, cmd_getset, cmd_ge
 resp_proc cmd_del, cmd_exists, cmd_type, cmd_expire, cmd_pexpire, cmd_expireat, cmd_pexpireat,
         cmd_ttl, cmd_pttl, cmd_expiretime, cmd_pexpiretime, cmd_persist, cmd_dbsize, cmd_keys,
         cmd_flushdb, cmd_flushall;
+/* multi.c, t_keyspace.c, t_trove.c and the later string commands. */
+resp_proc cmd_multi, cmd_exec, cmd_discard, cmd_watch, cmd_unwatch;
+resp_proc cmd_scan, cmd_randomkey, cmd_rename, cmd_renamenx, cmd_copy, cmd_move, cmd_swapdb;
+resp_proc cmd_getex, cmd_getrange, cmd_setrange, cmd_incrbyfloat;
+resp_proc cmd_trange, cmd_tgetv, cmd_tsetv, cmd_delifeq, cmd_delex;
+
+/* ---- multi.c: transactions ------------------------------------------------------ */
+
+/* Called by the dispatcher after refusing a command (unknown, arity,
+ * authentication, permissions): inside MULTI, EXEC will then answer
+ * EXECABORT, as Redis does. */
+void multi_reject(resp_client *c);
+/* Inside MULTI, queues the command (answering +QUEUED) or refuses it;
+ * returns 1 if it did either, 0 if the command is to run now. */
+int multi_queue(resp_client *c, const resp_cmd *cmd, int argc, char **argv, size_t *lens);
+/* 1 between MULTI and EXEC/DISCARD (CLIENT LIST's 'x' flag). */
+int multi_active(const resp_client *c);
+/* Leaves MULTI and forgets the WATCHed keys (DISCARD, RESET). */
+void multi_reset(resp_client *c);
+/* Frees the connection's transaction state (at disconnect). */
+void multi_free(resp_client *c);
 
 /* ---- keys.c: Redis keys in the one Trove keyspace ---------------------------- */
 
@@ -144,6 +184,8 @@ typedef struct rkey {
 /* Builds the Trove key for (c->dbnum, k).  Returns 0, or -1 after
  * replying with an error (key too long, out of memory). */
 int rkey_make(resp_client *c, rkey *out, const char *k, size_t klen);
+/* The same for database dbnum (COPY ... DB, MOVE). */
+int rkey_make_db(resp_client *c, rkey *out, int dbnum, const char *k, size_t klen);
 void rkey_free(rkey *k);
 
 /* Calls fn for every live key of database dbnum whose Redis key starts
