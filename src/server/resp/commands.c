@@ -40,8 +40,16 @@ const resp_cmd resp_commands[] = {
 	  "1.0.0", "Decrements a number from the integer value of a key." },
 	{ "del", cmd_del, -2, W, 1, -1, 1, "@keyspace @write @slow", "generic", "1.0.0",
 	  "Deletes one or more keys." },
+	{ "delex", cmd_delex, -2, W | F, 1, 1, 1, "@write @string @fast", "string", "8.4.0",
+	  "Deletes a key if its value equals (IFEQ), differs (IFNE) or its version is (IFVER)." },
+	{ "delifeq", cmd_delifeq, 3, W | F, 1, 1, 1, "@write @string @fast", "string", "9.0.0",
+	  "Deletes the key if its value equals the given string (Valkey 9)." },
+	{ "discard", cmd_discard, 1, F | L, 0, 0, 0, "@fast @transaction", "transactions",
+	  "2.0.0", "Discards a transaction." },
 	{ "echo", cmd_echo, 2, F | L, 0, 0, 0, "@fast @connection", "connection", "1.0.0",
 	  "Returns the given string." },
+	{ "exec", cmd_exec, 1, L, 0, 0, 0, "@slow @transaction", "transactions", "1.2.0",
+	  "Executes all commands in a transaction, atomically, as one durable batch." },
 	{ "exists", cmd_exists, -2, R | F, 1, -1, 1, "@keyspace @read @fast", "generic", "1.0.0",
 	  "Determines whether one or more keys exist." },
 	{ "expire", cmd_expire, -3, W | F, 1, 1, 1, "@keyspace @write @fast", "generic", "1.0.0",
@@ -58,6 +66,10 @@ const resp_cmd resp_commands[] = {
 	  "Returns the string value of a key." },
 	{ "getdel", cmd_getdel, 2, W | F, 1, 1, 1, "@write @string @fast", "string", "6.2.0",
 	  "Returns the string value of a key after deleting the key." },
+	{ "getex", cmd_getex, -2, W | F, 1, 1, 1, "@write @string @fast", "string", "6.2.0",
+	  "Returns the string value of a key after setting its expiration time." },
+	{ "getrange", cmd_getrange, 4, R, 1, 1, 1, "@read @string @slow", "string", "2.4.0",
+	  "Returns a substring of the string stored at a key." },
 	{ "getset", cmd_getset, 3, W | M | F, 1, 1, 1, "@write @string @fast", "string", "1.0.0",
 	  "Returns the previous string value of a key after setting it to a new value." },
 	{ "hello", cmd_hello, -1, N | F | L, 0, 0, 0, "@fast @connection", "connection", "6.0.0",
@@ -66,6 +78,8 @@ const resp_cmd resp_commands[] = {
 	  "Increments the integer value of a key by one." },
 	{ "incrby", cmd_incrby, 3, W | M | F, 1, 1, 1, "@write @string @fast", "string",
 	  "1.0.0", "Increments the integer value of a key by a number." },
+	{ "incrbyfloat", cmd_incrbyfloat, 3, W | M | F, 1, 1, 1, "@write @string @fast", "string",
+	  "2.6.0", "Increment the floating point value of a key by a number." },
 	{ "info", cmd_info, -1, L, 0, 0, 0, "@slow @dangerous", "server", "1.0.0",
 	  "Returns information and statistics about the server." },
 	{ "keys", cmd_keys, 2, R, 0, 0, 0, "@keyspace @read @slow @dangerous", "generic", "1.0.0",
@@ -76,6 +90,8 @@ const resp_cmd resp_commands[] = {
 	  "Atomically creates or modifies the string values of one or more keys." },
 	{ "msetnx", cmd_msetnx, -3, W | M, 1, -1, 2, "@write @string @slow", "string", "1.0.1",
 	  "Atomically sets the values of one or more keys only when no key exists." },
+	{ "multi", cmd_multi, 1, F | L, 0, 0, 0, "@fast @transaction", "transactions", "1.2.0",
+	  "Starts a transaction." },
 	{ "persist", cmd_persist, 2, W | F, 1, 1, 1, "@keyspace @write @fast", "generic", "2.2.0",
 	  "Removes the expiration time of a key." },
 	{ "pexpire", cmd_pexpire, -3, W | F, 1, 1, 1, "@keyspace @write @fast", "generic",
@@ -101,16 +117,26 @@ const resp_cmd resp_commands[] = {
 	  "Sets the string value and expiration time of a key." },
 	{ "setnx", cmd_setnx, 3, W | M | F, 1, 1, 1, "@write @string @fast", "string", "1.0.0",
 	  "Set the string value of a key only when the key doesn't exist." },
+	{ "setrange", cmd_setrange, 4, W | M, 1, 1, 1, "@write @string @slow", "string", "2.2.0",
+	  "Overwrites a part of a string value with another by an offset." },
 	{ "strlen", cmd_strlen, 2, R | F, 1, 1, 1, "@read @string @fast", "string", "2.2.0",
 	  "Returns the length of a string value." },
+	{ "tgetv", cmd_tgetv, 2, R | F, 1, 1, 1, "@read @string @fast", "trove", "0.1.0",
+	  "Returns the value of a key with its version (Trove)." },
 	{ "time", cmd_time, 1, F | L, 0, 0, 0, "@fast", "server", "2.6.0",
 	  "Returns the server time." },
+	{ "tsetv", cmd_tsetv, -4, W | M, 1, 1, 1, "@write @string @slow", "trove", "0.1.0",
+	  "Sets a key only if its version is the given one; returns the new version (Trove)." },
 	{ "ttl", cmd_ttl, 2, R | F, 1, 1, 1, "@keyspace @read @fast", "generic", "1.0.0",
 	  "Returns the expiration time in seconds of a key." },
 	{ "type", cmd_type, 2, R | F, 1, 1, 1, "@keyspace @read @fast", "generic", "1.0.0",
 	  "Determines the type of value stored at a key." },
 	{ "unlink", cmd_del, -2, W | F, 1, -1, 1, "@keyspace @write @fast", "generic", "4.0.0",
 	  "Deletes one or more keys (the same as DEL in Trove)." },
+	{ "unwatch", cmd_unwatch, 1, F | L, 0, 0, 0, "@fast @transaction", "transactions",
+	  "2.2.0", "Forgets about all watched keys." },
+	{ "watch", cmd_watch, -2, F | L, 1, -1, 1, "@fast @transaction", "transactions", "2.2.0",
+	  "Monitors changes to keys to determine the execution of a transaction." },
 };
 
 const size_t resp_ncommands = sizeof resp_commands / sizeof resp_commands[0];
@@ -178,16 +204,26 @@ void resp_dispatch(resp_client *c, int argc, char **argv, size_t *lens)
 	const resp_cmd *cmd = resp_lookup(argv[0], lens[0]);
 	if (!cmd) {
 		unknown_command(c, argc, argv, lens);
+		multi_reject(c);
 		return;
 	}
 	if ((cmd->arity > 0 && argc != cmd->arity) || argc < -cmd->arity) {
 		add_errorf(c, "ERR wrong number of arguments for '%s' command", cmd->name);
+		multi_reject(c);
 		return;
 	}
 	if (!srv_conn_authenticated(c->conn) && !(cmd->flags & CMD_NOAUTH)) {
 		add_error(c, ERR_NOAUTH);
+		multi_reject(c);
 		return;
 	}
+	if (multi_queue(c, cmd, argc, argv, lens))
+		return;
+	resp_call(c, cmd, argc, argv, lens);
+}
+
+void resp_call(resp_client *c, const resp_cmd *cmd, int argc, char **argv, size_t *lens)
+{
 	atomic_fetch_add_explicit(&srv_server_stats(c->srv)->commands_processed, 1,
 	                          memory_order_relaxed);
 	cmd->proc(c, argc, argv, lens);

@@ -16,9 +16,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "resp.h"
+#include "kv.h"
 
 int rkey_make(resp_client *c, rkey *out, const char *k, size_t klen)
+{
+	return rkey_make_db(c, out, c->dbnum, k, klen);
+}
+
+int rkey_make_db(resp_client *c, rkey *out, int dbnum, const char *k, size_t klen)
 {
 	if (klen > RESP_MAX_KEY) {
 		add_errorf(c, "ERR key too long: Trove keys are at most %u bytes", RESP_MAX_KEY);
@@ -31,8 +36,9 @@ int rkey_make(resp_client *c, rkey *out, const char *k, size_t klen)
 		return -1;
 	}
 	out->p[0] = RESP_KEY_TAG;
-	out->p[1] = (char)c->dbnum;
-	memcpy(out->p + RESP_KEY_PREFIX, k, klen);
+	out->p[1] = (char)dbnum;
+	if (klen)
+		memcpy(out->p + RESP_KEY_PREFIX, k, klen);
 	return 0;
 }
 
@@ -55,23 +61,23 @@ int rkey_scan(resp_client *c, int dbnum, const char *prefix, size_t plen, int wa
 	pre[1] = (char)dbnum;
 	if (plen)
 		memcpy(pre + RESP_KEY_PREFIX, prefix, plen);
-	trove_cursor_opts o = { .prefix = pre, .prefix_len = n };
-	trove_cursor *cur;
-	int rc = trove_cursor_open(c->db, &o, &cur);
+	kv_range r = { .prefix = pre, .prefix_len = n };
+	kv_iter *it;
+	int rc = kv_iter_open(c, &r, &it); /* inside EXEC: the transaction's view */
 	if (pre != small)
 		free(pre);
 	if (rc)
 		return rc;
-	for (rc = trove_cursor_first(cur); rc == 0; rc = trove_cursor_next(cur)) {
+	while ((rc = kv_iter_next(it)) == 0) {
 		size_t kl;
-		const char *k = trove_cursor_key(cur, &kl);
+		const char *k = kv_iter_key(it, &kl);
 		trove_meta m = { 0, 0 };
-		if (want_meta && (rc = trove_cursor_meta(cur, &m)) != 0)
+		if (want_meta && (rc = kv_iter_meta(it, &m)) != 0)
 			break;
 		if (fn(arg, k + RESP_KEY_PREFIX, kl - RESP_KEY_PREFIX, &m))
 			break;
 	}
-	trove_cursor_close(cur);
+	kv_iter_close(it);
 	return rc == TROVE_ENOTFOUND ? 0 : rc;
 }
 

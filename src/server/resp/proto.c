@@ -38,6 +38,7 @@ static void client_free(srv_conn *conn, void *state)
 	(void)conn;
 	resp_client *c = state; /* may be all zeroes: see conn_start */
 	free(c->name);
+	multi_free(c);
 	free(c->argoff);
 	free(c->arglen);
 	free(c->argv);

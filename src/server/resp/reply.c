@@ -5,17 +5,111 @@
  *
  * Every command answers only through these functions, so the wire format
  * lives in one place.  They never fail: on out-of-memory the core closes
- * the connection and later writes are dropped.
+ * the connection and later writes are dropped.  While EXEC runs, replies
+ * are captured instead of sent, so that an attempt EXEC must repeat
+ * leaves no trace.
  */
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
-#include "resp.h"
+#include "kv.h"
+
+/* ---- Captured replies (EXEC) ------------------------------------------------------- */
+
+/* While EXEC runs its commands their replies are kept here: an attempt
+ * that must run again (a key it read changed) throws them away, and a
+ * version the commit has not given yet is a mark, filled in on release. */
+struct resp_capture {
+	char *p;
+	size_t n, cap;
+	size_t *marks; /* offsets in p where the commit's version goes */
+	size_t nmarks, capmarks;
+	int oom;
+};
+
+resp_capture *resp_capture_new(void)
+{
+	return calloc(1, sizeof(resp_capture));
+}
+
+void resp_capture_free(resp_capture *cap)
+{
+	if (!cap)
+		return;
+	free(cap->p);
+	free(cap->marks);
+	free(cap);
+}
+
+void resp_capture_reset(resp_capture *cap)
+{
+	cap->n = 0;
+	cap->nmarks = 0;
+	cap->oom = 0;
+}
+
+static void capture_append(resp_capture *cap, const char *p, size_t n)
+{
+	if (cap->oom)
+		return;
+	if (cap->cap - cap->n < n) {
+		size_t nc = cap->cap ? cap->cap : 4096;
+		while (nc - cap->n < n)
+			nc *= 2;
+		char *np = realloc(cap->p, nc);
+		if (!np) {
+			cap->oom = 1;
+			return;
+		}
+		cap->p = np;
+		cap->cap = nc;
+	}
+	memcpy(cap->p + cap->n, p, n);
+	cap->n += n;
+}
+
+static void capture_mark(resp_capture *cap)
+{
+	if (cap->oom)
+		return;
+	if (cap->nmarks == cap->capmarks) {
+		size_t nc = cap->capmarks ? cap->capmarks * 2 : 8;
+		size_t *nm = realloc(cap->marks, nc * sizeof *nm);
+		if (!nm) {
+			cap->oom = 1;
+			return;
+		}
+		cap->marks = nm;
+		cap->capmarks = nc;
+	}
+	cap->marks[cap->nmarks++] = cap->n;
+}
+
+void resp_capture_release(resp_client *c, resp_capture *cap, uint64_t version)
+{
+	if (cap->oom) {
+		add_error(c, "ERR out of memory");
+		return;
+	}
+	char digits[24];
+	int dn = snprintf(digits, sizeof digits, "%llu", (unsigned long long)version);
+	size_t from = 0;
+	for (size_t i = 0; i < cap->nmarks; i++) {
+		add_raw(c, cap->p + from, cap->marks[i] - from);
+		add_raw(c, digits, (size_t)dn);
+		from = cap->marks[i];
+	}
+	add_raw(c, cap->p + from, cap->n - from);
+}
 
 void add_raw(resp_client *c, const char *p, size_t n)
 {
-	srv_conn_write(c->conn, p, n);
+	if (c->capture)
+		capture_append(c->capture, p, n);
+	else
+		srv_conn_write(c->conn, p, n);
 }
 
 /* "<type><n>\r\n" */
@@ -68,6 +162,20 @@ void add_errorf(resp_client *c, const char *fmt, ...)
 void add_int(resp_client *c, long long v)
 {
 	add_header(c, ':', v);
+}
+
+void add_version(resp_client *c, uint64_t v)
+{
+	if (v != KV_VERSION_PENDING) {
+		char buf[32];
+		int n = snprintf(buf, sizeof buf, ":%llu\r\n", (unsigned long long)v);
+		add_raw(c, buf, (size_t)n);
+		return;
+	}
+	add_raw(c, ":", 1);
+	if (c->capture)
+		capture_mark(c->capture);
+	add_raw(c, "\r\n", 2);
 }
 
 void add_bulk(resp_client *c, const void *p, size_t n)

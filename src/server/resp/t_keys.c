@@ -10,18 +10,19 @@
  * the key's version first and commits on the condition that it did not
  * change (expire_generic), so the check and the change are one atomic
  * step.  The keyspace commands walk the SELECTed database's key range
- * (keys.c); they are O(keys in the database).
+ * (keys.c); they are O(keys in the database).  Every read and write goes
+ * through the storage view (kv.h), so these commands work inside EXEC.
  */
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "resp.h"
+#include "kv.h"
 
 /* DEL and UNLINK: one batch, so the keys vanish together. */
 void cmd_del(resp_client *c, int argc, char **argv, size_t *lens)
 {
-	trove_batch *b = trove_batch_new();
+	kv_batch *b = kv_batch_new(c);
 	if (!b) {
 		add_error(c, "ERR out of memory");
 		return;
@@ -30,16 +31,16 @@ void cmd_del(resp_client *c, int argc, char **argv, size_t *lens)
 	for (int j = 1; j < argc && !rc; j++) {
 		rkey k;
 		if (rkey_make(c, &k, argv[j], lens[j])) {
-			trove_batch_free(b);
+			kv_batch_free(b);
 			return;
 		}
-		rc = trove_batch_del(b, k.p, k.n);
+		rc = kv_batch_del(b, k.p, k.n);
 		rkey_free(&k);
 	}
 	trove_write_result res = { 0, 0, 0 };
 	if (!rc)
-		rc = trove_write(c->db, b, &res);
-	trove_batch_free(b);
+		rc = kv_write(b, &res);
+	kv_batch_free(b);
 	if (rc)
 		add_engine_error(c, rc);
 	else
@@ -53,7 +54,7 @@ void cmd_exists(resp_client *c, int argc, char **argv, size_t *lens)
 		rkey k;
 		if (rkey_make(c, &k, argv[j], lens[j]))
 			return;
-		int rc = trove_exists(c->db, k.p, k.n);
+		int rc = kv_exists(c, k.p, k.n);
 		rkey_free(&k);
 		if (rc && rc != TROVE_ENOTFOUND) {
 			add_engine_error(c, rc);
@@ -70,7 +71,7 @@ void cmd_type(resp_client *c, int argc, char **argv, size_t *lens)
 	rkey k;
 	if (rkey_make(c, &k, argv[1], lens[1]))
 		return;
-	int rc = trove_exists(c->db, k.p, k.n);
+	int rc = kv_exists(c, k.p, k.n);
 	rkey_free(&k);
 	if (rc && rc != TROVE_ENOTFOUND)
 		add_engine_error(c, rc);
@@ -146,23 +147,23 @@ static void expire_generic(resp_client *c, int argc, char **argv, size_t *lens, 
 	rkey k;
 	if (rkey_make(c, &k, argv[1], lens[1]))
 		return;
-	trove_batch *b = trove_batch_new();
+	kv_batch *b = kv_batch_new(c);
 	for (int tries = 0; b; tries++) {
 		trove_meta m;
-		int rc = trove_get_ex(c->db, NULL, k.p, k.n, NULL, NULL, &m);
+		int rc = kv_get(c, k.p, k.n, NULL, NULL, &m);
 		if (rc == TROVE_ENOTFOUND || (rc == 0 && !expire_allowed(flags, m.expire_at_ms, when))) {
 			add_int(c, 0);
 			break;
 		}
 		trove_cond cond = { .kind = TROVE_IF_VERSION, .version = m.version };
-		trove_batch_clear(b);
+		kv_batch_clear(b);
 		if (!rc)
-			rc = trove_batch_require(b, k.p, k.n, &cond);
+			rc = kv_batch_require(b, k.p, k.n, &cond);
 		if (!rc)
-			rc = when <= srv_now_ms() ? trove_batch_del(b, k.p, k.n)
-			                         : trove_batch_expire_at(b, k.p, k.n, when);
+			rc = when <= srv_now_ms() ? kv_batch_del(b, k.p, k.n)
+			                         : kv_batch_expire_at(b, k.p, k.n, when);
 		if (!rc)
-			rc = trove_write(c->db, b, NULL);
+			rc = kv_write(b, NULL);
 		if (rc == TROVE_ECONDITION && tries < RESP_MAX_RETRIES)
 			continue;
 		if (rc == TROVE_ECONDITION)
@@ -175,7 +176,7 @@ static void expire_generic(resp_client *c, int argc, char **argv, size_t *lens, 
 	}
 	if (!b)
 		add_error(c, "ERR out of memory");
-	trove_batch_free(b);
+	kv_batch_free(b);
 	rkey_free(&k);
 	return;
 invalid:
@@ -208,17 +209,18 @@ static void ttl_generic(resp_client *c, const char *key, size_t klen, int ms)
 	rkey k;
 	if (rkey_make(c, &k, key, klen))
 		return;
-	int64_t ttl;
-	int rc = trove_ttl(c->db, k.p, k.n, &ttl);
+	trove_meta m = { 0, 0 };
+	int rc = kv_get(c, k.p, k.n, NULL, NULL, &m);
 	rkey_free(&k);
+	int64_t ttl = m.expire_at_ms - srv_now_ms();
 	if (rc == TROVE_ENOTFOUND)
 		add_int(c, -2);
 	else if (rc)
 		add_engine_error(c, rc);
-	else if (ttl < 0)
+	else if (!m.expire_at_ms)
 		add_int(c, -1);
 	else
-		add_int(c, ms ? ttl : (ttl + 500) / 1000);
+		add_int(c, ttl < 0 ? 0 : ms ? ttl : (ttl + 500) / 1000);
 }
 
 void cmd_ttl(resp_client *c, int argc, char **argv, size_t *lens)
@@ -239,7 +241,7 @@ static void expiretime_generic(resp_client *c, const char *key, size_t klen, int
 	if (rkey_make(c, &k, key, klen))
 		return;
 	trove_meta m;
-	int rc = trove_get_ex(c->db, NULL, k.p, k.n, NULL, NULL, &m);
+	int rc = kv_get(c, k.p, k.n, NULL, NULL, &m);
 	rkey_free(&k);
 	if (rc == TROVE_ENOTFOUND)
 		add_int(c, -2);
@@ -263,20 +265,44 @@ void cmd_pexpiretime(resp_client *c, int argc, char **argv, size_t *lens)
 	expiretime_generic(c, argv[1], lens[1], 1);
 }
 
+/* PERSIST: drops the expiry on the condition that the key was not
+ * written since we saw it had one. */
 void cmd_persist(resp_client *c, int argc, char **argv, size_t *lens)
 {
 	(void)argc;
 	rkey k;
 	if (rkey_make(c, &k, argv[1], lens[1]))
 		return;
-	int rc = trove_persist(c->db, k.p, k.n);
+	kv_batch *b = kv_batch_new(c);
+	for (int tries = 0; b; tries++) {
+		trove_meta m;
+		int rc = kv_get(c, k.p, k.n, NULL, NULL, &m);
+		if (rc == TROVE_ENOTFOUND || (rc == 0 && !m.expire_at_ms)) {
+			add_int(c, 0);
+			break;
+		}
+		trove_cond cond = { .kind = TROVE_IF_VERSION, .version = m.version };
+		kv_batch_clear(b);
+		if (!rc)
+			rc = kv_batch_require(b, k.p, k.n, &cond);
+		if (!rc)
+			rc = kv_batch_expire_at(b, k.p, k.n, 0);
+		if (!rc)
+			rc = kv_write(b, NULL);
+		if (rc == TROVE_ECONDITION && tries < RESP_MAX_RETRIES)
+			continue;
+		if (rc == TROVE_ECONDITION)
+			add_error(c, ERR_CONTENTION);
+		else if (rc)
+			add_engine_error(c, rc);
+		else
+			add_int(c, 1);
+		break;
+	}
+	if (!b)
+		add_error(c, "ERR out of memory");
+	kv_batch_free(b);
 	rkey_free(&k);
-	if (rc == 0)
-		add_int(c, 1);
-	else if (rc == TROVE_ENOTFOUND || rc == TROVE_ECONDITION)
-		add_int(c, 0);
-	else
-		add_engine_error(c, rc);
 }
 
 /* ---- The keyspace ------------------------------------------------------------- */
@@ -363,33 +389,6 @@ void cmd_keys(resp_client *c, int argc, char **argv, size_t *lens)
 	free(a.lens);
 }
 
-/* Deletes every key starting with prefix, a page of keys per batch.  Not
- * one atomic step: a concurrent writer's new keys may survive it. */
-static int delete_prefix(trove_db *db, const char *prefix, size_t plen)
-{
-	trove_batch *b = trove_batch_new();
-	if (!b)
-		return TROVE_ENOMEM;
-	int rc;
-	for (;;) {
-		trove_key_list l;
-		rc = trove_list_keys(db, NULL, prefix, plen, NULL, 0, 1024, &l);
-		if (rc)
-			break;
-		trove_batch_clear(b);
-		for (size_t i = 0; i < l.count && !rc; i++)
-			rc = trove_batch_del(b, l.keys[i], l.lens[i]);
-		size_t n = l.count;
-		trove_key_list_free(&l);
-		if (!rc && n)
-			rc = trove_write(db, b, NULL);
-		if (rc || n == 0)
-			break;
-	}
-	trove_batch_free(b);
-	return rc;
-}
-
 /* FLUSHDB and FLUSHALL take an optional ASYNC or SYNC (both mean the same
  * here: the reply comes when the keys are gone). */
 static int flush_args(resp_client *c, int argc, char **argv, size_t *lens)
@@ -407,7 +406,7 @@ void cmd_flushdb(resp_client *c, int argc, char **argv, size_t *lens)
 	if (flush_args(c, argc, argv, lens))
 		return;
 	char pre[RESP_KEY_PREFIX] = { RESP_KEY_TAG, (char)c->dbnum };
-	int rc = delete_prefix(c->db, pre, sizeof pre);
+	int rc = kv_delete_prefix(c, pre, sizeof pre);
 	if (rc)
 		add_engine_error(c, rc);
 	else
@@ -419,7 +418,7 @@ void cmd_flushall(resp_client *c, int argc, char **argv, size_t *lens)
 	if (flush_args(c, argc, argv, lens))
 		return;
 	char tag = RESP_KEY_TAG; /* the Redis face's keys only: other faces keep theirs */
-	int rc = delete_prefix(c->db, &tag, 1);
+	int rc = kv_delete_prefix(c, &tag, 1);
 	if (rc)
 		add_engine_error(c, rc);
 	else

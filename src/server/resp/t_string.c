@@ -1,24 +1,30 @@
 /*
  * t_string.c - the string commands: GET SET (NX XX GET EX PX EXAT PXAT
- * KEEPTTL) SETNX SETEX PSETEX GETSET GETDEL MGET MSET MSETNX APPEND STRLEN
- * INCR DECR INCRBY DECRBY.
+ * KEEPTTL, and IFEQ IFNE IFVER) SETNX SETEX PSETEX GETSET GETDEL GETEX
+ * MGET MSET MSETNX APPEND STRLEN GETRANGE SETRANGE INCR DECR INCRBY DECRBY
+ * INCRBYFLOAT, and the versioned and conditional ones Trove adds or takes
+ * from Valkey and Redis 8: TGETV TSETV DELIFEQ DELEX.
  *
  * Each family has one generic worker and thin wrappers (set_generic,
- * incr_generic), as Redis's t_string.c does.  Atomicity comes from the
- * engine, never from locks here: a plain SET maps onto one conditional
- * trove_put_ex (NX = put-if-absent, XX = put-if-present, the TTL options
- * onto its TTL modes); a read-modify-write (INCR, APPEND, SET ... GET,
- * GETDEL) reads the value with its version and writes on the condition
+ * rmw_generic, delif_generic), as Redis's t_string.c does.  Atomicity
+ * comes from the engine, never from locks here: a SET whose condition the
+ * engine can check maps onto one conditional put (NX = if absent, XX = if
+ * present, IFEQ = if the value equals, IFVER = if the version equals); a
+ * read-modify-write (INCR, APPEND, SETRANGE, SET ... GET, IFNE, GETDEL,
+ * GETEX) reads the value with its version and writes on the condition
  * that the version is unchanged, retrying if another client got there
- * first; MSET and MSETNX are one batch.  A reply is written only after
- * the engine call returned, i.e. after the write is durable under the
- * configured sync policy.
+ * first; MSET and MSETNX are one batch.  Every read and write goes
+ * through the storage view (kv.h), so the same code runs inside EXEC.
  */
+#include <ctype.h>
+#include <errno.h>
 #include <limits.h>
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "resp.h"
+#include "kv.h"
 
 static void hit(resp_client *c, int found)
 {
@@ -32,7 +38,7 @@ static void hit(resp_client *c, int found)
  * engine error. */
 static int read_versioned(resp_client *c, const rkey *k, void **val, size_t *vlen, trove_meta *m)
 {
-	int rc = trove_get_ex(c->db, NULL, k->p, k->n, val, vlen, m);
+	int rc = kv_get(c, k->p, k->n, val, vlen, m);
 	if (rc == TROVE_ENOTFOUND) {
 		*val = NULL;
 		*vlen = 0;
@@ -51,7 +57,7 @@ void cmd_get(resp_client *c, int argc, char **argv, size_t *lens)
 		return;
 	void *v;
 	size_t vl;
-	int rc = trove_get(c->db, k.p, k.n, &v, &vl);
+	int rc = kv_get(c, k.p, k.n, &v, &vl, NULL);
 	rkey_free(&k);
 	hit(c, rc == 0);
 	if (rc == TROVE_ENOTFOUND) {
@@ -60,22 +66,33 @@ void cmd_get(resp_client *c, int argc, char **argv, size_t *lens)
 		add_engine_error(c, rc);
 	} else {
 		add_bulk(c, v, vl);
-		trove_free(v);
+		kv_free(c, v);
 	}
 }
 
 /* ---- SET and its relatives --------------------------------------------------- */
 
 enum {
-	SET_NX = 1 << 0,
-	SET_XX = 1 << 1,
-	SET_GET = 1 << 2,
-	SET_KEEPTTL = 1 << 3,
-	SET_EXPIRE = 1 << 4, /* expire_at is set */
+	SET_GET = 1 << 0,
+	SET_KEEPTTL = 1 << 1,
+	SET_EXPIRE = 1 << 2, /* expire_at is set */
 };
 
-/* What a successful or an aborted (NX/XX not met) SET answers. */
-typedef enum set_reply { REPLY_SET, REPLY_SETNX, REPLY_GETSET } set_reply;
+/* The condition of a SET: at most one. */
+typedef enum set_cond { COND_NONE, COND_NX, COND_XX, COND_IFEQ, COND_IFNE, COND_IFVER } set_cond;
+
+typedef struct set_args {
+	int flags;
+	set_cond cond;
+	const char *cmp; /* IFEQ / IFNE */
+	size_t cmplen;
+	uint64_t ver; /* IFVER */
+	int64_t expire_at;
+} set_args;
+
+/* What a SET answers: OK / nil, 1 / 0 (SETNX), the old value (GET), or
+ * the new version / nil (TSETV). */
+typedef enum set_reply { REPLY_SET, REPLY_SETNX, REPLY_GETSET, REPLY_VERSION } set_reply;
 
 /* Parses an expiry argument into absolute Unix milliseconds: seconds or
  * milliseconds, relative to now or absolute.  Replies and returns -1 on
@@ -103,6 +120,107 @@ invalid:
 	return -1;
 }
 
+/* Parses a version argument (>= 0).  Replies and returns -1 on an error. */
+static int parse_version(resp_client *c, const char *arg, size_t len, uint64_t *ver)
+{
+	long long v;
+	if (srv_str2ll(arg, len, &v) || v < 0) {
+		add_error(c, "ERR version is not an integer or out of range");
+		return -1;
+	}
+	*ver = (uint64_t)v;
+	return 0;
+}
+
+/* An expiry option (EX PX EXAT PXAT) at argv[j] followed by its value. */
+typedef struct expire_opt {
+	const char *arg;
+	size_t len;
+	int seconds, absolute;
+} expire_opt;
+
+static int is_expire_opt(const char *a, size_t l)
+{
+	return arg_is(a, l, "ex") || arg_is(a, l, "px") || arg_is(a, l, "exat") ||
+	       arg_is(a, l, "pxat");
+}
+
+static void take_expire_opt(expire_opt *e, const char *a, size_t l, const char *val, size_t vl)
+{
+	e->seconds = a[0] == 'e' || a[0] == 'E';
+	e->absolute = l == 4;
+	e->arg = val;
+	e->len = vl;
+}
+
+/* Parses SET's options from argv[first..]:
+ * [NX | XX | IFEQ v | IFNE v | IFVER n] [GET] [EX s | PX ms | EXAT ts |
+ * PXAT ms-ts | KEEPTTL].  Replies and returns -1 on an error. */
+static int parse_set_args(resp_client *c, const char *cmd, int argc, char **argv, size_t *lens,
+                          int first, set_args *a)
+{
+	memset(a, 0, sizeof *a);
+	expire_opt exp = { NULL, 0, 0, 0 };
+	for (int j = first; j < argc; j++) {
+		const char *s = argv[j];
+		size_t l = lens[j];
+		int has_next = j + 1 < argc;
+		if (arg_is(s, l, "nx") && (a->cond == COND_NONE || a->cond == COND_NX)) {
+			a->cond = COND_NX;
+		} else if (arg_is(s, l, "xx") && (a->cond == COND_NONE || a->cond == COND_XX)) {
+			a->cond = COND_XX;
+		} else if ((arg_is(s, l, "ifeq") || arg_is(s, l, "ifne")) && a->cond == COND_NONE &&
+		           has_next) {
+			a->cond = s[2] == 'e' || s[2] == 'E' ? COND_IFEQ : COND_IFNE;
+			a->cmp = argv[++j];
+			a->cmplen = lens[j];
+		} else if (arg_is(s, l, "ifver") && a->cond == COND_NONE && has_next) {
+			a->cond = COND_IFVER;
+			j++;
+			if (parse_version(c, argv[j], lens[j], &a->ver))
+				return -1;
+		} else if (arg_is(s, l, "get")) {
+			a->flags |= SET_GET;
+		} else if (arg_is(s, l, "keepttl") && !exp.arg) {
+			a->flags |= SET_KEEPTTL;
+		} else if (!(a->flags & SET_KEEPTTL) && !exp.arg && has_next && is_expire_opt(s, l)) {
+			take_expire_opt(&exp, s, l, argv[j + 1], lens[j + 1]);
+			j++;
+		} else {
+			add_error(c, ERR_SYNTAX);
+			return -1;
+		}
+	}
+	if (exp.arg) {
+		if (parse_expire(c, cmd, exp.arg, exp.len, exp.seconds, exp.absolute, &a->expire_at))
+			return -1;
+		a->flags |= SET_EXPIRE;
+	}
+	return 0;
+}
+
+/* 1 if SET's condition holds for the key's current state. */
+static int set_cond_holds(const set_args *a, int exists, const char *old, size_t olen,
+                          uint64_t version)
+{
+	int equal = exists && olen == a->cmplen && (olen == 0 || !memcmp(old, a->cmp, olen));
+	switch (a->cond) {
+	case COND_NONE:
+		return 1;
+	case COND_NX:
+		return !exists;
+	case COND_XX:
+		return exists;
+	case COND_IFEQ:
+		return equal;
+	case COND_IFNE:
+		return !equal; /* a missing key is not equal: it is set, as in Redis 8 */
+	case COND_IFVER:
+		return version == a->ver;
+	}
+	return 0;
+}
+
 static void set_abort_reply(resp_client *c, set_reply r)
 {
 	if (r == REPLY_SETNX)
@@ -111,132 +229,127 @@ static void set_abort_reply(resp_client *c, set_reply r)
 		add_null(c);
 }
 
-static void set_done_reply(resp_client *c, set_reply r)
+static void set_done_reply(resp_client *c, set_reply r, uint64_t version)
 {
 	if (r == REPLY_SETNX)
 		add_int(c, 1);
+	else if (r == REPLY_VERSION)
+		add_version(c, version);
 	else
 		add_ok(c);
 }
 
-/* The generic SET: writes val under key with the conditions and expiry in
- * flags/expire_at, and answers as r says (with GET: the old value). */
-static void set_generic(resp_client *c, const char *key, size_t klen, const char *val,
-                        size_t vlen, int flags, int64_t expire_at, set_reply r)
+/* A SET whose condition the engine checks itself: one conditional put. */
+static void set_direct(resp_client *c, const rkey *k, const char *val, size_t vlen,
+                       const set_args *a, trove_put_opts *o, set_reply r)
 {
-	rkey k;
-	if (rkey_make(c, &k, key, klen))
-		return;
-	trove_put_opts o;
-	memset(&o, 0, sizeof o);
-	if (flags & SET_EXPIRE) {
-		o.ttl_mode = TROVE_TTL_AT;
-		o.expire_at_ms = expire_at;
-	} else if (flags & SET_KEEPTTL) {
-		o.ttl_mode = TROVE_TTL_KEEP;
-	}
-	if (!(flags & SET_GET)) {
-		o.cond.kind = flags & SET_NX ? TROVE_IF_ABSENT : flags & SET_XX ? TROVE_IF_PRESENT
-		                                                                : TROVE_IF_ANY;
-		int rc = trove_put_ex(c->db, k.p, k.n, val, vlen, &o, NULL);
-		if (rc == TROVE_ECONDITION || rc == TROVE_EEXIST || rc == TROVE_ENOTFOUND)
-			set_abort_reply(c, r);
-		else if (rc)
-			add_engine_error(c, rc);
-		else
-			set_done_reply(c, r);
-		rkey_free(&k);
-		return;
-	}
-	/* With GET the old value must be the one replaced: read it with its
-	 * version and write only if the version is still the same. */
+	static const trove_cond_kind kinds[] = {
+		[COND_NONE] = TROVE_IF_ANY,     [COND_NX] = TROVE_IF_ABSENT,
+		[COND_XX] = TROVE_IF_PRESENT,   [COND_IFEQ] = TROVE_IF_VALUE,
+		[COND_IFNE] = TROVE_IF_ANY,     [COND_IFVER] = TROVE_IF_VERSION,
+	};
+	o->cond.kind = kinds[a->cond];
+	o->cond.value = a->cmp;
+	o->cond.value_len = a->cmplen;
+	o->cond.version = a->ver;
+	uint64_t version = 0;
+	int rc = kv_put(c, k->p, k->n, val, vlen, o, &version);
+	if (rc == TROVE_ECONDITION)
+		set_abort_reply(c, r);
+	else if (rc)
+		add_engine_error(c, rc);
+	else
+		set_done_reply(c, r, version);
+}
+
+/* A SET that must see the old value (GET, IFNE): read it with its
+ * version, decide, and write only if the version is still the same. */
+static void set_checked(resp_client *c, const rkey *k, const char *val, size_t vlen,
+                        const set_args *a, trove_put_opts *o, set_reply r)
+{
 	for (int tries = 0;; tries++) {
 		void *old;
 		size_t olen;
 		trove_meta m;
-		int rc = read_versioned(c, &k, &old, &olen, &m);
+		int rc = read_versioned(c, k, &old, &olen, &m);
 		if (rc) {
 			add_engine_error(c, rc);
-			break;
+			return;
 		}
-		int exists = m.version != 0;
-		if ((flags & SET_NX && exists) || (flags & SET_XX && !exists)) {
-			rc = 0; /* not set: still answer with the old value */
-		} else {
-			o.cond.kind = TROVE_IF_VERSION;
-			o.cond.version = m.version;
-			rc = trove_put_ex(c->db, k.p, k.n, val, vlen, &o, NULL);
+		int exists = m.version != 0, done = 0;
+		uint64_t version = 0;
+		if (set_cond_holds(a, exists, old, olen, m.version)) {
+			o->cond.kind = TROVE_IF_VERSION;
+			o->cond.version = m.version;
+			rc = kv_put(c, k->p, k->n, val, vlen, o, &version);
+			done = rc == 0;
 		}
 		if (rc == TROVE_ECONDITION && tries < RESP_MAX_RETRIES) {
-			trove_free(old);
+			kv_free(c, old);
 			continue;
 		}
 		if (rc == TROVE_ECONDITION)
 			add_error(c, ERR_CONTENTION);
 		else if (rc)
 			add_engine_error(c, rc);
+		else if (!(a->flags & SET_GET))
+			done ? set_done_reply(c, r, version) : set_abort_reply(c, r);
 		else if (exists)
-			add_bulk(c, old, olen);
+			add_bulk(c, old, olen); /* with GET: the old value, set or not */
 		else
 			add_null(c);
-		trove_free(old);
-		break;
+		kv_free(c, old);
+		return;
 	}
+}
+
+/* The generic SET: writes val under key if a's condition holds, with a's
+ * expiry, and answers as r says (with GET: the old value). */
+static void set_generic(resp_client *c, const char *key, size_t klen, const char *val,
+                        size_t vlen, const set_args *a, set_reply r)
+{
+	rkey k;
+	if (rkey_make(c, &k, key, klen))
+		return;
+	trove_put_opts o;
+	memset(&o, 0, sizeof o);
+	if (a->flags & SET_EXPIRE) {
+		o.ttl_mode = TROVE_TTL_AT;
+		o.expire_at_ms = a->expire_at;
+	} else if (a->flags & SET_KEEPTTL) {
+		o.ttl_mode = TROVE_TTL_KEEP;
+	}
+	if (a->flags & SET_GET || a->cond == COND_IFNE)
+		set_checked(c, &k, val, vlen, a, &o, r);
+	else
+		set_direct(c, &k, val, vlen, a, &o, r);
 	rkey_free(&k);
 }
 
-/* SET key value [NX | XX] [GET] [EX s | PX ms | EXAT ts | PXAT ms-ts | KEEPTTL] */
+/* SET key value [NX | XX | IFEQ v | IFNE v | IFVER n] [GET]
+ *     [EX s | PX ms | EXAT ts | PXAT ms-ts | KEEPTTL] */
 void cmd_set(resp_client *c, int argc, char **argv, size_t *lens)
 {
-	int flags = 0, unit_s = 0, absolute = 0;
-	const char *exp = NULL;
-	size_t explen = 0;
-	for (int j = 3; j < argc; j++) {
-		const char *a = argv[j];
-		size_t l = lens[j];
-		int has_next = j + 1 < argc;
-		if (arg_is(a, l, "nx") && !(flags & SET_XX)) {
-			flags |= SET_NX;
-		} else if (arg_is(a, l, "xx") && !(flags & SET_NX)) {
-			flags |= SET_XX;
-		} else if (arg_is(a, l, "get")) {
-			flags |= SET_GET;
-		} else if (arg_is(a, l, "keepttl") && !exp) {
-			flags |= SET_KEEPTTL;
-		} else if (!(flags & SET_KEEPTTL) && !exp && has_next &&
-		           (arg_is(a, l, "ex") || arg_is(a, l, "px") || arg_is(a, l, "exat") ||
-		            arg_is(a, l, "pxat"))) {
-			unit_s = a[0] == 'e' || a[0] == 'E';
-			absolute = l == 4;
-			exp = argv[++j];
-			explen = lens[j];
-		} else {
-			add_error(c, ERR_SYNTAX);
-			return;
-		}
-	}
-	int64_t at = 0;
-	if (exp) {
-		if (parse_expire(c, "set", exp, explen, unit_s, absolute, &at))
-			return;
-		flags |= SET_EXPIRE;
-	}
-	set_generic(c, argv[1], lens[1], argv[2], lens[2], flags, at, REPLY_SET);
+	set_args a;
+	if (parse_set_args(c, "set", argc, argv, lens, 3, &a) == 0)
+		set_generic(c, argv[1], lens[1], argv[2], lens[2], &a,
+		            a.flags & SET_GET ? REPLY_GETSET : REPLY_SET);
 }
 
 void cmd_setnx(resp_client *c, int argc, char **argv, size_t *lens)
 {
 	(void)argc;
-	set_generic(c, argv[1], lens[1], argv[2], lens[2], SET_NX, 0, REPLY_SETNX);
+	set_args a = { .cond = COND_NX };
+	set_generic(c, argv[1], lens[1], argv[2], lens[2], &a, REPLY_SETNX);
 }
 
 static void setex_generic(resp_client *c, char **argv, size_t *lens, const char *cmd,
                           int seconds)
 {
-	int64_t at;
-	if (parse_expire(c, cmd, argv[2], lens[2], seconds, 0, &at))
+	set_args a = { .flags = SET_EXPIRE };
+	if (parse_expire(c, cmd, argv[2], lens[2], seconds, 0, &a.expire_at))
 		return;
-	set_generic(c, argv[1], lens[1], argv[3], lens[3], SET_EXPIRE, at, REPLY_SET);
+	set_generic(c, argv[1], lens[1], argv[3], lens[3], &a, REPLY_SET);
 }
 
 void cmd_setex(resp_client *c, int argc, char **argv, size_t *lens)
@@ -254,44 +367,224 @@ void cmd_psetex(resp_client *c, int argc, char **argv, size_t *lens)
 void cmd_getset(resp_client *c, int argc, char **argv, size_t *lens)
 {
 	(void)argc;
-	set_generic(c, argv[1], lens[1], argv[2], lens[2], SET_GET, 0, REPLY_GETSET);
+	set_args a = { .flags = SET_GET };
+	set_generic(c, argv[1], lens[1], argv[2], lens[2], &a, REPLY_GETSET);
 }
 
-void cmd_getdel(resp_client *c, int argc, char **argv, size_t *lens)
+/* TSETV key value version [EX s | PX ms | EXAT ts | PXAT ms-ts | KEEPTTL]:
+ * compare-and-swap on the version (0: the key must be absent); answers
+ * the new version, or nil if the version did not match. */
+void cmd_tsetv(resp_client *c, int argc, char **argv, size_t *lens)
+{
+	uint64_t ver;
+	if (parse_version(c, argv[3], lens[3], &ver))
+		return;
+	set_args a;
+	if (parse_set_args(c, "tsetv", argc, argv, lens, 4, &a))
+		return;
+	if (a.cond != COND_NONE || a.flags & SET_GET) {
+		add_error(c, ERR_SYNTAX);
+		return;
+	}
+	a.cond = COND_IFVER;
+	a.ver = ver;
+	set_generic(c, argv[1], lens[1], argv[2], lens[2], &a, REPLY_VERSION);
+}
+
+/* TGETV key: [value, version], or nil if the key does not exist. */
+void cmd_tgetv(resp_client *c, int argc, char **argv, size_t *lens)
 {
 	(void)argc;
 	rkey k;
 	if (rkey_make(c, &k, argv[1], lens[1]))
 		return;
-	for (int tries = 0;; tries++) {
+	void *v;
+	size_t vl;
+	trove_meta m;
+	int rc = kv_get(c, k.p, k.n, &v, &vl, &m);
+	rkey_free(&k);
+	hit(c, rc == 0);
+	if (rc == TROVE_ENOTFOUND) {
+		add_null_array(c);
+	} else if (rc) {
+		add_engine_error(c, rc);
+	} else {
+		add_array(c, 2);
+		add_bulk(c, v, vl);
+		add_version(c, m.version);
+		kv_free(c, v);
+	}
+}
+
+/* ---- Reading and deleting, or changing the expiry, in one step ----------------- */
+
+/* GETEX's expiry change. */
+typedef enum getex_op { GETEX_NONE, GETEX_AT, GETEX_PERSIST } getex_op;
+
+/* Reads key and, if it exists, changes its expiry on the condition that
+ * nobody wrote it in between (or deletes it: del, or an expiry in the
+ * past); answers the value read. */
+static void getchange_generic(resp_client *c, const char *key, size_t klen, int del,
+                              getex_op op, int64_t at)
+{
+	rkey k;
+	if (rkey_make(c, &k, key, klen))
+		return;
+	kv_batch *b = kv_batch_new(c);
+	for (int tries = 0; b; tries++) {
 		void *old;
 		size_t olen;
 		trove_meta m;
 		int rc = read_versioned(c, &k, &old, &olen, &m);
-		if (rc) {
-			add_engine_error(c, rc);
-			break;
-		}
-		if (m.version == 0) {
-			add_null(c);
+		if (rc || m.version == 0) {
+			hit(c, 0);
+			rc ? add_engine_error(c, rc) : add_null(c);
 			break;
 		}
 		trove_cond cond = { .kind = TROVE_IF_VERSION, .version = m.version };
-		rc = trove_del_ex(c->db, k.p, k.n, &cond, NULL);
+		kv_batch_clear(b);
+		rc = kv_batch_require(b, k.p, k.n, &cond);
+		if (!rc && (del || (op == GETEX_AT && at <= srv_now_ms())))
+			rc = kv_batch_del(b, k.p, k.n);
+		else if (!rc && op == GETEX_AT)
+			rc = kv_batch_expire_at(b, k.p, k.n, at);
+		else if (!rc && op == GETEX_PERSIST && m.expire_at_ms)
+			rc = kv_batch_expire_at(b, k.p, k.n, 0);
+		if (!rc)
+			rc = kv_write(b, NULL);
 		if (rc == TROVE_ECONDITION && tries < RESP_MAX_RETRIES) {
-			trove_free(old);
+			kv_free(c, old);
 			continue;
 		}
+		hit(c, 1);
 		if (rc == TROVE_ECONDITION)
 			add_error(c, ERR_CONTENTION);
 		else if (rc)
 			add_engine_error(c, rc);
 		else
 			add_bulk(c, old, olen);
-		trove_free(old);
+		kv_free(c, old);
+		break;
+	}
+	if (!b)
+		add_error(c, "ERR out of memory");
+	kv_batch_free(b);
+	rkey_free(&k);
+}
+
+void cmd_getdel(resp_client *c, int argc, char **argv, size_t *lens)
+{
+	(void)argc;
+	getchange_generic(c, argv[1], lens[1], 1, GETEX_NONE, 0);
+}
+
+/* GETEX key [EX s | PX ms | EXAT ts | PXAT ms-ts | PERSIST] */
+void cmd_getex(resp_client *c, int argc, char **argv, size_t *lens)
+{
+	getex_op op = GETEX_NONE;
+	expire_opt exp = { NULL, 0, 0, 0 };
+	for (int j = 2; j < argc; j++) {
+		if (arg_is(argv[j], lens[j], "persist") && op == GETEX_NONE) {
+			op = GETEX_PERSIST;
+		} else if (op == GETEX_NONE && j + 1 < argc && is_expire_opt(argv[j], lens[j])) {
+			op = GETEX_AT;
+			take_expire_opt(&exp, argv[j], lens[j], argv[j + 1], lens[j + 1]);
+			j++;
+		} else {
+			add_error(c, ERR_SYNTAX);
+			return;
+		}
+	}
+	int64_t at = 0;
+	if (op == GETEX_AT && parse_expire(c, "getex", exp.arg, exp.len, exp.seconds,
+	                                   exp.absolute, &at))
+		return;
+	if (op == GETEX_NONE)
+		cmd_get(c, 2, argv, lens);
+	else
+		getchange_generic(c, argv[1], lens[1], 0, op, at);
+}
+
+/* The condition under which DELEX ... IFNE deletes: the key exists, its
+ * value differs, and its version is still the one read.  0 with *cond
+ * set, TROVE_ECONDITION if there is nothing to delete, or an error. */
+static int ifne_cond(resp_client *c, const rkey *k, const set_args *a, trove_cond *cond)
+{
+	void *old;
+	size_t olen;
+	trove_meta m;
+	int rc = read_versioned(c, k, &old, &olen, &m);
+	if (rc)
+		return rc;
+	if (!m.version || !set_cond_holds(a, 1, old, olen, m.version))
+		rc = TROVE_ECONDITION;
+	kv_free(c, old);
+	*cond = (trove_cond){ .kind = TROVE_IF_VERSION, .version = m.version };
+	return rc;
+}
+
+/* Deletes key if a's condition holds; answers 1 if it deleted the key, 0
+ * if not (missing, or the condition did not hold). */
+static void delif_generic(resp_client *c, const char *key, size_t klen, const set_args *a)
+{
+	rkey k;
+	if (rkey_make(c, &k, key, klen))
+		return;
+	for (int tries = 0;; tries++) {
+		trove_cond cond = { .kind = TROVE_IF_ANY };
+		int rc = 0, deleted = 0, raced = 0;
+		if (a->cond == COND_IFEQ)
+			cond = (trove_cond){ .kind = TROVE_IF_VALUE, .value = a->cmp,
+				             .value_len = a->cmplen };
+		else if (a->cond == COND_IFVER)
+			cond = (trove_cond){ .kind = TROVE_IF_VERSION, .version = a->ver };
+		else if (a->cond == COND_IFNE)
+			rc = ifne_cond(c, &k, a, &cond);
+		if (!rc) {
+			rc = kv_del(c, k.p, k.n, &cond, &deleted);
+			raced = rc == TROVE_ECONDITION && a->cond == COND_IFNE;
+		}
+		if (raced && tries < RESP_MAX_RETRIES)
+			continue; /* written since IFNE read it: look again */
+		if (rc == TROVE_ECONDITION && !raced)
+			add_int(c, 0);
+		else if (rc == TROVE_ECONDITION)
+			add_error(c, ERR_CONTENTION);
+		else if (rc)
+			add_engine_error(c, rc);
+		else
+			add_int(c, deleted);
 		break;
 	}
 	rkey_free(&k);
+}
+
+/* DELIFEQ key value (Valkey 9): delete the key if its value is value. */
+void cmd_delifeq(resp_client *c, int argc, char **argv, size_t *lens)
+{
+	(void)argc;
+	set_args a = { .cond = COND_IFEQ, .cmp = argv[2], .cmplen = lens[2] };
+	delif_generic(c, argv[1], lens[1], &a);
+}
+
+/* DELEX key [IFEQ value | IFNE value | IFVER version] (Redis 8.4's DELEX,
+ * with Trove's version condition). */
+void cmd_delex(resp_client *c, int argc, char **argv, size_t *lens)
+{
+	set_args a = { .cond = COND_NONE };
+	if (argc == 4 && (arg_is(argv[2], lens[2], "ifeq") || arg_is(argv[2], lens[2], "ifne"))) {
+		a.cond = argv[2][2] == 'e' || argv[2][2] == 'E' ? COND_IFEQ : COND_IFNE;
+		a.cmp = argv[3];
+		a.cmplen = lens[3];
+	} else if (argc == 4 && arg_is(argv[2], lens[2], "ifver")) {
+		a.cond = COND_IFVER;
+		if (parse_version(c, argv[3], lens[3], &a.ver))
+			return;
+	} else if (argc != 2) {
+		add_error(c, ERR_SYNTAX);
+		return;
+	}
+	delif_generic(c, argv[1], lens[1], &a);
 }
 
 /* ---- Several keys at once ------------------------------------------------------ */
@@ -316,20 +609,22 @@ void cmd_mget(resp_client *c, int argc, char **argv, size_t *lens)
 		kp[made] = ks[made].p;
 		kl[made] = ks[made].n;
 	}
-	int rc = trove_mget(c->db, NULL, n, kp, kl, vals, vlens, st);
+	int rc = kv_mget(c, n, kp, kl, vals, vlens, st);
 	if (rc) {
 		add_engine_error(c, rc);
-		goto out;
+	} else {
+		add_array(c, (long long)n);
+		for (size_t i = 0; i < n; i++) {
+			hit(c, st[i] == 0);
+			if (st[i] == 0)
+				add_bulk(c, vals[i], vlens[i]);
+			else
+				add_null(c);
+		}
 	}
-	add_array(c, (long long)n);
-	for (size_t i = 0; i < n; i++) {
-		hit(c, st[i] == 0);
-		if (st[i] == 0)
-			add_bulk(c, vals[i], vlens[i]);
-		else
-			add_null(c);
-		trove_free(vals[i]);
-	}
+	for (size_t i = 0; i < n; i++)
+		if (vals[i])
+			kv_free(c, vals[i]);
 out:
 	for (size_t i = 0; i < made; i++)
 		rkey_free(&ks[i]);
@@ -348,7 +643,7 @@ static void mset_generic(resp_client *c, int argc, char **argv, size_t *lens, in
 		add_errorf(c, "ERR wrong number of arguments for '%s' command", nx ? "msetnx" : "mset");
 		return;
 	}
-	trove_batch *b = trove_batch_new();
+	kv_batch *b = kv_batch_new(c);
 	if (!b) {
 		add_error(c, "ERR out of memory");
 		return;
@@ -358,18 +653,18 @@ static void mset_generic(resp_client *c, int argc, char **argv, size_t *lens, in
 	for (int j = 1; j < argc && !rc; j += 2) {
 		rkey k;
 		if (rkey_make(c, &k, argv[j], lens[j])) {
-			trove_batch_free(b);
+			kv_batch_free(b);
 			return;
 		}
 		if (nx)
-			rc = trove_batch_require(b, k.p, k.n, &absent);
+			rc = kv_batch_require(b, k.p, k.n, &absent);
 		if (!rc)
-			rc = trove_batch_put(b, k.p, k.n, argv[j + 1], lens[j + 1]);
+			rc = kv_batch_put(b, k.p, k.n, argv[j + 1], lens[j + 1], 0);
 		rkey_free(&k);
 	}
 	if (!rc)
-		rc = trove_write(c->db, b, NULL);
-	trove_batch_free(b);
+		rc = kv_write(b, NULL);
+	kv_batch_free(b);
 	if (nx && rc == TROVE_ECONDITION)
 		add_int(c, 0);
 	else if (rc)
@@ -390,17 +685,23 @@ void cmd_msetnx(resp_client *c, int argc, char **argv, size_t *lens)
 	mset_generic(c, argc, argv, lens, 1);
 }
 
-/* ---- Read-modify-write: APPEND and the counters ---------------------------------- */
+/* ---- Read-modify-write: APPEND SETRANGE and the counters ------------------------- */
+
+/* What an rmw_fn decided. */
+enum { RMW_ERROR = -1, RMW_WRITE = 0, RMW_KEEP = 1 };
 
 /* Computes the new value from the old one (NULL if absent) into *out
- * (malloc'd), or replies with an error and returns -1. */
+ * (malloc'd) and the integer to answer in *result.  Returns RMW_WRITE,
+ * RMW_KEEP (nothing to write: answer *result), or RMW_ERROR after
+ * replying with the error. */
 typedef int rmw_fn(resp_client *c, const char *old, size_t olen, int exists, void *arg,
                    char **out, size_t *outlen, long long *result);
 
 /* Reads key, computes its new value with fn and writes it if nobody wrote
- * the key meanwhile (else starts again), keeping its expiry.  Replies
- * with fn's integer result. */
-static void rmw_generic(resp_client *c, const char *key, size_t klen, rmw_fn *fn, void *arg)
+ * the key meanwhile (else starts again), keeping its expiry.  Answers
+ * fn's integer result, or with bulk, the new value. */
+static void rmw_generic(resp_client *c, const char *key, size_t klen, rmw_fn *fn, void *arg,
+                        int bulk)
 {
 	rkey k;
 	if (rkey_make(c, &k, key, klen))
@@ -418,27 +719,41 @@ static void rmw_generic(resp_client *c, const char *key, size_t klen, rmw_fn *fn
 			add_engine_error(c, rc);
 			break;
 		}
-		char *nv;
-		size_t nl;
-		long long result;
-		rc = fn(c, old, olen, m.version != 0, arg, &nv, &nl, &result);
-		trove_free(old);
-		if (rc)
+		char *nv = NULL;
+		size_t nl = 0;
+		long long result = 0;
+		int what = fn(c, old, olen, m.version != 0, arg, &nv, &nl, &result);
+		kv_free(c, old);
+		if (what == RMW_ERROR)
 			break;
+		if (what == RMW_KEEP) {
+			add_int(c, result);
+			break;
+		}
 		o.cond.version = m.version;
-		rc = trove_put_ex(c->db, k.p, k.n, nv, nl, &o, NULL);
-		free(nv);
-		if (rc == TROVE_ECONDITION && tries < RESP_MAX_RETRIES)
+		rc = kv_put(c, k.p, k.n, nv, nl, &o, NULL);
+		if (rc == TROVE_ECONDITION && tries < RESP_MAX_RETRIES) {
+			free(nv);
 			continue;
+		}
 		if (rc == TROVE_ECONDITION)
 			add_error(c, ERR_CONTENTION);
 		else if (rc)
 			add_engine_error(c, rc);
+		else if (bulk)
+			add_bulk(c, nv, nl);
 		else
 			add_int(c, result);
+		free(nv);
 		break;
 	}
 	rkey_free(&k);
+}
+
+static int oom(resp_client *c)
+{
+	add_error(c, "ERR out of memory");
+	return RMW_ERROR;
 }
 
 static int incr_fn(resp_client *c, const char *old, size_t olen, int exists, void *arg,
@@ -447,26 +762,23 @@ static int incr_fn(resp_client *c, const char *old, size_t olen, int exists, voi
 	long long by = *(long long *)arg, cur = 0;
 	if (exists && srv_str2ll(old, olen, &cur)) {
 		add_error(c, ERR_NOT_INT);
-		return -1;
+		return RMW_ERROR;
 	}
 	if ((by < 0 && cur < 0 && by < LLONG_MIN - cur) ||
 	    (by > 0 && cur > 0 && by > LLONG_MAX - cur)) {
 		add_error(c, ERR_OVERFLOW);
-		return -1;
+		return RMW_ERROR;
 	}
 	*result = cur + by;
-	*out = malloc(24);
-	if (!*out) {
-		add_error(c, "ERR out of memory");
-		return -1;
-	}
+	if (!(*out = malloc(24)))
+		return oom(c);
 	*outlen = srv_ll2str(*out, *result);
-	return 0;
+	return RMW_WRITE;
 }
 
 static void incr_generic(resp_client *c, const char *key, size_t klen, long long by)
 {
-	rmw_generic(c, key, klen, incr_fn, &by);
+	rmw_generic(c, key, klen, incr_fn, &by, 0);
 }
 
 void cmd_incr(resp_client *c, int argc, char **argv, size_t *lens)
@@ -502,40 +814,152 @@ void cmd_decrby(resp_client *c, int argc, char **argv, size_t *lens)
 	incr_generic(c, argv[1], lens[1], -by);
 }
 
-typedef struct append_arg {
-	const char *p;
-	size_t n;
-} append_arg;
+/* The longest long double "%.17Lf" writes (about 4950 digits), as Redis
+ * bounds it. */
+#define LD_MAX_CHARS 5120
 
-static int append_fn(resp_client *c, const char *old, size_t olen, int exists, void *arg,
-                     char **out, size_t *outlen, long long *result)
+/* Parses s[0, n) as a long double the way Redis does: no leading space,
+ * every byte used, no NaN, and no overflow or underflow to 0 (infinity
+ * itself is a number here; the increment's result is checked later). */
+static int str2ld(const char *s, size_t n, long double *out)
 {
-	(void)exists;
-	append_arg *a = arg;
-	size_t total = olen + a->n;
+	char buf[LD_MAX_CHARS];
+	if (n == 0 || n >= sizeof buf || isspace((unsigned char)s[0]))
+		return -1;
+	memcpy(buf, s, n);
+	buf[n] = 0;
+	char *end;
+	errno = 0;
+	long double v = strtold(buf, &end);
+	if (end != buf + n || isnan(v) ||
+	    (errno == ERANGE && (v == HUGE_VALL || v == -HUGE_VALL || fpclassify(v) == FP_ZERO)))
+		return -1;
+	*out = v;
+	return 0;
+}
+
+/* Formats v as INCRBYFLOAT answers: 17 digits after the point, trailing
+ * zeros (and a bare point) cut, "-0" as "0".  Returns the length. */
+static size_t ld2str_human(char *buf, size_t cap, long double v)
+{
+	int n = snprintf(buf, cap, "%.17Lf", v);
+	if (n <= 0 || (size_t)n >= cap)
+		return 0;
+	if (memchr(buf, '.', (size_t)n)) {
+		while (buf[n - 1] == '0')
+			n--;
+		if (buf[n - 1] == '.')
+			n--;
+	}
+	if (n == 2 && buf[0] == '-' && buf[1] == '0') {
+		buf[0] = '0';
+		n = 1;
+	}
+	return (size_t)n;
+}
+
+static int incrbyfloat_fn(resp_client *c, const char *old, size_t olen, int exists, void *arg,
+                          char **out, size_t *outlen, long long *result)
+{
+	(void)result;
+	long double cur = 0;
+	if (exists && str2ld(old, olen, &cur)) {
+		add_error(c, "ERR value is not a valid float");
+		return RMW_ERROR;
+	}
+	cur += *(long double *)arg;
+	if (isnan(cur) || isinf(cur)) {
+		add_error(c, "ERR increment would produce NaN or Infinity");
+		return RMW_ERROR;
+	}
+	char buf[LD_MAX_CHARS];
+	size_t n = ld2str_human(buf, sizeof buf, cur);
+	if (!(*out = malloc(n ? n : 1)))
+		return oom(c);
+	memcpy(*out, buf, n);
+	*outlen = n;
+	return RMW_WRITE;
+}
+
+void cmd_incrbyfloat(resp_client *c, int argc, char **argv, size_t *lens)
+{
+	(void)argc;
+	long double by;
+	if (str2ld(argv[2], lens[2], &by)) {
+		add_error(c, "ERR value is not a valid float");
+		return;
+	}
+	rmw_generic(c, argv[1], lens[1], incrbyfloat_fn, &by, 1);
+}
+
+/* Fails with Redis's error if a string would grow past what one value may
+ * hold (proto-max-bulk-len, and Trove's 64 MiB). */
+static int check_length(resp_client *c, size_t total)
+{
 	if (total > srv_server_config(c->srv)->proto_max_bulk_len || total > TROVE_MAX_VALUE) {
 		add_error(c, ERR_TOO_BIG);
 		return -1;
 	}
-	*out = malloc(total ? total : 1);
-	if (!*out) {
-		add_error(c, "ERR out of memory");
-		return -1;
+	return 0;
+}
+
+typedef struct patch_arg {
+	const char *p;
+	size_t n;
+	size_t offset; /* SETRANGE; APPEND writes at the end */
+	int append;
+} patch_arg;
+
+/* APPEND and SETRANGE: writes a->p at an offset, zero-padding a gap. */
+static int patch_fn(resp_client *c, const char *old, size_t olen, int exists, void *arg,
+                    char **out, size_t *outlen, long long *result)
+{
+	patch_arg *a = arg;
+	size_t off = a->append ? olen : a->offset;
+	if (!a->append && a->n == 0) {
+		*result = (long long)olen; /* nothing to write; a missing key stays missing */
+		return RMW_KEEP;
 	}
+	(void)exists;
+	if (check_length(c, off > SIZE_MAX - a->n ? SIZE_MAX : off + a->n))
+		return RMW_ERROR;
+	size_t total = off + a->n > olen ? off + a->n : olen;
+	if (!(*out = malloc(total ? total : 1)))
+		return oom(c);
 	if (olen)
 		memcpy(*out, old, olen);
-	memcpy(*out + olen, a->p, a->n);
+	if (off > olen)
+		memset(*out + olen, 0, off - olen);
+	if (a->n)
+		memcpy(*out + off, a->p, a->n);
 	*outlen = total;
 	*result = (long long)total;
-	return 0;
+	return RMW_WRITE;
 }
 
 void cmd_append(resp_client *c, int argc, char **argv, size_t *lens)
 {
 	(void)argc;
-	append_arg a = { argv[2], lens[2] };
-	rmw_generic(c, argv[1], lens[1], append_fn, &a);
+	patch_arg a = { argv[2], lens[2], 0, 1 };
+	rmw_generic(c, argv[1], lens[1], patch_fn, &a, 0);
 }
+
+/* SETRANGE key offset value */
+void cmd_setrange(resp_client *c, int argc, char **argv, size_t *lens)
+{
+	(void)argc;
+	long long off;
+	if (arg_ll(c, argv[2], lens[2], &off, NULL))
+		return;
+	if (off < 0) {
+		add_error(c, "ERR offset is out of range");
+		return;
+	}
+	patch_arg a = { argv[3], lens[3], (size_t)off, 0 };
+	rmw_generic(c, argv[1], lens[1], patch_fn, &a, 0);
+}
+
+/* ---- Reading parts of a value ------------------------------------------------------ */
 
 void cmd_strlen(resp_client *c, int argc, char **argv, size_t *lens)
 {
@@ -545,7 +969,7 @@ void cmd_strlen(resp_client *c, int argc, char **argv, size_t *lens)
 		return;
 	void *v;
 	size_t vl;
-	int rc = trove_get(c->db, k.p, k.n, &v, &vl);
+	int rc = kv_get(c, k.p, k.n, &v, &vl, NULL);
 	rkey_free(&k);
 	if (rc == TROVE_ENOTFOUND) {
 		add_int(c, 0);
@@ -553,6 +977,48 @@ void cmd_strlen(resp_client *c, int argc, char **argv, size_t *lens)
 		add_engine_error(c, rc);
 	} else {
 		add_int(c, (long long)vl);
-		trove_free(v);
+		kv_free(c, v);
 	}
+}
+
+/* GETRANGE key start end: inclusive offsets, negative ones from the end,
+ * clamped as Redis clamps them. */
+void cmd_getrange(resp_client *c, int argc, char **argv, size_t *lens)
+{
+	(void)argc;
+	long long start, end;
+	if (arg_ll(c, argv[2], lens[2], &start, NULL) || arg_ll(c, argv[3], lens[3], &end, NULL))
+		return;
+	if (start < 0 && end < 0 && start > end) {
+		add_bulk(c, "", 0);
+		return;
+	}
+	rkey k;
+	if (rkey_make(c, &k, argv[1], lens[1]))
+		return;
+	void *v = NULL;
+	size_t vl = 0;
+	int rc = kv_get(c, k.p, k.n, &v, &vl, NULL);
+	rkey_free(&k);
+	if (rc && rc != TROVE_ENOTFOUND) {
+		add_engine_error(c, rc);
+		return;
+	}
+	long long n = (long long)vl;
+	if (start < 0)
+		start += n;
+	if (end < 0)
+		end += n;
+	if (start < 0)
+		start = 0;
+	if (end < 0)
+		end = 0;
+	if (end >= n)
+		end = n - 1;
+	if (rc || n == 0 || start > end)
+		add_bulk(c, "", 0);
+	else
+		add_bulk(c, (char *)v + start, (size_t)(end - start + 1));
+	if (!rc)
+		kv_free(c, v);
 }
