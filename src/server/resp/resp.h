@@ -47,6 +47,12 @@ typedef struct resp_client {
 	struct resp_multi *multi;     /* multi.c: MULTI queue and WATCHed keys, or NULL */
 	struct kv_txn *txn;           /* kv.c: set while EXEC runs the queued commands */
 	struct resp_capture *capture; /* reply.c: set while EXEC runs; replies go here */
+	unsigned long long errors;    /* error replies so far (reply.c counts them) */
+	/* Copies for CLIENT LIST, which runs on any worker (commands.c keeps
+	 * them current after every command); c->name changes under
+	 * srv_conn_lock. */
+	atomic_int pub_db, pub_proto, pub_multi;
+	_Atomic(const char *) pub_cmd; /* the last command: "get", "client|list" */
 } resp_client;
 
 /* ---- reply.c ------------------------------------------------------------- */
@@ -103,6 +109,8 @@ enum {
 	CMD_LOADING = 1 << 4,
 	CMD_STALE = 1 << 5,
 	CMD_DENYOOM = 1 << 6,
+	CMD_ADMIN = 1 << 7,     /* @admin @dangerous; COMMAND INFO's "admin" */
+	CMD_CONTAINER = 1 << 8, /* has subcommands (resp_subcommands): CLIENT, CONFIG... */
 };
 
 typedef void resp_proc(resp_client *c, int argc, char **argv, size_t *lens);
@@ -128,6 +136,54 @@ const resp_cmd *resp_lookup(const char *name, size_t len);
 extern const resp_cmd resp_commands[];
 extern const size_t resp_ncommands;
 
+/* ---- cmdinfo.c: subcommands and argument docs ------------------------------------ */
+
+/* A subcommand of a CMD_CONTAINER command (CLIENT KILL is "client|kill"):
+ * the dispatcher checks its arity, ACL rules may name it, COMMAND INFO
+ * and DOCS describe it.  The container's procedure runs it. */
+typedef struct resp_subcmd {
+	const char *name; /* "client|kill" */
+	int arity;        /* counting the container's name: CLIENT KILL ... is -3 */
+	unsigned flags;
+	const char *acl;
+	const char *since, *summary;
+} resp_subcmd;
+extern const resp_subcmd resp_subcommands[];
+extern const size_t resp_nsubcommands;
+/* The subcommand of cmd named sub, or NULL. */
+const resp_subcmd *resp_lookup_sub(const resp_cmd *cmd, const char *sub, size_t len);
+/* Where cmd's subcommands start in resp_subcommands and how many. */
+size_t resp_subs_of(const resp_cmd *cmd, const resp_subcmd **first);
+/* The arguments of a command or subcommand as Redis's docs spell them
+ * ("key value [NX|XX] ..."), for COMMAND DOCS; NULL if unknown. */
+const char *resp_cmd_syntax(const char *name);
+/* Writes COMMAND DOCS's "arguments" array for syntax. */
+void resp_add_doc_args(resp_client *c, const char *syntax);
+
+/* ---- t_acl.c: permissions of every request --------------------------------------- */
+
+/* The catalog entry (srv_acl_cmd index) of a command or subcommand. */
+size_t resp_cmd_id(const resp_cmd *cmd, const resp_subcmd *sub);
+/* The catalog the core's ACL rules name: resp_commands, then
+ * resp_subcommands (srv_frontend.catalog). */
+srv_acl_cmd *resp_catalog(size_t *n);
+/* Checks that the connection's user may run the command (or subcommand)
+ * and touch its keys (the table's key positions, with the access the
+ * command needs: read for readonly commands, write for write commands,
+ * both where a write command also returns what it read).  If not, replies
+ * -NOPERM as Redis words it, logs it in ACL LOG and returns -1.  The
+ * dispatcher calls it for every request; EXEC again for each queued
+ * command (in_exec), since rules may have changed meanwhile. */
+int resp_acl_check(resp_client *c, const resp_cmd *cmd, const resp_subcmd *sub, int argc,
+                   char **argv, size_t *lens, int in_exec);
+/* 1 if the connection's user may touch key (a Redis key) with the access
+ * need (SRV_ACL_READ, SRV_ACL_WRITE, both, or 0 for any): for commands
+ * whose keys are not at fixed positions (KEYS filters its answer, range
+ * reads filter theirs). */
+int resp_acl_key_ok(resp_client *c, const char *key, size_t klen, int need);
+/* The connection's CLIENT LIST line (without the newline) into buf. */
+void resp_client_line(resp_client *c, char *buf, size_t len);
+
 /* Compares an argument with a lowercase option name, ignoring case. */
 int arg_is(const char *arg, size_t len, const char *opt);
 /* Parses an integer argument; on failure replies ERR_NOT_INT (or msg if
@@ -148,6 +204,12 @@ resp_proc cmd_multi, cmd_exec, cmd_discard, cmd_watch, cmd_unwatch;
 resp_proc cmd_scan, cmd_randomkey, cmd_rename, cmd_renamenx, cmd_copy, cmd_move, cmd_swapdb;
 resp_proc cmd_getex, cmd_getrange, cmd_setrange, cmd_incrbyfloat;
 resp_proc cmd_trange, cmd_tgetv, cmd_tsetv, cmd_delifeq, cmd_delex;
+/* t_acl.c and t_admin.c */
+resp_proc cmd_acl, cmd_config, cmd_save, cmd_bgsave, cmd_lastsave, cmd_shutdown, cmd_debug,
+        cmd_reset;
+/* CLIENT's subcommands beyond ID, GETNAME, SETNAME (t_admin.c): LIST, KILL,
+ * INFO, NO-EVICT, NO-TOUCH.  Return 0 if sub was theirs. */
+int client_admin(resp_client *c, int argc, char **argv, size_t *lens);
 
 /* ---- multi.c: transactions ------------------------------------------------------ */
 
