@@ -24,7 +24,8 @@ struct tv_dbiter {
 	tv_super *s;
 	tv_iter *it;
 	uint64_t seq;
-	int64_t now; /* 0: expiry not checked */
+	int check_expiry; /* 0: expiry not checked (the expiry index) */
+	int64_t now;      /* the clock for expiry, read when first needed */
 	tv_buf lo, hi;
 	int has_hi;
 	int valid;
@@ -38,13 +39,19 @@ struct tv_dbiter {
 	tv_buf seekbuf;
 };
 
-static int entry_dead(const tv_dbiter *d, unsigned type, tv_slice value)
+/* True if an entry hides its key: a tombstone, or a value that has expired.
+ * The clock is read only when an entry with an expiry shows up, and then
+ * once per positioning call, so data without expiries costs no clock
+ * reads. */
+static int entry_dead(tv_dbiter *d, unsigned type, tv_slice value)
 {
 	if (type == TV_TYPE_DEL)
 		return 1;
-	if (type == TV_TYPE_PUT_EXP && d->now) {
+	if (type == TV_TYPE_PUT_EXP && d->check_expiry) {
 		if (value.len < 8)
 			return 1;
+		if (!d->now)
+			d->now = tv_now_ms();
 		return (int64_t)tv_get_fixed64(value.data) <= d->now;
 	}
 	return 0;
@@ -162,7 +169,7 @@ static int seek_raw(tv_dbiter *d, tv_slice k, uint64_t seq, unsigned type)
 }
 
 tv_dbiter *tv_dbiter_new(trove_db *db, tv_super *s, uint64_t seq, tv_slice lo, tv_slice hi,
-                         int has_hi, int64_t now_ms)
+                         int has_hi, int check_expiry)
 {
 	tv_dbiter *d = calloc(1, sizeof *d);
 	if (!d)
@@ -171,7 +178,8 @@ tv_dbiter *tv_dbiter_new(trove_db *db, tv_super *s, uint64_t seq, tv_slice lo, t
 	d->s = s;
 	atomic_fetch_add(&s->refs, 1);
 	d->seq = seq;
-	d->now = now_ms;
+	d->check_expiry = check_expiry;
+	d->now = 0;
 	tv_buf_init(&d->lo);
 	tv_buf_init(&d->hi);
 	tv_buf_init(&d->kbuf);
@@ -510,7 +518,7 @@ int trove_cursor_open(trove_db *db, const trove_cursor_opts *opts, trove_cursor 
 		tv_super *s = tv_super_get(db);
 		uint64_t seq = opts->snap ? opts->snap->seq
 		                          : atomic_load_explicit(&db->last_seq, memory_order_acquire);
-		c->d = tv_dbiter_new(db, s, seq, tv_buf_slice(&lo), tv_buf_slice(&hi), 1, tv_now_ms());
+		c->d = tv_dbiter_new(db, s, seq, tv_buf_slice(&lo), tv_buf_slice(&hi), 1, 1);
 		tv_super_put(db, s);
 		if (!c->d) {
 			free(c);
@@ -539,7 +547,7 @@ void trove_cursor_close(trove_cursor *c)
  * return keys that expired after it was opened. */
 static void tick(trove_cursor *c)
 {
-	c->d->now = tv_now_ms();
+	c->d->now = 0; /* read again when an entry with an expiry needs it */
 }
 
 int trove_cursor_first(trove_cursor *c)

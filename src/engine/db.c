@@ -277,7 +277,8 @@ static uint64_t read_seq(trove_db *db, const trove_snapshot *snap)
 
 /* Looks key up in s at seq; on success fills val with the user's value
  * (or, if want_value is 0, with at most its expiry prefix) and meta.
- * TROVE_ENOTFOUND for missing or expired keys. */
+ * TROVE_ENOTFOUND for missing or expired keys, judged against now (0: read
+ * the clock if the key has an expiry). */
 static int get_in(tv_super *s, uint64_t seq, const void *key, size_t klen, tv_buf *val,
                   int want_value, trove_meta *meta, int64_t now)
 {
@@ -297,7 +298,7 @@ static int get_in(tv_super *s, uint64_t seq, const void *key, size_t klen, tv_bu
 		return TROVE_ENOTFOUND;
 	tv_slice v = tv_buf_slice(val);
 	int64_t exp = split_value(type, &v);
-	if (exp && exp <= now)
+	if (exp && exp <= (now ? now : tv_now_ms()))
 		return TROVE_ENOTFOUND;
 	if (v.len && v.data != val->data)
 		memmove(val->data, v.data, v.len);
@@ -321,7 +322,7 @@ int trove_get_ex(trove_db *db, const trove_snapshot *snap, const void *key, size
 	tv_super *s = tv_super_get(db);
 	tv_buf buf;
 	tv_buf_init(&buf);
-	rc = get_in(s, read_seq(db, snap), key, klen, &buf, val != NULL, meta, tv_now_ms());
+	rc = get_in(s, read_seq(db, snap), key, klen, &buf, val != NULL, meta, 0);
 	tv_super_put(db, s);
 	if (rc == 0 && val) {
 		/* A terminating NUL for convenience (documented). */

@@ -230,10 +230,12 @@ int tv_flush_imm(trove_db *db);
 /* ---- cursor.c (internal cursors are also used for the expiry index) ---- */
 
 typedef struct tv_dbiter tv_dbiter;
-/* An iterator over live entries of stored keys in [lo, hi) at seq,
- * expiry checked against now_ms (0: do not check).  NULL on ENOMEM. */
+/* An iterator over live entries of stored keys in [lo, hi) at seq; with
+ * check_expiry set, expired values are hidden too (the clock is read when
+ * an entry with an expiry first needs it, once per positioning call).
+ * NULL on ENOMEM. */
 tv_dbiter *tv_dbiter_new(trove_db *db, tv_super *s, uint64_t seq, tv_slice lo,
-                         tv_slice hi, int has_hi, int64_t now_ms);
+                         tv_slice hi, int has_hi, int check_expiry);
 void tv_dbiter_free(tv_dbiter *it);
 int tv_dbiter_first(tv_dbiter *it);
 int tv_dbiter_last(tv_dbiter *it);
