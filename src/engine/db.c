@@ -1452,9 +1452,20 @@ static int replay_logs(trove_db *db, name_list *logs)
 			uint64_t seq;
 			int64_t d;
 			unsigned flags;
+			/* Every group continues the sequence where the previous one
+			 * (or the tables) ended, across log files too: a gap means
+			 * a record or a log is missing. */
+			if (rec.len >= REC_HEADER && tv_get_fixed64(rec.data) != last + 1) {
+				tv_logf(&db->lg, TROVE_LOG_ERROR,
+				        "%s: record after offset %llu starts at sequence %llu, "
+				        "expected %llu", path,
+				        (unsigned long long)tv_log_reader_good_end(r),
+				        (unsigned long long)tv_get_fixed64(rec.data),
+				        (unsigned long long)(last + 1));
+				rc = TROVE_ECORRUPT;
+				break;
+			}
 			rc = apply_record(db->mem, rec, &seq, &d, &flags);
-			if (rc == 0 && seq <= last)
-				rc = TROVE_ECORRUPT; /* sequence numbers must grow */
 			if (rc) {
 				if (rc == TROVE_ECORRUPT)
 					tv_logf(&db->lg, TROVE_LOG_ERROR,
