@@ -22,7 +22,8 @@
 #include "server.h"
 
 /* Set once at startup (before any thread starts) and at shutdown (after
- * every thread stopped); read freely in between. */
+ * every thread stopped); read freely in between.  The level may also change
+ * at run time (CONFIG SET loglevel), so it is read and written atomically. */
 static int log_fd = STDERR_FILENO;
 static int log_level = SRV_LL_NOTICE;
 static _Thread_local char thread_name[8] = "main";
@@ -39,6 +40,11 @@ int srv_log_open(const char *file, int level)
 	}
 	log_level = level;
 	return 0;
+}
+
+void srv_log_set_level(int level)
+{
+	__atomic_store_n(&log_level, level, __ATOMIC_RELAXED);
 }
 
 void srv_log_close(void)
@@ -79,7 +85,7 @@ static void log_line(int level, const char *fmt, va_list ap)
 
 void srv_log(int level, const char *fmt, ...)
 {
-	if (level < log_level || level > SRV_LL_WARNING)
+	if (level < __atomic_load_n(&log_level, __ATOMIC_RELAXED) || level > SRV_LL_WARNING)
 		return;
 	va_list ap;
 	va_start(ap, fmt);

@@ -31,6 +31,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -56,11 +57,26 @@ struct srv_conn {
 	size_t wb_len, wb_off, wb_cap;
 	uv_write_t wreq;
 	unsigned writing : 1, paused : 1, closing : 1, close_after : 1, authed : 1;
-	unsigned scheduled : 1, used_db : 1;
+	unsigned scheduled : 1, used_db : 1, local : 1;
 	srv_conn *snext, *sprev; /* the worker's list of connections with news */
-	int64_t created_ms, last_ms;
+	int64_t created_ms;
+	_Atomic int64_t last_ms; /* read by CLIENT LIST on other workers */
+	int64_t req_start_ms;    /* when the partial request in `in` began; 0: none */
+	int64_t obuf_soft_since; /* when the output went over the soft limit; 0: not */
+	srv_user *user;          /* changed under w->mu (CLIENT LIST reads its name) */
+	uint64_t user_ver;       /* the ACL version user was looked up at */
+	char laddr[64];
+	int fd;
+	atomic_int kill;                 /* CLIENT KILL from any worker */
+	atomic_size_t pub_qbuf, pub_qcap, pub_omem; /* for CLIENT LIST */
 	void *fe_state;
 };
+
+/* One worker's per-command counters: written by the worker alone (plain
+ * relaxed stores), read by INFO on any worker. */
+typedef struct wstat {
+	_Atomic uint64_t calls, usec, rejected, failed;
+} wstat;
 
 struct srv_worker {
 	srv_server *srv;
@@ -71,7 +87,8 @@ struct srv_worker {
 	uv_timer_t timer;
 	uv_check_t check; /* the end of each loop turn: sync, then reply */
 	uv_idle_t idle;   /* keeps the loop from blocking while some are scheduled */
-	uv_mutex_t mu; /* guards fds, nfds, capfds and stop */
+	uv_mutex_t mu; /* guards fds, nfds, capfds, stop, and the links of conns
+	                * and each connection's user (see srv_conn_lock) */
 	int *fds;
 	size_t nfds, capfds;
 	int stop;
@@ -81,6 +98,8 @@ struct srv_worker {
 	int nconns;
 	srv_conn *sched; /* connections to release output for at the turn's end */
 	int dirty;       /* a request used the database this turn */
+	atomic_int kill_pending; /* some connection here has its kill flag set */
+	wstat *cmdstats;         /* one per catalog entry */
 };
 
 struct srv_server {
@@ -101,6 +120,16 @@ struct srv_server {
 	srv_stats stats;
 	int64_t start_ms;
 	int shutting_down;
+	srv_acl *acl;
+	srv_acl_cmd *catalog;
+	size_t ncatalog;
+	uv_mutex_t cfg_mu;          /* CONFIG SET */
+	uv_mutex_t stat_mu;         /* stat_base */
+	srv_cmdstat *stat_base;     /* the counters' values at the last RESETSTAT */
+	uv_async_t shutdown_async;  /* SHUTDOWN from a worker */
+	uv_mutex_t shut_mu;         /* guards shutdown_open */
+	int shutdown_open;          /* shutdown_async may be sent to */
+	srv_saver *saver;
 };
 
 /* ---- Accessors for front-ends ---------------------------------------------- */
@@ -111,21 +140,16 @@ srv_stats *srv_server_stats(srv_server *s) { return &s->stats; }
 int srv_server_clients(const srv_server *s) { return atomic_load(&s->nclients); }
 int srv_server_workers(const srv_server *s) { return s->nworkers; }
 uint64_t srv_server_start_ms(const srv_server *s) { return (uint64_t)s->start_ms; }
-int srv_server_auth_required(const srv_server *s) { return s->cfg->requirepass != NULL; }
+int srv_server_auth_required(const srv_server *s) { return !srv_acl_default_open(s->acl); }
+srv_acl *srv_server_acl(srv_server *s) { return s->acl; }
+srv_config *srv_server_config_mut(srv_server *s) { return s->cfg; }
+void srv_server_config_lock(srv_server *s) { uv_mutex_lock(&s->cfg_mu); }
+void srv_server_config_unlock(srv_server *s) { uv_mutex_unlock(&s->cfg_mu); }
 
-int srv_server_auth(const srv_server *s, const char *user, size_t ulen, const char *pass,
-                   size_t plen)
+const srv_acl_cmd *srv_server_catalog(const srv_server *s, size_t *n)
 {
-	if (user && (ulen != 7 || memcmp(user, "default", 7)))
-		return -1;
-	const char *want = s->cfg->requirepass ? s->cfg->requirepass : "";
-	size_t wlen = strlen(want);
-	/* Compare every byte whatever the lengths, so the time taken tells
-	 * nothing about how much of the password was right. */
-	unsigned char diff = (unsigned char)(plen != wlen);
-	for (size_t i = 0; i < plen; i++)
-		diff |= (unsigned char)(pass[i] ^ want[wlen ? i % wlen : 0]);
-	return diff ? -1 : 0;
+	*n = s->ncatalog;
+	return s->catalog;
 }
 
 srv_server *srv_conn_server(srv_conn *c) { return c->w->srv; }
@@ -136,7 +160,43 @@ void srv_conn_set_authenticated(srv_conn *c, int yes) { c->authed = yes ? 1 : 0;
 size_t srv_conn_output_pending(const srv_conn *c) { return c->out_len + (c->wb_len - c->wb_off); }
 size_t srv_conn_input_buffered(const srv_conn *c) { return c->in_len; }
 uint64_t srv_conn_age_ms(const srv_conn *c) { return (uint64_t)(srv_now_ms() - c->created_ms); }
-uint64_t srv_conn_idle_ms(const srv_conn *c) { return (uint64_t)(srv_now_ms() - c->last_ms); }
+uint64_t srv_conn_idle_ms(const srv_conn *c)
+{
+	return (uint64_t)(srv_now_ms() - atomic_load_explicit(&c->last_ms, memory_order_relaxed));
+}
+const char *srv_conn_local(const srv_conn *c) { return c->laddr; }
+int srv_conn_is_local(const srv_conn *c) { return c->local; }
+void srv_conn_lock(srv_conn *c) { uv_mutex_lock(&c->w->mu); }
+void srv_conn_unlock(srv_conn *c) { uv_mutex_unlock(&c->w->mu); }
+
+srv_user *srv_conn_user(srv_conn *c)
+{
+	srv_acl *acl = c->w->srv->acl;
+	uint64_t v = srv_acl_version(acl);
+	if (c->user && v != c->user_ver) {
+		/* Some user changed: take the current version of ours. */
+		const char *name = srv_user_name(c->user);
+		srv_user *now = srv_acl_get(acl, name, strlen(name));
+		uv_mutex_lock(&c->w->mu);
+		srv_user *old = c->user;
+		c->user = now;
+		uv_mutex_unlock(&c->w->mu);
+		srv_user_unref(old);
+		c->user_ver = v;
+	}
+	return c->user;
+}
+
+void srv_conn_set_user(srv_conn *c, srv_user *u, int authenticated)
+{
+	uv_mutex_lock(&c->w->mu);
+	srv_user *old = c->user;
+	c->user = u;
+	uv_mutex_unlock(&c->w->mu);
+	srv_user_unref(old);
+	c->user_ver = 0; /* u may predate v: look it up again at first use */
+	c->authed = authenticated ? 1 : 0;
+}
 
 int srv_conn_busy(const srv_conn *c)
 {
@@ -147,6 +207,7 @@ int srv_conn_busy(const srv_conn *c)
 
 static void conn_close(srv_conn *c);
 static void conn_flush(srv_conn *c);
+static void conn_publish(srv_conn *c);
 static void conn_process(srv_conn *c);
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
@@ -177,6 +238,7 @@ static void on_conn_closed(uv_handle_t *h)
 		if (c->snext)
 			c->snext->sprev = c->sprev;
 	}
+	uv_mutex_lock(&w->mu);
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -184,6 +246,8 @@ static void on_conn_closed(uv_handle_t *h)
 	if (c->next)
 		c->next->prev = c->prev;
 	w->nconns--;
+	uv_mutex_unlock(&w->mu);
+	srv_user_unref(c->user);
 	atomic_fetch_sub(&w->srv->nclients, 1);
 	srv_log(SRV_LL_VERBOSE, "client %llu (%s) closed", (unsigned long long)c->id, c->peer);
 	free(c->in);
@@ -255,6 +319,46 @@ void srv_conn_used_db(srv_conn *c)
 	c->w->dirty = 1;
 }
 
+/* Makes the CLIENT LIST figures of c visible to other workers. */
+static void conn_publish(srv_conn *c)
+{
+	atomic_store_explicit(&c->pub_qbuf, c->in_len, memory_order_relaxed);
+	atomic_store_explicit(&c->pub_qcap, c->in_cap, memory_order_relaxed);
+	atomic_store_explicit(&c->pub_omem, srv_conn_output_pending(c), memory_order_relaxed);
+}
+
+/* client-output-buffer-limit normal, as Redis applies it: a connection
+ * whose unsent output is over the hard limit, or has stayed over the soft
+ * limit for longer than its seconds, is closed at once (its output is
+ * dropped).  Returns 1 if c was closed. */
+static int conn_check_output_limit(srv_conn *c, int64_t now)
+{
+	const srv_config *cfg = c->w->srv->cfg;
+	uint64_t hard = SRV_CFG(cfg->obuf_hard), soft = SRV_CFG(cfg->obuf_soft);
+	size_t pending = srv_conn_output_pending(c);
+	int over = 0;
+	if (hard && pending > hard) {
+		over = 1;
+	} else if (soft && pending > soft) {
+		if (!c->obuf_soft_since)
+			c->obuf_soft_since = now ? now : srv_now_ms();
+		else if ((now ? now : srv_now_ms()) - c->obuf_soft_since >
+		         (int64_t)SRV_CFG(cfg->obuf_soft_seconds) * 1000)
+			over = 1;
+	} else {
+		c->obuf_soft_since = 0;
+	}
+	if (!over)
+		return 0;
+	srv_log(SRV_LL_WARNING,
+	        "Client id=%llu addr=%s closed for overcoming of output buffer limits: %zu bytes "
+	        "of replies unread (client-output-buffer-limit normal %llu %llu %d)",
+	        (unsigned long long)c->id, c->peer, pending, (unsigned long long)hard,
+	        (unsigned long long)soft, SRV_CFG(cfg->obuf_soft_seconds));
+	conn_close(c);
+	return 1;
+}
+
 void srv_conn_write(srv_conn *c, const void *p, size_t n)
 {
 	if (c->closing || n == 0)
@@ -267,6 +371,9 @@ void srv_conn_write(srv_conn *c, const void *p, size_t n)
 	}
 	memcpy(c->out + c->out_len, p, n);
 	c->out_len += n;
+	uint64_t hard = SRV_CFG(c->w->srv->cfg->obuf_hard);
+	if (hard && srv_conn_output_pending(c) > hard)
+		conn_check_output_limit(c, 0);
 }
 
 /* Called whenever output may have drained: finishes a close-after-reply
@@ -377,6 +484,8 @@ static void conn_flush(srv_conn *c)
 			c->writing = 1;
 		}
 	}
+	if (!c->closing)
+		conn_publish(c);
 	if (!c->writing)
 		conn_output_settled(c);
 }
@@ -392,7 +501,11 @@ static void conn_process(srv_conn *c)
 			break;
 		memmove(c->in, c->in + used, c->in_len - used);
 		c->in_len -= used;
+		/* What is left began arriving no earlier than the last read. */
+		c->req_start_ms = atomic_load_explicit(&c->last_ms, memory_order_relaxed);
 	}
+	if (c->in_len == 0)
+		c->req_start_ms = 0;
 	if (c->in_len == 0 && c->in_cap > SHRINK_ABOVE) {
 		free(c->in);
 		c->in = NULL;
@@ -403,6 +516,7 @@ static void conn_process(srv_conn *c)
 		c->paused = 1; /* resumed by conn_output_settled */
 		uv_read_stop((uv_stream_t *)&c->tcp);
 	}
+	conn_publish(c);
 }
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
@@ -437,13 +551,20 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	}
 	if (nread == 0)
 		return;
+	if (atomic_load_explicit(&c->kill, memory_order_relaxed)) {
+		conn_close(c); /* killed from another worker: run nothing more */
+		return;
+	}
+	int64_t now = srv_now_ms();
+	if (c->in_len == 0)
+		c->req_start_ms = now;
 	c->in_len += (size_t)nread;
-	c->last_ms = srv_now_ms();
+	atomic_store_explicit(&c->last_ms, now, memory_order_relaxed);
 	atomic_fetch_add_explicit(&c->w->srv->stats.net_input_bytes, (uint64_t)nread,
 	                          memory_order_relaxed);
 	/* Checked before running anything, as Redis does, so that one request
 	 * over the limit is refused however the bytes happen to arrive. */
-	if (c->in_len > c->w->srv->cfg->client_query_buffer_limit) {
+	if (c->in_len > SRV_CFG(c->w->srv->cfg->client_query_buffer_limit)) {
 		srv_log(SRV_LL_WARNING,
 		        "closing client %llu (%s): its unprocessed input (%zu bytes) is over "
 		        "client-query-buffer-limit",
@@ -455,9 +576,13 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	conn_schedule(c);
 }
 
+static int sockaddr_is_loopback(const struct sockaddr_storage *ss);
+
+/* Fills in c's peer and local addresses, and whether the peer is local. */
 static void peer_name(srv_conn *c)
 {
 	struct sockaddr_storage ss;
+	memset(&ss, 0, sizeof ss);
 	int len = sizeof ss;
 	char ip[INET6_ADDRSTRLEN] = "?";
 	int port = 0;
@@ -473,6 +598,22 @@ static void peer_name(srv_conn *c)
 		}
 	}
 	snprintf(c->peer, sizeof c->peer, "%s:%d", ip, port);
+	c->local = sockaddr_is_loopback(&ss);
+	len = sizeof ss;
+	snprintf(ip, sizeof ip, "?");
+	port = 0;
+	if (uv_tcp_getsockname(&c->tcp, (struct sockaddr *)&ss, &len) == 0) {
+		if (ss.ss_family == AF_INET) {
+			struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+			uv_ip4_name(a, ip, sizeof ip);
+			port = ntohs(a->sin_port);
+		} else if (ss.ss_family == AF_INET6) {
+			struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+			uv_ip6_name(a, ip, sizeof ip);
+			port = ntohs(a->sin6_port);
+		}
+	}
+	snprintf(c->laddr, sizeof c->laddr, "%s:%d", ip, port);
 }
 
 /* Takes over an accepted socket on worker w. */
@@ -491,19 +632,28 @@ static void conn_start(srv_worker *w, int fd)
 	c->w = w;
 	c->fe_state = (char *)c + base;
 	c->id = atomic_fetch_add(&s->next_id, 1) + 1;
-	c->created_ms = c->last_ms = srv_now_ms();
+	c->created_ms = srv_now_ms();
+	atomic_init(&c->last_ms, c->created_ms);
+	c->fd = fd;
+	int opened = uv_tcp_open(&c->tcp, fd) == 0;
+	if (opened) {
+		uv_tcp_nodelay(&c->tcp, 1);
+		peer_name(c);
+	}
+	c->user = srv_acl_get(s->acl, "default", 7);
+	c->authed = srv_acl_default_open(s->acl);
+	uv_mutex_lock(&w->mu);
 	c->next = w->conns;
 	if (w->conns)
 		w->conns->prev = c;
 	w->conns = c;
 	w->nconns++;
-	if (uv_tcp_open(&c->tcp, fd)) {
+	uv_mutex_unlock(&w->mu);
+	if (!opened) {
 		close(fd);
 		conn_close(c); /* fe->conn_init not run: conn_free must cope */
 		return;
 	}
-	uv_tcp_nodelay(&c->tcp, 1);
-	peer_name(c);
 	if (s->fe->conn_init)
 		s->fe->conn_init(c, c->fe_state);
 	srv_log(SRV_LL_VERBOSE, "client %llu connected from %s (worker %d)",
@@ -547,6 +697,11 @@ static void on_worker_async(uv_async_t *a)
 	for (size_t i = 0; i < n; i++)
 		conn_start(w, fds[i]);
 	free(fds);
+	if (atomic_exchange(&w->kill_pending, 0)) {
+		for (srv_conn *c = w->conns; c; c = c->next)
+			if (atomic_load_explicit(&c->kill, memory_order_relaxed))
+				conn_close(c);
+	}
 	if (stop)
 		worker_begin_stop(w);
 }
@@ -562,14 +717,30 @@ static void on_worker_timer(uv_timer_t *t)
 			conn_close(c);
 		return;
 	}
-	int timeout = w->srv->cfg->timeout;
-	if (timeout <= 0)
-		return;
+	const srv_config *cfg = w->srv->cfg;
+	int64_t idle_ms = (int64_t)SRV_CFG(cfg->timeout) * 1000;
+	int64_t req_ms = (int64_t)SRV_CFG(cfg->request_timeout) * 1000;
+	int soft = SRV_CFG(cfg->obuf_soft) != 0;
 	for (srv_conn *c = w->conns; c; c = c->next) {
-		if (!c->closing && now - c->last_ms > (int64_t)timeout * 1000) {
+		if (c->closing)
+			continue;
+		int64_t last = atomic_load_explicit(&c->last_ms, memory_order_relaxed);
+		if (idle_ms > 0 && now - last > idle_ms) {
 			srv_log(SRV_LL_VERBOSE, "closing idle client %llu (%s)",
 			       (unsigned long long)c->id, c->peer);
 			conn_close(c);
+		} else if (req_ms > 0 && c->req_start_ms && !c->paused && !c->close_after &&
+		           now - c->req_start_ms > req_ms) {
+			/* Slowloris: a request begun and never finished holds a
+			 * connection (and its buffer) for as long as it likes. */
+			srv_log(SRV_LL_WARNING,
+			        "closing client %llu (%s): a request it began %lld ms ago is still "
+			        "incomplete (%zu bytes so far; request-timeout %d s)",
+			        (unsigned long long)c->id, c->peer, (long long)(now - c->req_start_ms),
+			        c->in_len, SRV_CFG(cfg->request_timeout));
+			conn_close(c);
+		} else if (soft) {
+			conn_check_output_limit(c, now);
 		}
 	}
 }
@@ -627,6 +798,9 @@ static int worker_init(srv_server *s, srv_worker *w, int index)
 {
 	w->srv = s;
 	w->index = index;
+	w->cmdstats = calloc(s->ncatalog ? s->ncatalog : 1, sizeof *w->cmdstats);
+	if (!w->cmdstats)
+		return -1;
 	if (uv_loop_init(&w->loop))
 		return -1;
 	if (uv_mutex_init(&w->mu)) {
@@ -666,6 +840,170 @@ static void dispatch_fd(srv_server *s, int fd)
 	w->fds[w->nfds++] = fd;
 	uv_mutex_unlock(&w->mu);
 	uv_async_send(&w->async);
+}
+
+/* ---- Introspection: statistics, CLIENT LIST and KILL, saves --------------------------- */
+
+void srv_conn_count_command(srv_conn *c, size_t cmd, uint64_t usec, int failed, int rejected)
+{
+	if (cmd >= c->w->srv->ncatalog)
+		return;
+	wstat *st = &c->w->cmdstats[cmd];
+	/* Only this worker writes these: plain loads and stores suffice. */
+#define BUMP(f, by)                                                                       \
+	atomic_store_explicit(&st->f, atomic_load_explicit(&st->f, memory_order_relaxed) + (by), \
+	                      memory_order_relaxed)
+	if (rejected) {
+		BUMP(rejected, 1);
+		return;
+	}
+	BUMP(calls, 1);
+	BUMP(usec, usec);
+	if (failed)
+		BUMP(failed, 1);
+#undef BUMP
+}
+
+static void cmdstats_sum(srv_server *s, srv_cmdstat *out)
+{
+	memset(out, 0, s->ncatalog * sizeof *out);
+	for (int i = 0; s->workers && i < s->nworkers; i++) {
+		wstat *ws = s->workers[i].cmdstats;
+		for (size_t j = 0; ws && j < s->ncatalog; j++) {
+			out[j].calls += atomic_load_explicit(&ws[j].calls, memory_order_relaxed);
+			out[j].usec += atomic_load_explicit(&ws[j].usec, memory_order_relaxed);
+			out[j].rejected += atomic_load_explicit(&ws[j].rejected, memory_order_relaxed);
+			out[j].failed += atomic_load_explicit(&ws[j].failed, memory_order_relaxed);
+		}
+	}
+}
+
+void srv_server_cmdstats(srv_server *s, srv_cmdstat *out)
+{
+	uv_mutex_lock(&s->stat_mu);
+	cmdstats_sum(s, out);
+	for (size_t j = 0; j < s->ncatalog; j++) {
+		out[j].calls -= s->stat_base[j].calls;
+		out[j].usec -= s->stat_base[j].usec;
+		out[j].rejected -= s->stat_base[j].rejected;
+		out[j].failed -= s->stat_base[j].failed;
+	}
+	uv_mutex_unlock(&s->stat_mu);
+}
+
+void srv_server_reset_stats(srv_server *s)
+{
+	/* The workers' counters only grow; a reset remembers where they are. */
+	uv_mutex_lock(&s->stat_mu);
+	cmdstats_sum(s, s->stat_base);
+	uv_mutex_unlock(&s->stat_mu);
+	srv_stats *st = &s->stats;
+	atomic_store(&st->connections_received, 0);
+	atomic_store(&st->rejected_connections, 0);
+	atomic_store(&st->commands_processed, 0);
+	atomic_store(&st->net_input_bytes, 0);
+	atomic_store(&st->net_output_bytes, 0);
+	atomic_store(&st->keyspace_hits, 0);
+	atomic_store(&st->keyspace_misses, 0);
+	atomic_store(&st->expired_keys, 0);
+}
+
+static void conn_info(const srv_conn *c, const srv_conn *self, int64_t now, srv_conn_info *ci)
+{
+	size_t qbuf = atomic_load_explicit(&c->pub_qbuf, memory_order_relaxed);
+	size_t qcap = atomic_load_explicit(&c->pub_qcap, memory_order_relaxed);
+	if (c == self) { /* our own figures are current */
+		qbuf = c->in_len;
+		qcap = c->in_cap;
+	}
+	ci->id = c->id;
+	ci->addr = c->peer;
+	ci->laddr = c->laddr;
+	ci->fd = c->fd;
+	ci->age_s = (now - c->created_ms) / 1000;
+	ci->idle_s = (now - atomic_load_explicit(&c->last_ms, memory_order_relaxed)) / 1000;
+	ci->qbuf = qbuf;
+	ci->qbuf_free = qcap > qbuf ? qcap - qbuf : 0;
+	ci->omem = c == self ? srv_conn_output_pending(c)
+	                     : atomic_load_explicit(&c->pub_omem, memory_order_relaxed);
+	ci->user = c->user ? srv_user_name(c->user) : "";
+	ci->self = c == self;
+	ci->fe_state = c->fe_state;
+}
+
+void srv_conn_get_info(srv_conn *c, srv_conn_info *ci)
+{
+	conn_info(c, c, srv_now_ms(), ci);
+}
+
+void srv_server_foreach_conn(srv_server *s, srv_conn *self,
+                             void (*fn)(void *arg, const srv_conn_info *ci), void *arg)
+{
+	int64_t now = srv_now_ms();
+	for (int i = 0; i < s->nworkers; i++) {
+		srv_worker *w = &s->workers[i];
+		uv_mutex_lock(&w->mu);
+		for (srv_conn *c = w->conns; c; c = c->next) {
+			if (atomic_load_explicit(&c->kill, memory_order_relaxed))
+				continue; /* (c->closing belongs to c's worker: not read here) */
+			srv_conn_info ci;
+			conn_info(c, self, now, &ci);
+			fn(arg, &ci);
+		}
+		uv_mutex_unlock(&w->mu);
+	}
+}
+
+size_t srv_server_kill(srv_server *s, srv_conn *self,
+                       int (*match)(void *arg, const srv_conn_info *ci), void *arg,
+                       const char *why)
+{
+	int64_t now = srv_now_ms();
+	size_t n = 0;
+	int kill_self = 0;
+	for (int i = 0; i < s->nworkers; i++) {
+		srv_worker *w = &s->workers[i];
+		int here = 0;
+		uv_mutex_lock(&w->mu);
+		for (srv_conn *c = w->conns; c; c = c->next) {
+			if (atomic_load_explicit(&c->kill, memory_order_relaxed))
+				continue; /* (c->closing belongs to c's worker: not read here) */
+			srv_conn_info ci;
+			conn_info(c, self, now, &ci);
+			if (!match(arg, &ci))
+				continue;
+			n++;
+			srv_log(SRV_LL_NOTICE, "killing client %llu (%s): %s", (unsigned long long)c->id,
+			        c->peer, why);
+			if (c == self) {
+				kill_self = 1;
+				continue;
+			}
+			atomic_store_explicit(&c->kill, 1, memory_order_relaxed);
+			here = 1;
+		}
+		if (here && !w->stop) { /* (a stopping worker closes everything anyway) */
+			atomic_store(&w->kill_pending, 1);
+			uv_async_send(&w->async);
+		}
+		uv_mutex_unlock(&w->mu);
+	}
+	if (kill_self)
+		srv_conn_close_after_reply(self);
+	return n;
+}
+
+int srv_server_save(srv_server *s, int background, int schedule, char *path_out, size_t plen,
+                    char *err, size_t errlen)
+{
+	return srv_saver_run(s->saver, background, schedule, path_out, plen, err, errlen);
+}
+
+void srv_server_save_info(srv_server *s, srv_save_info *out)
+{
+	srv_saver_info(s->saver, out);
+	if (!out->last_save_s)
+		out->last_save_s = s->start_ms / 1000;
 }
 
 /* ---- Accepting --------------------------------------------------------------- */
@@ -733,7 +1071,8 @@ static void on_acceptable(uv_poll_t *p, int status, int events)
 			}
 			return;
 		}
-		if (s->cfg->protected_mode && !s->cfg->requirepass && !sockaddr_is_loopback(&ss)) {
+		if (s->cfg->protected_mode && srv_acl_default_open(s->acl) &&
+		    !sockaddr_is_loopback(&ss)) {
 			refuse(s, fd,
 			       "DENIED Trove is running in protected mode because protected mode is "
 			       "enabled and no password is set for the default user. In this mode "
@@ -742,7 +1081,7 @@ static void on_acceptable(uv_poll_t *p, int status, int events)
 			       "connect from 127.0.0.1.");
 			continue;
 		}
-		if (atomic_load(&s->nclients) >= s->cfg->maxclients) {
+		if (atomic_load(&s->nclients) >= SRV_CFG(s->cfg->maxclients)) {
 			refuse(s, fd, "ERR max number of clients reached");
 			continue;
 		}
@@ -805,6 +1144,11 @@ static void begin_shutdown(srv_server *s, const char *why)
 	srv_log(SRV_LL_WARNING, "%s: shutting down (no new connections; finishing replies)", why);
 	for (int i = 0; i < s->nlisten; i++)
 		uv_close((uv_handle_t *)&s->lpoll[i], NULL);
+	uv_mutex_lock(&s->shut_mu);
+	if (s->shutdown_open)
+		uv_close((uv_handle_t *)&s->shutdown_async, NULL);
+	s->shutdown_open = 0;
+	uv_mutex_unlock(&s->shut_mu);
 	/* A second signal now takes the default action: a stuck shutdown
 	 * can still be interrupted. */
 	uv_close((uv_handle_t *)&s->sigterm, NULL);
@@ -824,6 +1168,22 @@ static void on_signal(uv_signal_t *h, int signum)
 	begin_shutdown(h->data, signum == SIGINT ? "Received SIGINT" : "Received SIGTERM");
 }
 
+static void on_shutdown_async(uv_async_t *a)
+{
+	begin_shutdown(a->data, "User requested shutdown");
+}
+
+void srv_server_shutdown(srv_server *s, const char *why)
+{
+	srv_log(SRV_LL_WARNING, "%s", why);
+	uv_mutex_lock(&s->shut_mu);
+	if (s->shutdown_open)
+		uv_async_send(&s->shutdown_async);
+	uv_mutex_unlock(&s->shut_mu);
+}
+
+static int server_setup(srv_server *s);
+
 int srv_server_init(srv_server **out, srv_config *cfg, trove_db *db, const srv_frontend *fe)
 {
 	srv_server *s = calloc(1, sizeof *s);
@@ -834,11 +1194,57 @@ int srv_server_init(srv_server **out, srv_config *cfg, trove_db *db, const srv_f
 	s->fe = fe;
 	s->start_ms = srv_now_ms();
 	s->nworkers = cfg->workers > 0 ? cfg->workers : srv_ncpus();
+	uv_mutex_init(&s->cfg_mu);
+	uv_mutex_init(&s->stat_mu);
+	uv_mutex_init(&s->shut_mu);
 	if (uv_loop_init(&s->loop)) {
 		free(s);
 		return -1;
 	}
+	if (server_setup(s)) {
+		srv_server_free(s);
+		return -1;
+	}
 	*out = s;
+	return 0;
+}
+
+/* The parts of srv_server_init that can fail after the loop exists. */
+static int server_setup(srv_server *s)
+{
+	srv_config *cfg = s->cfg;
+	const srv_frontend *fe = s->fe;
+	if (fe->catalog && !(s->catalog = fe->catalog(&s->ncatalog))) {
+		srv_log(SRV_LL_WARNING, "out of memory for the command catalog");
+		return -1;
+	}
+	s->stat_base = calloc(s->ncatalog ? s->ncatalog : 1, sizeof *s->stat_base);
+	s->acl = srv_acl_new(s->catalog, s->ncatalog, cfg->requirepass);
+	s->saver = srv_saver_new(s->db, cfg->dir);
+	if (!s->stat_base || !s->acl || !s->saver) {
+		srv_log(SRV_LL_WARNING, "out of memory setting up the server");
+		return -1;
+	}
+	if (cfg->aclfile) {
+		char err[4096];
+		if (srv_acl_load_file(s->acl, cfg->aclfile, cfg->requirepass, err, sizeof err)) {
+			srv_log(SRV_LL_WARNING, "Aborting troved startup because of ACL errors: %s", err);
+			return -1;
+		}
+		srv_log(SRV_LL_NOTICE, "ACL users loaded from %s", cfg->aclfile);
+	}
+	if (cfg->protected_mode && srv_acl_default_open(s->acl)) {
+		for (int i = 0; i < cfg->nbind; i++) {
+			const char *a = cfg->bind[i];
+			if (!strncmp(a, "127.", 4) || !strcmp(a, "::1") || !strcasecmp(a, "localhost"))
+				continue;
+			srv_log(SRV_LL_WARNING,
+			        "refusing to listen on '%s': protected mode allows non-loopback "
+			        "addresses only when the default user has a password (or is off)",
+			        a);
+			return -1;
+		}
+	}
 	return 0;
 }
 
@@ -868,6 +1274,11 @@ int srv_server_run(srv_server *s, void (*ready)(void *), void *arg)
 	}
 	uv_timer_init(&s->loop, &s->accept_pause);
 	s->accept_pause.data = s;
+	uv_async_init(&s->loop, &s->shutdown_async, on_shutdown_async);
+	s->shutdown_async.data = s;
+	uv_mutex_lock(&s->shut_mu);
+	s->shutdown_open = 1;
+	uv_mutex_unlock(&s->shut_mu);
 	uv_signal_init(&s->loop, &s->sigterm);
 	uv_signal_init(&s->loop, &s->sigint);
 	s->sigterm.data = s->sigint.data = s;
@@ -897,10 +1308,18 @@ void srv_server_free(srv_server *s)
 		for (size_t j = 0; j < w->nfds; j++)
 			close(w->fds[j]);
 		free(w->fds);
+		free(w->cmdstats);
 		uv_loop_close(&w->loop);
 		uv_mutex_destroy(&w->mu);
 	}
 	free(s->workers);
+	srv_saver_free(s->saver); /* waits for a background save */
+	srv_acl_free(s->acl);
+	free(s->catalog);
+	free(s->stat_base);
+	uv_mutex_destroy(&s->cfg_mu);
+	uv_mutex_destroy(&s->stat_mu);
+	uv_mutex_destroy(&s->shut_mu);
 	uv_loop_close(&s->loop);
 	free(s);
 }

@@ -41,6 +41,8 @@ void srv_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3
 void srv_log_engine(void *arg, int level, const char *msg);
 /* Names the calling thread in log lines ("main", "w0", ...); <= 7 chars. */
 void srv_log_thread_name(const char *name);
+/* Changes the level at run time (CONFIG SET loglevel); any thread. */
+void srv_log_set_level(int level);
 
 /* ---- config.c: options from a file and the command line ------------------- */
 
@@ -66,7 +68,16 @@ typedef struct srv_config {
 	uint64_t proto_max_bulk_len;        /* 64 MiB: one argument */
 	uint64_t client_query_buffer_limit; /* 128 MiB: one connection's input */
 	uint64_t memory_budget;     /* engine memtables + cache: 64 MiB */
+	char *aclfile;              /* NULL: users live only in memory */
+	/* client-output-buffer-limit normal <hard> <soft> <soft-seconds>:
+	 * 0 means no limit, as in Redis. */
+	uint64_t obuf_hard, obuf_soft;
+	int obuf_soft_seconds;
+	int request_timeout;        /* seconds to finish a started request; 0 never */
+	int enable_debug;           /* SRV_DEBUG_NO, _YES or _LOCAL */
 } srv_config;
+
+enum { SRV_DEBUG_NO = 0, SRV_DEBUG_YES = 1, SRV_DEBUG_LOCAL = 2 };
 
 /* Fills c with the defaults above (all strings malloc'd). */
 void srv_config_init(srv_config *c);
@@ -82,9 +93,140 @@ int srv_config_load(srv_config *c, const char *path, char *err, size_t errlen);
 int srv_config_check(const srv_config *c, char *err, size_t errlen);
 /* Writes every option with its default and meaning (for --help). */
 void srv_config_usage(FILE *f);
+
+/* CONFIG GET: calls fn(name, value) for every option whose name matches
+ * the glob pattern (case-insensitive), values formatted as redis.conf
+ * would hold them (sizes in bytes, yes/no).  Only for options that exist;
+ * a few read-only ones Redis tools ask for ("databases", "save",
+ * "appendonly") report Trove's fixed answer.  Returns how many matched. */
+int srv_config_get(const srv_config *c, const char *pattern, size_t plen,
+                   void (*fn)(void *arg, const char *name, const char *value), void *arg);
+/* CONFIG SET of one option at run time.  Only the options marked
+ * changeable may change; others fail.  Checks without changing anything
+ * when dry_run.  Returns 0, or -1 with Redis's words in err ("can't set
+ * immutable config", "argument couldn't be parsed into an integer"...);
+ * -2 if no such option exists. */
+int srv_config_set_runtime(srv_config *c, const char *name, const char *value, int dry_run,
+                           char *err, size_t errlen);
+/* The canonical (table) spelling of an option name, or NULL. */
+const char *srv_config_canonical(const char *name);
 /* Parses "yes"/"no" and a level name; -1 if neither. */
 int srv_parse_loglevel(const char *s);
 const char *srv_sync_name(trove_sync_mode m);
+
+/* ---- acl.c: users, hashed passwords, command and key permissions ---------- */
+
+/* Access a command needs to a key (SRV_ACL_READ | SRV_ACL_WRITE; 0: any
+ * pattern matching the key will do, for commands that only look at
+ * whether a key exists). */
+enum { SRV_ACL_READ = 1, SRV_ACL_WRITE = 2 };
+
+/* The command categories of Redis 7, in its order; a category is a bit
+ * (1u << index) in srv_acl_cmd.categories. */
+#define SRV_ACL_NCATEGORIES 21
+extern const char *const srv_acl_category_names[SRV_ACL_NCATEGORIES];
+/* The index of a category name (without '@'), or -1. */
+int srv_acl_category(const char *name, size_t len);
+
+/* One entry of a front-end's command catalog, which the command rules
+ * (+get, -@write, +client|kill) refer to.  A front-end gives the core its
+ * catalog once, at start; a request then names its entry by index. */
+typedef struct srv_acl_cmd {
+	const char *name;    /* lowercase: "get", or "client|kill" for a subcommand */
+	int parent;          /* index of the container command, or -1 */
+	uint32_t categories; /* bits of srv_acl_category_names */
+} srv_acl_cmd;
+
+typedef struct srv_acl srv_acl;
+/* A user: immutable once published, shared by reference.  Changing a user
+ * publishes a new object under the same name; holders of the old one see
+ * the change by looking the name up again (srv_conn_user does). */
+typedef struct srv_user srv_user;
+
+/* Creates the users with the default user alone ("on nopass ~* &* +@all",
+ * or with requirepass as its password).  The catalog must outlive it. */
+srv_acl *srv_acl_new(const srv_acl_cmd *cmds, size_t ncmds, const char *requirepass);
+void srv_acl_free(srv_acl *a);
+/* Grows with every change of any user, so that holders of a user can tell
+ * cheaply whether to look it up again. */
+uint64_t srv_acl_version(const srv_acl *a);
+/* 1 if the default user is on and needs no password: clients start
+ * authenticated, and protected mode applies. */
+int srv_acl_default_open(const srv_acl *a);
+
+/* Applies rules (as ACL SETUSER spells them) to user name, creating it if
+ * needed; all or nothing.  Returns 0, or -1 with Redis's words in err
+ * ("Error in ACL SETUSER modifier '<rule>': Syntax error"). */
+int srv_acl_setuser(srv_acl *a, const char *name, size_t nlen, int argc, char **argv,
+                    size_t *lens, char *err, size_t errlen);
+/* Deletes a user: 1 if it existed, 0 if not, -1 for "default". */
+int srv_acl_deluser(srv_acl *a, const char *name, size_t nlen);
+/* A new reference to the current user of that name, or NULL. */
+srv_user *srv_acl_get(srv_acl *a, const char *name, size_t nlen);
+srv_user *srv_user_ref(srv_user *u);
+void srv_user_unref(srv_user *u); /* NULL is ignored */
+/* Checks a password: 0 and a new reference in *out if user exists, is on,
+ * and the password is one of its own (or it has nopass); -1 otherwise.
+ * Compares hashes in constant time. */
+int srv_acl_check_password(srv_acl *a, const char *name, size_t nlen, const char *pass,
+                           size_t plen, srv_user **out);
+/* Sorted names of every user; free with srv_acl_free_names. */
+char **srv_acl_names(srv_acl *a, size_t *n);
+void srv_acl_free_names(char **names, size_t n);
+
+const char *srv_user_name(const srv_user *u);
+int srv_user_enabled(const srv_user *u);
+int srv_user_nopass(const srv_user *u);
+/* 1 if u may run catalog entry cmd. */
+int srv_user_can_run(const srv_user *u, size_t cmd);
+/* 1 if u may touch key with the access `need` (SRV_ACL_READ|WRITE, or 0). */
+int srv_user_can_key(const srv_user *u, const char *key, size_t klen, int need);
+/* 1 if u may touch every key (allkeys). */
+int srv_user_all_keys(const srv_user *u);
+/* The user as an ACL file line: "user alice on #<sha256> ~k* -@all +get"
+ * (malloc'd; NULL on ENOMEM). */
+char *srv_user_describe(const srv_user *u);
+/* ACL GETUSER's pieces (malloc'd strings): the flags ("on nopass"), the
+ * passwords' hashes in hex separated by spaces, the command rules, the
+ * key patterns and the channel patterns. */
+typedef struct srv_user_info {
+	char *flags, *passwords, *commands, *keys, *channels;
+} srv_user_info;
+int srv_user_info_get(const srv_user *u, srv_user_info *out);
+void srv_user_info_free(srv_user_info *i);
+
+/* Replaces every user with those of an ACL file ("user <name> <rules>"
+ * lines, as srv_user_describe writes them); all or nothing.  A file
+ * without a default user gets the built-in one (with requirepass, if not
+ * NULL).  Returns 0, or -1 with the file's errors in err. */
+int srv_acl_load_file(srv_acl *a, const char *path, const char *requirepass, char *err,
+                      size_t errlen);
+/* Writes every user to path atomically (a temporary file, fsync,
+ * rename).  0, or -1 with err. */
+int srv_acl_save_file(srv_acl *a, const char *path, char *err, size_t errlen);
+
+/* The ACL log (ACL LOG): denied commands and keys, failed AUTHs.  Equal
+ * entries within 60 s are counted in one.  reason: "command", "key" or
+ * "auth"; context: "toplevel" or "multi"; object: the command or key;
+ * client_info: the CLIENT LIST line of the client. */
+#define SRV_ACL_LOG_MAX 128
+void srv_acl_log_add(srv_acl *a, const char *reason, const char *context, const char *object,
+                     size_t olen, const char *username, const char *client_info);
+typedef struct srv_acl_log_entry {
+	uint64_t count;
+	char *reason, *context, *object, *username, *client_info;
+	int64_t created_ms, updated_ms;
+} srv_acl_log_entry;
+/* Copies up to max entries, newest first, into *out (free with
+ * srv_acl_log_free); returns how many. */
+size_t srv_acl_log_get(srv_acl *a, size_t max, srv_acl_log_entry **out);
+void srv_acl_log_free(srv_acl_log_entry *e, size_t n);
+void srv_acl_log_reset(srv_acl *a);
+
+/* SHA-256 of p in lowercase hex (65 bytes with the NUL). */
+void srv_sha256_hex(const void *p, size_t n, char out[65]);
+/* n random bytes from OpenSSL's generator; 0 or -1. */
+int srv_random_bytes(void *p, size_t n);
 
 /* ---- server.c: listeners, workers, connections ---------------------------- */
 
@@ -107,7 +249,13 @@ typedef struct srv_frontend {
 	/* Formats an error for a client refused at accept ("ERR max number of
 	 * clients reached") into out; returns its length. */
 	size_t (*refusal)(char *out, size_t cap, const char *msg);
+	/* The front-end's commands for ACL rules and per-command statistics
+	 * (malloc'd array of *n entries; the server frees it). */
+	srv_acl_cmd *(*catalog)(size_t *n);
 } srv_frontend;
+
+/* Reads an option that CONFIG SET may change while workers run. */
+#define SRV_CFG(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
 
 /* Server-wide counters, updated by every worker (relaxed atomics). */
 typedef struct srv_stats {
@@ -127,7 +275,9 @@ typedef struct srv_stats {
 #define SRV_OUTPUT_PAUSE (4u << 20)
 
 /* Creates the server: opens no sockets yet.  fe is the front-end every
- * listener speaks.  0 or -1 (logged). */
+ * listener speaks; its catalog of commands is what ACL rules name.  Sets
+ * up the users: the default user (with requirepass), then the aclfile if
+ * configured.  0 or -1 (logged). */
 int srv_server_init(srv_server **out, srv_config *cfg, trove_db *db, const srv_frontend *fe);
 /* Binds and listens on every configured address.  0 or -1 (logged). */
 int srv_server_listen(srv_server *s);
@@ -145,13 +295,93 @@ srv_stats *srv_server_stats(srv_server *s);
 int srv_server_clients(const srv_server *s);
 int srv_server_workers(const srv_server *s);
 uint64_t srv_server_start_ms(const srv_server *s);
-/* 1 if a password is set (clients must authenticate). */
+/* 1 if new clients must authenticate: the default user is off or has a
+ * password. */
 int srv_server_auth_required(const srv_server *s);
-/* Checks user/password against the configured ones (user NULL or
- * "default" is the default user).  Constant time in the password.
- * Returns 0 if they match. */
-int srv_server_auth(const srv_server *s, const char *user, size_t ulen, const char *pass,
-                   size_t plen);
+srv_acl *srv_server_acl(srv_server *s);
+/* The options for CONFIG SET, which holds srv_server_config_lock while it
+ * checks and changes them (so two CONFIG SETs never interleave). */
+srv_config *srv_server_config_mut(srv_server *s);
+void srv_server_config_lock(srv_server *s);
+void srv_server_config_unlock(srv_server *s);
+/* The catalog the front-end gave (srv_frontend.catalog). */
+const srv_acl_cmd *srv_server_catalog(const srv_server *s, size_t *n);
+
+/* Per-command statistics (INFO commandstats), summed over the workers. */
+typedef struct srv_cmdstat {
+	uint64_t calls, usec, rejected, failed;
+} srv_cmdstat;
+/* Counts one request of catalog entry cmd on c's worker: it ran for usec
+ * microseconds (calls, usec), answered with an error (failed), or was
+ * refused before running (rejected: arity, authentication, ACL). */
+void srv_conn_count_command(srv_conn *c, size_t cmd, uint64_t usec, int failed, int rejected);
+/* Fills out[0, n) (n = the catalog's size). */
+void srv_server_cmdstats(srv_server *s, srv_cmdstat *out);
+/* CONFIG RESETSTAT: zeroes the counters of srv_stats and the command
+ * statistics. */
+void srv_server_reset_stats(srv_server *s);
+
+/* Asks the server to shut down as SIGTERM does (any thread). */
+void srv_server_shutdown(srv_server *s, const char *why);
+
+/* What CLIENT LIST and CLIENT KILL see of a connection. */
+typedef struct srv_conn_info {
+	uint64_t id;
+	const char *addr, *laddr; /* "ip:port" */
+	int fd;
+	int64_t age_s, idle_s;
+	size_t qbuf, qbuf_free, omem;
+	const char *user; /* the name of its user */
+	int self;         /* it is the connection that asked */
+	const void *fe_state;
+} srv_conn_info;
+/* The same for c itself (on c's own worker). */
+void srv_conn_get_info(srv_conn *c, srv_conn_info *ci);
+/* Calls fn for every connection of every worker, with that worker's lock
+ * held (see srv_conn_lock): fn must be quick and must not call back into
+ * the core. */
+void srv_server_foreach_conn(srv_server *s, srv_conn *self,
+                             void (*fn)(void *arg, const srv_conn_info *ci), void *arg);
+/* Closes every connection for which match returns 1: at once for others
+ * (their next request is never run), after this reply for self.  why is
+ * logged.  Returns how many. */
+size_t srv_server_kill(srv_server *s, srv_conn *self,
+                       int (*match)(void *arg, const srv_conn_info *ci), void *arg,
+                       const char *why);
+/* Guards the front-end state that srv_server_foreach_conn's callback
+ * reads (such as the client's name): take it to change such state. */
+void srv_conn_lock(srv_conn *c);
+void srv_conn_unlock(srv_conn *c);
+
+/* ---- backup.c: SAVE and BGSAVE, online checkpoints -------------------------- */
+
+typedef struct srv_save_info {
+	int in_progress;          /* a save runs now */
+	int64_t last_save_s;      /* Unix time of the last good save (start: server start) */
+	int last_ok;              /* the last save succeeded (or none failed yet) */
+	int64_t last_duration_ms; /* of the last save, -1 if none */
+	int64_t current_start_ms; /* of the running one, 0 if none */
+	uint64_t saves;           /* successful saves */
+	uint64_t writes_at_last_save; /* trove_stats.writes when it started */
+	char last_dir[1024];      /* where the last good save went */
+} srv_save_info;
+
+/* Writes a checkpoint of the database (trove_backup) into a new directory
+ * dir/backup-YYYYmmdd-HHMMSS[-N]: at once on this thread, or
+ * in the background (a thread of its own).  The path goes to path_out.
+ * Returns 0, -2 if a save is already running (with schedule: one more is
+ * queued to run after it, and 0 is returned), or -1 with err. */
+int srv_server_save(srv_server *s, int background, int schedule, char *path_out, size_t plen,
+                    char *err, size_t errlen);
+void srv_server_save_info(srv_server *s, srv_save_info *out);
+
+typedef struct srv_saver srv_saver;
+srv_saver *srv_saver_new(trove_db *db, const char *dir);
+/* Waits for a running background save. */
+void srv_saver_free(srv_saver *sv);
+int srv_saver_run(srv_saver *sv, int background, int schedule, char *path_out, size_t plen,
+                  char *err, size_t errlen);
+void srv_saver_info(srv_saver *sv, srv_save_info *out);
 
 /* What front-ends may do with a connection. */
 srv_server *srv_conn_server(srv_conn *c);
@@ -159,6 +389,17 @@ uint64_t srv_conn_id(const srv_conn *c);
 const char *srv_conn_peer(const srv_conn *c); /* "ip:port" */
 int srv_conn_authenticated(const srv_conn *c);
 void srv_conn_set_authenticated(srv_conn *c, int yes);
+/* The connection's user, as it is now: after an ACL change the user is
+ * looked up again by name.  NULL if it was deleted (the connection is
+ * being closed).  Borrowed: valid until the next call on c. */
+srv_user *srv_conn_user(srv_conn *c);
+/* Makes u (a reference the connection takes over) c's user, and c
+ * authenticated or not. */
+void srv_conn_set_user(srv_conn *c, srv_user *u, int authenticated);
+/* "ip:port" of the server's end. */
+const char *srv_conn_local(const srv_conn *c);
+/* 1 if the peer is on a loopback address (or a Unix socket). */
+int srv_conn_is_local(const srv_conn *c);
 /* Appends n bytes of reply.  On ENOMEM the connection is closed. */
 void srv_conn_write(srv_conn *c, const void *p, size_t n);
 /* Says that a request of c wrote or read the database.  Replies are

@@ -21,19 +21,29 @@
 #define N CMD_NOAUTH
 #define L (CMD_LOADING | CMD_STALE)
 #define M CMD_DENYOOM
+#define A CMD_ADMIN
+#define C CMD_CONTAINER
 
 /* Sorted by name: resp_lookup bisects. */
 const resp_cmd resp_commands[] = {
+	{ "acl", cmd_acl, -2, C, 0, 0, 0, "@slow", "server", "6.0.0",
+	  "A container for Access List Control commands." },
 	{ "append", cmd_append, 3, W | M | F, 1, 1, 1, "@write @string @fast", "string", "2.0.0",
 	  "Appends a string to the value of a key. Creates the key if it doesn't exist." },
 	{ "auth", cmd_auth, -2, N | F | L, 0, 0, 0, "@fast @connection", "connection", "1.0.0",
 	  "Authenticates the connection." },
-	{ "client", cmd_client, -2, L, 0, 0, 0, "@slow @connection", "connection", "2.4.0",
-	  "A container for client connection commands (ID, SETNAME, GETNAME)." },
-	{ "command", cmd_command, -1, L, 0, 0, 0, "@slow @connection", "server", "2.8.13",
+	{ "bgsave", cmd_bgsave, -1, A, 0, 0, 0, "@admin @slow @dangerous", "server", "1.0.0",
+	  "Writes a checkpoint of the database into a new directory, in the background." },
+	{ "client", cmd_client, -2, L | C, 0, 0, 0, "@slow", "connection", "2.4.0",
+	  "A container for client connection commands." },
+	{ "command", cmd_command, -1, L | C, 0, 0, 0, "@slow @connection", "server", "2.8.13",
 	  "Returns detailed information about all commands." },
+	{ "config", cmd_config, -2, C, 0, 0, 0, "@slow", "server", "2.0.0",
+	  "A container for server configuration commands." },
 	{ "dbsize", cmd_dbsize, 1, R, 0, 0, 0, "@keyspace @read", "server", "1.0.0",
 	  "Returns the number of keys in the database (counted: O(N))." },
+	{ "debug", cmd_debug, -2, A | L, 0, 0, 0, "@admin @slow @dangerous", "server", "1.0.0",
+	  "A container for debugging commands (SLEEP)." },
 	{ "decr", cmd_decr, 2, W | M | F, 1, 1, 1, "@write @string @fast", "string", "1.0.0",
 	  "Decrements the integer value of a key by one." },
 	{ "decrby", cmd_decrby, 3, W | M | F, 1, 1, 1, "@write @string @fast", "string",
@@ -84,6 +94,8 @@ const resp_cmd resp_commands[] = {
 	  "Returns information and statistics about the server." },
 	{ "keys", cmd_keys, 2, R, 0, 0, 0, "@keyspace @read @slow @dangerous", "generic", "1.0.0",
 	  "Returns all key names that match a pattern (in key order)." },
+	{ "lastsave", cmd_lastsave, 1, A | F | L, 0, 0, 0, "@admin @fast @dangerous", "server",
+	  "1.0.0", "Returns the Unix timestamp of the last successful save." },
 	{ "mget", cmd_mget, -2, R | F, 1, -1, 1, "@read @string @fast", "string", "1.0.0",
 	  "Atomically returns the string values of one or more keys." },
 	{ "mset", cmd_mset, -3, W | M, 1, -1, 2, "@write @string @slow", "string", "1.0.1",
@@ -108,6 +120,10 @@ const resp_cmd resp_commands[] = {
 	  "Returns the expiration time in milliseconds of a key." },
 	{ "quit", cmd_quit, -1, N | F | L, 0, 0, 0, "@fast @connection", "connection", "1.0.0",
 	  "Closes the connection." },
+	{ "reset", cmd_reset, 1, N | F | L, 0, 0, 0, "@fast @connection", "connection", "6.2.0",
+	  "Resets the connection." },
+	{ "save", cmd_save, 1, A, 0, 0, 0, "@admin @slow @dangerous", "server", "1.0.0",
+	  "Writes a checkpoint of the database into a new directory." },
 	{ "select", cmd_select, 2, F | L, 0, 0, 0, "@fast @connection", "connection", "1.0.0",
 	  "Changes the selected database (0..15)." },
 	{ "set", cmd_set, -3, W | M, 1, 1, 1, "@write @string @slow", "string", "1.0.0",
@@ -119,6 +135,8 @@ const resp_cmd resp_commands[] = {
 	  "Set the string value of a key only when the key doesn't exist." },
 	{ "setrange", cmd_setrange, 4, W | M, 1, 1, 1, "@write @string @slow", "string", "2.2.0",
 	  "Overwrites a part of a string value with another by an offset." },
+	{ "shutdown", cmd_shutdown, -1, A | L, 0, 0, 0, "@admin @slow @dangerous", "server",
+	  "1.0.0", "Synchronously saves the database(s) to disk and shuts down the server." },
 	{ "strlen", cmd_strlen, 2, R | F, 1, 1, 1, "@read @string @fast", "string", "2.2.0",
 	  "Returns the length of a string value." },
 	{ "tgetv", cmd_tgetv, 2, R | F, 1, 1, 1, "@read @string @fast", "trove", "0.1.0",
@@ -199,6 +217,33 @@ static void unknown_command(resp_client *c, int argc, char **argv, size_t *lens)
 	add_errorf(c, "ERR unknown command '%.128s', with args beginning with: %s", argv[0], args);
 }
 
+/* The subcommand a request of a container names (NULL for none, as in a
+ * bare COMMAND). */
+static const resp_subcmd *request_sub(const resp_cmd *cmd, int argc, char **argv, size_t *lens)
+{
+	if (!(cmd->flags & CMD_CONTAINER) || argc < 2)
+		return NULL;
+	return resp_lookup_sub(cmd, argv[1], lens[1]);
+}
+
+/* Keeps the copies CLIENT LIST reads from other workers current. */
+static void publish(resp_client *c, const char *name)
+{
+	atomic_store_explicit(&c->pub_cmd, name, memory_order_relaxed);
+	atomic_store_explicit(&c->pub_db, c->dbnum, memory_order_relaxed);
+	atomic_store_explicit(&c->pub_proto, c->proto, memory_order_relaxed);
+	atomic_store_explicit(&c->pub_multi, multi_active(c), memory_order_relaxed);
+}
+
+/* A request refused before it ran: counted, and inside MULTI it makes
+ * EXEC fail. */
+static void refused(resp_client *c, const resp_cmd *cmd, const resp_subcmd *sub)
+{
+	srv_conn_count_command(c->conn, resp_cmd_id(cmd, sub), 0, 0, 1);
+	multi_reject(c);
+	publish(c, sub ? sub->name : cmd->name);
+}
+
 void resp_dispatch(resp_client *c, int argc, char **argv, size_t *lens)
 {
 	const resp_cmd *cmd = resp_lookup(argv[0], lens[0]);
@@ -209,26 +254,62 @@ void resp_dispatch(resp_client *c, int argc, char **argv, size_t *lens)
 	}
 	if ((cmd->arity > 0 && argc != cmd->arity) || argc < -cmd->arity) {
 		add_errorf(c, "ERR wrong number of arguments for '%s' command", cmd->name);
-		multi_reject(c);
+		refused(c, cmd, NULL);
 		return;
+	}
+	const resp_subcmd *sub = request_sub(cmd, argc, argv, lens);
+	if ((cmd->flags & CMD_CONTAINER) && argc >= 2) {
+		if (!sub) {
+			char up[32];
+			size_t i;
+			for (i = 0; cmd->name[i] && i < sizeof up - 1; i++)
+				up[i] = (char)(cmd->name[i] & ~0x20);
+			up[i] = 0;
+			add_errorf(c, "ERR unknown subcommand '%.128s'. Try %s HELP.", argv[1], up);
+			refused(c, cmd, NULL);
+			return;
+		}
+		if ((sub->arity > 0 && argc != sub->arity) || argc < -sub->arity) {
+			add_errorf(c, "ERR wrong number of arguments for '%s' command", sub->name);
+			refused(c, cmd, sub);
+			return;
+		}
 	}
 	if (!srv_conn_authenticated(c->conn) && !(cmd->flags & CMD_NOAUTH)) {
 		add_error(c, ERR_NOAUTH);
-		multi_reject(c);
+		refused(c, cmd, sub);
 		return;
 	}
-	if (multi_queue(c, cmd, argc, argv, lens))
+	if (resp_acl_check(c, cmd, sub, argc, argv, lens, 0)) {
+		refused(c, cmd, sub);
 		return;
+	}
+	if (multi_queue(c, cmd, argc, argv, lens)) {
+		publish(c, sub ? sub->name : cmd->name);
+		return;
+	}
 	resp_call(c, cmd, argc, argv, lens);
 }
 
 void resp_call(resp_client *c, const resp_cmd *cmd, int argc, char **argv, size_t *lens)
 {
+	const resp_subcmd *sub = request_sub(cmd, argc, argv, lens);
+	/* Inside EXEC the rules may have changed since the command was
+	 * queued: Redis checks again, and so do we. */
+	if (c->txn && resp_acl_check(c, cmd, sub, argc, argv, lens, 1))
+		return;
 	atomic_fetch_add_explicit(&srv_server_stats(c->srv)->commands_processed, 1,
 	                          memory_order_relaxed);
+	unsigned long long errors = c->errors;
+	atomic_store_explicit(&c->pub_cmd, sub ? sub->name : cmd->name, memory_order_relaxed);
+	int64_t t0 = srv_now_us();
 	cmd->proc(c, argc, argv, lens);
+	int64_t t1 = srv_now_us();
+	srv_conn_count_command(c->conn, resp_cmd_id(cmd, sub), (uint64_t)(t1 > t0 ? t1 - t0 : 0),
+	                       c->errors != errors, 0);
 	if (cmd->flags & (CMD_WRITE | CMD_READONLY))
 		srv_conn_used_db(c->conn); /* its reply waits for the turn's sync */
+	publish(c, sub ? sub->name : cmd->name);
 }
 
 /* ---- COMMAND -------------------------------------------------------------------- */
@@ -249,6 +330,41 @@ static void add_words(resp_client *c, const char *words, int as_set)
 		add_simple(c, p);
 }
 
+static void add_flags(resp_client *c, unsigned f)
+{
+	char flags[128] = "";
+	static const struct {
+		unsigned bit;
+		const char *name;
+	} names[] = {
+		{ CMD_WRITE, "write" },     { CMD_READONLY, "readonly" }, { CMD_DENYOOM, "denyoom" },
+		{ CMD_ADMIN, "admin" },     { CMD_NOAUTH, "no_auth" },    { CMD_LOADING, "loading" },
+		{ CMD_STALE, "stale" },     { CMD_FAST, "fast" },
+	};
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+		if (f & names[i].bit) {
+			strcat(flags, names[i].name);
+			strcat(flags, " ");
+		}
+	}
+	add_words(c, flags, 1);
+}
+
+static void add_subcommand_info(resp_client *c, const resp_subcmd *sub)
+{
+	add_array(c, 10);
+	add_bulk_cstr(c, sub->name);
+	add_int(c, sub->arity);
+	add_flags(c, sub->flags);
+	add_int(c, 0);
+	add_int(c, 0);
+	add_int(c, 0);
+	add_words(c, sub->acl, 1);
+	add_array(c, 0); /* tips */
+	add_array(c, 0); /* key specs */
+	add_array(c, 0); /* subcommands */
+}
+
 /* One entry of COMMAND / COMMAND INFO, as Redis 7 shapes it: name, arity,
  * flags, first key, last key, step, ACL categories, tips, key specs,
  * subcommands. */
@@ -257,41 +373,53 @@ static void add_command_info(resp_client *c, const resp_cmd *cmd)
 	add_array(c, 10);
 	add_bulk_cstr(c, cmd->name);
 	add_int(c, cmd->arity);
-	char flags[128] = "";
-	static const struct {
-		unsigned bit;
-		const char *name;
-	} names[] = {
-		{ CMD_WRITE, "write" },     { CMD_READONLY, "readonly" }, { CMD_DENYOOM, "denyoom" },
-		{ CMD_NOAUTH, "no_auth" },  { CMD_LOADING, "loading" },   { CMD_STALE, "stale" },
-		{ CMD_FAST, "fast" },
-	};
-	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-		if (cmd->flags & names[i].bit) {
-			strcat(flags, names[i].name);
-			strcat(flags, " ");
-		}
-	}
-	add_words(c, flags, 1);
+	add_flags(c, cmd->flags);
 	add_int(c, cmd->first_key);
 	add_int(c, cmd->last_key);
 	add_int(c, cmd->step);
 	add_words(c, cmd->acl, 1);
 	add_array(c, 0); /* tips */
 	add_array(c, 0); /* key specs */
-	add_array(c, 0); /* subcommands */
+	const resp_subcmd *subs;
+	size_t n = resp_subs_of(cmd, &subs);
+	add_array(c, (long long)n);
+	for (size_t i = 0; i < n; i++)
+		add_subcommand_info(c, &subs[i]);
+}
+
+/* The docs map of a command or subcommand: summary, since, group, and its
+ * arguments when known (redis-cli builds its hints from them). */
+static void add_docs_map(resp_client *c, const char *name, const char *summary,
+                         const char *since, const char *group, const resp_cmd *container)
+{
+	const char *syntax = resp_cmd_syntax(name);
+	const resp_subcmd *subs = NULL;
+	size_t nsubs = container ? resp_subs_of(container, &subs) : 0;
+	add_map(c, 3 + (syntax != NULL) + (nsubs > 0));
+	add_bulk_cstr(c, "summary");
+	add_bulk_cstr(c, summary);
+	add_bulk_cstr(c, "since");
+	add_bulk_cstr(c, since);
+	add_bulk_cstr(c, "group");
+	add_bulk_cstr(c, group);
+	if (syntax) {
+		add_bulk_cstr(c, "arguments");
+		resp_add_doc_args(c, syntax);
+	}
+	if (nsubs) {
+		add_bulk_cstr(c, "subcommands");
+		add_map(c, (long long)nsubs);
+		for (size_t i = 0; i < nsubs; i++) {
+			add_bulk_cstr(c, subs[i].name);
+			add_docs_map(c, subs[i].name, subs[i].summary, subs[i].since, group, NULL);
+		}
+	}
 }
 
 static void add_command_docs(resp_client *c, const resp_cmd *cmd)
 {
 	add_bulk_cstr(c, cmd->name);
-	add_map(c, 3);
-	add_bulk_cstr(c, "summary");
-	add_bulk_cstr(c, cmd->summary);
-	add_bulk_cstr(c, "since");
-	add_bulk_cstr(c, cmd->since);
-	add_bulk_cstr(c, "group");
-	add_bulk_cstr(c, cmd->group);
+	add_docs_map(c, cmd->name, cmd->summary, cmd->since, cmd->group, cmd);
 }
 
 void cmd_command(resp_client *c, int argc, char **argv, size_t *lens)

@@ -29,6 +29,7 @@ static void client_init(srv_conn *conn, void *state)
 	c->db = srv_server_db(c->srv);
 	c->proto = 2;
 	c->bulk_len = -1;
+	atomic_init(&c->pub_proto, 2);
 	if (!srv_server_auth_required(c->srv))
 		srv_conn_set_authenticated(conn, 1);
 }
@@ -237,4 +238,5 @@ const srv_frontend srv_resp_frontend = {
 	.conn_free = client_free,
 	.on_input = on_input,
 	.refusal = refusal,
+	.catalog = resp_catalog,
 };

@@ -137,6 +137,7 @@ void add_simple(resp_client *c, const char *s)
 
 void add_error(resp_client *c, const char *msg)
 {
+	c->errors++; /* INFO commandstats' failed_calls */
 	char buf[1024];
 	size_t n = strlen(msg);
 	if (n > sizeof buf - 3)

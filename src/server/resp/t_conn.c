@@ -4,13 +4,15 @@
  *
  * These change only the connection's own state (protocol version,
  * authentication, database, name) or report on the server; they never
- * write keys.  Authentication itself is the core's (srv_server_auth): this
- * file only speaks its Redis words.
+ * write keys.  Users and passwords are the core's (acl.c): this file only
+ * speaks their Redis words.
  */
+#include <malloc.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -42,23 +44,38 @@ void cmd_quit(resp_client *c, int argc, char **argv, size_t *lens)
 }
 
 /* Checks a password for user (NULL: the default user) and replies with
- * the error if it is wrong.  Returns 0 if the client is now
- * authenticated. */
+ * the error if it is wrong (logging it in ACL LOG).  Returns 0 if the
+ * client is now authenticated as that user. */
 static int authenticate(resp_client *c, const char *user, size_t ulen, const char *pass,
                         size_t plen)
 {
-	int ok;
-	if (srv_server_auth_required(c->srv))
-		ok = srv_server_auth(c->srv, user, ulen, pass, plen) == 0;
-	else /* the default user has no password ("nopass"): anything goes */
-		ok = !user || (ulen == 7 && !memcmp(user, "default", 7));
-	if (!ok) {
+	if (!user) {
+		user = "default";
+		ulen = 7;
+	}
+	srv_acl *acl = srv_server_acl(c->srv);
+	srv_user *u;
+	if (srv_acl_check_password(acl, user, ulen, pass, plen, &u)) {
+		char line[1024], name[160];
 		srv_log(SRV_LL_VERBOSE, "failed AUTH from %s", srv_conn_peer(c->conn));
+		resp_client_line(c, line, sizeof line);
+		snprintf(name, sizeof name, "%.*s", (int)(ulen > 128 ? 128 : ulen), user);
+		srv_acl_log_add(acl, "auth", "toplevel", "AUTH", 4, name, line);
 		add_error(c, ERR_WRONGPASS);
 		return -1;
 	}
-	srv_conn_set_authenticated(c->conn, 1);
+	srv_conn_set_user(c->conn, u, 1);
 	return 0;
+}
+
+/* 1 if the default user takes no password (AUTH <password> is then an
+ * error, as in Redis). */
+static int default_nopass(resp_client *c)
+{
+	srv_user *d = srv_acl_get(srv_server_acl(c->srv), "default", 7);
+	int nopass = d && srv_user_nopass(d);
+	srv_user_unref(d);
+	return nopass;
 }
 
 void cmd_auth(resp_client *c, int argc, char **argv, size_t *lens)
@@ -67,7 +84,7 @@ void cmd_auth(resp_client *c, int argc, char **argv, size_t *lens)
 		add_error(c, ERR_SYNTAX);
 		return;
 	}
-	if (argc == 2 && !srv_server_auth_required(c->srv)) {
+	if (argc == 2 && default_nopass(c)) {
 		add_error(c, "ERR AUTH <password> called without any password configured for the "
 		             "default user. Are you sure your configuration is correct?");
 		return;
@@ -99,8 +116,11 @@ static int set_name(resp_client *c, const char *name, size_t len)
 		memcpy(copy, name, len);
 		copy[len] = 0;
 	}
-	free(c->name);
+	srv_conn_lock(c->conn); /* CLIENT LIST on another worker reads it */
+	char *old = c->name;
 	c->name = copy;
+	srv_conn_unlock(c->conn);
+	free(old);
 	return 0;
 }
 
@@ -202,6 +222,8 @@ void cmd_client(resp_client *c, int argc, char **argv, size_t *lens)
 	} else if (arg_is(sub, sl, "setname") && argc == 3) {
 		if (set_name(c, argv[2], lens[2]) == 0)
 			add_ok(c);
+	} else if (client_admin(c, argc, argv, lens) == 0) {
+		/* LIST, KILL, INFO, NO-EVICT, NO-TOUCH (t_admin.c) */
 	} else if (arg_is(sub, sl, "help") && argc == 2) {
 		static const char *help[] = {
 			"CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
@@ -209,6 +231,34 @@ void cmd_client(resp_client *c, int argc, char **argv, size_t *lens)
 			"    Return the name of the current connection.",
 			"ID",
 			"    Return the ID of the current connection.",
+			"INFO",
+			"    Return information about the current client connection.",
+			"KILL <ip:port>",
+			"    Kill connection made from <ip:port>.",
+			"KILL <option> <value> [<option> <value> [...]]",
+			"    Kill connections. Options are:",
+			"    * ADDR (<ip:port>|<unixsocket>:0)",
+			"      Kill connections made from the specified address",
+			"    * LADDR (<ip:port>|<unixsocket>:0)",
+			"      Kill connections made to specified local address",
+			"    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
+			"      Kill connections by type.",
+			"    * USER <username>",
+			"      Kill connections authenticated by <username>.",
+			"    * SKIPME (YES|NO)",
+			"      Skip killing current connection (default: yes).",
+			"    * ID <client-id>",
+			"      Kill connections by client id.",
+			"LIST [options ...]",
+			"    Return information about client connections. Options:",
+			"    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
+			"      Return clients of specified type.",
+			"    * ID <client-id> [<client-id> ...]",
+			"      Return clients of specified IDs only.",
+			"NO-EVICT (ON|OFF)",
+			"    Accepted and ignored: Trove never evicts clients.",
+			"NO-TOUCH (ON|OFF)",
+			"    Accepted and ignored: Trove keeps no access times.",
 			"SETNAME <name>",
 			"    Assign the name <name> to the current connection.",
 			"HELP",
@@ -295,8 +345,132 @@ static void info_clients(resp_client *c, sbuf *b)
 	sb_printf(b,
 	          "# Clients\r\n"
 	          "connected_clients:%d\r\n"
-	          "maxclients:%d\r\n",
-	          srv_server_clients(c->srv), srv_server_config(c->srv)->maxclients);
+	          "maxclients:%d\r\n"
+	          "blocked_clients:0\r\n",
+	          srv_server_clients(c->srv), SRV_CFG(srv_server_config(c->srv)->maxclients));
+}
+
+/* Bytes as Redis's INFO shows them ("1.50M"). */
+static void human(char *buf, size_t len, uint64_t n)
+{
+	static const char units[] = "BKMGTP";
+	double v = (double)n;
+	int u = 0;
+	while (v >= 1024 && u < 5) {
+		v /= 1024;
+		u++;
+	}
+	if (u == 0)
+		snprintf(buf, len, "%lluB", (unsigned long long)n);
+	else
+		snprintf(buf, len, "%.2f%c", v, units[u]);
+}
+
+static void info_memory(resp_client *c, sbuf *b)
+{
+	struct mallinfo2 mi = mallinfo2();
+	uint64_t used = (uint64_t)mi.uordblks + (uint64_t)mi.hblkhd;
+	uint64_t rss = 0;
+	FILE *f = fopen("/proc/self/statm", "r");
+	if (f) {
+		unsigned long long size, res;
+		if (fscanf(f, "%llu %llu", &size, &res) == 2)
+			rss = res * (uint64_t)sysconf(_SC_PAGESIZE);
+		fclose(f);
+	}
+	struct rusage ru;
+	uint64_t peak = getrusage(RUSAGE_SELF, &ru) == 0 ? (uint64_t)ru.ru_maxrss * 1024 : rss;
+	trove_stats es;
+	memset(&es, 0, sizeof es);
+	trove_get_stats(c->db, &es);
+	char h1[32], h2[32], h3[32];
+	human(h1, sizeof h1, used);
+	human(h2, sizeof h2, rss);
+	human(h3, sizeof h3, peak);
+	sb_printf(b,
+	          "# Memory\r\n"
+	          "used_memory:%llu\r\n"
+	          "used_memory_human:%s\r\n"
+	          "used_memory_rss:%llu\r\n"
+	          "used_memory_rss_human:%s\r\n"
+	          "used_memory_peak:%llu\r\n"
+	          "used_memory_peak_human:%s\r\n"
+	          "maxmemory:0\r\n"
+	          "maxmemory_human:0B\r\n"
+	          "maxmemory_policy:noeviction\r\n"
+	          "mem_allocator:libc\r\n"
+	          "trove_memory_budget:%llu\r\n"
+	          "trove_memtable_bytes:%llu\r\n"
+	          "trove_cache_bytes:%llu\r\n",
+	          (unsigned long long)used, h1, (unsigned long long)rss, h2,
+	          (unsigned long long)peak, h3,
+	          (unsigned long long)srv_server_config(c->srv)->memory_budget,
+	          (unsigned long long)es.memtable_bytes, (unsigned long long)es.cache_bytes);
+}
+
+static void info_persistence(resp_client *c, sbuf *b)
+{
+	srv_save_info si;
+	srv_server_save_info(c->srv, &si);
+	trove_stats es;
+	memset(&es, 0, sizeof es);
+	trove_get_stats(c->db, &es);
+	uint64_t disk = 0;
+	trove_disk_size(c->db, &disk);
+	int64_t now = srv_now_ms();
+	sb_printf(b,
+	          "# Persistence\r\n"
+	          "loading:0\r\n"
+	          "async_loading:0\r\n"
+	          "rdb_changes_since_last_save:%llu\r\n"
+	          "rdb_bgsave_in_progress:%d\r\n"
+	          "rdb_last_save_time:%lld\r\n"
+	          "rdb_last_bgsave_status:%s\r\n"
+	          "rdb_last_bgsave_time_sec:%lld\r\n"
+	          "rdb_current_bgsave_time_sec:%lld\r\n"
+	          "rdb_saves:%llu\r\n"
+	          "aof_enabled:0\r\n"
+	          "aof_rewrite_in_progress:0\r\n"
+	          "aof_rewrite_scheduled:0\r\n"
+	          "aof_last_rewrite_time_sec:-1\r\n"
+	          "aof_current_rewrite_time_sec:-1\r\n"
+	          "aof_last_bgrewrite_status:ok\r\n"
+	          "aof_last_write_status:ok\r\n"
+	          "trove_sync:%s\r\n"
+	          "trove_disk_bytes:%llu\r\n"
+	          "trove_table_files:%llu\r\n"
+	          "trove_flushes:%llu\r\n"
+	          "trove_compactions:%llu\r\n"
+	          "trove_last_backup_dir:%s\r\n",
+	          (unsigned long long)(es.writes - si.writes_at_last_save), si.in_progress,
+	          (long long)si.last_save_s, si.last_ok ? "ok" : "err",
+	          (long long)(si.last_duration_ms < 0 ? -1 : si.last_duration_ms / 1000),
+	          (long long)(si.in_progress ? (now - si.current_start_ms) / 1000 : -1),
+	          (unsigned long long)si.saves, srv_sync_name(srv_server_config(c->srv)->sync),
+	          (unsigned long long)disk, (unsigned long long)es.table_files,
+	          (unsigned long long)es.flushes, (unsigned long long)es.compactions, si.last_dir);
+}
+
+static void info_commandstats(resp_client *c, sbuf *b)
+{
+	size_t n;
+	const srv_acl_cmd *cat = srv_server_catalog(c->srv, &n);
+	srv_cmdstat *st = calloc(n ? n : 1, sizeof *st);
+	sb_printf(b, "# Commandstats\r\n");
+	if (!st)
+		return;
+	srv_server_cmdstats(c->srv, st);
+	for (size_t i = 0; i < n; i++) {
+		if (!st[i].calls && !st[i].rejected)
+			continue;
+		sb_printf(b,
+		          "cmdstat_%s:calls=%llu,usec=%llu,usec_per_call=%.2f,rejected_calls=%llu,"
+		          "failed_calls=%llu\r\n",
+		          cat[i].name, (unsigned long long)st[i].calls, (unsigned long long)st[i].usec,
+		          st[i].calls ? (double)st[i].usec / (double)st[i].calls : 0.0,
+		          (unsigned long long)st[i].rejected, (unsigned long long)st[i].failed);
+	}
+	free(st);
 }
 
 static void info_stats(resp_client *c, sbuf *b)
@@ -345,29 +519,33 @@ static void info_keyspace(resp_client *c, sbuf *b)
 
 void cmd_info(resp_client *c, int argc, char **argv, size_t *lens)
 {
+	/* "default" (and no argument) is every section but commandstats, as
+	 * in Redis; "all" and "everything" are all of them. */
 	static const struct {
 		const char *name;
 		void (*fn)(resp_client *, sbuf *);
+		int in_default;
 	} sections[] = {
-		{ "server", info_server },
-		{ "clients", info_clients },
-		{ "stats", info_stats },
-		{ "keyspace", info_keyspace },
+		{ "server", info_server, 1 },       { "clients", info_clients, 1 },
+		{ "memory", info_memory, 1 },       { "persistence", info_persistence, 1 },
+		{ "stats", info_stats, 1 },         { "commandstats", info_commandstats, 0 },
+		{ "keyspace", info_keyspace, 1 },
 	};
 	enum { NSEC = sizeof sections / sizeof sections[0] };
 	int want[NSEC] = { 0 };
-	int all = argc == 1;
+	int all = 0, deflt = argc == 1;
 	for (int i = 1; i < argc; i++) {
-		if (arg_is(argv[i], lens[i], "all") || arg_is(argv[i], lens[i], "default") ||
-		    arg_is(argv[i], lens[i], "everything"))
+		if (arg_is(argv[i], lens[i], "all") || arg_is(argv[i], lens[i], "everything"))
 			all = 1;
+		if (arg_is(argv[i], lens[i], "default"))
+			deflt = 1;
 		for (int s = 0; s < NSEC; s++)
 			if (arg_is(argv[i], lens[i], sections[s].name))
 				want[s] = 1;
 	}
 	sbuf b = { 0 };
 	for (int s = 0; s < NSEC; s++) {
-		if (!all && !want[s])
+		if (!all && !want[s] && !(deflt && sections[s].in_default))
 			continue;
 		if (b.n)
 			sb_printf(&b, "\r\n");
