@@ -84,6 +84,33 @@ def test_keyspace_reads_inside_exec(r):
     assert r.keys("*") == ["z"]
 
 
+def test_ordered_walks_merge_the_transaction(r):
+    """Walks inside EXEC merge the transaction's pending writes and deletes
+    with the stored keys, forwards and backwards."""
+    r.mset({"a": 1, "b": 2, "c": 3, "d": 4, "e": 5})
+    p = r.pipeline(transaction=True)
+    p.delete("b").set("bb", "x").set("f", "6").delete("e").set("a", "A")
+    p.execute_command("TRANGE", "+", "-", "REV")
+    p.execute_command("TRANGE", "(a", "[d", "LIMIT", "2")
+    p.execute_command("TRANGE", "[d", "-", "REV", "LIMIT", "2", "NOVALUES")
+    p.execute_command("TRANGE", "(bb", "[bb")
+    p.scan(0, count=2)
+    p.scan(1098098, count=10)
+    p.scan(0, match="b*")
+    p.keys("*").dbsize().randomkey()
+    res = p.execute()[5:]
+    assert res[0] == [None, ["f", "6", "d", "4", "c", "3", "bb", "x", "a", "A"]]
+    assert res[1] == ["(c", ["bb", "x", "c", "3"]]
+    assert res[2] == ["(c", ["d", "c"]]
+    assert res[3] == [None, []]
+    assert res[4] == (1098098, ["a", "bb"])  # the cursor names "bb"
+    assert res[5] == (0, ["c", "d", "f"])
+    assert res[6] == (0, ["bb"])
+    assert res[7] == ["a", "bb", "c", "d", "f"] and res[8] == 5
+    assert res[9] in ("a", "bb", "c", "d", "f")
+    assert r.execute_command("TRANGE", "-", "+", "NOVALUES") == [None, ["a", "bb", "c", "d", "f"]]
+
+
 def test_select_inside_multi(server):
     c = server.client(decode_responses=True)
     c.set("k", "db0")

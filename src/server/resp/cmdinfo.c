@@ -150,6 +150,8 @@ static const struct {
 	{ "decr", "key" },
 	{ "decrby", "key decrement" },
 	{ "del", "key ..." },
+	{ "delex", "key [(IFEQ comparison-value)|(IFNE comparison-value)|(IFVER version)]" },
+	{ "delifeq", "key value" },
 	{ "echo", "message" },
 	{ "exists", "key ..." },
 	{ "expire", "key seconds [NX|XX|GT|LT]" },
@@ -186,7 +188,8 @@ static const struct {
 	{ "scan", "cursor [MATCH pattern] [COUNT count] [TYPE type]" },
 	{ "select", "index" },
 	{ "set",
-	  "key value [NX|XX] [GET] [EX seconds|PX milliseconds|EXAT unix-time-seconds|PXAT "
+	  "key value [NX|XX|(IFEQ comparison-value)|(IFNE comparison-value)|(IFVER version)] "
+	  "[GET] [EX seconds|PX milliseconds|EXAT unix-time-seconds|PXAT "
 	  "unix-time-milliseconds|KEEPTTL]" },
 	{ "setex", "key seconds value" },
 	{ "setnx", "key value" },
@@ -195,6 +198,11 @@ static const struct {
 	{ "strlen", "key" },
 	{ "swapdb", "index1 index2" },
 	{ "touch", "key ..." },
+	{ "tgetv", "key" },
+	{ "trange", "start end [REV] [LIMIT count] [NOVALUES]" },
+	{ "tsetv",
+	  "key value version [EX seconds|PX milliseconds|EXAT unix-time-seconds|PXAT "
+	  "unix-time-milliseconds|KEEPTTL]" },
 	{ "ttl", "key" },
 	{ "type", "key" },
 	{ "unlink", "key ..." },
