@@ -692,6 +692,20 @@ static int in_range(const kv_iter *it, const char *k, size_t kl)
 	return 1;
 }
 
+/* 1 if entry e lies beyond the walk's range in the walk's direction, so
+ * that no later entry can be in it. */
+static int past_end(const kv_iter *it, const kv_ent *e)
+{
+	const char *k = e->key;
+	size_t kl = e->klen;
+	if (it->reverse)
+		return (it->lower && keycmp(k, kl, it->lower, it->lower_len) < 0) ||
+		       (it->prefix && keycmp(k, kl, it->prefix, it->prefix_len) < 0);
+	return (it->upper && keycmp(k, kl, it->upper, it->upper_len) >= 0) ||
+	       (it->prefix && keycmp(k, kl, it->prefix, it->prefix_len) > 0 &&
+	        !has_prefix(k, kl, it->prefix, it->prefix_len));
+}
+
 /* Moves the overlay position to the next entry in range (oi itself on the
  * first call), or clears o_ok. */
 static void overlay_settle(kv_iter *it)
@@ -701,16 +715,7 @@ static void overlay_settle(kv_iter *it)
 		kv_ent *e = t->ents[it->oi];
 		if (in_range(it, e->key, e->klen))
 			return;
-		/* Out of range: if past the end in the walk's direction, stop. */
-		int past;
-		if (it->reverse)
-			past = (it->lower && keycmp(e->key, e->klen, it->lower, it->lower_len) < 0) ||
-			       (it->prefix && keycmp(e->key, e->klen, it->prefix, it->prefix_len) < 0);
-		else
-			past = (it->upper && keycmp(e->key, e->klen, it->upper, it->upper_len) >= 0) ||
-			       (it->prefix && keycmp(e->key, e->klen, it->prefix, it->prefix_len) > 0 &&
-			        !has_prefix(e->key, e->klen, it->prefix, it->prefix_len));
-		if (past || (it->reverse ? it->oi == 0 : it->oi + 1 >= t->n)) {
+		if (past_end(it, e) || (it->reverse ? it->oi == 0 : it->oi + 1 >= t->n)) {
 			it->o_ok = 0;
 			return;
 		}
@@ -767,6 +772,16 @@ static int iter_start(kv_iter *it)
 	return 0;
 }
 
+/* Moves the engine cursor one key in the walk's direction. */
+static int cursor_step(kv_iter *it)
+{
+	int rc = it->reverse ? trove_cursor_prev(it->cur) : trove_cursor_next(it->cur);
+	if (rc && rc != TROVE_ENOTFOUND)
+		return rc;
+	it->cur_ok = rc == 0;
+	return 0;
+}
+
 /* Remembers the current engine key's version as a commit condition. */
 static int iter_record(kv_iter *it)
 {
@@ -809,12 +824,8 @@ int kv_iter_next(kv_iter *it)
 		}
 		if (it->ent)
 			overlay_step(it);
-		if (from_cursor || both) {
-			rc = it->reverse ? trove_cursor_prev(it->cur) : trove_cursor_next(it->cur);
-			if (rc && rc != TROVE_ENOTFOUND)
-				return rc;
-			it->cur_ok = rc == 0;
-		}
+		if ((from_cursor || both) && (rc = cursor_step(it)) != 0)
+			return rc;
 	}
 	for (;;) {
 		it->ent = NULL;
@@ -843,12 +854,8 @@ int kv_iter_next(kv_iter *it)
 		if (it->cur_ok) {
 			size_t kl;
 			const char *k = trove_cursor_key(it->cur, &kl);
-			if (keycmp(k, kl, e->key, e->klen) == 0) {
-				rc = it->reverse ? trove_cursor_prev(it->cur) : trove_cursor_next(it->cur);
-				if (rc && rc != TROVE_ENOTFOUND)
-					return rc;
-				it->cur_ok = rc == 0;
-			}
+			if (keycmp(k, kl, e->key, e->klen) == 0 && (rc = cursor_step(it)) != 0)
+				return rc;
 		}
 		overlay_step(it);
 	}

@@ -70,10 +70,12 @@ static int cursor_decode(const char *s, size_t n, char **k, size_t *kl)
 		return -1;
 	for (size_t i = 0; i < len; i++) {
 		const char *d = s + 1 + 3 * i;
-		if (d[0] < '0' || d[0] > '2' || d[1] < '0' || d[1] > '9' || d[2] < '0' || d[2] > '9')
-			goto bad;
-		unsigned v = (unsigned)(d[0] - '0') * 100 + (unsigned)(d[1] - '0') * 10 +
-		             (unsigned)(d[2] - '0');
+		unsigned v = 0;
+		for (int j = 0; j < 3; j++) {
+			if (d[j] < '0' || d[j] > '9')
+				goto bad;
+			v = v * 10 + (unsigned)(d[j] - '0');
+		}
 		if (v > 255)
 			goto bad;
 		key[i] = (char)v;
@@ -422,7 +424,7 @@ void cmd_randomkey(resp_client *c, int argc, char **argv, size_t *lens)
 	}
 }
 
-/* ---- RENAME RENAMENX COPY MOVE ---------------------------------------------------------------- */
+/* ---- RENAME RENAMENX COPY MOVE ------------------------------------------------------------ */
 
 enum {
 	XF_DELSRC = 1 << 0, /* RENAME, MOVE: the source goes */
@@ -462,7 +464,7 @@ static int xfer_once(resp_client *c, kv_batch *b, const rkey *src, const rkey *d
 	if (!rc && flags & XF_DELSRC)
 		rc = kv_batch_del(b, src->p, src->n);
 	if (!rc)
-		rc = kv_batch_put(b, dst->p, dst->n, v, vl, m.expire_at_ms); /* the TTL goes along */
+		rc = kv_batch_put(b, dst->p, dst->n, v, vl, m.expire_at_ms); /* with its TTL */
 	kv_free(c, v);
 	return rc ? rc : kv_write(b, NULL);
 }

@@ -183,7 +183,8 @@ static int parse_set_args(resp_client *c, const char *cmd, int argc, char **argv
 			a->flags |= SET_GET;
 		} else if (arg_is(s, l, "keepttl") && !exp.arg) {
 			a->flags |= SET_KEEPTTL;
-		} else if (!(a->flags & SET_KEEPTTL) && !exp.arg && has_next && is_expire_opt(s, l)) {
+		} else if (!(a->flags & SET_KEEPTTL) && !exp.arg && has_next &&
+		           is_expire_opt(s, l)) {
 			take_expire_opt(&exp, s, l, argv[j + 1], lens[j + 1]);
 			j++;
 		} else {
@@ -192,7 +193,8 @@ static int parse_set_args(resp_client *c, const char *cmd, int argc, char **argv
 		}
 	}
 	if (exp.arg) {
-		if (parse_expire(c, cmd, exp.arg, exp.len, exp.seconds, exp.absolute, &a->expire_at))
+		if (parse_expire(c, cmd, exp.arg, exp.len, exp.seconds, exp.absolute,
+		                 &a->expire_at))
 			return -1;
 		a->flags |= SET_EXPIRE;
 	}
@@ -640,7 +642,8 @@ out:
 static void mset_generic(resp_client *c, int argc, char **argv, size_t *lens, int nx)
 {
 	if (argc % 2 == 0) {
-		add_errorf(c, "ERR wrong number of arguments for '%s' command", nx ? "msetnx" : "mset");
+		add_errorf(c, "ERR wrong number of arguments for '%s' command",
+		           nx ? "msetnx" : "mset");
 		return;
 	}
 	kv_batch *b = kv_batch_new(c);
