@@ -359,6 +359,43 @@ def test_no_multi_commands_and_quit(server, r):
     assert r.exists("q") == 0
 
 
+def test_flushall_and_watch(server, r):
+    r.set("x", "30")
+    c1 = server.raw()
+    c1.command("WATCH", "x")
+    r.flushall()  # deletes a watched key: EXEC fails
+    c1.command("MULTI")
+    c1.command("PING")
+    assert c1.command("EXEC") is None
+    c1.command("WATCH", "absent")
+    r.flushall()  # nothing to delete there: EXEC goes on
+    c1.command("MULTI")
+    c1.command("PING")
+    assert c1.command("EXEC") == ["PONG"]
+    c1.close()
+
+
+def test_commands_refused_inside_multi(r, raw):
+    raw.command("MULTI")
+    raw.command("SET", "foo", "bar")
+    assert str(raw.command("SAVE")) == "ERR Command not allowed inside a transaction"
+    assert str(raw.command("EXEC")).startswith("EXECABORT")
+    assert r.exists("foo") == 0
+
+
+def test_queue_limit(make_server):
+    s = make_server("--proto-max-bulk-len", "32kb", "--client-query-buffer-limit", "64kb")
+    c = s.raw()
+    c.command("MULTI")
+    for i in range(3):
+        assert c.command("SET", "k%d" % i, "v" * 20000) == "QUEUED"
+    e = c.command("SET", "k3", "v" * 20000)
+    assert str(e).startswith("ERR transaction too big")
+    assert str(c.command("EXEC")).startswith("EXECABORT")
+    assert c.command("EXISTS", "k0") == 0
+    c.close()
+
+
 def test_transaction_survives_restart(make_server):
     s = make_server()
     c = s.client(decode_responses=True)
