@@ -2,8 +2,10 @@
  * kv.c - the storage view of the RESP commands (kv.h): the engine, or,
  * while EXEC runs a transaction, the transaction's overlay on top of it.
  *
- * The overlay is a sorted array of entries, one per key the transaction
- * has touched.  An entry is *loaded* when the transaction read the key
+ * The overlay holds one entry per key the transaction has touched, found
+ * through a hash index and sorted by key only when a walk needs the order
+ * (so a transaction writing many keys in any order costs O(n), and walks
+ * O(n log n) once).  An entry is *loaded* when the transaction read the key
  * from the engine (once: later reads see the entry, so the transaction's
  * reads agree with each other), remembering the version it had, which
  * the commit will require; it is *blind* when the transaction wrote the
@@ -19,6 +21,8 @@
  */
 #include <stdlib.h>
 #include <string.h>
+
+#include <xxhash.h>
 
 #include "kv.h"
 
@@ -43,8 +47,11 @@ typedef struct kv_seen {
 } kv_seen;
 
 struct kv_txn {
-	kv_ent **ents; /* sorted by key */
+	kv_ent **ents; /* in the order they came; by key when sorted */
 	size_t n, cap;
+	int sorted;
+	size_t *slots; /* hash index: an index into ents + 1, or 0 for empty */
+	size_t nslots; /* 0, or a power of two at least twice n */
 	kv_seen *seen;
 	size_t nseen, capseen;
 	int err; /* a write half-applied to the overlay failed: so does the commit */
@@ -69,7 +76,10 @@ static int has_prefix(const char *k, size_t kl, const char *p, size_t pl)
 
 kv_txn *kv_txn_new(void)
 {
-	return calloc(1, sizeof(kv_txn));
+	kv_txn *t = calloc(1, sizeof(kv_txn));
+	if (t)
+		t->sorted = 1;
+	return t;
 }
 
 static void val_release(kv_ent *e)
@@ -90,6 +100,9 @@ void kv_txn_reset(kv_txn *t)
 		free(t->ents[i]);
 	}
 	t->n = 0;
+	t->sorted = 1;
+	if (t->nslots)
+		memset(t->slots, 0, t->nslots * sizeof *t->slots);
 	for (size_t i = 0; i < t->nseen; i++)
 		free(t->seen[i].key);
 	t->nseen = 0;
@@ -102,32 +115,43 @@ void kv_txn_free(kv_txn *t)
 		return;
 	kv_txn_reset(t);
 	free(t->ents);
+	free(t->slots);
 	free(t->seen);
 	free(t);
 }
 
-/* The entry of key, or NULL with *pos where it would go. */
-static kv_ent *ent_lookup(const kv_txn *t, const char *key, size_t klen, size_t *pos)
+static size_t slot_of(const kv_txn *t, const char *key, size_t klen)
 {
-	size_t lo = 0, hi = t->n;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		int r = keycmp(key, klen, t->ents[mid]->key, t->ents[mid]->klen);
-		if (r == 0) {
-			*pos = mid;
-			return t->ents[mid];
-		}
-		if (r < 0)
-			hi = mid;
-		else
-			lo = mid + 1;
+	return (size_t)XXH3_64bits(key, klen) & (t->nslots - 1);
+}
+
+/* Refills the hash index from ents (after growing it or sorting ents). */
+static void index_fill(kv_txn *t)
+{
+	memset(t->slots, 0, t->nslots * sizeof *t->slots);
+	for (size_t i = 0; i < t->n; i++) {
+		size_t h = slot_of(t, t->ents[i]->key, t->ents[i]->klen);
+		while (t->slots[h])
+			h = (h + 1) & (t->nslots - 1);
+		t->slots[h] = i + 1;
 	}
-	*pos = lo;
+}
+
+/* The entry of key, or NULL. */
+static kv_ent *ent_find(const kv_txn *t, const char *key, size_t klen)
+{
+	if (!t->nslots)
+		return NULL;
+	for (size_t h = slot_of(t, key, klen); t->slots[h]; h = (h + 1) & (t->nslots - 1)) {
+		kv_ent *e = t->ents[t->slots[h] - 1];
+		if (e->klen == klen && !memcmp(e->key, key, klen))
+			return e;
+	}
 	return NULL;
 }
 
-/* A new, empty entry for key at pos (from ent_lookup); NULL on ENOMEM. */
-static kv_ent *ent_insert(kv_txn *t, size_t pos, const char *key, size_t klen)
+/* A new, empty entry for key (which has none yet); NULL on ENOMEM. */
+static kv_ent *ent_insert(kv_txn *t, const char *key, size_t klen)
 {
 	if (t->n == t->cap) {
 		size_t nc = t->cap ? t->cap * 2 : 16;
@@ -137,16 +161,69 @@ static kv_ent *ent_insert(kv_txn *t, size_t pos, const char *key, size_t klen)
 		t->ents = ne;
 		t->cap = nc;
 	}
+	if ((t->n + 1) * 2 > t->nslots) {
+		size_t ns = t->nslots ? t->nslots * 2 : 64;
+		size_t *slots = malloc(ns * sizeof *slots);
+		if (!slots)
+			return NULL;
+		free(t->slots);
+		t->slots = slots;
+		t->nslots = ns;
+		index_fill(t);
+	}
 	kv_ent *e = calloc(1, sizeof *e + klen);
 	if (!e)
 		return NULL;
 	e->key = (char *)(e + 1);
 	memcpy(e->key, key, klen);
 	e->klen = klen;
-	memmove(&t->ents[pos + 1], &t->ents[pos], (t->n - pos) * sizeof *t->ents);
-	t->ents[pos] = e;
-	t->n++;
+	if (t->n && keycmp(t->ents[t->n - 1]->key, t->ents[t->n - 1]->klen, key, klen) > 0)
+		t->sorted = 0; /* keys that come in order keep the array sorted */
+	size_t h = slot_of(t, key, klen);
+	while (t->slots[h])
+		h = (h + 1) & (t->nslots - 1);
+	t->slots[h] = t->n + 1;
+	t->ents[t->n++] = e;
 	return e;
+}
+
+static int ent_cmp(const void *a, const void *b)
+{
+	const kv_ent *x = *(kv_ent *const *)a, *y = *(kv_ent *const *)b;
+	return keycmp(x->key, x->klen, y->key, y->klen);
+}
+
+/* Puts the entries in key order for a walk.  No entry is added while a
+ * walk is open (walks only read; writes that follow a walk, as in
+ * FLUSHDB, wait until it is closed). */
+static void txn_sort(kv_txn *t)
+{
+	if (t->sorted)
+		return;
+	qsort(t->ents, t->n, sizeof *t->ents, ent_cmp);
+	index_fill(t);
+	t->sorted = 1;
+}
+
+/* The position of the first entry >= key in the sorted entries; *exact
+ * says whether it is key itself. */
+static size_t ent_lower_bound(const kv_txn *t, const char *key, size_t klen, int *exact)
+{
+	size_t lo = 0, hi = t->n;
+	*exact = 0;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int r = keycmp(key, klen, t->ents[mid]->key, t->ents[mid]->klen);
+		if (r == 0) {
+			*exact = 1;
+			return mid;
+		}
+		if (r < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return lo;
 }
 
 /* The entry of key as the transaction sees it, read from the engine (and
@@ -155,8 +232,7 @@ static kv_ent *ent_insert(kv_txn *t, size_t pos, const char *key, size_t klen)
 static int ent_load(resp_client *c, const char *key, size_t klen, kv_ent **out)
 {
 	kv_txn *t = c->txn;
-	size_t pos;
-	kv_ent *e = ent_lookup(t, key, klen, &pos);
+	kv_ent *e = ent_find(t, key, klen);
 	if (e) {
 		*out = e;
 		return 0;
@@ -167,7 +243,7 @@ static int ent_load(resp_client *c, const char *key, size_t klen, kv_ent **out)
 	int rc = trove_get_ex(c->db, NULL, key, klen, &v, &vl, &m);
 	if (rc && rc != TROVE_ENOTFOUND)
 		return rc;
-	e = ent_insert(t, pos, key, klen);
+	e = ent_insert(t, key, klen);
 	if (!e) {
 		trove_free(v);
 		return TROVE_ENOMEM;
@@ -189,10 +265,9 @@ static int ent_load(resp_client *c, const char *key, size_t klen, kv_ent **out)
  * write): no engine read, no condition. */
 static int ent_touch(resp_client *c, const char *key, size_t klen, kv_ent **out)
 {
-	size_t pos;
-	kv_ent *e = ent_lookup(c->txn, key, klen, &pos);
+	kv_ent *e = ent_find(c->txn, key, klen);
 	if (!e)
-		e = ent_insert(c->txn, pos, key, klen);
+		e = ent_insert(c->txn, key, klen);
 	if (!e)
 		return TROVE_ENOMEM;
 	*out = e;
@@ -546,8 +621,7 @@ static int overlay_write(kv_batch *b, trove_write_result *res)
 	}
 	for (size_t i = 0; i < b->n; i++) {
 		kv_op *op = &b->ops[i];
-		size_t pos;
-		kv_ent *e = ent_lookup(c->txn, op->key, op->klen, &pos);
+		kv_ent *e = ent_find(c->txn, op->key, op->klen);
 		if (op->type == OP_PUT) {
 			if ((rc = ent_set(e, op->val, op->vlen, op->expire_at)) != 0) {
 				c->txn->err = rc; /* half applied: the EXEC fails as a whole */
@@ -649,6 +723,8 @@ int kv_iter_open(resp_client *c, const kv_range *r, kv_iter **out)
 #undef KEEP
 	it->c = c;
 	it->t = c->txn;
+	if (it->t)
+		txn_sort(it->t);
 	it->reverse = r->reverse;
 	it->record = r->record && c->txn;
 	it->now = srv_now_ms();
@@ -750,13 +826,15 @@ static int iter_start(kv_iter *it)
 	/* Begin the overlay at an entry no further than the walk's first
 	 * key; overlay_settle skips what the other bounds exclude. */
 	size_t pos = 0;
+	int exact;
 	if (it->reverse) {
 		const char *from = it->start ? it->start : it->upper;
 		size_t fl = it->start ? it->start_len : it->upper_len;
 		if (!from) {
 			pos = it->t->n; /* from the end */
-		} else if (ent_lookup(it->t, from, fl, &pos)) {
-			pos++; /* an exact match is a candidate too */
+		} else {
+			pos = ent_lower_bound(it->t, from, fl, &exact);
+			pos += (size_t)exact; /* an exact match is a candidate too */
 		}
 		it->o_ok = pos > 0;
 		it->oi = pos - 1;
@@ -764,7 +842,7 @@ static int iter_start(kv_iter *it)
 		const char *from = it->start ? it->start : it->lower ? it->lower : it->prefix;
 		size_t fl = it->start ? it->start_len : it->lower ? it->lower_len : it->prefix_len;
 		if (from)
-			ent_lookup(it->t, from, fl, &pos);
+			pos = ent_lower_bound(it->t, from, fl, &exact);
 		it->o_ok = pos < it->t->n;
 		it->oi = pos;
 	}
