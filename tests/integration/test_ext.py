@@ -254,3 +254,16 @@ def test_range_reads_respect_key_acls(make_server):
     assert str(e.value).startswith("this user has no permissions to access one of the keys")
     u.close()
     admin.close()
+
+
+def test_resp3_shapes(server, r):
+    r.mset({"a": "1", "b": "2"})
+    c = server.raw()
+    c.command("HELLO", "3")
+    assert c.command("TRANGE", "-", "+", "LIMIT", "1") == [b"(a", [b"a", b"1"]]
+    assert c.command("TRANGE", "(a", "+") == [None, [b"b", b"2"]]  # RESP3 null
+    assert c.command("TGETV", "nope") is None
+    assert c.command("TGETV", "a")[0] == b"1"
+    assert c.command("SCAN", "0") == [b"0", [b"a", b"b"]]
+    assert c.command("INCRBYFLOAT", "f", "1.5") == b"1.5"
+    c.close()
