@@ -326,6 +326,8 @@ void cmd_dbsize(resp_client *c, int argc, char **argv, size_t *lens)
 }
 
 typedef struct keys_acc {
+	resp_client *c;
+	int filter; /* the user may not see every key: skip those it may not touch */
 	const char *pat;
 	size_t plen;
 	char **keys;
@@ -339,6 +341,8 @@ static int keys_visit(void *arg, const char *key, size_t klen, const trove_meta 
 	(void)m;
 	keys_acc *a = arg;
 	if (!srv_glob_match(a->pat, a->plen, key, klen, 0))
+		return 0;
+	if (a->filter && !resp_acl_key_ok(a->c, key, klen, 0))
 		return 0;
 	if (a->n == a->cap) {
 		size_t nc = a->cap ? a->cap * 2 : 64;
@@ -365,11 +369,15 @@ static int keys_visit(void *arg, const char *key, size_t klen, const trove_meta 
 }
 
 /* KEYS pattern: walks only the part of the database that can match (the
- * pattern's literal prefix narrows the range), in key order. */
+ * pattern's literal prefix narrows the range), in key order.  A user
+ * without allkeys sees only the keys its ACL patterns cover (Redis shows
+ * every name; Trove does not hand out names a user may not touch). */
 void cmd_keys(resp_client *c, int argc, char **argv, size_t *lens)
 {
 	(void)argc;
-	keys_acc a = { .pat = argv[1], .plen = lens[1] };
+	srv_user *u = srv_conn_user(c->conn);
+	keys_acc a = { .c = c, .filter = !u || !srv_user_all_keys(u), .pat = argv[1],
+		       .plen = lens[1] };
 	size_t lit = 0;
 	while (lit < a.plen && !strchr("*?[\\", a.pat[lit]))
 		lit++;
