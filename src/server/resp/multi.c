@@ -173,7 +173,7 @@ int multi_queue(resp_client *c, const resp_cmd *cmd, int argc, char **argv, size
 	for (int i = 0; i < argc; i++)
 		bytes += lens[i] + 1;
 	/* The queue counts against the input limit: it is input not yet run. */
-	if (m->qbytes + bytes > srv_server_config(c->srv)->client_query_buffer_limit) {
+	if (m->qbytes + bytes > SRV_CFG(srv_server_config(c->srv)->client_query_buffer_limit)) {
 		add_error(c, "ERR transaction too big: the queued commands exceed "
 		             "client-query-buffer-limit");
 		m->aborted = 1;

@@ -146,7 +146,7 @@ static long long parse_multibulk(resp_client *c, char *buf, size_t len)
 			}
 			long long n;
 			if (srv_str2ll(buf + c->pos + 1, (size_t)cr - c->pos - 1, &n) || n < 0 ||
-			    (unsigned long long)n > srv_server_config(c->srv)->proto_max_bulk_len)
+			    (unsigned long long)n > SRV_CFG(srv_server_config(c->srv)->proto_max_bulk_len))
 				return protocol_error(c, "invalid bulk length");
 			if (unauthenticated(c) && n > RESP_UNAUTH_BULK)
 				return protocol_error(c, "unauthenticated bulk length");

@@ -899,7 +899,7 @@ void cmd_incrbyfloat(resp_client *c, int argc, char **argv, size_t *lens)
  * hold (proto-max-bulk-len, and Trove's 64 MiB). */
 static int check_length(resp_client *c, size_t total)
 {
-	if (total > srv_server_config(c->srv)->proto_max_bulk_len || total > TROVE_MAX_VALUE) {
+	if (total > SRV_CFG(srv_server_config(c->srv)->proto_max_bulk_len) || total > TROVE_MAX_VALUE) {
 		add_error(c, ERR_TOO_BIG);
 		return -1;
 	}
