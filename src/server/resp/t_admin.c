@@ -520,8 +520,8 @@ void cmd_debug(resp_client *c, int argc, char **argv, size_t *lens)
 		static const char *help[] = {
 			"DEBUG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
 			"SLEEP <seconds>",
-			"    Stop the worker thread that serves this connection for <seconds>; it "
-			"can be a decimal number.",
+			"    Stop the worker thread that serves this connection for <seconds>",
+			"    (a decimal number may be given).",
 			"HELP",
 			"    Prints this help.",
 		};
