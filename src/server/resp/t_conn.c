@@ -378,6 +378,8 @@ static void info_memory(resp_client *c, sbuf *b)
 			rss = res * (uint64_t)sysconf(_SC_PAGESIZE);
 		fclose(f);
 	}
+	if (!used) /* an allocator mallinfo2 does not see (sanitizers): say the RSS */
+		used = rss;
 	struct rusage ru;
 	uint64_t peak = getrusage(RUSAGE_SELF, &ru) == 0 ? (uint64_t)ru.ru_maxrss * 1024 : rss;
 	trove_stats es;
