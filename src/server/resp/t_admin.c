@@ -510,6 +510,8 @@ void cmd_debug(resp_client *c, int argc, char **argv, size_t *lens)
 	if (arg_is(argv[1], lens[1], "sleep") && argc == 3) {
 		/* Like Redis: the whole worker sleeps, with every client it serves. */
 		double secs = strtod(argv[2], NULL);
+		if (secs > 86400) /* (and inf): a day is plenty, and keeps the cast defined */
+			secs = 86400;
 		if (secs > 0) {
 			struct timespec ts = { (time_t)secs, (long)((secs - (double)(time_t)secs) * 1e9) };
 			while (nanosleep(&ts, &ts))
