@@ -287,6 +287,20 @@ int srv_config_set(srv_config *c, const char *name, int argc, char **argv, char 
 		snprintf(err, errlen, "unknown option '%s'", name);
 		return -1;
 	}
+	if (o->kind == OPT_OBUF && argc == 1) {
+		/* One quoted word, as in --client-output-buffer-limit "normal 0 0 0". */
+		int n;
+		size_t *lens;
+		char **words = srv_splitargs(argv[0], strlen(argv[0]), &n, &lens);
+		if (!words) {
+			snprintf(err, errlen, "bad value for '%s': '%s'", o->name, argv[0]);
+			return -1;
+		}
+		int rc = parse_obuf(n, words, &c->obuf_hard, &c->obuf_soft, &c->obuf_soft_seconds,
+		                    err, errlen);
+		srv_freeargs(words, lens, n);
+		return rc;
+	}
 	if (o->kind == OPT_OBUF)
 		return parse_obuf(argc, argv, &c->obuf_hard, &c->obuf_soft, &c->obuf_soft_seconds,
 		                  err, errlen);
