@@ -312,7 +312,7 @@ static void print_targets(const bench_cfg *c, const eng_result *res, int n)
 /* ---- Files ----------------------------------------------------------------- */
 
 static void write_csv(const char *path, const bench_cfg *c, const eng_result *res, int n,
-                      const char *stamp)
+                      const char *stamp, const char *load_before, const char *load_after)
 {
 	FILE *f = fopen(path, "w");
 	if (!f) {
@@ -358,6 +358,8 @@ static void write_csv(const char *path, const bench_cfg *c, const eng_result *re
 			        stamp, r->e->name, r->version, (unsigned long long)r->disk_big);
 	}
 	fprintf(f, "%s,config,,num,,,%llu,,,,,,keys\n", stamp, (unsigned long long)c->num);
+	fprintf(f, "%s,config,,loadavg-before,,,,,,,,\"%s\",1/5/15 min\n", stamp, load_before);
+	fprintf(f, "%s,config,,loadavg-after,,,,,,,,\"%s\",1/5/15 min\n", stamp, load_after);
 	fclose(f);
 }
 
@@ -482,7 +484,7 @@ void bench_report(const bench_cfg *c, eng_result *res, int n, const char *load_b
 	g_md = NULL;
 
 	snprintf(path, sizeof(path), "%s/%s%s.csv", c->out_dir, stamp, c->quick ? "-quick" : "");
-	write_csv(path, c, res, n, stamp);
+	write_csv(path, c, res, n, stamp, load_before, load_after);
 	snprintf(latest, sizeof(latest), "%s/latest.csv", c->out_dir);
 	copy_file(path, latest);
 	snprintf(path, sizeof(path), "%s/latest.dat", c->out_dir);

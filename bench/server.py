@@ -230,7 +230,7 @@ def main():
                 print(f"  {mode:8} {kind:5} loaded {a.keys} keys in {t_load:.1f} s, "
                       f"peak RSS {rss:.1f} MiB", flush=True)
                 for pipeline in (1, 16):
-                    res = redis_benchmark(s.port, a.requests * (4 if pipeline > 1 else 1),
+                    res = redis_benchmark(s.port, a.requests * (2 if pipeline > 1 else 1),
                                           pipeline, a.keys, a.value_size, a.clients)
                     for test, (rps, p50, p99) in res.items():
                         rows.append((mode, pipeline, test, kind, rps, p50, p99))
@@ -258,7 +258,7 @@ def report(a, rows, extras, stamp, load_before, load_after):
     """Prints and writes the comparison tables."""
     by = {(m, p, t, k): (r, p50, p99) for m, p, t, k, r, p50, p99 in rows}
     md = [f"Run {stamp}: {a.keys} keys preloaded, {a.requests} requests per test "
-          f"unpipelined (4x that with -P 16), {a.clients} clients, -r {a.keys}, "
+          f"unpipelined (2x that with -P 16), {a.clients} clients, -r {a.keys}, "
           f"{a.value_size}-byte values; load average {load_before} before, "
           f"{load_after} after.", "",
           "| sync | pipeline | command | troved req/s | redis req/s | Trove ÷ Redis "
