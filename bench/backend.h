@@ -17,6 +17,7 @@
 #define BENCH_BACKEND_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -80,6 +81,9 @@ typedef struct bench_engine {
 	 * entries read, or -1.  NULL for engines without BENCH_ORDERED. */
 	long (*scan)(void *ctx, int reverse, const void *start, size_t slen, long n,
 	             uint64_t *bytes);
+	/* Optional (NULL if none): prints the engine's own counters to out,
+	 * for `trove-bench --stats`; called just before close. */
+	void (*stats)(void *db, FILE *out);
 } bench_engine;
 
 /* Touches a key and a value the way every backend's scan does, so that

@@ -24,6 +24,7 @@ typedef struct bench_cfg {
 	double max_secs; /* a read or durable workload stops after this */
 	int batch;       /* writes per batch */
 	int big_random;  /* load the big run in random order */
+	int stats;       /* print the engines' own counters at each close */
 	int quick;
 	const char *data_dir; /* scratch space for the databases */
 	const char *out_dir;  /* CSV, Markdown and chart data */

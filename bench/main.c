@@ -464,6 +464,8 @@ static int part_open(part_ctx *pc)
 
 static void part_close(part_ctx *pc)
 {
+	if (g_cfg.stats && pc->e->stats)
+		pc->e->stats(pc->db, stderr);
 	pc->e->detach(pc->ctx);
 	pc->e->close(pc->db);
 	pc->db = pc->ctx = NULL;
@@ -810,12 +812,12 @@ static void loadavg(char *buf, size_t n)
 
 static void usage(void)
 {
-	fprintf(stderr,
-	        "usage: trove-bench [--quick] [--num N] [--reads N] [--sync-ops N]\n"
-	        "                   [--big-num N] [--big-reads N] [--cache-mb M]\n"
-	        "                   [--big-cache-mb M] [--value-size B] [--max-secs S]\n"
-	        "                   [--engines a,b,..] [--parts main,sync,big]\n"
-	        "                   [--big-order seq|random] [--data-dir D] [--out-dir D]\n");
+	fprintf(stderr, "usage: trove-bench [--quick] [--num N] [--reads N] [--sync-ops N]\n"
+	                "                   [--big-num N] [--big-reads N] [--cache-mb M]\n"
+	                "                   [--big-cache-mb M] [--value-size B] [--max-secs S]\n"
+	                "                   [--engines a,b,..] [--parts main,sync,big]\n"
+	                "                   [--big-order seq|random] [--stats] [--data-dir D] "
+	                "[--out-dir D]\n");
 	exit(2);
 }
 
@@ -864,6 +866,8 @@ int main(int argc, char **argv)
 	        {"data-dir", required_argument, NULL, 'd'},
 	        {"out-dir", required_argument, NULL, 'o'},
 	        {"big-order", required_argument, NULL, 'O'},
+	        {"stats", no_argument, NULL, 'S'},
+	        {"help", no_argument, NULL, 'h'},
 	        {NULL, 0, NULL, 0},
 	};
 	int opt;
@@ -913,6 +917,9 @@ int main(int argc, char **argv)
 		case 'o':
 			c->out_dir = optarg;
 			break;
+		case 'S':
+			c->stats = 1;
+			break;
 		case 'O':
 			c->big_random = !strcmp(optarg, "random");
 			break;
@@ -922,9 +929,17 @@ int main(int argc, char **argv)
 	}
 	if (!c->seeks)
 		c->seeks = c->reads / 10 ? c->reads / 10 : 1;
-	if (c->num < 100 || c->value_size < 2 || c->value_size > 60000 ||
-	    c->sync_ops * 14 > c->num || !c->big_num || !c->cache_bytes || !c->big_cache_bytes)
+	if (c->num < 100 || c->value_size < 2 || c->value_size > 60000 || !c->big_num ||
+	    !c->cache_bytes || !c->big_cache_bytes) {
+		fprintf(stderr, "trove-bench: need --num >= 100, 2 <= --value-size <= 60000 and "
+		                "non-zero --big-num and caches\n");
 		usage();
+	}
+	/* The durable part writes 14 x sync-ops distinct keys of the num-key space. */
+	if (c->sync_ops * 14 > c->num) {
+		fprintf(stderr, "trove-bench: --sync-ops x 14 must not exceed --num\n");
+		usage();
+	}
 	make_pool(c->value_size);
 
 	/* The scratch directory, made with its parents. */

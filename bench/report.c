@@ -4,7 +4,8 @@
  * peer, us/op, memory and disk, the targets of issue 3), a CSV file
  * (timestamped and latest.csv), a Markdown copy of the tables
  * (latest.md, pasted into docs/PERFORMANCE.md) and the data file the
- * chart is drawn from (latest.dat, read by bench/chart.gp).
+ * chart is drawn from (latest.dat, read by bench/chart.gp).  A QUICK run
+ * writes latest-quick.* instead, so it never replaces a full run's files.
  *
  * It only formats: every number here was measured by main.c.
  */
@@ -439,7 +440,8 @@ void bench_report(const bench_cfg *c, eng_result *res, int n, const char *load_b
 {
 	char path[4096], latest[4096];
 	mkdir(c->out_dir, 0755);
-	snprintf(path, sizeof(path), "%s/latest.md", c->out_dir);
+	const char *latest_name = c->quick ? "latest-quick" : "latest";
+	snprintf(path, sizeof(path), "%s/%s.md", c->out_dir, latest_name);
 	g_md = fopen(path, "w");
 
 	char host[256] = "";
@@ -485,10 +487,10 @@ void bench_report(const bench_cfg *c, eng_result *res, int n, const char *load_b
 
 	snprintf(path, sizeof(path), "%s/%s%s.csv", c->out_dir, stamp, c->quick ? "-quick" : "");
 	write_csv(path, c, res, n, stamp, load_before, load_after);
-	snprintf(latest, sizeof(latest), "%s/latest.csv", c->out_dir);
+	snprintf(latest, sizeof(latest), "%s/%s.csv", c->out_dir, latest_name);
 	copy_file(path, latest);
-	snprintf(path, sizeof(path), "%s/latest.dat", c->out_dir);
+	snprintf(path, sizeof(path), "%s/%s.dat", c->out_dir, latest_name);
 	write_dat(path, res, n);
-	printf("\nbench: wrote %s/{%s%s.csv,latest.csv,latest.md,latest.dat}\n", c->out_dir, stamp,
-	       c->quick ? "-quick" : "");
+	printf("\nbench: wrote %s/{%s%s.csv,%s.csv,%s.md,%s.dat}\n", c->out_dir, stamp,
+	       c->quick ? "-quick" : "", latest_name, latest_name, latest_name);
 }

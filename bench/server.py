@@ -16,7 +16,7 @@ Durability pairs (troved --sync  <->  redis):
 
 Servers bind 127.0.0.1 only; every wait and every benchmark is bounded in
 time.  Results go to bench/results/server-<stamp>.csv, server-latest.csv
-and server-latest.md.
+and server-latest.md (a QUICK run: server-latest-quick.*).
 """
 import argparse
 import csv
@@ -296,10 +296,11 @@ def report(a, rows, extras, stamp, load_before, load_after):
         w.writerow(["run", "sync", "server", "load_s", "peak_rss_mib", "restart_s", "keys"])
         for e in extras:
             w.writerow([stamp, *e])
-    shutil.copyfile(path, os.path.join(a.out_dir, "server-latest.csv"))
-    with open(os.path.join(a.out_dir, "server-latest.md"), "w") as f:
+    latest = "server-latest-quick" if a.quick else "server-latest"
+    shutil.copyfile(path, os.path.join(a.out_dir, latest + ".csv"))
+    with open(os.path.join(a.out_dir, latest + ".md"), "w") as f:
         f.write("\n".join(md) + "\n")
-    print(f"\nbench-server: wrote {path}, server-latest.csv, server-latest.md")
+    print(f"\nbench-server: wrote {path}, {latest}.csv, {latest}.md")
 
 
 if __name__ == "__main__":
