@@ -21,6 +21,9 @@
 /* Probes are mapped with 32-bit multiply-shift, so the array is at most
  * 2^32 bits (512 MiB, enough for hundreds of millions of keys). */
 #define BLOOM_MAX_BYTES (UINT64_C(1) << 29)
+/* Every key's probes fall in one 64-byte line: one cache miss per lookup. */
+#define BLOOM_LINE_BYTES 64
+#define BLOOM_LINE_BITS (BLOOM_LINE_BYTES * 8)
 
 void tv_bloom_builder_init(tv_bloom_builder *b, int bits_per_key)
 {
@@ -59,16 +62,17 @@ static unsigned bloom_k(int bits_per_key)
 	return k < 1 ? 1 : k > BLOOM_MAX_K ? BLOOM_MAX_K : k;
 }
 
-/* Size of the bit array in bytes: at least 8, at most BLOOM_MAX_BYTES. */
+/* Size of the bit array in bytes: whole 64-byte lines, at least one, at
+ * most BLOOM_MAX_BYTES. */
 static size_t bloom_bytes(const tv_bloom_builder *b)
 {
 	uint64_t bits = (uint64_t)b->n * (uint64_t)b->bits_per_key;
-	uint64_t bytes = (bits + 7) / 8;
-	if (bytes < 8)
-		bytes = 8;
-	if (bytes > BLOOM_MAX_BYTES)
-		bytes = BLOOM_MAX_BYTES;
-	return (size_t)bytes;
+	uint64_t lines = (bits + BLOOM_LINE_BITS - 1) / BLOOM_LINE_BITS;
+	if (lines < 1)
+		lines = 1;
+	if (lines > BLOOM_MAX_BYTES / BLOOM_LINE_BYTES)
+		lines = BLOOM_MAX_BYTES / BLOOM_LINE_BYTES;
+	return (size_t)(lines * BLOOM_LINE_BYTES);
 }
 
 size_t tv_bloom_size(const tv_bloom_builder *b)
@@ -76,10 +80,18 @@ size_t tv_bloom_size(const tv_bloom_builder *b)
 	return bloom_bytes(b) + 1;
 }
 
-/* Maps a 32-bit probe value onto [0, nbits) without a division. */
-static inline uint64_t bloom_bit(uint32_t g, uint64_t nbits)
+/* The line a hash selects: the low 32 bits scaled onto [0, nlines)
+ * without a division. */
+static inline size_t bloom_line(uint64_t h, uint64_t nlines)
 {
-	return ((uint64_t)g * nbits) >> 32;
+	return (size_t)(((h & 0xffffffffu) * nlines) >> 32);
+}
+
+/* The probes within a line come from the high 32 bits by double hashing:
+ * g, g + d, g + 2d, ... each taken modulo the line's 512 bits. */
+static inline uint32_t bloom_delta(uint32_t g)
+{
+	return ((g >> 17) | (g << 15)) | 1; /* odd: k distinct bits */
 }
 
 int tv_bloom_finish(tv_bloom_builder *b, tv_buf *out)
@@ -91,13 +103,13 @@ int tv_bloom_finish(tv_bloom_builder *b, tv_buf *out)
 		return rc;
 	unsigned char *bits = (unsigned char *)out->data + out->len;
 	memset(bits, 0, bytes);
-	uint64_t nbits = (uint64_t)bytes * 8;
+	uint64_t nlines = bytes / BLOOM_LINE_BYTES;
 	for (size_t i = 0; i < b->n; i++) {
-		uint32_t g = (uint32_t)b->hashes[i];
-		uint32_t delta = (uint32_t)(b->hashes[i] >> 32);
-		for (unsigned j = 0; j < k; j++, g += delta) {
-			uint64_t bit = bloom_bit(g, nbits);
-			bits[bit >> 3] |= (unsigned char)(1u << (bit & 7));
+		unsigned char *line = bits + bloom_line(b->hashes[i], nlines) * BLOOM_LINE_BYTES;
+		uint32_t g = (uint32_t)(b->hashes[i] >> 32), d = bloom_delta(g);
+		for (unsigned j = 0; j < k; j++, g += d) {
+			uint32_t bit = g & (BLOOM_LINE_BITS - 1);
+			line[bit >> 3] |= (unsigned char)(1u << (bit & 7));
 		}
 	}
 	bits[bytes] = (unsigned char)k;
@@ -108,7 +120,8 @@ int tv_bloom_finish(tv_bloom_builder *b, tv_buf *out)
 
 int tv_bloom_valid(tv_slice filter)
 {
-	if (filter.len < 2 || filter.len - 1 > BLOOM_MAX_BYTES)
+	if (filter.len < BLOOM_LINE_BYTES + 1 || filter.len - 1 > BLOOM_MAX_BYTES ||
+	    (filter.len - 1) % BLOOM_LINE_BYTES != 0)
 		return 0;
 	unsigned k = (unsigned char)filter.data[filter.len - 1];
 	return k >= 1 && k <= BLOOM_MAX_K;
@@ -118,13 +131,14 @@ int tv_bloom_may_contain(tv_slice filter, tv_slice key)
 {
 	assert(tv_bloom_valid(filter));
 	const unsigned char *bits = (const unsigned char *)filter.data;
-	uint64_t nbits = (uint64_t)(filter.len - 1) * 8;
+	uint64_t nlines = (filter.len - 1) / BLOOM_LINE_BYTES;
 	unsigned k = bits[filter.len - 1];
 	uint64_t h = tv_hash64(key.data, key.len);
-	uint32_t g = (uint32_t)h, delta = (uint32_t)(h >> 32);
-	for (unsigned j = 0; j < k; j++, g += delta) {
-		uint64_t bit = bloom_bit(g, nbits);
-		if (!(bits[bit >> 3] & (1u << (bit & 7))))
+	const unsigned char *line = bits + bloom_line(h, nlines) * BLOOM_LINE_BYTES;
+	uint32_t g = (uint32_t)(h >> 32), d = bloom_delta(g);
+	for (unsigned j = 0; j < k; j++, g += d) {
+		uint32_t bit = g & (BLOOM_LINE_BITS - 1);
+		if (!(line[bit >> 3] & (1u << (bit & 7))))
 			return 0;
 	}
 	return 1;

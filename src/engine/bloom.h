@@ -3,11 +3,12 @@
  *
  * A table's filter answers "might this stored key (an internal key minus
  * its 8-byte trailer) be in the table?" so that a point lookup can skip
- * the index and the data block for most absent keys.  The filter is one
- * bit array for the whole table, probed k times by double hashing of
- * tv_hash64(key); its serialized form is the bit array followed by one
- * byte holding k (docs/FORMAT.md).  With 10 bits per key, k = 7 and about
- * 1% of absent keys pass.
+ * the index and the data block for most absent keys.  The filter is a
+ * blocked bloom filter: a bit array of 64-byte lines, where each key
+ * chooses one line by its hash and sets k bits inside it, so a probe costs
+ * one cache miss rather than up to k.  Its serialized form is the bit
+ * array followed by one byte holding k (docs/FORMAT.md).  With 10 bits per
+ * key, k = 7 and about 1% of absent keys pass.
  */
 #ifndef TV_BLOOM_H
 #define TV_BLOOM_H

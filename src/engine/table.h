@@ -29,7 +29,7 @@
 #include "vfs.h"
 
 #define TV_TABLE_MAGIC "TROVESST"
-#define TV_TABLE_VERSION 1
+#define TV_TABLE_VERSION 2
 
 typedef struct tv_table_opts {
 	int compression;        /* TROVE_COMPRESS_NONE, _LZ4 or _ZSTD */

@@ -579,12 +579,12 @@ static void test_bloom(void **state)
 	(void)state;
 	double r10 = bloom_fp_rate(10, 20000); /* theory: 0.82% */
 	double r5 = bloom_fp_rate(5, 20000);   /* theory: 9.2% */
-	double r20 = bloom_fp_rate(20, 20000); /* theory: 0.0067% */
+	double r20 = bloom_fp_rate(20, 20000); /* unblocked theory: 0.0067% */
 	printf("# bloom false positives: 5 bits %.2f%%, 10 bits %.2f%%, 20 bits %.3f%%\n", r5 * 100,
 	       r10 * 100, r20 * 100);
 	assert_true(r10 > 0.002 && r10 < 0.015);
 	assert_true(r5 > 0.05 && r5 < 0.14);
-	assert_true(r20 < 0.001);
+	assert_true(r20 < 0.003); /* blocked: one 64-byte line per key costs some accuracy */
 	/* An empty filter says no; malformed ones are refused. */
 	tv_bloom_builder b;
 	tv_bloom_builder_init(&b, 10);
