@@ -320,12 +320,71 @@ void tv_block_iter_next(tv_block_iter *it)
 	parse_next(it);
 }
 
+/* One entry of the interval cached by prev. */
+struct tv_block_prev {
+	uint32_t cur, next, rindex;
+	uint32_t koff, klen; /* the key, in it->pc_keys */
+	uint32_t voff, vlen; /* the value, in the block */
+};
+
+/* Records the current entry in the reverse cache; false on ENOMEM. */
+static int pc_push(tv_block_iter *it)
+{
+	if (it->pc_n == it->pc_cap) {
+		uint32_t cap = it->pc_cap ? it->pc_cap * 2 : 32;
+		struct tv_block_prev *p = realloc(it->pc, cap * sizeof *p);
+		if (!p)
+			return 0;
+		it->pc = p;
+		it->pc_cap = cap;
+	}
+	if (it->pc_klen + it->key.len > it->pc_kcap) {
+		size_t cap = it->pc_kcap ? it->pc_kcap * 2 : 1024;
+		while (cap < it->pc_klen + it->key.len)
+			cap *= 2;
+		char *k = realloc(it->pc_keys, cap);
+		if (!k)
+			return 0;
+		it->pc_keys = k;
+		it->pc_kcap = cap;
+	}
+	memcpy(it->pc_keys + it->pc_klen, it->key.data, it->key.len);
+	struct tv_block_prev *e = &it->pc[it->pc_n++];
+	e->cur = it->cur;
+	e->next = it->next;
+	e->rindex = it->rindex;
+	e->koff = (uint32_t)it->pc_klen;
+	e->klen = (uint32_t)it->key.len;
+	e->voff = (uint32_t)(it->value.data - it->blk.data);
+	e->vlen = (uint32_t)it->value.len;
+	it->pc_klen += it->key.len;
+	return 1;
+}
+
+/* Makes cached entry i current. */
+static void pc_use(tv_block_iter *it, uint32_t i)
+{
+	const struct tv_block_prev *e = &it->pc[i];
+	it->pc_i = i;
+	it->cur = e->cur;
+	it->next = e->next;
+	it->rindex = e->rindex;
+	it->key = tv_slice_make(it->pc_keys + e->koff, e->klen);
+	it->value = tv_slice_make(it->blk.data + e->voff, e->vlen);
+}
+
 void tv_block_iter_prev(tv_block_iter *it)
 {
 	assert(tv_block_iter_valid(it));
 	uint32_t orig = it->cur;
+	/* Within the interval decoded last time, step back in the cache. */
+	if (it->pc_i < it->pc_n && it->pc[it->pc_i].cur == orig && it->pc_i > 0) {
+		pc_use(it, it->pc_i - 1);
+		return;
+	}
 	/* Back up to a restart point before the current entry, then scan
-	 * forward to the entry that ends where the current one starts. */
+	 * forward to the entry that ends where the current one starts,
+	 * remembering the interval's entries for the next steps back. */
 	while (restart_point(it, it->rindex) >= orig) {
 		if (it->rindex == 0) {
 			mark_end(it); /* was the first entry */
@@ -335,15 +394,25 @@ void tv_block_iter_prev(tv_block_iter *it)
 	}
 	if (!to_restart(it, it->rindex))
 		return;
+	it->pc_n = it->pc_klen = 0;
+	it->pc_i = UINT32_MAX;
+	int cached = 1;
 	do {
 		if (!parse_next(it)) {
 			if (!it->status)
 				fail(it, TROVE_ECORRUPT);
 			return;
 		}
+		cached = cached && pc_push(it);
 	} while (it->next < orig);
-	if (it->next != orig)
+	if (it->next != orig) {
 		fail(it, TROVE_ECORRUPT); /* entries overlap a restart point */
+		return;
+	}
+	if (cached)
+		pc_use(it, it->pc_n - 1);
+	else
+		it->pc_n = 0; /* out of memory: prev just decodes again */
 }
 
 /* ---- As a tv_iter ------------------------------------------------------- */
@@ -426,6 +495,10 @@ void tv_block_iter_init(tv_block_iter *it, const tv_block *blk)
 	it->base.ops = &embedded_ops;
 	it->kbuf = it->kinline;
 	it->kcap = sizeof it->kinline;
+	it->pc = NULL;
+	it->pc_keys = NULL;
+	it->pc_cap = 0;
+	it->pc_kcap = 0;
 	tv_block_iter_reset(it, blk);
 }
 
@@ -434,6 +507,9 @@ void tv_block_iter_reset(tv_block_iter *it, const tv_block *blk)
 	it->blk = *blk;
 	it->status = 0;
 	it->rindex = 0;
+	it->pc_n = 0; /* the cache described the old block */
+	it->pc_i = UINT32_MAX;
+	it->pc_klen = 0;
 	mark_end(it);
 }
 
@@ -443,6 +519,13 @@ void tv_block_iter_fini(tv_block_iter *it)
 		free(it->kbuf);
 	it->kbuf = it->kinline;
 	it->kcap = sizeof it->kinline;
+	free(it->pc);
+	free(it->pc_keys);
+	it->pc = NULL;
+	it->pc_keys = NULL;
+	it->pc_n = it->pc_cap = 0;
+	it->pc_kcap = it->pc_klen = 0;
+	it->pc_i = UINT32_MAX;
 }
 
 tv_iter *tv_block_iter_new(const tv_block *blk)

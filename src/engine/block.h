@@ -97,6 +97,13 @@ typedef struct tv_block_iter {
 	char *kbuf; /* kinline or a heap buffer of kcap bytes */
 	size_t kcap;
 	char kinline[TV_BLOCK_ITER_INLINE];
+	/* Stepping backwards: the entries of the restart interval last
+	 * decoded, with copies of their keys, so that prev within it costs no
+	 * re-decoding (allocated on the first prev). */
+	struct tv_block_prev *pc;
+	uint32_t pc_n, pc_cap, pc_i; /* pc_i: the current entry's slot */
+	char *pc_keys;
+	size_t pc_klen, pc_kcap;
 } tv_block_iter;
 
 /* Starts it over blk, unpositioned (invalid, status 0). */
