@@ -543,67 +543,59 @@ void trove_cursor_close(trove_cursor *c)
 	free(c);
 }
 
-/* Refreshes the clock used for expiry so a long-lived cursor does not
- * return keys that expired after it was opened. */
-static void tick(trove_cursor *c)
+/* The generic move: refreshes the clock used for expiry (so a long-lived
+ * cursor does not return keys that expired after it was opened) and moves
+ * the iterator.  The thin wrappers below name the moves. */
+static int move(trove_cursor *c, int (*fn)(tv_dbiter *d))
 {
+	if (!c)
+		return TROVE_EINVAL;
 	c->d->now = 0; /* read again when an entry with an expiry needs it */
+	return fn(c->d);
+}
+
+/* The generic seek: checks and stores the target, then seeks with fn. */
+static int seek(trove_cursor *c, const void *key, size_t klen,
+                int (*fn)(tv_dbiter *d, tv_slice skey))
+{
+	if (!c || (!key && klen))
+		return TROVE_EINVAL;
+	if (klen > TROVE_MAX_KEY)
+		return TROVE_ETOOBIG;
+	if (stored(&c->seek, key, klen))
+		return TROVE_ENOMEM;
+	c->d->now = 0;
+	return fn(c->d, tv_buf_slice(&c->seek));
 }
 
 int trove_cursor_first(trove_cursor *c)
 {
-	if (!c)
-		return TROVE_EINVAL;
-	tick(c);
-	return tv_dbiter_first(c->d);
+	return move(c, tv_dbiter_first);
 }
 
 int trove_cursor_last(trove_cursor *c)
 {
-	if (!c)
-		return TROVE_EINVAL;
-	tick(c);
-	return tv_dbiter_last(c->d);
+	return move(c, tv_dbiter_last);
 }
 
 int trove_cursor_next(trove_cursor *c)
 {
-	if (!c)
-		return TROVE_EINVAL;
-	tick(c);
-	return tv_dbiter_next(c->d);
+	return move(c, tv_dbiter_next);
 }
 
 int trove_cursor_prev(trove_cursor *c)
 {
-	if (!c)
-		return TROVE_EINVAL;
-	tick(c);
-	return tv_dbiter_prev(c->d);
+	return move(c, tv_dbiter_prev);
 }
 
 int trove_cursor_seek(trove_cursor *c, const void *key, size_t klen)
 {
-	if (!c || (!key && klen))
-		return TROVE_EINVAL;
-	if (klen > TROVE_MAX_KEY)
-		return TROVE_ETOOBIG;
-	if (stored(&c->seek, key, klen))
-		return TROVE_ENOMEM;
-	tick(c);
-	return tv_dbiter_seek(c->d, tv_buf_slice(&c->seek));
+	return seek(c, key, klen, tv_dbiter_seek);
 }
 
 int trove_cursor_seek_for_prev(trove_cursor *c, const void *key, size_t klen)
 {
-	if (!c || (!key && klen))
-		return TROVE_EINVAL;
-	if (klen > TROVE_MAX_KEY)
-		return TROVE_ETOOBIG;
-	if (stored(&c->seek, key, klen))
-		return TROVE_ENOMEM;
-	tick(c);
-	return tv_dbiter_seek_for_prev(c->d, tv_buf_slice(&c->seek));
+	return seek(c, key, klen, tv_dbiter_seek_for_prev);
 }
 
 int trove_cursor_valid(const trove_cursor *c)
