@@ -235,7 +235,8 @@ BENCH_STAMP := $(BUILD)/bench/.deps-ok
 .PHONY: bench bench-server
 BENCH_LATEST := bench/results/latest$(if $(filter-out 0,$(QUICK)),-quick)
 bench: $(BUILD)/bench/trove-bench
-	$(BUILD)/bench/trove-bench $(if $(filter-out 0,$(QUICK)),--quick) $(BENCH_ARGS)
+	BENCH_REV="$$(git rev-parse --short HEAD 2>/dev/null)$$(git status --porcelain -- src include 2>/dev/null | grep -q . && echo '+uncommitted')" \
+	    $(BUILD)/bench/trove-bench $(if $(filter-out 0,$(QUICK)),--quick) $(BENCH_ARGS)
 	gnuplot -e "in='$(BENCH_LATEST).dat'; out='$(BENCH_LATEST).png'" bench/chart.gp
 	@echo "bench: chart in $(BENCH_LATEST).png"
 

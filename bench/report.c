@@ -359,6 +359,9 @@ static void write_csv(const char *path, const bench_cfg *c, const eng_result *re
 			        stamp, r->e->name, r->version, (unsigned long long)r->disk_big);
 	}
 	fprintf(f, "%s,config,,num,,,%llu,,,,,,keys\n", stamp, (unsigned long long)c->num);
+	const char *rev = getenv("BENCH_REV");
+	if (rev && *rev)
+		fprintf(f, "%s,config,,trove-commit,,,,,,,,\"%s\",git\n", stamp, rev);
 	fprintf(f, "%s,config,,loadavg-before,,,,,,,,\"%s\",1/5/15 min\n", stamp, load_before);
 	fprintf(f, "%s,config,,loadavg-after,,,,,,,,\"%s\",1/5/15 min\n", stamp, load_after);
 	fclose(f);
@@ -454,6 +457,13 @@ void bench_report(const bench_cfg *c, eng_result *res, int n, const char *load_b
 	     (unsigned long long)c->big_num);
 	both("machine: %ld cores; load average (1/5/15 min) %s before, %s after\n",
 	     sysconf(_SC_NPROCESSORS_ONLN), load_before, load_after);
+	const char *rev = getenv("BENCH_REV");
+	if (rev && *rev) {
+		both("trove built from commit %s\n", rev);
+		md("Trove built from commit `%s` (`+uncommitted`: src/ or include/ had "
+		   "changes not yet committed). ",
+		   rev);
+	}
 	md("Run %s%s on %ld cores; load average (1, 5, 15 min) **%s** before, **%s** "
 	   "after. %llu keys of 16 bytes, %zu-byte half-compressible values, %llu "
 	   "point reads per read workload, %llu seeks, %llu writes per durable "
