@@ -10,13 +10,20 @@
  * node that is reachable at level i is already reachable at level 0, so a
  * reader descending levels never misses a published node.
  *
+ * Level 0 is also linked backwards, so an iterator steps back in O(1)
+ * instead of searching from the top.  The back link of a node is set
+ * before the node is published and the back link of its successor right
+ * after, so a reader stepping back may miss a node being linked in at
+ * that moment; such a node carries a sequence number newer than every
+ * snapshot a reader can hold, so no reader is owed it.
+ *
  * This module must never unlink, move or change a published node (readers
  * hold plain pointers into it), never allocate from the arena outside the
  * single writer, and never take a lock.
  *
  * Layout of one entry in the arena (8-byte aligned), for a node of height h:
  *
- *   [link h-1] ... [link 1] | [link 0][prefix][trailer][klen][vlen]
+ *   [link h-1] ... [link 1] | [link 0][back][prefix][trailer][klen][vlen]
  *   [user key][trailer: fixed64 (seq << 8 | type)][value]
  *
  * A node pointer points at its level-0 link; higher levels lie just below
@@ -43,6 +50,7 @@ typedef struct node node;
 typedef _Atomic(node *) link_t;
 struct node {
 	link_t next0;     /* level 0; level i lies i links below (see link()) */
+	link_t back;      /* the previous node at level 0 (the head: none) */
 	uint64_t prefix;  /* first 8 user-key bytes, big-endian, 0-padded */
 	uint64_t trailer; /* (seq << 8) | type */
 	uint32_t klen;    /* user key bytes */
@@ -179,24 +187,6 @@ static node *find_ge(const tv_memtable *m, const skey *k, node **prev)
 	}
 }
 
-/* The last node < k, or the head if there is none. */
-static node *find_lt(const tv_memtable *m, const skey *k)
-{
-	node *x = m->head, *bound = NULL;
-	int level = cur_height(m) - 1;
-	for (;;) {
-		node *next = load_next(x, level);
-		if (next && next != bound && cmp_node(next, k) < 0) {
-			x = next;
-			continue;
-		}
-		if (level == 0)
-			return x;
-		bound = next;
-		level--;
-	}
-}
-
 /* The last node, or the head if the list is empty. */
 static node *find_last(const tv_memtable *m)
 {
@@ -225,6 +215,7 @@ tv_memtable *tv_mem_new(void)
 	}
 	m->head = (node *)(mem + (MAX_HEIGHT - 1) * sizeof(link_t));
 	memset(m->head, 0, sizeof(node));
+	atomic_init(&m->head->back, NULL);
 	for (int i = 0; i < MAX_HEIGHT; i++) {
 		atomic_init(link(m->head, i), NULL);
 		m->splice[i] = m->head;
@@ -354,12 +345,16 @@ int tv_mem_add(tv_memtable *m, uint64_t seq, unsigned type, tv_slice key, tv_sli
 		 * at the head's new levels and simply drops down. */
 		atomic_store_explicit(&m->height, h, memory_order_relaxed);
 	}
+	node *succ0 = atomic_load_explicit(link(prev[0], 0), memory_order_relaxed);
+	atomic_init(&n->back, prev[0]);
 	for (int i = 0; i < h; i++) {
 		node *succ = atomic_load_explicit(link(prev[i], i), memory_order_relaxed);
 		atomic_init(link(n, i), succ);
 		atomic_store_explicit(link(prev[i], i), n, memory_order_release);
 		prev[i] = n;
 	}
+	if (succ0)
+		atomic_store_explicit(&succ0->back, n, memory_order_release);
 	m->last = n;
 	atomic_fetch_add_explicit(&m->entries, 1, memory_order_relaxed);
 	return 0;
@@ -441,13 +436,11 @@ static void mi_next(tv_iter *it)
 	mi->n = load_next(mi->n, 0);
 }
 
-/* Nodes have no back links: search for the last node before this one. */
 static void mi_prev(tv_iter *it)
 {
 	mem_iter *mi = (mem_iter *)it;
 	assert(mi->n);
-	skey k = node_skey(mi->n);
-	node *x = find_lt(mi->m, &k);
+	node *x = atomic_load_explicit(&mi->n->back, memory_order_acquire);
 	mi->n = x == mi->m->head ? NULL : x;
 }
 
