@@ -89,7 +89,8 @@ struct tv_table_builder {
 	tv_block_builder data, index;
 	tv_bloom_builder bloom;
 	ZSTD_CCtx *zctx;
-	int status; /* the first error; sticky */
+	LZ4_stream_t *lz4; /* reset per block: each block stands alone */
+	int status;        /* the first error; sticky */
 	bool finished;
 	uint64_t entries, data_blocks, data_bytes, raw_key, raw_value;
 };
@@ -115,8 +116,13 @@ static size_t compress_into(tv_table_builder *b, tv_slice raw)
 	size_t room = b->out.cap - b->out.len - (size_t)(body - dst);
 	size_t n = 0;
 	if (b->o.compression == TROVE_COMPRESS_LZ4) {
-		int r = LZ4_compress_default(raw.data, body, (int)raw.len,
-		                             room > INT_MAX ? INT_MAX : (int)room);
+		/* A fast reset of one stream, not LZ4_compress_default, which
+		 * clears a 16 KiB state for every block (a third of a flush's
+		 * CPU under callgrind).  After the reset the stream has no
+		 * history, so the block decodes on its own. */
+		LZ4_resetStream_fast(b->lz4);
+		int r = LZ4_compress_fast_continue(b->lz4, raw.data, body, (int)raw.len,
+		                                   room > INT_MAX ? INT_MAX : (int)room, 1);
 		n = r > 0 ? (size_t)r : 0;
 	} else {
 		size_t r =
@@ -205,7 +211,8 @@ int tv_table_builder_new(tv_file *f, const tv_table_opts *opts, tv_table_builder
 	tv_block_builder_init(&b->data, TV_BLOCK_RESTART_INTERVAL);
 	tv_block_builder_init(&b->index, 1); /* whole keys: exact binary search */
 	tv_bloom_builder_init(&b->bloom, b->o.bloom_bits_per_key ? b->o.bloom_bits_per_key : 1);
-	if (b->o.compression == TROVE_COMPRESS_ZSTD && !(b->zctx = ZSTD_createCCtx())) {
+	if ((b->o.compression == TROVE_COMPRESS_ZSTD && !(b->zctx = ZSTD_createCCtx())) ||
+	    (b->o.compression == TROVE_COMPRESS_LZ4 && !(b->lz4 = LZ4_createStream()))) {
 		tv_table_builder_free(b);
 		return TROVE_ENOMEM;
 	}
@@ -361,6 +368,7 @@ void tv_table_builder_free(tv_table_builder *b)
 	tv_block_builder_free(&b->index);
 	tv_bloom_builder_free(&b->bloom);
 	ZSTD_freeCCtx(b->zctx);
+	LZ4_freeStream(b->lz4);
 	free(b);
 }
 
