@@ -125,9 +125,13 @@ $(BUILD)/tests/test_ndbm: LDLIBS += -lgdbm_compat -lgdbm
 $(BUILD)/tests/test_bdb: $(BUILD)/tests/unit/peers/bdb_libdb.o
 $(BUILD)/tests/test_bdb: LDLIBS += -ldb
 
+# The two suites that drive the trove binary share its child-process runner.
+$(BUILD)/tests/test_cli: $(BUILD)/tests/unit/cliproc.o
+
 # test_cli_io writes and reads peer files with the peers' own libraries and
 # drives the trove binary; it needs nothing of libtrove, so it links none.
-$(BUILD)/tests/test_cli_io: $(BUILD)/tests/unit/test_cli_io.o $(BUILD)/tests/unit/testutil.o
+$(BUILD)/tests/test_cli_io: $(BUILD)/tests/unit/test_cli_io.o $(BUILD)/tests/unit/testutil.o \
+                            $(BUILD)/tests/unit/cliproc.o
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ $^ -lcmocka -lgdbm_compat -lgdbm -ldb-5.3 -llmdb
 

@@ -23,167 +23,25 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "cliproc.h"
 #include "testutil.h"
 #include "trove.h"
-
-static char cli_bin[4096];
-
-/* ---- Running the tool ----------------------------------------------------------- */
-
-typedef struct proc {
-	pid_t pid;
-	int in, out, err; /* our ends of the child's stdin, stdout, stderr */
-} proc;
-
-typedef struct result {
-	int status; /* exit status, or 128 + signal */
-	char *out, *err;
-	size_t outlen, errlen;
-} result;
-
-/* Starts the tool with argv (NULL-terminated, argv[0] excluded). */
-static void spawn(proc *p, char *const *args)
-{
-	int pin[2], pout[2], perr[2];
-	assert_int_equal(pipe(pin), 0);
-	assert_int_equal(pipe(pout), 0);
-	assert_int_equal(pipe(perr), 0);
-	char *argv[64];
-	int n = 0;
-	argv[n++] = cli_bin;
-	for (; args[n - 1] && n < 63; n++)
-		argv[n] = args[n - 1];
-	argv[n] = NULL;
-	pid_t pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		dup2(pin[0], 0);
-		dup2(pout[1], 1);
-		dup2(perr[1], 2);
-		for (int fd = 3; fd < 64; fd++)
-			close(fd);
-		execv(cli_bin, argv);
-		_exit(127);
-	}
-	close(pin[0]);
-	close(pout[1]);
-	close(perr[1]);
-	p->pid = pid;
-	p->in = pin[1];
-	p->out = pout[0];
-	p->err = perr[0];
-}
-
-static void append(char **buf, size_t *len, const char *data, size_t n)
-{
-	*buf = realloc(*buf, *len + n + 1);
-	assert_non_null(*buf);
-	memcpy(*buf + *len, data, n);
-	*len += n;
-	(*buf)[*len] = 0;
-}
-
-/* Feeds input to p, collects its output until it exits; fills *r. */
-static void finish(proc *p, const char *input, size_t inlen, result *r)
-{
-	memset(r, 0, sizeof *r);
-	append(&r->out, &r->outlen, "", 0);
-	append(&r->err, &r->errlen, "", 0);
-	size_t sent = 0;
-	if (inlen == 0) {
-		close(p->in);
-		p->in = -1;
-	}
-	while (p->out >= 0 || p->err >= 0) {
-		struct pollfd fds[3] = {
-		        {p->out, POLLIN, 0}, {p->err, POLLIN, 0}, {p->in, POLLOUT, 0}};
-		assert_true(poll(fds, 3, 30000) > 0);
-		char buf[65536];
-		for (int i = 0; i < 2; i++) {
-			if (!(fds[i].revents & (POLLIN | POLLHUP)))
-				continue;
-			ssize_t got = read(fds[i].fd, buf, sizeof buf);
-			if (got > 0) {
-				if (i == 0)
-					append(&r->out, &r->outlen, buf, (size_t)got);
-				else
-					append(&r->err, &r->errlen, buf, (size_t)got);
-			} else {
-				close(fds[i].fd);
-				*(i == 0 ? &p->out : &p->err) = -1;
-			}
-		}
-		if (p->in >= 0 && (fds[2].revents & (POLLOUT | POLLERR))) {
-			ssize_t w = write(p->in, input + sent, inlen - sent);
-			if (w > 0)
-				sent += (size_t)w;
-			if (w <= 0 || sent == inlen) {
-				close(p->in);
-				p->in = -1;
-			}
-		}
-	}
-	if (p->in >= 0)
-		close(p->in);
-	int st;
-	assert_int_equal(waitpid(p->pid, &st, 0), p->pid);
-	r->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
-static void result_free(result *r)
-{
-	free(r->out);
-	free(r->err);
-}
-
-/* Runs the tool with the given input and arguments (NULL-terminated). */
-static int run_in(result *r, const char *input, size_t inlen, ...)
-{
-	char *args[64];
-	int n = 0;
-	va_list ap;
-	va_start(ap, inlen);
-	while ((args[n] = va_arg(ap, char *)) != NULL && n < 62)
-		n++;
-	va_end(ap);
-	args[n] = NULL;
-	proc p;
-	spawn(&p, args);
-	finish(&p, input, inlen, r);
-	return r->status;
-}
-
-#define RUN(r, ...) run_in((r), NULL, 0, __VA_ARGS__, (char *)NULL)
-#define RUN_IN(r, in, n, ...) run_in((r), (in), (n), __VA_ARGS__, (char *)NULL)
-
-/* Runs a command expected to succeed silently on stderr; frees the result. */
-#define OK(...)                                                                                    \
-	do {                                                                                       \
-		result r_;                                                                         \
-		int st_ = RUN(&r_, __VA_ARGS__);                                                   \
-		if (st_ != 0)                                                                      \
-			print_error("stderr: %s\n", r_.err);                                       \
-		assert_int_equal(st_, 0);                                                          \
-		assert_string_equal(r_.err, "");                                                   \
-		result_free(&r_);                                                                  \
-	} while (0)
 
 /* Asserts that the command prints exactly want on stdout and exits 0. */
 static void expect_out(const char *want, char *const *args)
 {
-	proc p;
-	result r;
-	spawn(&p, args);
-	finish(&p, NULL, 0, &r);
+	cli_proc p;
+	cli_result r;
+	cli_spawn(&p, args, -1);
+	cli_finish(&p, NULL, 0, &r);
 	if (r.status != 0)
 		print_error("stderr: %s\n", r.err);
 	assert_int_equal(r.status, 0);
 	assert_string_equal(r.out, want);
-	result_free(&r);
+	cli_result_free(&r);
 }
 
 #define EXPECT_OUT(want, ...) expect_out((want), (char *const[]){__VA_ARGS__, NULL})
@@ -219,10 +77,10 @@ static int teardown(void **state)
 static void test_version_and_help(void **state)
 {
 	(void)state;
-	result r;
+	cli_result r;
 	assert_int_equal(RUN(&r, "--version"), 0);
 	assert_string_equal(r.out, "trove " TROVE_VERSION_STRING "\n");
-	result_free(&r);
+	cli_result_free(&r);
 
 	assert_int_equal(RUN(&r, "--help"), 0);
 	assert_non_null(strstr(r.out, "usage: trove"));
@@ -233,34 +91,34 @@ static void test_version_and_help(void **state)
 		snprintf(want, sizeof want, "\n  %s ", c);
 		assert_non_null(strstr(r.out, want));
 	}
-	result_free(&r);
+	cli_result_free(&r);
 
-	result a, b;
+	cli_result a, b;
 	assert_int_equal(RUN(&a, "help", "put"), 0);
 	assert_int_equal(RUN(&b, "put", "--help"), 0);
 	assert_string_equal(a.out, b.out);
 	assert_non_null(strstr(a.out, "usage: trove put DIR KEY [VALUE]"));
 	assert_non_null(strstr(a.out, "--if-absent"));
 	assert_non_null(strstr(a.out, "--ttl MS"));
-	result_free(&a);
-	result_free(&b);
+	cli_result_free(&a);
+	cli_result_free(&b);
 
 	assert_int_equal(RUN(&r, "help", "scan"), 0);
 	assert_non_null(strstr(r.out, "--json"));
 	assert_non_null(strstr(r.out, "\\xHH"));
-	result_free(&r);
+	cli_result_free(&r);
 	assert_int_equal(RUN(&r, "-h"), 0);
 	assert_non_null(strstr(r.out, "Exit status"));
-	result_free(&r);
+	cli_result_free(&r);
 }
 
 static void test_usage_errors(void **state)
 {
 	fixture *f = *state;
-	result r;
+	cli_result r;
 	assert_int_equal(RUN(&r, "help"), 0); /* the list, on stdout */
 	assert_non_null(strstr(r.out, "Commands:"));
-	result_free(&r);
+	cli_result_free(&r);
 
 	struct {
 		const char *args[8];
@@ -285,15 +143,15 @@ static void test_usage_errors(void **state)
 	        {{"--frob"}, "unknown option --frob"},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-		proc p;
-		spawn(&p, (char *const *)cases[i].args);
-		finish(&p, NULL, 0, &r);
+		cli_proc p;
+		cli_spawn(&p, (char *const *)cases[i].args, -1);
+		cli_finish(&p, NULL, 0, &r);
 		if (!strstr(r.err, cases[i].msg))
 			print_error("case %zu: stderr: %s\n", i, r.err);
 		assert_int_equal(r.status, 2);
 		assert_non_null(strstr(r.err, cases[i].msg));
 		assert_string_equal(r.out, "");
-		result_free(&r);
+		cli_result_free(&r);
 	}
 }
 
@@ -302,17 +160,17 @@ static void test_usage_errors(void **state)
 static void test_missing_database(void **state)
 {
 	fixture *f = *state;
-	result r;
+	cli_result r;
 	const char *cmds[] = {"get", "exists", "ttl", "del"};
 	for (size_t i = 0; i < 4; i++) {
 		assert_int_equal(RUN(&r, cmds[i], f->db, "k"), 2);
 		assert_non_null(strstr(r.err, "no database there"));
-		result_free(&r);
+		cli_result_free(&r);
 	}
 	assert_int_equal(RUN(&r, "count", f->db), 2);
-	result_free(&r);
+	cli_result_free(&r);
 	assert_int_equal(RUN(&r, "scan", f->db), 2);
-	result_free(&r);
+	cli_result_free(&r);
 	struct stat st;
 	assert_int_not_equal(stat(f->db, &st), 0);
 	OK("put", f->db, "k", "v"); /* put creates it */
@@ -335,28 +193,28 @@ static void test_put_get(void **state)
 	OK("put", "--ttl=100000", f->db, "opts-first", "x"); /* options anywhere */
 	EXPECT_OUT("x", "get", f->db, "opts-first");
 
-	result r;
+	cli_result r;
 	assert_int_equal(RUN(&r, "get", f->db, "nope"), 1);
 	assert_string_equal(r.out, "");
 	assert_string_equal(r.err, "trove: nope: not found\n");
-	result_free(&r);
+	cli_result_free(&r);
 }
 
 static void test_put_from_stdin_and_file(void **state)
 {
 	fixture *f = *state;
 	const char bin[] = "line one\nline\0two\xff\n";
-	result r;
+	cli_result r;
 	assert_int_equal(RUN_IN(&r, bin, sizeof bin - 1, "put", f->db, "k"), 0);
-	result_free(&r);
+	cli_result_free(&r);
 	assert_int_equal(RUN(&r, "get", f->db, "k"), 0);
 	assert_int_equal(r.outlen, sizeof bin - 1);
 	assert_memory_equal(r.out, bin, sizeof bin - 1);
-	result_free(&r);
+	cli_result_free(&r);
 
 	/* An empty stdin is an empty value. */
 	assert_int_equal(RUN(&r, "put", f->db, "e"), 0);
-	result_free(&r);
+	cli_result_free(&r);
 	EXPECT_OUT("", "get", f->db, "e");
 
 	char *file = tu_join(f->tmp, "value.bin");
@@ -370,15 +228,15 @@ static void test_put_from_stdin_and_file(void **state)
 	assert_int_equal(r.outlen, 10000);
 	for (int i = 0; i < 10000; i++)
 		assert_int_equal((unsigned char)r.out[i], i % 251);
-	result_free(&r);
+	cli_result_free(&r);
 
 	assert_int_equal(RUN(&r, "put", f->db, "k", "v", "--file", file), 2);
 	assert_non_null(strstr(r.err, "not both"));
-	result_free(&r);
+	cli_result_free(&r);
 	char *missing = tu_join(f->tmp, "no-such-file");
 	assert_int_equal(RUN(&r, "put", f->db, "k", "--file", missing), 2);
 	assert_non_null(strstr(r.err, "No such file"));
-	result_free(&r);
+	cli_result_free(&r);
 	free(missing);
 	free(file);
 }
@@ -386,20 +244,20 @@ static void test_put_from_stdin_and_file(void **state)
 static void test_put_conditions(void **state)
 {
 	fixture *f = *state;
-	result r;
+	cli_result r;
 	OK("put", f->db, "k", "one");
 	assert_int_equal(RUN(&r, "put", f->db, "k", "two", "--if-absent"), 1);
 	assert_string_equal(r.err, "trove: k: already exists\n");
-	result_free(&r);
+	cli_result_free(&r);
 	EXPECT_OUT("one", "get", f->db, "k");
 	OK("put", "--if-absent", f->db, "new", "n");
 	EXPECT_OUT("n", "get", f->db, "new");
 
 	assert_int_equal(RUN(&r, "put", f->db, "ghost", "x", "--if-present"), 1);
 	assert_string_equal(r.err, "trove: ghost: not found\n");
-	result_free(&r);
+	cli_result_free(&r);
 	assert_int_equal(RUN(&r, "exists", f->db, "ghost"), 1);
-	result_free(&r);
+	cli_result_free(&r);
 	OK("put", f->db, "k", "three", "--if-present");
 	EXPECT_OUT("three", "get", f->db, "k");
 }
@@ -407,7 +265,7 @@ static void test_put_conditions(void **state)
 static void test_ttl(void **state)
 {
 	fixture *f = *state;
-	result r;
+	cli_result r;
 	OK("put", f->db, "forever", "x");
 	EXPECT_OUT("-1\n", "ttl", f->db, "forever");
 	OK("put", f->db, "soon", "x", "--ttl", "100000");
@@ -415,22 +273,22 @@ static void test_ttl(void **state)
 	long long ms = strtoll(r.out, NULL, 10);
 	assert_true(ms > 90000 && ms <= 100000);
 	assert_int_equal(r.out[r.outlen - 1], '\n');
-	result_free(&r);
+	cli_result_free(&r);
 	assert_int_equal(RUN(&r, "ttl", f->db, "nope"), 1);
 	assert_string_equal(r.err, "trove: nope: not found\n");
-	result_free(&r);
+	cli_result_free(&r);
 
 	OK("put", f->db, "brief", "x", "--ttl", "1");
 	struct timespec ts = {0, 20 * 1000 * 1000};
 	nanosleep(&ts, NULL);
 	assert_int_equal(RUN(&r, "get", f->db, "brief"), 1);
-	result_free(&r);
+	cli_result_free(&r);
 }
 
 static void test_del_exists_count(void **state)
 {
 	fixture *f = *state;
-	result r;
+	cli_result r;
 	OK("put", f->db, "a", "1");
 	OK("put", f->db, "b", "2");
 	OK("put", f->db, "c", "3");
@@ -438,23 +296,23 @@ static void test_del_exists_count(void **state)
 
 	assert_int_equal(RUN(&r, "exists", f->db, "a"), 0);
 	assert_string_equal(r.out, ""); /* silent without -v */
-	result_free(&r);
+	cli_result_free(&r);
 	assert_int_equal(RUN(&r, "exists", f->db, "zz"), 1);
 	assert_string_equal(r.out, "");
 	assert_string_equal(r.err, "");
-	result_free(&r);
+	cli_result_free(&r);
 	EXPECT_OUT("yes\n", "exists", "-v", f->db, "a");
 	assert_int_equal(RUN(&r, "-v", "exists", f->db, "zz"), 1);
 	assert_string_equal(r.out, "no\n");
-	result_free(&r);
+	cli_result_free(&r);
 
 	OK("del", f->db, "a");
 	assert_int_equal(RUN(&r, "exists", f->db, "a"), 1);
-	result_free(&r);
+	cli_result_free(&r);
 	OK("del", f->db, "a"); /* deleting a missing key is fine... */
 	assert_int_equal(RUN(&r, "del", f->db, "a", "--if-exists"), 1); /* ...unless asked */
 	assert_string_equal(r.err, "trove: a: not found\n");
-	result_free(&r);
+	cli_result_free(&r);
 	OK("del", "--if-exists", f->db, "b");
 	EXPECT_OUT("1\n", "count", f->db);
 }
@@ -464,16 +322,16 @@ static void test_del_exists_count(void **state)
 static void test_binary_keys_with_escapes(void **state)
 {
 	fixture *f = *state;
-	result r;
+	cli_result r;
 	OK("-e", "put", f->db, "bin\\x00key\\xff", "v\\x01\\x00\\\\");
 	assert_int_equal(RUN(&r, "-e", "get", f->db, "bin\\x00key\\xff"), 0);
 	assert_int_equal(r.outlen, 4);
 	assert_memory_equal(r.out, "v\x01\0\\", 4);
-	result_free(&r);
+	cli_result_free(&r);
 	/* Without -e the backslashes are literal bytes: another key. */
 	assert_int_equal(RUN(&r, "get", f->db, "bin\\x00key\\xff"), 1);
 	assert_string_equal(r.err, "trove: bin\\\\x00key\\\\xff: not found\n");
-	result_free(&r);
+	cli_result_free(&r);
 	EXPECT_OUT("bin\\x00key\\xff\tv\\x01\\x00\\\\\n", "scan", f->db);
 	/* Escaped bounds. */
 	OK("put", f->db, "bin", "plain");
@@ -559,7 +417,7 @@ static void test_shell_script(void **state)
 	                      "scan --keys-only --limit 2\n"
 	                      "scan --prefix \"b\\x00\" --json\n"
 	                      "get zz\n";
-	result r;
+	cli_result r;
 	assert_int_equal(RUN_IN(&r, script, sizeof script - 1, "shell", f->db), 0);
 	assert_string_equal(r.out, "two words\n"
 	                           "two words\n"
@@ -573,7 +431,7 @@ static void test_shell_script(void **state)
 	                           "{\"key\":\"b\\u0000c\",\"value\":\"two words\"}\n");
 	assert_string_equal(r.err, "trove: zz: not found\n"); /* a 1 answer: status stays 0 */
 	assert_null(strstr(r.out, "trove>"));                 /* no prompt without a terminal */
-	result_free(&r);
+	cli_result_free(&r);
 	/* What the shell wrote is in the database. */
 	EXPECT_OUT("b\\x00c\nlit\\\\x00\nneg\nt\n", "scan", f->db, "--keys-only");
 }
@@ -591,7 +449,7 @@ static void test_shell_errors_help_and_quit(void **state)
 	                      "put k v\n"
 	                      "quit\n"
 	                      "put after quit\n";
-	result r;
+	cli_result r;
 	assert_int_equal(RUN_IN(&r, script, sizeof script - 1, "shell", f->db), 2);
 	assert_non_null(strstr(r.err, "no command 'frob'"));
 	assert_non_null(strstr(r.err, "missing VALUE"));
@@ -601,18 +459,18 @@ static void test_shell_errors_help_and_quit(void **state)
 	assert_non_null(strstr(r.out, "quit"));
 	assert_null(strstr(r.out, "  shell"));                    /* no shell inside the shell */
 	assert_non_null(strstr(r.out, "usage: put KEY [VALUE]")); /* no DIR in the shell */
-	result_free(&r);
+	cli_result_free(&r);
 	EXPECT_OUT("k\n", "scan", f->db, "--keys-only"); /* quit stopped the script */
 
 	const char clean[] = "put x y\nget x\n";
 	assert_int_equal(RUN_IN(&r, clean, sizeof clean - 1, "shell", f->db), 0);
 	assert_string_equal(r.out, "y\n");
-	result_free(&r);
+	cli_result_free(&r);
 	/* A read-only shell refuses writes. */
 	assert_int_equal(RUN_IN(&r, clean, sizeof clean - 1, "shell", "--read-only", f->db), 2);
 	assert_non_null(strstr(r.err, "read-only"));
 	assert_string_equal(r.out, "y\n");
-	result_free(&r);
+	cli_result_free(&r);
 }
 
 /* Reads from fd until the output holds want (the shell answered). */
@@ -637,22 +495,22 @@ static void test_lock_held_by_shell(void **state)
 {
 	fixture *f = *state;
 	OK("put", f->db, "k", "v");
-	proc sh;
-	spawn(&sh, (char *const[]){"shell", f->db, NULL});
+	cli_proc sh;
+	cli_spawn(&sh, (char *const[]){"shell", f->db, NULL}, -1);
 	assert_int_equal(write(sh.in, "count\n", 6), 6);
 	wait_for(sh.out, "1\n"); /* the shell has the database open */
 
-	result r;
+	cli_result r;
 	assert_int_equal(RUN(&r, "get", f->db, "k"), 2); /* even reading needs the lock */
 	assert_non_null(strstr(r.err, "locked by another process"));
-	result_free(&r);
+	cli_result_free(&r);
 	assert_int_equal(RUN(&r, "put", f->db, "k", "w"), 2);
 	assert_non_null(strstr(r.err, "locked"));
-	result_free(&r);
+	cli_result_free(&r);
 
-	finish(&sh, "put k w\n", 8, &r); /* EOF ends the shell cleanly */
+	cli_finish(&sh, "put k w\n", 8, &r); /* EOF ends the shell cleanly */
 	assert_int_equal(r.status, 0);
-	result_free(&r);
+	cli_result_free(&r);
 	EXPECT_OUT("w", "get", f->db, "k");
 }
 
@@ -664,7 +522,7 @@ static void test_stats(void **state)
 	OK("put", f->db, "a", "1");
 	OK("put", f->db, "b", "2");
 	OK("compact", f->db);
-	result r;
+	cli_result r;
 	assert_int_equal(RUN(&r, "stats", f->db), 0);
 	const char *want[] = {"keys                   2\n",
 	                      "disk_bytes",
@@ -681,7 +539,7 @@ static void test_stats(void **state)
 	const char *t = strstr(r.out, "table_files");
 	assert_int_equal(sscanf(t, "table_files %llu", &files), 1);
 	assert_true(files >= 1);
-	result_free(&r);
+	cli_result_free(&r);
 }
 
 /* The first *.sst file of dir, malloc'd, or NULL. */
@@ -709,18 +567,18 @@ static void test_check_finds_damage(void **state)
 	for (int i = 0; i < 200; i++) {
 		char line[64];
 		int n = snprintf(line, sizeof line, "put key%04d \"value number %d\"\n", i, i);
-		append(&script, &len, line, (size_t)n);
+		cli_append(&script, &len, line, (size_t)n);
 	}
-	append(&script, &len, "compact\n", 8);
-	result r;
+	cli_append(&script, &len, "compact\n", 8);
+	cli_result r;
 	assert_int_equal(RUN_IN(&r, script, len, "shell", f->db), 0);
-	result_free(&r);
+	cli_result_free(&r);
 	free(script);
 	EXPECT_OUT("200\n", "count", f->db);
 	assert_int_equal(RUN(&r, "check", f->db), 0);
 	assert_non_null(strstr(r.out, ": ok"));
 	assert_string_equal(r.err, "");
-	result_free(&r);
+	cli_result_free(&r);
 
 	char *sst = find_table(f->db);
 	assert_non_null(sst);
@@ -738,7 +596,7 @@ static void test_check_finds_damage(void **state)
 	assert_non_null(strstr(r.err, want)); /* FILE: offset N: MSG */
 	assert_non_null(strstr(r.err, "problem"));
 	assert_null(strstr(r.out, "ok"));
-	result_free(&r);
+	cli_result_free(&r);
 	free(sst);
 }
 
@@ -755,14 +613,14 @@ static void test_backup_and_compact(void **state)
 	EXPECT_OUT("2", "get", dest, "b");
 	EXPECT_OUT("3", "get", dest, "c");
 	EXPECT_OUT("3\n", "count", dest);
-	result r;
+	cli_result r;
 	assert_int_equal(RUN(&r, "get", dest, "d"), 1);
-	result_free(&r);
+	cli_result_free(&r);
 	assert_int_equal(RUN(&r, "check", dest), 0);
-	result_free(&r);
+	cli_result_free(&r);
 	assert_int_equal(RUN(&r, "backup", f->db, dest), 2); /* not empty any more */
 	assert_non_null(strstr(r.err, "already exists"));
-	result_free(&r);
+	cli_result_free(&r);
 	OK("compact", f->db);
 	EXPECT_OUT("a\nb\nc\nd\n", "scan", f->db, "--keys-only"); /* still all there */
 	free(dest);

@@ -26,7 +26,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -35,159 +34,16 @@
 #include <gdbm.h>
 #include <lmdb.h>
 
+#include "cliproc.h"
 #include "testutil.h"
-
-static char cli_bin[4096];
-
-/* ---- Running the tool ----------------------------------------------------------- */
-
-typedef struct proc {
-	pid_t pid;
-	int in, out, err; /* our ends of the child's stdin, stdout, stderr */
-} proc;
-
-typedef struct result {
-	int status; /* exit status, or 128 + signal */
-	char *out, *err;
-	size_t outlen, errlen;
-} result;
-
-/* Starts the tool with args (NULL-terminated, argv[0] excluded); the
- * child's stderr is errfd when >= 0 (a terminal), else a pipe. */
-static void spawn(proc *p, char *const *args, int errfd)
-{
-	int pin[2], pout[2], perr[2] = {-1, -1};
-	assert_int_equal(pipe(pin), 0);
-	assert_int_equal(pipe(pout), 0);
-	if (errfd < 0)
-		assert_int_equal(pipe(perr), 0);
-	char *argv[64];
-	int n = 0;
-	argv[n++] = cli_bin;
-	for (; args[n - 1] && n < 63; n++)
-		argv[n] = args[n - 1];
-	argv[n] = NULL;
-	pid_t pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		dup2(pin[0], 0);
-		dup2(pout[1], 1);
-		dup2(errfd >= 0 ? errfd : perr[1], 2);
-		for (int fd = 3; fd < 64; fd++)
-			close(fd);
-		execv(cli_bin, argv);
-		_exit(127);
-	}
-	close(pin[0]);
-	close(pout[1]);
-	if (errfd < 0)
-		close(perr[1]);
-	p->pid = pid;
-	p->in = pin[1];
-	p->out = pout[0];
-	p->err = perr[0];
-}
-
-static void append(char **buf, size_t *len, const void *data, size_t n)
-{
-	*buf = realloc(*buf, *len + n + 1);
-	assert_non_null(*buf);
-	memcpy(*buf + *len, data, n);
-	*len += n;
-	(*buf)[*len] = 0;
-}
-
-/* Feeds input to p, collects its output until it exits; fills *r. */
-static void finish(proc *p, const void *input, size_t inlen, result *r)
-{
-	memset(r, 0, sizeof *r);
-	append(&r->out, &r->outlen, "", 0);
-	append(&r->err, &r->errlen, "", 0);
-	size_t sent = 0;
-	if (inlen == 0) {
-		close(p->in);
-		p->in = -1;
-	}
-	while (p->out >= 0 || p->err >= 0) {
-		struct pollfd fds[3] = {
-		        {p->out, POLLIN, 0}, {p->err, POLLIN, 0}, {p->in, POLLOUT, 0}};
-		assert_true(poll(fds, 3, 60000) > 0);
-		char buf[65536];
-		for (int i = 0; i < 2; i++) {
-			if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR)))
-				continue;
-			ssize_t got = read(fds[i].fd, buf, sizeof buf);
-			if (got > 0) {
-				if (i == 0)
-					append(&r->out, &r->outlen, buf, (size_t)got);
-				else
-					append(&r->err, &r->errlen, buf, (size_t)got);
-			} else {
-				close(fds[i].fd);
-				*(i == 0 ? &p->out : &p->err) = -1;
-			}
-		}
-		if (p->in >= 0 && (fds[2].revents & (POLLOUT | POLLERR))) {
-			ssize_t w = write(p->in, (const char *)input + sent, inlen - sent);
-			if (w > 0)
-				sent += (size_t)w;
-			if (w <= 0 || sent == inlen) {
-				close(p->in);
-				p->in = -1;
-			}
-		}
-	}
-	if (p->in >= 0)
-		close(p->in);
-	int st;
-	assert_int_equal(waitpid(p->pid, &st, 0), p->pid);
-	r->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
-static void result_free(result *r)
-{
-	free(r->out);
-	free(r->err);
-}
-
-static int run_in(result *r, const void *input, size_t inlen, ...)
-{
-	char *args[64];
-	int n = 0;
-	va_list ap;
-	va_start(ap, inlen);
-	while ((args[n] = va_arg(ap, char *)) != NULL && n < 62)
-		n++;
-	va_end(ap);
-	args[n] = NULL;
-	proc p;
-	spawn(&p, args, -1);
-	finish(&p, input, inlen, r);
-	return r->status;
-}
-
-#define RUN(r, ...) run_in((r), NULL, 0, __VA_ARGS__, (char *)NULL)
-#define RUN_IN(r, in, n, ...) run_in((r), (in), (n), __VA_ARGS__, (char *)NULL)
-
-/* Runs a command expected to succeed with nothing on stderr. */
-#define OK(...)                                                                                    \
-	do {                                                                                       \
-		result r_;                                                                         \
-		int st_ = RUN(&r_, __VA_ARGS__);                                                   \
-		if (st_ != 0 || r_.errlen)                                                         \
-			print_error("stderr: %s\n", r_.err);                                       \
-		assert_int_equal(st_, 0);                                                          \
-		assert_string_equal(r_.err, "");                                                   \
-		result_free(&r_);                                                                  \
-	} while (0)
 
 /* The number `trove count` prints for db. */
 static long count_of(const char *db)
 {
-	result r;
+	cli_result r;
 	assert_int_equal(RUN(&r, "count", db), 0);
 	long n = strtol(r.out, NULL, 10);
-	result_free(&r);
+	cli_result_free(&r);
 	return n;
 }
 
@@ -222,7 +78,7 @@ static void put_le(buf *b, uint64_t v, int bytes)
 	unsigned char x[8];
 	for (int i = 0; i < bytes; i++)
 		x[i] = (unsigned char)(v >> (8 * i));
-	append(&b->p, &b->n, x, (size_t)bytes);
+	cli_append(&b->p, &b->n, x, (size_t)bytes);
 }
 
 static uint64_t get_le(const void *p, int bytes)
@@ -237,7 +93,7 @@ static uint64_t get_le(const void *p, int bytes)
 static void w_header(buf *b, uint64_t hint)
 {
 	size_t at = b->n;
-	append(&b->p, &b->n, "TROVEDMP", 8);
+	cli_append(&b->p, &b->n, "TROVEDMP", 8);
 	put_le(b, 1, 4);
 	put_le(b, 0, 4);
 	put_le(b, (uint64_t)now_ms(), 8);
@@ -248,19 +104,19 @@ static void w_header(buf *b, uint64_t hint)
 static void w_pair(buf *b, const void *k, size_t kn, const void *v, size_t vn, int64_t exp)
 {
 	size_t at = b->n;
-	append(&b->p, &b->n, "P", 1);
+	cli_append(&b->p, &b->n, "P", 1);
 	put_le(b, kn, 4);
 	put_le(b, vn, 4);
 	put_le(b, (uint64_t)exp, 8);
-	append(&b->p, &b->n, k, kn);
-	append(&b->p, &b->n, v, vn);
+	cli_append(&b->p, &b->n, k, kn);
+	cli_append(&b->p, &b->n, v, vn);
 	put_le(b, crc32_bitwise(b->p + at, b->n - at), 4);
 }
 
 static void w_end(buf *b, uint64_t n)
 {
 	size_t at = b->n;
-	append(&b->p, &b->n, "E", 1);
+	cli_append(&b->p, &b->n, "E", 1);
 	put_le(b, n, 8);
 	put_le(b, crc32_bitwise(b->p + at, 9), 4);
 }
@@ -352,11 +208,11 @@ static void parse_dump(const char *d, size_t n, pairs *out, uint64_t *hint)
 /* The pairs of database db, through `trove dump`. */
 static void db_pairs(const char *db, pairs *out)
 {
-	result r;
+	cli_result r;
 	assert_int_equal(RUN(&r, "dump", db), 0);
 	assert_string_equal(r.err, "");
 	parse_dump(r.out, r.outlen, out, NULL);
-	result_free(&r);
+	cli_result_free(&r);
 }
 
 /* Asserts that got and want hold the same pairs (want is sorted here);
@@ -471,10 +327,10 @@ static void test_dump_load_round_trip(void **state)
 	                "put empty \"\"\n"
 	                "put ttl-soon x --ttl 3600000\n"
 	                "put ttl-late \"tab\\there\" --ttl 86400000\n";
-	result r;
+	cli_result r;
 	int64_t before = now_ms();
 	assert_int_equal(RUN_IN(&r, script, strlen(script), "shell", f->db), 0);
-	result_free(&r);
+	cli_result_free(&r);
 	char *big = path_in(f, "big");
 	char *bigv = malloc(300000);
 	for (int i = 0; i < 300000; i++)
@@ -504,27 +360,27 @@ static void test_dump_load_round_trip(void **state)
 
 	/* dump | load, through stdin. */
 	char *copy = path_in(f, "copy");
-	result l;
+	cli_result l;
 	assert_int_equal(RUN_IN(&l, r.out, r.outlen, "load", copy), 0);
 	assert_string_equal(l.err, "");
-	result_free(&l);
-	result d2;
+	cli_result_free(&l);
+	cli_result d2;
 	assert_int_equal(RUN(&d2, "dump", copy), 0);
 	assert_int_equal(d2.outlen, r.outlen);
 	assert_memory_equal(d2.out + 36, r.out + 36, r.outlen - 36); /* all but the header */
-	result_free(&d2);
-	result t;
+	cli_result_free(&d2);
+	cli_result t;
 	assert_int_equal(RUN(&t, "ttl", copy, "ttl-soon"), 0);
 	long long ms = strtoll(t.out, NULL, 10);
 	assert_true(ms > 3500000 && ms <= 3600000);
-	result_free(&t);
+	cli_result_free(&t);
 
 	/* From a file too; --if-empty refuses the non-empty copy. */
 	char *file = path_in(f, "dump.bin");
 	write_file(file, r.out, r.outlen);
 	assert_int_equal(RUN(&t, "load", copy, file, "--if-empty"), 2);
 	assert_non_null(strstr(t.err, "--if-empty"));
-	result_free(&t);
+	cli_result_free(&t);
 	char *copy2 = path_in(f, "copy2");
 	OK("load", copy2, file, "--if-empty");
 	pairs again = {0};
@@ -539,7 +395,7 @@ static void test_dump_load_round_trip(void **state)
 	assert_int_equal((size_t)st.st_size, r.outlen);
 	pairs_free(&got);
 	pairs_free(&again);
-	result_free(&r);
+	cli_result_free(&r);
 	free(bigv);
 	free(big);
 	free(copy);
@@ -561,7 +417,7 @@ static void test_text_round_trip(void **state)
 	char *file = path_in(f, "in.bin");
 	write_dump_file(file, &s);
 	OK("load", f->db, file);
-	result r;
+	cli_result r;
 	assert_int_equal(RUN(&r, "dump", "--text", f->db), 0);
 	assert_string_equal(r.out, "#trove-dump-text 1\n"
 	                           "#end 3\t#\t0\n"
@@ -570,10 +426,10 @@ static void test_text_round_trip(void **state)
 	                           "c\\t\\n\\\\\tv a\\x0d\t0\n"
 	                           "#end 4\n");
 	char *copy = path_in(f, "copy");
-	result l;
+	cli_result l;
 	assert_int_equal(RUN_IN(&l, r.out, r.outlen, "load", "--text", copy), 0);
 	assert_string_equal(l.err, "");
-	result_free(&l);
+	cli_result_free(&l);
 	pairs got = {0};
 	db_pairs(copy, &got);
 	expect_same(&got, &s, 1);
@@ -591,7 +447,7 @@ static void test_text_round_trip(void **state)
 	pairs_free(&got);
 	pairs_free(&h);
 	pairs_free(&want);
-	result_free(&r);
+	cli_result_free(&r);
 	free(file);
 	free(copy);
 	free(txt);
@@ -622,10 +478,10 @@ static void test_load_merges_and_skips_expired(void **state)
 	add_pair(&want, "plain", 5, "after", 5, 0);
 	expect_same(&got, &want, 1);
 	/* -v says how many were skipped. */
-	result r;
+	cli_result r;
 	assert_int_equal(RUN(&r, "-v", "load", f->db, file), 0);
 	assert_non_null(strstr(r.err, "2 expired records skipped"));
-	result_free(&r);
+	cli_result_free(&r);
 	pairs_free(&s);
 	pairs_free(&got);
 	pairs_free(&want);
@@ -645,7 +501,7 @@ static void small_dump(buf *b)
 /* Loads d into db and expects a clean failure naming an offset. */
 static void expect_load_fails(const char *db, const char *d, size_t n, const char *msg)
 {
-	result r;
+	cli_result r;
 	int st = RUN_IN(&r, d, n, "load", db);
 	if (st != 2 || !strstr(r.err, "offset") || (msg && !strstr(r.err, msg)))
 		print_error("input of %zu bytes: status %d, stderr: %s\n", n, st, r.err);
@@ -654,7 +510,7 @@ static void expect_load_fails(const char *db, const char *d, size_t n, const cha
 	if (msg)
 		assert_non_null(strstr(r.err, msg));
 	assert_non_null(strstr(r.err, "nothing was written"));
-	result_free(&r);
+	cli_result_free(&r);
 }
 
 static void test_truncated_everywhere(void **state)
@@ -705,7 +561,7 @@ static void test_hostile_specifics(void **state)
 	free(d);
 
 	buf v = {0}; /* a version from the future, with a good checksum */
-	append(&v.p, &v.n, "TROVEDMP", 8);
+	cli_append(&v.p, &v.n, "TROVEDMP", 8);
 	put_le(&v, 2, 4);
 	put_le(&v, 0, 4);
 	put_le(&v, 0, 8);
@@ -731,11 +587,11 @@ static void test_hostile_specifics(void **state)
 		buf h = {0};
 		w_header(&h, 1);
 		size_t at = h.n;
-		append(&h.p, &h.n, "P", 1);
+		cli_append(&h.p, &h.n, "P", 1);
 		put_le(&h, bad[i].kn, 4);
 		put_le(&h, bad[i].vn, 4);
 		put_le(&h, (uint64_t)bad[i].exp, 8);
-		append(&h.p, &h.n, "kv", 2);
+		cli_append(&h.p, &h.n, "kv", 2);
 		put_le(&h, crc32_bitwise(h.p + at, h.n - at), 4);
 		w_end(&h, 1);
 		expect_load_fails(f->db, h.p, h.n, bad[i].msg);
@@ -748,10 +604,10 @@ static void test_hostile_specifics(void **state)
 	expect_load_fails(f->db, c.p, c.n, "counts 2 records but 1 came before it");
 	free(c.p);
 	free(b.p);
-	result r;
+	cli_result r;
 	assert_int_equal(RUN(&r, "count", f->db), 0);
 	assert_string_equal(r.out, "0\n");
-	result_free(&r);
+	cli_result_free(&r);
 }
 
 static void test_text_hostile(void **state)
@@ -778,13 +634,13 @@ static void test_text_hostile(void **state)
 	        {"#trove-dump-text 1\n#end 0\ntrailing\n", "data after"},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-		result r;
+		cli_result r;
 		int st = RUN_IN(&r, cases[i].in, strlen(cases[i].in), "load", "--text", f->db);
 		if (st != 2 || !strstr(r.err, cases[i].msg))
 			print_error("case %zu: status %d, stderr: %s\n", i, st, r.err);
 		assert_int_equal(st, 2);
 		assert_non_null(strstr(r.err, cases[i].msg));
-		result_free(&r);
+		cli_result_free(&r);
 	}
 	assert_int_equal(count_of(f->db), 0);
 }
@@ -805,34 +661,34 @@ static void test_failure_keeps_whole_batches(void **state)
 	}
 	w_end(&b, 2500);
 	b.p[bad_at + 20] ^= 0x20; /* a byte of record 2201's key */
-	result r;
+	cli_result r;
 	assert_int_equal(RUN_IN(&r, b.p, b.n, "load", f->db), 2);
 	char want[128];
 	snprintf(want, sizeof want, "offset %zu: record checksum mismatch (record 2201)", bad_at);
 	assert_non_null(strstr(r.err, want));
 	assert_non_null(strstr(r.err, "2000 records in 2 batches"));
-	result_free(&r);
+	cli_result_free(&r);
 	assert_int_equal(count_of(f->db), 2000);
-	result k;
+	cli_result k;
 	assert_int_equal(RUN(&k, "exists", f->db, "key01999"), 0);
-	result_free(&k);
+	cli_result_free(&k);
 	assert_int_equal(RUN(&k, "exists", f->db, "key02000"), 1);
-	result_free(&k);
+	cli_result_free(&k);
 
 	/* A cut text dump: the same rule, counted in lines. */
 	char *text = NULL;
 	size_t tn = 0;
-	append(&text, &tn, "#trove-dump-text 1\n", 19);
+	cli_append(&text, &tn, "#trove-dump-text 1\n", 19);
 	for (int i = 0; i < 1500; i++) {
 		char line[32];
 		int n = snprintf(line, sizeof line, "t%05d\tv\t0\n", i);
-		append(&text, &tn, line, (size_t)n);
+		cli_append(&text, &tn, line, (size_t)n);
 	}
 	char *db2 = path_in(f, "db2");
 	assert_int_equal(RUN_IN(&r, text, tn, "load", "--text", db2), 2);
 	assert_non_null(strstr(r.err, "line 1502"));
 	assert_non_null(strstr(r.err, "1000 records in 1 batch "));
-	result_free(&r);
+	cli_result_free(&r);
 	assert_int_equal(count_of(db2), 1000);
 	free(text);
 	free(db2);
@@ -1012,11 +868,11 @@ static void test_import_gdbm_and_ndbm(void **state)
 	char *g2 = path_in(f, "empty-key.gdbm");
 	make_gdbm(g2, &with_empty);
 	char *db = path_in(f, "from-empty-key");
-	result r;
+	cli_result r;
 	assert_int_equal(RUN(&r, "import", db, g2), 2);
 	assert_non_null(strstr(r.err, "skipped a record with an empty key"));
 	assert_non_null(strstr(r.err, "everything else was imported"));
-	result_free(&r);
+	cli_result_free(&r);
 	pairs got = {0}, want = {0};
 	db_pairs(db, &got);
 	add_pair(&want, "k", 1, "v", 1, 0);
@@ -1024,7 +880,7 @@ static void test_import_gdbm_and_ndbm(void **state)
 	/* --if-empty refuses the database now that it has a key. */
 	assert_int_equal(RUN(&r, "import", db, g, "--if-empty"), 2);
 	assert_non_null(strstr(r.err, "--if-empty"));
-	result_free(&r);
+	cli_result_free(&r);
 	assert_int_equal(count_of(db), 1);
 	pairs_free(&s);
 	pairs_free(&with_empty);
@@ -1065,10 +921,10 @@ static void test_import_bdb(void **state)
 	assert_int_equal(db->put(db, NULL, &k, &v, 0), 0);
 	db->close(db, 0);
 	char *to = path_in(f, "from-recno");
-	result r;
+	cli_result r;
 	assert_int_equal(RUN(&r, "import", to, rn), 2);
 	assert_non_null(strstr(r.err, "recno"));
-	result_free(&r);
+	cli_result_free(&r);
 	pairs_free(&s);
 	free(bt);
 	free(h);
@@ -1106,20 +962,20 @@ static void test_import_errors(void **state)
 	for (size_t i = 0; i < 2; i++) {
 		char *p = path_in(f, cases[i].name);
 		write_file(p, cases[i].content, strlen(cases[i].content) + 1);
-		result r;
+		cli_result r;
 		assert_int_equal(RUN(&r, "import", f->db, p), 2);
 		assert_non_null(strstr(r.err, cases[i].msg));
-		result_free(&r);
+		cli_result_free(&r);
 		free(p);
 	}
-	result r;
+	cli_result r;
 	char *missing = path_in(f, "missing");
 	assert_int_equal(RUN(&r, "import", f->db, missing), 2);
 	assert_non_null(strstr(r.err, "No such file"));
-	result_free(&r);
+	cli_result_free(&r);
 	assert_int_equal(RUN(&r, "import", f->db, missing, "--format", "foo"), 2);
 	assert_non_null(strstr(r.err, "unknown format 'foo'"));
-	result_free(&r);
+	cli_result_free(&r);
 	/* A GDBM file that is damaged: GDBM refuses it, trove says so. */
 	char *bad = path_in(f, "bad.gdbm");
 	static const char junk[] = "\xcf\x9a\x57\x13 and then nothing sensible";
@@ -1127,7 +983,7 @@ static void test_import_errors(void **state)
 	assert_int_equal(RUN(&r, "import", f->db, bad), 2);
 	assert_non_null(strstr(r.err, "gdbm:"));
 	assert_true(r.status < 128);
-	result_free(&r);
+	cli_result_free(&r);
 	free(missing);
 	free(bad);
 }
@@ -1154,10 +1010,10 @@ static void test_export(void **state)
 	            {"lmdb", "out.mdb"}};
 	for (size_t i = 0; i < sizeof outs / sizeof outs[0]; i++) {
 		char *p = path_in(f, outs[i].name);
-		result r;
+		cli_result r;
 		assert_int_equal(RUN(&r, "export", f->db, p, "--format", outs[i].fmt), 0);
 		assert_non_null(strstr(r.err, "1 key had an expiry"));
-		result_free(&r);
+		cli_result_free(&r);
 		pairs got = {0};
 		if (i == 0)
 			read_gdbm(p, &got);
@@ -1180,9 +1036,9 @@ static void test_export(void **state)
 	add_pair(&pre, s.a[0].k, s.a[0].kn, "replaced", 8, 0);
 	char *g = path_in(f, "merge.gdbm");
 	make_gdbm(g, &pre);
-	result r;
+	cli_result r;
 	assert_int_equal(RUN(&r, "export", f->db, g, "--format", "gdbm"), 0);
-	result_free(&r);
+	cli_result_free(&r);
 	pairs got = {0};
 	read_gdbm(g, &got);
 	add_pair(&s, "only-in-gdbm", 12, "stays", 5, 0);
@@ -1206,7 +1062,7 @@ static void test_export(void **state)
 	assert_int_equal(RUN(&r, "export", f->db, env, "--format", "lmdb"), 2);
 	assert_non_null(strstr(r.err, "LMDB keys are at most 511 bytes"));
 	assert_non_null(strstr(r.err, "everything else was exported"));
-	result_free(&r);
+	cli_result_free(&r);
 	pairs in_env = {0};
 	read_lmdb(env, 0, &in_env);
 	pairs_free(&s);
@@ -1218,12 +1074,12 @@ static void test_export(void **state)
 
 	assert_int_equal(RUN(&r, "export", f->db, g), 2); /* the format is required */
 	assert_non_null(strstr(r.err, "--format"));
-	result_free(&r);
+	cli_result_free(&r);
 	char *nowhere = path_in(f, "no/such/dir.gdbm");
 	assert_int_equal(RUN(&r, "export", f->db, nowhere, "--format", "gdbm"), 2);
 	assert_non_null(strstr(r.err, "gdbm:"));
 	assert_null(strstr(r.err, "Broken pipe")); /* the helper's reason, not the pipe's */
-	result_free(&r);
+	cli_result_free(&r);
 	pairs_free(&s);
 	pairs_free(&pre);
 	pairs_free(&got);
@@ -1270,48 +1126,48 @@ static void test_progress_forced(void **state)
 	}
 	char *file = path_in(f, "in.bin");
 	write_dump_file(file, &s);
-	result r;
+	cli_result r;
 	assert_int_equal(RUN(&r, "load", f->db, file, "--progress"), 0);
 	/* The first line is drawn at once, 0%; the last says 100%. */
 	assert_memory_equal(r.err, "\rload     [....................]   0%  0/3000 records  ", 55);
 	expect_final(r.err, "load", "  3000/3000 records  ");
-	result_free(&r);
+	cli_result_free(&r);
 
 	assert_int_equal(RUN(&r, "dump", f->db, "--progress"), 0);
 	expect_final(r.err, "dump", "  3000/3000 records  ");
 	pairs got = {0};
 	parse_dump(r.out, r.outlen, &got, NULL); /* stdout is still the dump alone */
 	assert_int_equal(got.n, 3000);
-	result_free(&r);
+	cli_result_free(&r);
 
 	assert_int_equal(RUN(&r, "check", f->db, "--progress"), 0);
 	expect_final(r.err, "check", " MiB  ");
-	result_free(&r);
+	cli_result_free(&r);
 	assert_int_equal(RUN(&r, "compact", f->db, "--progress"), 0);
 	expect_final(r.err, "compact", " MiB  ");
-	result_free(&r);
+	cli_result_free(&r);
 	char *bk = path_in(f, "backup");
 	assert_int_equal(RUN(&r, "backup", f->db, bk, "--progress"), 0);
 	expect_final(r.err, "backup", " MiB  ");
-	result_free(&r);
+	cli_result_free(&r);
 
 	/* A text load from a file counts bytes. */
 	assert_int_equal(RUN(&r, "dump", "--text", f->db), 0);
 	char *txt = path_in(f, "in.txt");
 	write_file(txt, r.out, r.outlen);
-	result_free(&r);
+	cli_result_free(&r);
 	char *db2 = path_in(f, "db2");
 	assert_int_equal(RUN(&r, "load", "--text", db2, txt, "--progress"), 0);
 	expect_final(r.err, "load", " MiB  ");
-	result_free(&r);
+	cli_result_free(&r);
 
 	/* Without a terminal and without --progress: nothing; --quiet wins. */
 	assert_int_equal(RUN(&r, "load", db2, file), 0);
 	assert_string_equal(r.err, "");
-	result_free(&r);
+	cli_result_free(&r);
 	assert_int_equal(RUN(&r, "load", db2, file, "--progress", "--quiet"), 0);
 	assert_string_equal(r.err, "");
-	result_free(&r);
+	cli_result_free(&r);
 	pairs_free(&s);
 	pairs_free(&got);
 	free(file);
@@ -1330,15 +1186,15 @@ static char *run_on_tty(char *const *args, int *status)
 	assert_int_equal(unlockpt(m), 0);
 	int s = open(ptsname(m), O_RDWR | O_NOCTTY);
 	assert_true(s >= 0);
-	proc p;
-	spawn(&p, args, s);
+	cli_proc p;
+	cli_spawn(&p, args, s);
 	close(s);
-	result r;
-	finish(&p, NULL, 0, &r);
+	cli_result r;
+	cli_finish(&p, NULL, 0, &r);
 	*status = r.status;
 	char *tty = NULL;
 	size_t n = 0;
-	append(&tty, &n, "", 0);
+	cli_append(&tty, &n, "", 0);
 	for (;;) { /* everything the child wrote is buffered in the pty */
 		struct pollfd pfd = {m, POLLIN, 0};
 		char b[4096];
@@ -1347,10 +1203,10 @@ static char *run_on_tty(char *const *args, int *status)
 		ssize_t got = read(m, b, sizeof b);
 		if (got <= 0)
 			break;
-		append(&tty, &n, b, (size_t)got);
+		cli_append(&tty, &n, b, (size_t)got);
 	}
 	close(m);
-	result_free(&r);
+	cli_result_free(&r);
 	return tty;
 }
 
@@ -1385,30 +1241,30 @@ static void test_progress_on_terminal(void **state)
 static void test_help(void **state)
 {
 	(void)state;
-	result r;
+	cli_result r;
 	assert_int_equal(RUN(&r, "--help"), 0);
 	for (const char *c = "dump\0load\0import\0export\0"; *c; c += strlen(c) + 1) {
 		char want[32];
 		snprintf(want, sizeof want, "\n  %s ", c);
 		assert_non_null(strstr(r.out, want));
 	}
-	result_free(&r);
+	cli_result_free(&r);
 	assert_int_equal(RUN(&r, "help", "load"), 0);
 	assert_non_null(strstr(r.out, "usage: trove load DIR [FILE] [OPTIONS]"));
 	assert_non_null(strstr(r.out, "--if-empty"));
 	assert_non_null(strstr(r.out, "--progress"));
 	assert_non_null(strstr(r.out, "batches"));
-	result_free(&r);
+	cli_result_free(&r);
 	assert_int_equal(RUN(&r, "help", "import"), 0);
 	assert_non_null(strstr(r.out, "--format FMT"));
-	result_free(&r);
+	cli_result_free(&r);
 	/* In the shell, load needs FILE: stdin holds the commands. */
 	fixture *f = calloc(1, sizeof *f);
 	f->tmp = tu_tmpdir("cli-io-help");
 	f->db = tu_join(f->tmp, "db");
 	assert_int_equal(RUN_IN(&r, "load\n", 5, "shell", f->db), 2);
 	assert_non_null(strstr(r.err, "give FILE"));
-	result_free(&r);
+	cli_result_free(&r);
 	teardown((void **)&f);
 }
 
