@@ -164,9 +164,11 @@ TROVE_API void trove_options_init(trove_options *o);
  * On success *db is a handle to close with trove_close. */
 TROVE_API int trove_open(const char *path, const trove_options *opts, trove_db **db);
 
-/* Flushes what must be flushed, stops background work, releases the lock
- * and frees the handle, even when it returns an error (the error says a
- * final flush failed; what was acknowledged stays safe in the log).  Every
+/* Writes a memtable of 1 MiB or more, or a quarter full, to a table (so
+ * the next open replays little), syncs the log, stops background work,
+ * releases the lock and frees the handle, even when it returns an error
+ * (the error says a final flush failed; what was acknowledged stays safe
+ * in the log).  Every
  * cursor and snapshot must be closed first; the handle must not be in use
  * by another thread.  NULL is ignored. */
 TROVE_API int trove_close(trove_db *db);

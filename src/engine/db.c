@@ -1791,14 +1791,28 @@ int trove_open(const char *path, const trove_options *opts, trove_db **out)
 	return 0;
 }
 
+/* A memtable this large (or a quarter full, if that is less) is written
+ * to a table at close rather than left in the log: the next open then
+ * replays little, and the data rests on disk compressed. */
+#define CLOSE_FLUSH_MIN (1u << 20)
+
 int trove_close(trove_db *db)
 {
 	if (!db)
 		return 0;
+	int frc = 0;
+	size_t enough = db->write_buffer / 4 < CLOSE_FLUSH_MIN ? db->write_buffer / 4 : CLOSE_FLUSH_MIN;
+	if (db->use_wal && !writable(db) && tv_mem_usage(db->mem) >= enough) {
+		frc = trove_flush(db);
+		if (frc)
+			tv_logf(&db->lg, TROVE_LOG_WARN,
+			        "flush at close failed (%s); the log keeps the data",
+			        trove_strerror(frc));
+	}
 	stop_threads(db);
 	int rc = 0;
 	if (db->wal && db->wal_dirty && !db->wal_broken && !db->bad)
 		rc = tv_log_sync(db->wal);
 	free_db(db);
-	return rc;
+	return rc ? rc : frc;
 }

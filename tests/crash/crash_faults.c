@@ -17,6 +17,7 @@
  */
 #include "crashutil.h"
 
+#include <dirent.h>
 #include <sys/stat.h>
 
 #include "engine/vfs.h"
@@ -349,6 +350,62 @@ static void test_full_disk(void **state)
 	fx_reopen_check(x, "full disk");
 }
 
+/* Bytes in the directory's files whose names end in suffix. */
+static long long bytes_in(const char *dir, const char *suffix)
+{
+	DIR *d = opendir(dir);
+	assert_non_null(d);
+	long long total = 0;
+	size_t sl = strlen(suffix);
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL) {
+		size_t n = strlen(e->d_name);
+		if (n < sl || strcmp(e->d_name + n - sl, suffix) != 0)
+			continue;
+		char *path = tu_join(dir, e->d_name);
+		struct stat st;
+		assert_int_equal(stat(path, &st), 0);
+		total += st.st_size;
+		free(path);
+	}
+	closedir(d);
+	return total;
+}
+
+/* Closing writes a memtable that is a quarter full or more to a table, so
+ * the log is left (almost) empty; when that flush fails, close says so and
+ * the log still holds every acknowledged write. */
+static void test_flush_at_close(void **state)
+{
+	fx *x = *state;
+	cu_watchdog("flush at close", 60);
+	fx_start(x);
+	for (int k = 0; k < 100; k++) /* ~100 KB: over a quarter of 256 KiB */
+		assert_int_equal(put(x, k, 0), 0);
+	assert_true(bytes_in(x->dir, ".log") > 100 * VLEN);
+	assert_int_equal(trove_close(x->db), 0);
+	x->db = NULL;
+	assert_true(bytes_in(x->dir, ".log") < 4096);
+	assert_true(bytes_in(x->dir, ".sst") > 0);
+	trove_options o = fx_options(x, 1);
+	assert_int_equal(trove_open(x->dir, &o, &x->db), 0);
+	fx_check(x, x->db, 1, "flush at close");
+
+	for (int k = 100; k < 200; k++)
+		assert_int_equal(put(x, k, 0), 0);
+	/* The first file created is the next memtable's log, the second the
+	 * table: every table creation fails. */
+	tv_fault_arm(x->f, TV_FAULT_OPEN, 2, TV_FAULT_ENOSPC, 1);
+	assert_int_equal(trove_close(x->db), TROVE_ENOSPC);
+	x->db = NULL;
+	tv_fault_clear(x->f);
+	o = fx_options(x, 0);
+	trove_db *db;
+	assert_int_equal(trove_open(x->dir, &o, &db), 0);
+	fx_check(x, db, 1, "failed flush at close");
+	assert_int_equal(trove_close(db), 0);
+}
+
 /* The disk fills while a background flush is due: the flush keeps
  * failing, writers fill the memtable and then get ENOSPC rather than
  * wait forever; when space returns the retried flush succeeds and the
@@ -554,6 +611,7 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(test_log_sync_faults, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_full_disk, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_full_disk_during_flush, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_flush_at_close, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_full_disk_compaction, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_flush_faults, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_compaction_faults, setup, teardown),
