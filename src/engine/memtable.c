@@ -66,14 +66,12 @@ struct tv_memtable {
 	tv_arena arena;
 	/* Writer-only state. */
 	uint64_t rng;
-	node *last; /* the node added last, or NULL */
-	/* splice[i]: the last node at level i before the position just after
-	 * `last` (head at levels >= height).  Lets an ascending run of keys be
-	 * linked in without a search from the top. */
+	/* splice[i]: the last node at level i before one position in the list
+	 * (head at levels >= height): the position after the node added last,
+	 * or the one the writer's last lookup found.  Lets an ascending run of
+	 * keys, and the add that follows a lookup of its key, be placed without
+	 * a search from the top. */
 	node *splice[MAX_HEIGHT];
-	/* The splice was filled by tv_mem_get_for_write and nothing was added
-	 * since: the next add of that key can skip its search. */
-	int hint;
 };
 
 /* A key to search for, split the way nodes store theirs. */
@@ -98,17 +96,42 @@ static inline link_t *link(const node *n, int level)
 	return (link_t *)((char *)n - (size_t)level * sizeof(link_t));
 }
 
+/* 8 bytes as a big-endian integer (compilers make this one load and a
+ * byte swap). */
+static inline uint64_t load_be64(const char *p)
+{
+	const unsigned char *b = (const unsigned char *)p;
+	return (uint64_t)b[0] << 56 | (uint64_t)b[1] << 48 | (uint64_t)b[2] << 40 |
+	       (uint64_t)b[3] << 32 | (uint64_t)b[4] << 24 | (uint64_t)b[5] << 16 |
+	       (uint64_t)b[6] << 8 | (uint64_t)b[7];
+}
+
 /* The first 8 bytes of key as a big-endian integer, zero-padded: comparing
  * two prefixes as integers orders keys as memcmp would, except that equal
  * prefixes may still hide different keys. */
 static inline uint64_t key_prefix(const char *key, size_t len)
 {
-	unsigned char b[8] = {0};
+	char b[8] = {0};
 	if (len)
 		memcpy(b, key, len < 8 ? len : 8);
-	return (uint64_t)b[0] << 56 | (uint64_t)b[1] << 48 | (uint64_t)b[2] << 40 |
-	       (uint64_t)b[3] << 32 | (uint64_t)b[4] << 24 | (uint64_t)b[5] << 16 |
-	       (uint64_t)b[6] << 8 | (uint64_t)b[7];
+	return load_be64(b);
+}
+
+/* memcmp's order of a and b, n bytes each, compared 8 bytes at a time in
+ * line: the search compares short key tails, for which a call to memcmp
+ * costs more than the comparison. */
+static inline int cmp_bytes(const char *a, const char *b, size_t n)
+{
+	for (; n >= 8; a += 8, b += 8, n -= 8) {
+		uint64_t x = load_be64(a), y = load_be64(b);
+		if (x != y)
+			return x < y ? -1 : 1;
+	}
+	for (; n; a++, b++, n--) {
+		if (*a != *b)
+			return (unsigned char)*a < (unsigned char)*b ? -1 : 1;
+	}
+	return 0;
 }
 
 static inline skey make_skey(const char *key, size_t klen, uint64_t trailer)
@@ -134,7 +157,7 @@ static inline int cmp_node(const node *n, const skey *k)
 	size_t nl = n->klen, kl = k->klen;
 	size_t min = nl < kl ? nl : kl;
 	if (min > 8) {
-		int r = memcmp(node_data(n) + 8, k->key + 8, min - 8);
+		int r = cmp_bytes(node_data(n) + 8, k->key + 8, min - 8);
 		if (r)
 			return r;
 	}
@@ -224,7 +247,6 @@ tv_memtable *tv_mem_new(void)
 	atomic_init(&m->height, 1);
 	atomic_init(&m->entries, 0);
 	m->rng = 0x9e3779b97f4a7c15ull;
-	m->last = NULL;
 	return m;
 }
 
@@ -279,31 +301,22 @@ static int random_height(tv_memtable *m)
 	return h;
 }
 
-/* Fills m->splice with the predecessors of k's position at every level.
- * When the writer's lookup of this very key just filled it
- * (tv_mem_get_for_write), or when k sorts right after the previous entry
- * at level 0 (an ascending run of keys), the splice already holds them: at
- * a higher level the gap around that position only widens.  Otherwise it
- * searches from the top. */
+/* True if k's position is the one m->splice describes: k sorts after
+ * splice[0] and no later than its successor.  Every splice[i] is then the
+ * last node before k at level i, since at a higher level the gap around
+ * that position only widens. */
+static int splice_fits(tv_memtable *m, const skey *k)
+{
+	node *p = m->splice[0], *after = load_next(p, 0);
+	return (p == m->head || cmp_node(p, k) < 0) && (!after || cmp_node(after, k) >= 0);
+}
+
+/* Fills m->splice with the predecessors of k's position at every level,
+ * searching from the top only if the splice is not already there. */
 static void locate(tv_memtable *m, const skey *k)
 {
-	if (m->hint) {
-		/* The splice holds a lookup's predecessors, no longer those of
-		 * the position after `last`: use it or search afresh. */
-		m->hint = 0;
-		node *p = m->splice[0], *after = load_next(p, 0);
-		if ((p == m->head || cmp_node(p, k) < 0) && (!after || cmp_node(after, k) > 0))
-			return;
+	if (!splice_fits(m, k))
 		find_ge(m, k, m->splice);
-		return;
-	}
-	node *last = m->last;
-	if (last && cmp_node(last, k) < 0) {
-		node *after = atomic_load_explicit(link(last, 0), memory_order_relaxed);
-		if (!after || cmp_node(after, k) > 0)
-			return;
-	}
-	find_ge(m, k, m->splice);
 }
 
 int tv_mem_add(tv_memtable *m, uint64_t seq, unsigned type, tv_slice key, tv_slice value)
@@ -355,7 +368,6 @@ int tv_mem_add(tv_memtable *m, uint64_t seq, unsigned type, tv_slice key, tv_sli
 	}
 	if (succ0)
 		atomic_store_explicit(&succ0->back, n, memory_order_release);
-	m->last = n;
 	atomic_fetch_add_explicit(&m->entries, 1, memory_order_relaxed);
 	return 0;
 }
@@ -370,7 +382,7 @@ static int mem_get(tv_memtable *m, tv_slice key, uint64_t seq, unsigned *type, t
 	if (seq > TV_MAX_SEQ)
 		seq = TV_MAX_SEQ;
 	skey k = make_skey(key.data, key.len, tv_pack_trailer(seq, TV_SEEK_TYPE));
-	node *n = find_ge(m, &k, splice);
+	node *n = splice && splice_fits(m, &k) ? load_next(splice[0], 0) : find_ge(m, &k, splice);
 	if (!n || !same_user_key(n, &k))
 		return 0;
 	*type = (unsigned)(n->trailer & 0xff);
@@ -390,9 +402,7 @@ int tv_mem_get_for_write(tv_memtable *m, tv_slice key, uint64_t seq, unsigned *t
 {
 	/* The search stops before every entry of key at or below seq, which
 	 * is where an entry of key with a newer sequence number goes. */
-	int found = mem_get(m, key, seq, type, value, entry_seq, m->splice);
-	m->hint = 1;
-	return found;
+	return mem_get(m, key, seq, type, value, entry_seq, m->splice);
 }
 
 /* ---- Iterator ---------------------------------------------------------- */

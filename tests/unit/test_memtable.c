@@ -417,6 +417,70 @@ static void *mt_writer(void *arg)
 	return NULL;
 }
 
+
+/* The writer's lookups (tv_mem_get_for_write) leave the search position
+ * for the next add: lookups followed by adds of the same key, of another
+ * key or of none, in ascending runs and at random, must give what plain
+ * lookups give and a correctly ordered list. */
+static void test_writer_lookups(void **state)
+{
+	tu_rng rng;
+	tu_rng_seed(&rng, tu_seed("memtable writer lookups"));
+	tv_memtable *m = tv_mem_new();
+	assert_non_null(m);
+	enum { N = 3000 };
+	ref *r = calloc(N, sizeof *r);
+	assert_non_null(r);
+	size_t n = 0;
+	uint64_t seq = 1;
+	for (int i = 0; n < N; i++) {
+		char key[32];
+		size_t klen = i % 500 < 200
+		                      ? (size_t)snprintf(key, sizeof key, "run%06d", i)
+		                      : rand_key(&rng, key);
+		tv_slice k = tv_slice_make(key, klen), v, v2;
+		unsigned type, type2;
+		uint64_t es, es2;
+		int hit = tv_mem_get(m, k, seq, &type2, &v2, &es2);
+		assert_int_equal(tv_mem_get_for_write(m, k, seq, &type, &v, &es), hit);
+		if (hit) {
+			assert_int_equal(type, type2);
+			assert_int_equal(es, es2);
+			assert_true(tv_slice_eq(v, v2));
+		}
+		unsigned what = (unsigned)tu_below(&rng, 8);
+		if (what == 0)
+			continue; /* a lookup that adds nothing (a failed condition) */
+		if (what == 1)
+			klen = rand_key(&rng, key); /* an add of another key */
+		char val[8];
+		tv_put_fixed64(val, seq);
+		assert_int_equal(tv_mem_add(m, seq, TV_TYPE_PUT, tv_slice_make(key, klen),
+		                            tv_slice_make(val, 8)),
+		                 0);
+		r[n].iklen = klen + TV_TRAILER;
+		r[n].ikey = malloc(r[n].iklen);
+		r[n].val = malloc(8);
+		assert_non_null(r[n].ikey);
+		assert_non_null(r[n].val);
+		memcpy(r[n].ikey, key, klen);
+		tv_put_fixed64(r[n].ikey + klen, tv_pack_trailer(seq, TV_TYPE_PUT));
+		memcpy(r[n].val, val, 8);
+		r[n++].vlen = 8;
+		seq++;
+	}
+	qsort(r, n, sizeof *r, ref_cmp);
+	tv_iter *it = tv_mem_iter(m);
+	assert_non_null(it);
+	tv_iter_seek_first(it);
+	for (size_t i = 0; i < n; i++, tv_iter_next(it))
+		assert_at(it, &r[i]);
+	assert_false(tv_iter_valid(it));
+	tv_iter_destroy(it);
+	ref_free(r, n);
+	tv_mem_unref(m);
+}
+
 /* Checks one entry for self-consistency: its value matches its key and
  * sequence number. */
 static int mt_entry_ok(tv_slice ik, tv_slice v)
@@ -535,6 +599,7 @@ int main(void)
 	        cmocka_unit_test(test_get_at_sequences),
 	        cmocka_unit_test(test_versions),
 	        cmocka_unit_test(test_runs_and_big_entries),
+	        cmocka_unit_test(test_writer_lookups),
 	        cmocka_unit_test(test_concurrent_readers),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
