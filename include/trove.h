@@ -140,8 +140,12 @@ typedef struct trove_options {
 	int in_memory;            /* default 0: no files at all; path ignored */
 	trove_sync_mode sync;         /* default TROVE_SYNC_ALWAYS */
 	uint32_t sync_period_ms;  /* for TROVE_SYNC_PERIODIC; default 1000 */
-	size_t memory_budget;     /* bytes for memtables + block cache;
-	                             default 64 MiB, minimum 1 MiB */
+	size_t memory_budget;     /* bytes for memtables (two of 1/4 each at
+	                             most) + block cache (1/2, which also
+	                             holds the tables' index and filter
+	                             blocks); default 64 MiB, minimum 1 MiB.
+	                             docs/ENGINE.md, "Memory", says what
+	                             lies outside it */
 	trove_compression compression; /* default TROVE_COMPRESS_LZ4 */
 	trove_log_fn log;         /* default NULL: messages are dropped */
 	void *log_arg;
@@ -462,11 +466,14 @@ typedef struct trove_stats {
 	uint64_t stall_us;         /* total time spent so */
 	uint64_t expired_reaped;   /* expired keys removed in the background */
 	uint64_t memtable_bytes;   /* memory held by memtables now */
-	uint64_t cache_bytes;      /* memory held by the block cache now */
+	uint64_t cache_bytes;      /* memory the block cache accounts for now:
+	                              cached blocks, table_meta_bytes and
+	                              freed blocks kept for reuse */
 	uint64_t table_files;      /* live table files */
 	uint64_t level_files[7];   /* table files per level */
 	uint64_t level_bytes[7];   /* bytes per level */
 	uint64_t last_version;     /* the version of the latest write */
+	uint64_t table_meta_bytes; /* index and filter blocks of open tables */
 } trove_stats;
 
 TROVE_API int trove_get_stats(trove_db *db, trove_stats *st);

@@ -15,6 +15,20 @@
  * Small caches use fewer shards: every shard gets at least
  * CACHE_MIN_SHARD bytes, so a cache of a few hundred KiB is one exact LRU
  * and a block never misses merely because its shard is tiny.
+ *
+ * Memory.  The capacity bounds what the cache stands for, not only its
+ * entries: reservations (open tables' index and filter blocks) take their
+ * share of every shard's room, and values from tv_cache_alloc are recycled.
+ * Recycling is what keeps the process's memory near the capacity: a block
+ * read on a miss is malloc'd in the reading thread's malloc arena (glibc
+ * gives threads arenas of their own), and freeing an evicted block returns
+ * it to the arena it came from, where only that arena's threads can reuse
+ * it.  With many reader threads, each arena grew to a cache's worth of
+ * blocks and holes (601 MiB of RSS for a 128 MiB cache and 64 MiB of
+ * memtables with 8 readers).  An evicted value's buffer instead goes to a
+ * free list of its size class, from which the next miss of any thread
+ * takes it; the free lists hold at most 1/128 of the capacity (the rest is
+ * entries' room), beyond which buffers are freed.
  */
 #include "cache.h"
 
@@ -22,10 +36,20 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define CACHE_MAX_SHARD_BITS 4 /* 16 shards */
 #define CACHE_MIN_SHARD (512u * 1024)
+/* Recycled values come in size classes of POOL_GRAIN bytes up to
+ * POOL_CLASSES grains (64 KiB); bigger values are malloc'd and freed. */
+#define POOL_GRAIN 256u
+#define POOL_CLASSES 256u
+#define POOL_SHARE 128 /* the free lists hold at most capacity / 128 */
+/* malloc's header and rounding, and the cache's entry, per value. */
+#define MALLOC_OVERHEAD 16u
+#define ENTRY_CHARGE ((sizeof(tv_cache_handle) + 8 + 15) / 16 * 16)
 
 struct tv_cache_handle {
 	uint64_t file, off, hash;
@@ -47,8 +71,23 @@ typedef struct cache_shard {
 	atomic_uint_fast64_t hits, misses;
 } __attribute__((aligned(64))) cache_shard;
 
+/* The header in front of a value from tv_cache_alloc; while the buffer
+ * waits in a free list, its first bytes link it there. */
+typedef struct value_hdr {
+	size_t cls; /* size class in grains; 0: not recycled */
+	size_t pad; /* keeps the value 16-byte aligned */
+} value_hdr;
+
+typedef struct pooled_buf {
+	struct pooled_buf *next;
+} pooled_buf;
+
 struct tv_cache {
 	unsigned shard_bits;
+	atomic_size_t reserved; /* bytes counted against the capacity */
+	pthread_mutex_t pool_mu;
+	size_t pool_cap, pooled; /* bytes the free lists may hold, and hold */
+	pooled_buf *pool[POOL_CLASSES + 1]; /* by size class */
 	cache_shard shards[];
 };
 
@@ -149,11 +188,20 @@ static bool table_remove(cache_shard *s, tv_cache_handle **slot)
 	return entry_unref(s, e);
 }
 
-/* Evicts entries nobody holds, oldest first, until the shard is within
- * capacity; the evicted entries are chained on *dead for deletion. */
-static void shard_evict(cache_shard *s, tv_cache_handle **dead)
+/* The room a shard's entries have: its capacity less its share of the
+ * reservations. */
+static size_t shard_room(const tv_cache *c, const cache_shard *s)
 {
-	while (s->usage > s->capacity && s->lru.next != &s->lru) {
+	size_t share = atomic_load_explicit(&c->reserved, memory_order_relaxed) >> c->shard_bits;
+	return share < s->capacity ? s->capacity - share : 0;
+}
+
+/* Evicts entries nobody holds, oldest first, until the shard is within
+ * its room; the evicted entries are chained on *dead for deletion. */
+static void shard_evict(const tv_cache *c, cache_shard *s, tv_cache_handle **dead)
+{
+	size_t room = shard_room(c, s);
+	while (s->usage > room && s->lru.next != &s->lru) {
 		tv_cache_handle *e = s->lru.next;
 		assert(e->refs == 1);
 		tv_cache_handle **slot = table_find(s, e->hash, e->file, e->off);
@@ -166,17 +214,25 @@ static void shard_evict(cache_shard *s, tv_cache_handle **dead)
 	}
 }
 
-static void entry_delete(tv_cache_handle *e)
+static void value_delete(tv_cache *c, void *value, void (*deleter)(void *value))
 {
-	e->deleter(e->value);
+	if (deleter)
+		deleter(value);
+	else
+		tv_cache_dealloc(c, value);
+}
+
+static void entry_delete(tv_cache *c, tv_cache_handle *e)
+{
+	value_delete(c, e->value, e->deleter);
 	free(e);
 }
 
-static void delete_chain(tv_cache_handle *e)
+static void delete_chain(tv_cache *c, tv_cache_handle *e)
 {
 	while (e) {
 		tv_cache_handle *next = e->next_hash;
-		entry_delete(e);
+		entry_delete(c, e);
 		e = next;
 	}
 }
@@ -198,9 +254,19 @@ tv_cache *tv_cache_new(size_t capacity)
 	if (posix_memalign((void **)&c, 64, sizeof *c + n * sizeof(cache_shard)))
 		return NULL;
 	c->shard_bits = bits;
+	atomic_init(&c->reserved, 0);
+	/* Caches under 512 KiB keep no free buffers: entries get every byte. */
+	c->pool_cap = capacity / POOL_SHARE / 4096 * 4096;
+	c->pooled = 0;
+	memset(c->pool, 0, sizeof c->pool);
+	if (pthread_mutex_init(&c->pool_mu, NULL)) {
+		free(c);
+		return NULL;
+	}
+	size_t entries = capacity - c->pool_cap;
 	for (size_t i = 0; i < n; i++) {
 		cache_shard *s = &c->shards[i];
-		s->capacity = capacity / n + (i < capacity % n); /* sums to capacity */
+		s->capacity = entries / n + (i < entries % n); /* sums to entries */
 		s->usage = s->count = 0;
 		s->nbuckets = 64;
 		s->table = calloc(s->nbuckets, sizeof *s->table);
@@ -214,6 +280,7 @@ tv_cache *tv_cache_new(size_t capacity)
 				pthread_mutex_destroy(&c->shards[j].mu);
 				free(c->shards[j].table);
 			}
+			pthread_mutex_destroy(&c->pool_mu);
 			free(c);
 			return NULL;
 		}
@@ -231,11 +298,18 @@ void tv_cache_free(tv_cache *c)
 		while (s->lru.next != &s->lru) {
 			tv_cache_handle *e = s->lru.next;
 			list_remove(e);
-			entry_delete(e);
+			entry_delete(c, e);
 		}
 		free(s->table);
 		pthread_mutex_destroy(&s->mu);
 	}
+	for (size_t k = 0; k <= POOL_CLASSES; k++)
+		while (c->pool[k]) {
+			pooled_buf *b = c->pool[k];
+			c->pool[k] = b->next;
+			free((value_hdr *)b - 1);
+		}
+	pthread_mutex_destroy(&c->pool_mu);
 	free(c);
 }
 
@@ -260,10 +334,9 @@ tv_cache_handle *tv_cache_lookup(tv_cache *c, uint64_t file, uint64_t off)
 tv_cache_handle *tv_cache_insert(tv_cache *c, uint64_t file, uint64_t off, void *value,
                                  size_t charge, void (*deleter)(void *value))
 {
-	assert(deleter);
 	tv_cache_handle *e = malloc(sizeof *e);
 	if (!e) {
-		deleter(value);
+		value_delete(c, value, deleter);
 		return NULL;
 	}
 	e->file = file;
@@ -296,12 +369,12 @@ tv_cache_handle *tv_cache_insert(tv_cache *c, uint64_t file, uint64_t off, void 
 		list_append(&s->in_use, e);
 		s->usage += charge;
 		s->count++;
-		shard_evict(s, &dead);
+		shard_evict(c, s, &dead);
 		if (s->count > s->nbuckets)
 			table_grow(s);
 	}
 	pthread_mutex_unlock(&s->mu);
-	delete_chain(dead);
+	delete_chain(c, dead);
 	return e;
 }
 
@@ -320,11 +393,102 @@ void tv_cache_release(tv_cache *c, tv_cache_handle *h)
 	bool gone = entry_unref(s, h);
 	tv_cache_handle *dead = NULL;
 	if (!gone && h->in_cache && h->refs == 1)
-		shard_evict(s, &dead); /* it may have waited over capacity */
+		shard_evict(c, s, &dead); /* it may have waited over capacity */
 	pthread_mutex_unlock(&s->mu);
 	if (gone)
-		entry_delete(h);
-	delete_chain(dead);
+		entry_delete(c, h);
+	delete_chain(c, dead);
+}
+
+/* ---- Value memory and reservations ------------------------------------- */
+
+static size_t value_class(size_t n)
+{
+	return n <= (size_t)POOL_GRAIN * POOL_CLASSES ? (n + POOL_GRAIN - 1) / POOL_GRAIN : 0;
+}
+
+/* Bytes of a value of n bytes as allocated: its class's size. */
+static size_t value_bytes(size_t n)
+{
+	size_t cls = value_class(n);
+	return cls ? cls * POOL_GRAIN : n;
+}
+
+void *tv_cache_alloc(tv_cache *c, size_t n)
+{
+	assert(n > 0);
+	size_t cls = value_class(n), bytes = value_bytes(n);
+	if (cls && c->pool_cap) {
+		pthread_mutex_lock(&c->pool_mu);
+		pooled_buf *b = c->pool[cls];
+		if (b) {
+			c->pool[cls] = b->next;
+			c->pooled -= bytes;
+		}
+		pthread_mutex_unlock(&c->pool_mu);
+		if (b)
+			return b;
+	}
+	if (bytes > SIZE_MAX - sizeof(value_hdr))
+		return NULL;
+	value_hdr *h = malloc(sizeof *h + bytes);
+	if (!h)
+		return NULL;
+	h->cls = cls;
+	return h + 1;
+}
+
+void tv_cache_dealloc(tv_cache *c, void *p)
+{
+	if (!p)
+		return;
+	value_hdr *h = (value_hdr *)p - 1;
+	size_t bytes = h->cls * POOL_GRAIN;
+	if (h->cls) {
+		pthread_mutex_lock(&c->pool_mu);
+		bool keep = c->pooled + bytes <= c->pool_cap;
+		if (keep) {
+			pooled_buf *b = p;
+			b->next = c->pool[h->cls];
+			c->pool[h->cls] = b;
+			c->pooled += bytes;
+		}
+		pthread_mutex_unlock(&c->pool_mu);
+		if (keep)
+			return;
+	}
+	free(h);
+}
+
+size_t tv_cache_charge(size_t n)
+{
+	size_t malloced = (sizeof(value_hdr) + value_bytes(n) + MALLOC_OVERHEAD + 15) / 16 * 16;
+	return malloced + ENTRY_CHARGE;
+}
+
+void tv_cache_reserve(tv_cache *c, size_t bytes)
+{
+	atomic_fetch_add_explicit(&c->reserved, bytes, memory_order_relaxed);
+	for (size_t i = 0; i < (size_t)1 << c->shard_bits; i++) {
+		cache_shard *s = &c->shards[i];
+		tv_cache_handle *dead = NULL;
+		pthread_mutex_lock(&s->mu);
+		shard_evict(c, s, &dead);
+		pthread_mutex_unlock(&s->mu);
+		delete_chain(c, dead);
+	}
+}
+
+void tv_cache_unreserve(tv_cache *c, size_t bytes)
+{
+	size_t old = atomic_fetch_sub_explicit(&c->reserved, bytes, memory_order_relaxed);
+	assert(old >= bytes);
+	(void)old;
+}
+
+size_t tv_cache_reserved(tv_cache *c)
+{
+	return atomic_load_explicit(&c->reserved, memory_order_relaxed);
 }
 
 size_t tv_cache_usage(tv_cache *c)
@@ -336,7 +500,10 @@ size_t tv_cache_usage(tv_cache *c)
 		total += s->usage;
 		pthread_mutex_unlock(&s->mu);
 	}
-	return total;
+	pthread_mutex_lock(&c->pool_mu);
+	total += c->pooled;
+	pthread_mutex_unlock(&c->pool_mu);
+	return total + tv_cache_reserved(c);
 }
 
 static uint64_t sum_counter(tv_cache *c, bool hits)

@@ -6,6 +6,12 @@
  * block handed to a reader stays alive until released even if evicted.
  * Each shard has its own mutex, so readers on different blocks rarely
  * contend.  Capacity is in bytes (the `charge` of each entry).
+ *
+ * The cache also accounts for memory it does not hold as entries: bytes
+ * *reserved* by others (open tables' index and filter blocks) shrink the
+ * room left for entries, and values allocated with tv_cache_alloc are
+ * recycled for later values instead of being freed, so the memory the
+ * cache stands for stays within its capacity whichever threads allocate.
  */
 #ifndef TV_CACHE_H
 #define TV_CACHE_H
@@ -24,15 +30,39 @@ void tv_cache_free(tv_cache *c);
 /* A referenced handle, or NULL on a miss. */
 tv_cache_handle *tv_cache_lookup(tv_cache *c, uint64_t file, uint64_t off);
 /* Inserts value (ownership passes to the cache; `deleter` frees it once no
- * longer cached nor referenced) and returns a referenced handle to it.
- * Returns NULL only on ENOMEM, after calling deleter(value). */
+ * longer cached nor referenced, or, if `deleter` is NULL, the value came
+ * from tv_cache_alloc and goes back with tv_cache_dealloc) and returns a
+ * referenced handle to it.  Returns NULL only on ENOMEM, after disposing
+ * of value. */
 tv_cache_handle *tv_cache_insert(tv_cache *c, uint64_t file, uint64_t off,
                                  void *value, size_t charge,
                                  void (*deleter)(void *value));
 void *tv_cache_value(tv_cache_handle *h);
 void tv_cache_release(tv_cache *c, tv_cache_handle *h);
 
+/* Memory for a value of n bytes (n > 0), 16-byte aligned: a buffer an
+ * evicted value left behind when one of its size class waits, else new
+ * memory.  NULL on ENOMEM.  Any thread may allocate and give back. */
+void *tv_cache_alloc(tv_cache *c, size_t n);
+/* Gives back memory from tv_cache_alloc (kept for reuse, or freed when the
+ * cache already keeps enough).  NULL is ignored. */
+void tv_cache_dealloc(tv_cache *c, void *p);
+/* What a value of n bytes from tv_cache_alloc costs once cached: its size
+ * class, malloc's header and the cache's entry.  The charge to insert it
+ * with. */
+size_t tv_cache_charge(size_t n);
+
+/* Counts `bytes` held elsewhere against the capacity (evicting entries to
+ * make room at once), or stops counting them.  Reservations may exceed the
+ * capacity; the cache then holds no entries nobody uses. */
+void tv_cache_reserve(tv_cache *c, size_t bytes);
+void tv_cache_unreserve(tv_cache *c, size_t bytes);
+
+/* Everything the cache accounts for: entries, reservations and buffers
+ * kept for reuse.  Never above the capacity unless reservations or
+ * entries in use are. */
 size_t tv_cache_usage(tv_cache *c);
+size_t tv_cache_reserved(tv_cache *c);
 uint64_t tv_cache_hits(tv_cache *c);
 uint64_t tv_cache_misses(tv_cache *c);
 

@@ -40,6 +40,7 @@ int trove_get_stats(trove_db *db, trove_stats *st)
 	st->cache_hits = tv_cache_hits(db->cache);
 	st->cache_misses = tv_cache_misses(db->cache);
 	st->cache_bytes = tv_cache_usage(db->cache);
+	st->table_meta_bytes = tv_cache_reserved(db->cache);
 	pthread_mutex_lock(&db->mu);
 	st->memtable_bytes = tv_mem_usage(db->mem) + (db->imm ? tv_mem_usage(db->imm) : 0);
 	tv_version *v = db->vs.current;

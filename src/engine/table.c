@@ -377,10 +377,11 @@ void tv_table_builder_free(tv_table_builder *b)
  * ====================================================================== */
 
 /* A block in memory: what the cache holds and the iterators point into.
- * One allocation (freed with free()), its bytes inline. */
+ * One allocation (block_alloc, block_free), its bytes inline. */
 typedef struct table_block {
 	tv_block blk; /* parsed view, for data and index blocks */
 	size_t size;  /* bytes of contents */
+	size_t alloc; /* bytes allocated, header included */
 	char data[];
 } table_block;
 
@@ -396,6 +397,7 @@ struct tv_table {
 	bhandle filter_h, props_h, index_h;
 	table_block *index;
 	table_block *filter; /* NULL when the table has none */
+	size_t reserved;     /* index and filter bytes counted in the cache */
 	uint64_t entries, data_blocks, data_bytes, raw_key, raw_value;
 };
 
@@ -423,8 +425,30 @@ static int read_exact(const tv_table *t, uint64_t off, void *buf, size_t n, cons
 	return 0;
 }
 
+/* A block of n content bytes, from the cache's recycled memory when the
+ * table has a cache (so that block memory stays within the cache's
+ * capacity whichever thread reads), else from malloc.  NULL on ENOMEM. */
+static table_block *block_alloc(const tv_table *t, size_t n)
+{
+	size_t alloc = sizeof(table_block) + n;
+	table_block *tb = t->cache ? tv_cache_alloc(t->cache, alloc) : malloc(alloc);
+	if (tb)
+		tb->alloc = alloc;
+	return tb;
+}
+
+/* Frees a block from block_alloc; NULL is ignored. */
+static void block_free(const tv_table *t, table_block *tb)
+{
+	if (t->cache)
+		tv_cache_dealloc(t->cache, tb);
+	else
+		free(tb);
+}
+
 /* Expands a compressed block: varint32 raw size, then the payload. */
-static int decompress(const char *src, size_t n, int type, table_block **out, const char **why)
+static int decompress(const tv_table *t, const char *src, size_t n, int type, table_block **out,
+                      const char **why)
 {
 	uint32_t ulen;
 	const char *p = tv_decode_varint32(src, src + n, &ulen);
@@ -433,7 +457,7 @@ static int decompress(const char *src, size_t n, int type, table_block **out, co
 		return TROVE_ECORRUPT;
 	}
 	size_t clen = (size_t)(src + n - p);
-	table_block *tb = malloc(sizeof *tb + ulen);
+	table_block *tb = block_alloc(t, ulen);
 	if (!tb) {
 		*why = "out of memory";
 		return TROVE_ENOMEM;
@@ -446,7 +470,7 @@ static int decompress(const char *src, size_t n, int type, table_block **out, co
 		ok = !ZSTD_isError(r) && r == ulen;
 	}
 	if (!ok) {
-		free(tb);
+		block_free(t, tb);
 		*why = "block does not decompress";
 		return TROVE_ECORRUPT;
 	}
@@ -461,14 +485,14 @@ static int read_raw(const tv_table *t, bhandle h, table_block **out, const char 
 {
 	assert(h.size <= TV_BLOCK_MAX_SIZE);
 	size_t n = (size_t)h.size;
-	table_block *tb = malloc(sizeof *tb + n + TRAILER_SIZE);
+	table_block *tb = block_alloc(t, n + TRAILER_SIZE);
 	if (!tb) {
 		*why = "out of memory";
 		return TROVE_ENOMEM;
 	}
 	int rc = read_exact(t, h.off, tb->data, n + TRAILER_SIZE, why);
 	if (rc) {
-		free(tb);
+		block_free(t, tb);
 		return rc;
 	}
 	unsigned type = (unsigned char)tb->data[n];
@@ -480,12 +504,12 @@ static int read_raw(const tv_table *t, bhandle h, table_block **out, const char 
 		*out = tb;
 		return 0;
 	} else if (type == BLOCK_LZ4 || type == BLOCK_ZSTD) {
-		rc = decompress(tb->data, n, (int)type, out, why);
+		rc = decompress(t, tb->data, n, (int)type, out, why);
 	} else {
 		*why = "unknown block type";
 		rc = TROVE_ECORRUPT;
 	}
-	free(tb);
+	block_free(t, tb);
 	return rc;
 }
 
@@ -497,7 +521,7 @@ static int read_block(const tv_table *t, bhandle h, table_block **out, const cha
 	if (rc)
 		return rc;
 	if (tv_block_parse(&tb->blk, tb->data, tb->size)) {
-		free(tb);
+		block_free(t, tb);
 		*why = "bad block restart array";
 		return TROVE_ECORRUPT;
 	}
@@ -515,11 +539,6 @@ static int data_handle(const tv_table *t, tv_slice v, bhandle *h)
 	    t->data_end - h->off < h->size + TRAILER_SIZE)
 		return TROVE_ECORRUPT;
 	return 0;
-}
-
-static void block_deleter(void *v)
-{
-	free(v);
 }
 
 /* Gets the data block at h through the cache (or from disk when there is
@@ -540,8 +559,8 @@ static int get_block(const tv_table *t, bhandle h, tv_cache_handle **hd, table_b
 		return rc;
 	}
 	if (t->cache) {
-		*hd = tv_cache_insert(t->cache, t->file_number, h.off, *tb, (*tb)->size,
-		                      block_deleter);
+		*hd = tv_cache_insert(t->cache, t->file_number, h.off, *tb,
+		                      tv_cache_charge((*tb)->alloc), NULL);
 		if (!*hd)
 			return TROVE_ENOMEM; /* the cache freed the block */
 	}
@@ -553,7 +572,7 @@ static void put_block(const tv_table *t, tv_cache_handle *hd, table_block *tb)
 	if (hd)
 		tv_cache_release(t->cache, hd);
 	else
-		free(tb);
+		block_free(t, tb);
 }
 
 /* ---- Opening ------------------------------------------------------------ */
@@ -657,7 +676,7 @@ static int open_meta(tv_table *t)
 	if (rc)
 		return rc == TROVE_ECORRUPT ? corrupt(t, t->props_h.off, why) : rc;
 	rc = decode_props(t, tv_slice_make(props->data, props->size));
-	free(props);
+	block_free(t, props);
 	if (rc)
 		return corrupt(t, t->props_h.off, "malformed properties block");
 	return 0;
@@ -692,6 +711,10 @@ int tv_table_open(trove_vfs *vfs, const char *path, uint64_t file_number, tv_cac
 		tv_table_close(t);
 		return rc;
 	}
+	if (cache) {
+		t->reserved = tv_table_memory(t);
+		tv_cache_reserve(cache, t->reserved);
+	}
 	*out = t;
 	return 0;
 }
@@ -702,8 +725,10 @@ void tv_table_close(tv_table *t)
 		return;
 	if (t->f)
 		t->vfs->close(t->f);
-	free(t->index);
-	free(t->filter);
+	if (t->reserved)
+		tv_cache_unreserve(t->cache, t->reserved);
+	block_free(t, t->index);
+	block_free(t, t->filter);
 	free(t->path);
 	free(t);
 }
@@ -720,9 +745,9 @@ uint64_t tv_table_file_size(const tv_table *t)
 
 size_t tv_table_memory(const tv_table *t)
 {
-	size_t n = sizeof *t + strlen(t->path) + 1 + sizeof(table_block) + t->index->size;
+	size_t n = sizeof *t + strlen(t->path) + 1 + tv_cache_charge(t->index->alloc);
 	if (t->filter)
-		n += sizeof(table_block) + t->filter->size;
+		n += tv_cache_charge(t->filter->alloc);
 	return n;
 }
 
@@ -1042,15 +1067,15 @@ static int verify_meta(verifier *v)
 		rc = verify_read(v, t->filter_h, false, &tb);
 		if (tb && !tv_bloom_valid(tv_slice_make(tb->data, tb->size)))
 			problem(v, t->filter_h.off, "malformed bloom filter");
-		free(tb);
+		block_free(t, tb);
 	}
 	if (!rc) {
 		rc = verify_read(v, t->props_h, false, &tb);
-		free(tb);
+		block_free(t, tb);
 	}
 	if (!rc) {
 		rc = verify_read(v, t->index_h, true, &tb);
-		free(tb);
+		block_free(t, tb);
 	}
 	return rc;
 }
@@ -1102,7 +1127,7 @@ static int verify_data(verifier *v)
 		rc = verify_read(v, h, true, &tb);
 		if (tb) {
 			verify_entries(v, h, tb, ii.key);
-			free(tb);
+			block_free(v->t, tb);
 		}
 	}
 	if (!rc && ii.status)

@@ -18,13 +18,13 @@ typedef struct tv_arena {
 	char *ptr;                 /* next free byte in the current block */
 	size_t left;               /* bytes left in the current block */
 	tv_arena_block *blocks;    /* every block, newest first */
-	atomic_size_t usage;       /* bytes taken from malloc, for budgeting */
+	atomic_size_t usage;       /* bytes mapped, for budgeting */
 } tv_arena;
 
 void tv_arena_init(tv_arena *a);
 void tv_arena_destroy(tv_arena *a);
 /* Frees everything allocated but keeps one standard block for reuse, so a
- * short-lived arena reused in a loop does not call malloc each time. */
+ * short-lived arena reused in a loop does not map memory each time. */
 void tv_arena_reset(tv_arena *a);
 /* Returns memory aligned for any pointer or 64-bit integer, or NULL. */
 void *tv_arena_alloc(tv_arena *a, size_t n);

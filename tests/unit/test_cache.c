@@ -15,6 +15,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "engine/cache.h"
 #include "testutil.h"
@@ -212,6 +213,54 @@ static void test_capacity_many_shards(void **state)
 	assert_int_equal(deleted, inserted);
 }
 
+/* Values from tv_cache_alloc are recycled for later values, and what the
+ * cache accounts for (entries and recycled buffers) stays within the
+ * capacity. */
+static void test_recycled_values(void **state)
+{
+	(void)state;
+	const size_t cap = 4u << 20;
+	tv_cache *c = tv_cache_new(cap);
+	tu_rng r;
+	tu_rng_seed(&r, tu_seed("cache recycled"));
+	for (int i = 0; i < 20000; i++) {
+		size_t n = 3000 + (size_t)tu_below(&r, 2000);
+		char *v = tv_cache_alloc(c, n);
+		assert_non_null(v);
+		assert_int_equal((uintptr_t)v % 16, 0);
+		memset(v, (int)i, n);
+		assert_true(tv_cache_charge(n) > n);
+		tv_cache_handle *h = tv_cache_insert(c, 1, (uint64_t)i, v, tv_cache_charge(n), NULL);
+		assert_non_null(h);
+		tv_cache_release(c, h);
+		assert_true(tv_cache_usage(c) <= cap);
+	}
+	assert_true(tv_cache_usage(c) > cap / 2);
+	tv_cache_dealloc(c, NULL);
+	tv_cache_free(c);
+}
+
+/* Reserved bytes evict entries at once and count in the usage. */
+static void test_reserve(void **state)
+{
+	(void)state;
+	atomic_int deleted = 0;
+	const size_t cap = 4u << 20;
+	tv_cache *c = tv_cache_new(cap);
+	for (int i = 0; i < 300; i++)
+		put(c, &deleted, 1, (uint64_t)i, 10000);
+	assert_int_equal(deleted, 0);
+	tv_cache_reserve(c, cap - cap / 8);
+	assert_true(deleted > 200);
+	assert_int_equal(tv_cache_reserved(c), cap - cap / 8);
+	assert_true(tv_cache_usage(c) <= cap);
+	put(c, &deleted, 2, 0, 10000);
+	assert_true(tv_cache_usage(c) <= cap);
+	tv_cache_unreserve(c, cap - cap / 8);
+	assert_int_equal(tv_cache_reserved(c), 0);
+	tv_cache_free(c);
+}
+
 typedef struct worker {
 	tv_cache *c;
 	atomic_int *deleted;
@@ -269,6 +318,8 @@ int main(void)
 	        cmocka_unit_test(test_zero_capacity),
 	        cmocka_unit_test(test_capacity_many_shards),
 	        cmocka_unit_test(test_threads),
+	        cmocka_unit_test(test_recycled_values),
+	        cmocka_unit_test(test_reserve),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

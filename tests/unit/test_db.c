@@ -825,6 +825,84 @@ typedef struct problems {
 	uint64_t offset;
 } problems;
 
+/* ---- The memory budget ------------------------------------------------ */
+
+typedef struct budget_reader {
+	trove_db *db;
+	int keys;
+	volatile int stop;
+	uint64_t seed;
+} budget_reader;
+
+static void *budget_reader_main(void *p)
+{
+	budget_reader *r = p;
+	tu_rng rng;
+	tu_rng_seed(&rng, r->seed);
+	char k[32];
+	while (!r->stop) {
+		snprintf(k, sizeof k, "key%08d", (int)tu_below(&rng, (uint64_t)r->keys));
+		void *v;
+		size_t vl;
+		if (trove_get(r->db, k, strlen(k), &v, &vl) == 0)
+			trove_free(v);
+	}
+	return NULL;
+}
+
+/* What trove_get_stats accounts for stays within memory_budget: each
+ * memtable within its quarter (plus one write past the switch point), the
+ * cache (index and filter blocks included) within its half. */
+static void check_budget(trove_db *db, size_t budget)
+{
+	trove_stats st;
+	assert_int_equal(trove_get_stats(db, &st), 0);
+	size_t slack = 128u << 10; /* one arena block and one write */
+	assert_true(st.memtable_bytes <= budget / 2 + 2 * slack);
+	assert_true(st.table_meta_bytes <= st.cache_bytes);
+	assert_true(st.cache_bytes <= budget / 2);
+	assert_true(st.memtable_bytes + st.cache_bytes <= budget + 2 * slack);
+}
+
+/* Writes many times the budget while four threads read, checking the
+ * accounting after every write; the cache fills (so its limit is what
+ * holds it), and the tables' index and filter blocks are charged to it. */
+static void test_memory_budget(void **state)
+{
+	fixture *f = *state;
+	const size_t budget = 2u << 20;
+	assert_int_equal(trove_close(f->db), 0);
+	f->o.memory_budget = budget;
+	assert_int_equal(trove_open(f->dir, &f->o, &f->db), 0);
+	enum { KEYS = 20000 };
+	budget_reader r[4];
+	pthread_t th[4];
+	for (int i = 0; i < 4; i++) {
+		r[i] = (budget_reader){f->db, KEYS, 0, tu_seed("budget reader") + (uint64_t)i};
+		assert_int_equal(pthread_create(&th[i], NULL, budget_reader_main, &r[i]), 0);
+	}
+	tu_rng rng;
+	tu_rng_seed(&rng, tu_seed("budget writer"));
+	char k[32], v[200];
+	for (int i = 0; i < 3 * KEYS; i++) {
+		snprintf(k, sizeof k, "key%08d", (int)tu_below(&rng, KEYS));
+		for (size_t j = 0; j < sizeof v; j++)
+			v[j] = (char)('a' + tu_below(&rng, 26)); /* incompressible enough */
+		assert_int_equal(trove_put(f->db, k, strlen(k), v, sizeof v), 0);
+		check_budget(f->db, budget);
+	}
+	for (int i = 0; i < 4; i++) {
+		r[i].stop = 1;
+		pthread_join(th[i], NULL);
+	}
+	trove_stats st;
+	assert_int_equal(trove_get_stats(f->db, &st), 0);
+	assert_true(st.flushes >= 4 && st.table_files > 0);
+	assert_true(st.table_meta_bytes > 0);
+	assert_true(st.cache_bytes > budget / 4); /* the cache did fill */
+	check_budget(f->db, budget);
+}
+
 static void note_problem(void *arg, const char *file, uint64_t offset, const char *msg)
 {
 	problems *p = arg;
@@ -904,6 +982,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_list_keys, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_many_keys_with_model, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_backup, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_memory_budget, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_verify_corruption, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("db", tests, NULL, NULL);
