@@ -11,20 +11,24 @@
  * blocks, read buffers) have been carved out of the freed blocks, so the
  * new memtable takes fresh memory while the old one's lingers as free
  * space in malloc's heaps (in the benchmark's 1M-key run about 70 MiB of
- * RSS, a memtable's worth, beside a 64 MiB memtable).
+ * RSS, a memtable's worth, beside a 64 MiB memtable).  A request too big
+ * for a standard block gets a block of its own from malloc instead: one
+ * mapping per big value could run into the kernel's limit on mappings
+ * (vm.max_map_count) in a large memtable of values of a few tens of KiB.
  */
 #include "arena.h"
 
 #include <stdint.h>
+#include <stdlib.h>
 #include <sys/mman.h>
-#include <unistd.h>
 
 #define ARENA_BLOCK (64u << 10) /* bytes mapped for a standard block */
 #define ARENA_ALIGN 8
 
 struct tv_arena_block {
 	tv_arena_block *next;
-	size_t size; /* bytes mapped, this header included */
+	size_t size; /* bytes taken, this header included */
+	int mapped;  /* 1: a standard block from mmap; 0: from malloc */
 	_Alignas(16) char data[];
 };
 
@@ -41,7 +45,10 @@ void tv_arena_init(tv_arena *a)
 
 static void unmap_block(tv_arena_block *b)
 {
-	munmap(b, b->size);
+	if (b->mapped)
+		munmap(b, b->size);
+	else
+		free(b);
 }
 
 void tv_arena_destroy(tv_arena *a)
@@ -55,17 +62,28 @@ void tv_arena_destroy(tv_arena *a)
 	tv_arena_init(a);
 }
 
-/* Maps a block offering at least n bytes; NULL on failure. */
+/* Maps a standard block, or mallocs a block of its own for a request of n
+ * bytes; NULL on failure. */
 static char *new_block(tv_arena *a, size_t n)
 {
-	size_t page = (size_t)sysconf(_SC_PAGESIZE);
-	if (n > SIZE_MAX - sizeof(tv_arena_block) - page)
-		return NULL;
-	size_t size = (sizeof(tv_arena_block) + n + page - 1) / page * page;
-	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (p == MAP_FAILED)
-		return NULL;
-	tv_arena_block *b = p;
+	tv_arena_block *b;
+	size_t size;
+	if (n == BLOCK_DATA) {
+		size = ARENA_BLOCK;
+		void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (p == MAP_FAILED)
+			return NULL;
+		b = p;
+		b->mapped = 1;
+	} else {
+		if (n > SIZE_MAX - sizeof(tv_arena_block))
+			return NULL;
+		size = sizeof(tv_arena_block) + n;
+		b = malloc(size);
+		if (!b)
+			return NULL;
+		b->mapped = 0;
+	}
 	b->next = a->blocks;
 	b->size = size;
 	a->blocks = b;
@@ -78,7 +96,7 @@ void tv_arena_reset(tv_arena *a)
 	tv_arena_block *keep = NULL, *b = a->blocks;
 	while (b) {
 		tv_arena_block *next = b->next;
-		if (!keep && b->size == ARENA_BLOCK)
+		if (!keep && b->mapped)
 			keep = b;
 		else
 			unmap_block(b);

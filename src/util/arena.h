@@ -18,7 +18,7 @@ typedef struct tv_arena {
 	char *ptr;                 /* next free byte in the current block */
 	size_t left;               /* bytes left in the current block */
 	tv_arena_block *blocks;    /* every block, newest first */
-	atomic_size_t usage;       /* bytes mapped, for budgeting */
+	atomic_size_t usage;       /* bytes taken, for budgeting */
 } tv_arena;
 
 void tv_arena_init(tv_arena *a);
