@@ -76,23 +76,26 @@ int tv_batch_add_op(trove_batch *b, int type, const void *key, size_t klen,
 		return rc;
 	if (expire_at < 0)
 		return TROVE_EINVAL;
-	char t = (char)type;
 	rc = tv_buf_reserve(&b->ops, 1 + 2 * TV_MAX_VARINT32 + klen + 8 + vlen);
 	if (rc)
 		return rc;
-	tv_buf_append(&b->ops, &t, 1);
-	tv_buf_put_lenprefixed(&b->ops, key, klen);
+	/* The room is there: encode in place rather than append piece by piece. */
+	char *p = b->ops.data + b->ops.len;
+	*p++ = (char)type;
+	p = tv_encode_lenprefixed(p, key, (uint32_t)klen);
 	switch (type) {
 	case TV_OP_PUT_EXP:
 	case TV_OP_EXPIRE:
 	case TV_OP_REAP:
-		tv_buf_put_fixed64(&b->ops, (uint64_t)expire_at);
+		tv_put_fixed64(p, (uint64_t)expire_at);
+		p += 8;
 		break;
 	default:
 		break;
 	}
 	if (type == TV_OP_PUT || type == TV_OP_PUT_EXP || type == TV_OP_PUT_KEEP)
-		tv_buf_put_lenprefixed(&b->ops, val, vlen);
+		p = tv_encode_lenprefixed(p, val, (uint32_t)vlen);
+	b->ops.len = (size_t)(p - b->ops.data);
 	b->nops++;
 	return 0;
 }
@@ -134,16 +137,19 @@ int trove_batch_require(trove_batch *b, const void *key, size_t klen,
 		return TROVE_EINVAL;
 	if (cond->kind == TROVE_IF_VALUE && (rc = check_value(cond->value, cond->value_len)))
 		return rc;
-	char t = (char)cond->kind;
 	rc = tv_buf_reserve(&b->conds, 1 + 2 * TV_MAX_VARINT32 + klen + 8 + cond->value_len);
 	if (rc)
 		return rc;
-	tv_buf_append(&b->conds, &t, 1);
-	tv_buf_put_lenprefixed(&b->conds, key, klen);
-	if (cond->kind == TROVE_IF_VALUE)
-		tv_buf_put_lenprefixed(&b->conds, cond->value, cond->value_len);
-	else if (cond->kind == TROVE_IF_VERSION)
-		tv_buf_put_fixed64(&b->conds, cond->version);
+	char *p = b->conds.data + b->conds.len;
+	*p++ = (char)cond->kind;
+	p = tv_encode_lenprefixed(p, key, (uint32_t)klen);
+	if (cond->kind == TROVE_IF_VALUE) {
+		p = tv_encode_lenprefixed(p, cond->value, (uint32_t)cond->value_len);
+	} else if (cond->kind == TROVE_IF_VERSION) {
+		tv_put_fixed64(p, cond->version);
+		p += 8;
+	}
+	b->conds.len = (size_t)(p - b->conds.data);
 	b->nconds++;
 	return 0;
 }

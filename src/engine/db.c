@@ -427,7 +427,7 @@ typedef struct group {
 	trove_db *db;
 	tv_super *s;
 	uint64_t base_seq; /* sequence everything before the group has */
-	int64_t now;
+	int64_t now;       /* the group's clock, read at first need; 0 before */
 	tv_arena arena;
 	ov_entry *ents;
 	size_t nents, capents;
@@ -450,11 +450,21 @@ typedef struct kstate {
 	int64_t exp;
 	uint64_t seq;
 	tv_slice value; /* valid until the next get_state */
+	uint64_t hash;  /* of the key, for set_entry */
 } kstate;
 
-static int live(const kstate *st, int64_t now)
+/* The time the whole group judges expiry by.  Read only when a key with
+ * an expiry is met: plain writes never need the clock. */
+static int64_t group_now(group *g)
 {
-	return st->exists && (st->exp == 0 || st->exp > now);
+	if (!g->now)
+		g->now = tv_now_ms();
+	return g->now;
+}
+
+static int live(group *g, const kstate *st)
+{
+	return st->exists && (st->exp == 0 || st->exp > group_now(g));
 }
 
 static ov_entry *ov_find(group *g, tv_slice key, uint64_t h)
@@ -489,10 +499,11 @@ static int ov_grow(group *g)
 	return 0;
 }
 
-/* Records the new state of a stored key for the current batch. */
-static int set_entry(group *g, tv_slice key, unsigned type, int64_t exp, tv_slice value)
+/* Records the new state of a stored key, whose tv_hash64 is h, for the
+ * current batch. */
+static int set_entry(group *g, tv_slice key, uint64_t h, unsigned type, int64_t exp,
+                     tv_slice value)
 {
-	uint64_t h = tv_hash64(key.data, key.len);
 	ov_entry *e = ov_find(g, key, h);
 	if (!e) {
 		if ((g->nents + 1) * 2 > g->nslots && ov_grow(g))
@@ -540,7 +551,8 @@ static int set_entry(group *g, tv_slice key, unsigned type, int64_t exp, tv_slic
  * then the database.  With need_value, st->value holds the whole value. */
 static int get_state(group *g, tv_slice key, int need_value, kstate *st)
 {
-	ov_entry *e = ov_find(g, key, tv_hash64(key.data, key.len));
+	st->hash = tv_hash64(key.data, key.len);
+	ov_entry *e = ov_find(g, key, st->hash);
 	if (e) {
 		st->exists = e->type != TV_TYPE_DEL;
 		st->exp = e->exp;
@@ -563,6 +575,12 @@ static int get_state(group *g, tv_slice key, int need_value, kstate *st)
 	return 0;
 }
 
+/* Adds (TV_TYPE_PUT) or removes (TV_TYPE_DEL) an expiry index entry. */
+static int set_index(group *g, tv_slice xkey, unsigned type)
+{
+	return set_entry(g, xkey, tv_hash64(xkey.data, xkey.len), type, 0, tv_slice_make(NULL, 0));
+}
+
 /* Moves a key from state prev to a new state, keeping the live-key count
  * and the expiry index in step. */
 static int apply_op(group *g, tv_slice skey, const kstate *prev, unsigned type, int64_t exp,
@@ -573,12 +591,11 @@ static int apply_op(group *g, tv_slice skey, const kstate *prev, unsigned type, 
 	g->delta += (type != TV_TYPE_DEL) - prev->exists;
 	int keep_index = prev->exists && prev->exp && type == TV_TYPE_PUT_EXP && exp == prev->exp;
 	if (prev->exists && prev->exp && !keep_index)
-		rc = set_entry(g, expiry_key(xb, prev->exp, skey), TV_TYPE_DEL, 0,
-		               tv_slice_make(NULL, 0));
+		rc = set_index(g, expiry_key(xb, prev->exp, skey), TV_TYPE_DEL);
 	if (!rc && type == TV_TYPE_PUT_EXP && !keep_index)
-		rc = set_entry(g, expiry_key(xb, exp, skey), TV_TYPE_PUT, 0, tv_slice_make(NULL, 0));
+		rc = set_index(g, expiry_key(xb, exp, skey), TV_TYPE_PUT);
 	if (!rc)
-		rc = set_entry(g, skey, type, type == TV_TYPE_PUT_EXP ? exp : 0, value);
+		rc = set_entry(g, skey, prev->hash, type, type == TV_TYPE_PUT_EXP ? exp : 0, value);
 	return rc;
 }
 
@@ -595,7 +612,7 @@ static int check_conditions(group *g, const trove_batch *b, size_t *failed)
 		int rc = get_state(g, skey, c.cond == TROVE_IF_VALUE, &st);
 		if (rc)
 			return rc;
-		int ok, alive = live(&st, g->now);
+		int ok, alive = live(g, &st);
 		switch (c.cond) {
 		case TROVE_IF_ABSENT: ok = !alive; break;
 		case TROVE_IF_PRESENT: ok = alive; break;
@@ -625,16 +642,16 @@ static int resolve_op(group *g, const tv_op *op)
 	case TV_OP_PUT_EXP:
 		return apply_op(g, skey, &prev, TV_TYPE_PUT_EXP, op->expire_at, op->value);
 	case TV_OP_PUT_KEEP: {
-		int64_t exp = live(&prev, g->now) ? prev.exp : 0;
+		int64_t exp = live(g, &prev) ? prev.exp : 0;
 		return apply_op(g, skey, &prev, exp ? TV_TYPE_PUT_EXP : TV_TYPE_PUT, exp, op->value);
 	}
 	case TV_OP_DEL:
 		if (!prev.exists)
 			return 0;
-		g->removed += live(&prev, g->now);
+		g->removed += live(g, &prev);
 		return apply_op(g, skey, &prev, TV_TYPE_DEL, 0, tv_slice_make(NULL, 0));
 	case TV_OP_EXPIRE: {
-		if (!live(&prev, g->now))
+		if (!live(g, &prev))
 			return 0;
 		char *copy = tv_arena_alloc(&g->arena, prev.value.len ? prev.value.len : 1);
 		if (!copy)
@@ -645,7 +662,7 @@ static int resolve_op(group *g, const tv_op *op)
 		return apply_op(g, skey, &prev, exp ? TV_TYPE_PUT_EXP : TV_TYPE_PUT, exp, v);
 	}
 	case TV_OP_REAP:
-		if (!prev.exists || prev.exp != op->expire_at || prev.exp > g->now)
+		if (!prev.exists || prev.exp != op->expire_at || prev.exp > group_now(g))
 			return 0;
 		atomic_fetch_add_explicit(&g->db->st_reaped, 1, memory_order_relaxed);
 		return apply_op(g, skey, &prev, TV_TYPE_DEL, 0, tv_slice_make(NULL, 0));
@@ -664,27 +681,37 @@ static int64_t unzigzag(uint64_t v)
 	return (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
 }
 
-/* Appends the current batch's writes to the log record. */
+/* Appends the current batch's writes to the log record, reserving room
+ * for each entry once and encoding it in place. */
 static int emit_batch(group *g)
 {
 	tv_buf *r = g->rec;
-	int rc = tv_buf_put_varint64(r, zigzag(g->delta));
-	rc |= tv_buf_put_varint32(r, (uint32_t)g->ntouched);
-	for (size_t i = 0; i < g->ntouched && !rc; i++) {
+	if (tv_buf_reserve(r, TV_MAX_VARINT64 + TV_MAX_VARINT32))
+		return TROVE_ENOMEM;
+	char *p = tv_encode_varint64(r->data + r->len, zigzag(g->delta));
+	p = tv_encode_varint32(p, (uint32_t)g->ntouched);
+	r->len = (size_t)(p - r->data);
+	for (size_t i = 0; i < g->ntouched; i++) {
 		const ov_entry *e = &g->ents[g->touched[i]];
-		char t = (char)e->type;
-		rc |= tv_buf_append(r, &t, 1);
-		rc |= tv_buf_put_lenprefixed(r, e->key.data, e->key.len);
+		if (tv_buf_reserve(r, 1 + 2 * TV_MAX_VARINT32 + e->key.len + 8 + e->value.len))
+			return TROVE_ENOMEM;
+		p = r->data + r->len;
+		*p++ = (char)e->type;
+		p = tv_encode_lenprefixed(p, e->key.data, (uint32_t)e->key.len);
 		if (e->type == TV_TYPE_PUT_EXP) {
-			rc |= tv_buf_put_varint32(r, (uint32_t)(e->value.len + 8));
-			rc |= tv_buf_put_fixed64(r, (uint64_t)e->exp);
-			rc |= tv_buf_append(r, e->value.data, e->value.len);
+			p = tv_encode_varint32(p, (uint32_t)(e->value.len + 8));
+			tv_put_fixed64(p, (uint64_t)e->exp);
+			p += 8;
+			if (e->value.len)
+				memcpy(p, e->value.data, e->value.len);
+			p += e->value.len;
 		} else {
-			rc |= tv_buf_put_lenprefixed(r, e->value.data, e->value.len);
+			p = tv_encode_lenprefixed(p, e->value.data, (uint32_t)e->value.len);
 		}
+		r->len = (size_t)(p - r->data);
 	}
 	g->nops += g->ntouched;
-	return rc ? TROVE_ENOMEM : 0;
+	return 0;
 }
 
 /* Resolves one writer's batch into the group; sets its status. */
@@ -828,7 +855,7 @@ static group *group_begin(trove_db *db, tv_super *s)
 	g->db = db;
 	g->s = s;
 	g->base_seq = atomic_load_explicit(&db->last_seq, memory_order_relaxed);
-	g->now = tv_now_ms();
+	g->now = 0;
 	g->rec = &db->wal_rec;
 	return g;
 }
@@ -854,12 +881,18 @@ static int commit_group(trove_db *db, tv_super *s, tv_writer *first, tv_writer *
 	group *g = group_begin(db, s);
 	if (!g)
 		return TROVE_ENOMEM;
-	tv_buf_clear(g->rec);
-	int rc = tv_buf_put_fixed64(g->rec, g->base_seq + 1);
-	rc |= tv_buf_put_fixed32(g->rec, 0);
-	char flags = db->opts.sync == TROVE_SYNC_ALWAYS ? 0 : REC_RELAXED;
-	rc |= tv_buf_append(g->rec, &flags, 1);
-	int want_sync = 0;
+	/* The record starts after room for the log's frame header, so that
+	 * it is appended where it was built. */
+	tv_buf *r = g->rec;
+	tv_buf_clear(r);
+	if (tv_buf_reserve(r, TV_LOG_RECORD_HEADER + REC_HEADER))
+		return TROVE_ENOMEM;
+	char *hdr = r->data + TV_LOG_RECORD_HEADER;
+	tv_put_fixed64(hdr, g->base_seq + 1);
+	tv_put_fixed32(hdr + 8, 0); /* the batch count, known at the end */
+	hdr[12] = db->opts.sync == TROVE_SYNC_ALWAYS ? 0 : REC_RELAXED;
+	r->len = TV_LOG_RECORD_HEADER + REC_HEADER;
+	int rc = 0, want_sync = 0;
 	for (tv_writer *w = first; !rc; w = w->next) {
 		want_sync |= w->flags & TV_W_SYNC;
 		if (w->batch)
@@ -873,21 +906,19 @@ static int commit_group(trove_db *db, tv_super *s, tv_writer *first, tv_writer *
 	*delta = 0;
 	if (rc || (g->nbatches == 0 && !want_sync))
 		goto out;
+	tv_put_fixed32(r->data + TV_LOG_RECORD_HEADER + 8, g->nbatches);
 	if (db->use_wal) {
-		uint64_t now = (uint64_t)tv_now_ms();
 		int sync = want_sync || db->opts.sync == TROVE_SYNC_ALWAYS ||
 		           (db->opts.sync == TROVE_SYNC_PERIODIC &&
-		            now - db->last_sync_ms >= db->opts.sync_period_ms);
+		            (uint64_t)tv_now_ms() - db->last_sync_ms >= db->opts.sync_period_ms);
 		if (g->nbatches) {
-			tv_put_fixed32(g->rec->data + 8, g->nbatches);
-			rc = tv_log_append(db->wal, tv_buf_slice(g->rec));
+			rc = tv_log_append_framed(db->wal, r->data, r->len);
 			if (rc) {
 				db->wal_broken = 1;
 				goto out;
 			}
 			db->wal_dirty = 1;
-			atomic_fetch_add_explicit(&db->st_wal_bytes, g->rec->len + TV_LOG_RECORD_HEADER,
-			                          memory_order_relaxed);
+			atomic_fetch_add_explicit(&db->st_wal_bytes, r->len, memory_order_relaxed);
 		}
 		if (sync && db->wal_dirty && (rc = sync_wal(db)) != 0) {
 			/* The record may or may not be on disk: refuse writes until
@@ -899,10 +930,11 @@ static int commit_group(trove_db *db, tv_super *s, tv_writer *first, tv_writer *
 		}
 	}
 	if (g->nbatches) {
-		tv_put_fixed32(g->rec->data + 8, g->nbatches);
 		int64_t d;
 		unsigned f;
-		rc = apply_record(s->mem, tv_buf_slice(g->rec), new_seq, &d, &f);
+		tv_slice rec = tv_slice_make(r->data + TV_LOG_RECORD_HEADER,
+		                             r->len - TV_LOG_RECORD_HEADER);
+		rc = apply_record(s->mem, rec, new_seq, &d, &f);
 		if (rc) {
 			db->bad = 1;
 			goto out;
@@ -1056,15 +1088,21 @@ int tv_write_internal(trove_db *db, const trove_batch *b, int flags, trove_write
 	memset(&w, 0, sizeof w);
 	w.batch = b;
 	w.flags = flags;
-	pthread_cond_init(&w.cv, NULL);
 	pthread_mutex_lock(&db->mu);
 	if (db->queue_tail)
 		db->queue_tail->next = &w;
 	else
 		db->queue_head = &w;
 	db->queue_tail = &w;
-	while (!w.done && db->queue_head != &w)
-		pthread_cond_wait(&w.cv, &db->mu);
+	if (db->queue_head != &w) {
+		/* Only a writer queued behind another is ever signalled (by a
+		 * leader, as one of its group or the next head), so only it
+		 * needs a condition variable. */
+		pthread_cond_init(&w.cv, NULL);
+		w.has_cv = 1;
+		while (!w.done && db->queue_head != &w)
+			pthread_cond_wait(&w.cv, &db->mu);
+	}
 	if (!w.done) {
 		int rc = make_room(db, flags & TV_W_FLUSH);
 		tv_writer *last = rc ? &w : build_group(db);
@@ -1101,7 +1139,8 @@ int tv_write_internal(trove_db *db, const trove_batch *b, int flags, trove_write
 			pthread_cond_signal(&db->queue_head->cv);
 	}
 	pthread_mutex_unlock(&db->mu);
-	pthread_cond_destroy(&w.cv);
+	if (w.has_cv)
+		pthread_cond_destroy(&w.cv);
 	if (res && (w.status == 0 || w.status == TROVE_ECONDITION))
 		*res = w.res;
 	return w.status;
@@ -1126,17 +1165,19 @@ int trove_write(trove_db *db, const trove_batch *b, trove_write_result *res)
 	return tv_write_internal(db, b, 0, res);
 }
 
-/* A one-op batch on the stack's behalf: key, optional condition. */
+/* A one-op batch on the stack's behalf: key, optional condition.  Its
+ * buffers start on the stack, so a small write allocates nothing. */
 static int write_one(trove_db *db, int type, const void *key, size_t klen, const void *val,
                      size_t vlen, int64_t exp, const trove_cond *cond, trove_write_result *res)
 {
 	int rc = writable(db);
 	if (rc)
 		return rc;
+	char ops[512], conds[128];
 	trove_batch b;
 	memset(&b, 0, sizeof b);
-	tv_buf_init(&b.ops);
-	tv_buf_init(&b.conds);
+	tv_buf_init_fixed(&b.ops, ops, sizeof ops);
+	tv_buf_init_fixed(&b.conds, conds, sizeof conds);
 	rc = tv_batch_add_op(&b, type, key, klen, val, vlen, exp);
 	if (!rc && cond && cond->kind != TROVE_IF_ANY)
 		rc = trove_batch_require(&b, key, klen, cond);

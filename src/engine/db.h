@@ -108,6 +108,7 @@ typedef struct tv_writer {
 	int status;
 	trove_write_result res;
 	int done;
+	int has_cv;               /* cv is initialised: it queued behind another */
 	pthread_cond_t cv;
 	struct tv_writer *next;
 } tv_writer;

@@ -2,8 +2,9 @@
  * logfile.c - append-only record logs (the write-ahead log and the manifest).
  *
  * The writer frames each record (checksum, length, payload) in a reusable
- * buffer and hands it to the VFS in one append, so a record is never split
- * across system calls by us.  The reader walks the file with buffered
+ * buffer, or in room the caller left in front of it (the write-ahead log's
+ * records, which can be large), and hands it to the VFS in one append, so
+ * a record is never split across system calls by us.  The reader walks the file with buffered
  * positional reads (never the whole file in memory) and sorts what it
  * cannot read into a torn tail, which a crash during an append leaves and
  * which is dropped, or corruption, which is an error naming file and
@@ -83,10 +84,11 @@ int tv_log_create(trove_vfs *vfs, const char *path, const char *magic, tv_log_wr
 	return 0;
 }
 
-/* Frames the record as [checksum][length][payload] and appends it whole.
- * Returns TROVE_ETOOBIG for a record over TV_LOG_MAX_RECORD and
- * TROVE_ENOMEM (nothing written, the writer stays usable), or the error of
- * the append (the writer is dead: every later append returns it). */
+/* Frames the record as [checksum][length][payload] in the reusable frame
+ * buffer and appends it whole.  Returns TROVE_ETOOBIG for a record over
+ * TV_LOG_MAX_RECORD and TROVE_ENOMEM (nothing written, the writer stays
+ * usable), or the error of the append (the writer is dead: every later
+ * append returns it). */
 int tv_log_append(tv_log_writer *w, tv_slice record)
 {
 	if (w->err)
@@ -97,22 +99,32 @@ int tv_log_append(tv_log_writer *w, tv_slice record)
 	int rc = tv_buf_reserve(&w->frame, TV_LOG_RECORD_HEADER + record.len);
 	if (rc)
 		return rc;
-	char *p = w->frame.data;
-	tv_put_fixed32(p + 4, (uint32_t)record.len);
 	if (record.len)
-		memcpy(p + TV_LOG_RECORD_HEADER, record.data, record.len);
-	/* Length and payload lie side by side in the frame: one pass over
-	 * them gives what tv_checksum2 gives over the two pieces. */
-	tv_put_fixed32(p, tv_checksum(p + 4, 4 + record.len));
-	w->frame.len = TV_LOG_RECORD_HEADER + record.len;
-	rc = w->vfs->append(w->f, w->frame.data, w->frame.len);
+		memcpy(w->frame.data + TV_LOG_RECORD_HEADER, record.data, record.len);
+	rc = tv_log_append_framed(w, w->frame.data, TV_LOG_RECORD_HEADER + record.len);
 	if (w->frame.cap > WRITE_BUF_KEEP)
 		tv_buf_free(&w->frame);
+	return rc;
+}
+
+int tv_log_append_framed(tv_log_writer *w, char *frame, size_t len)
+{
+	assert(len >= TV_LOG_RECORD_HEADER);
+	if (w->err)
+		return w->err;
+	size_t n = len - TV_LOG_RECORD_HEADER;
+	if (n > TV_LOG_MAX_RECORD)
+		return TROVE_ETOOBIG;
+	tv_put_fixed32(frame + 4, (uint32_t)n);
+	/* Length and payload lie side by side in the frame: one pass over
+	 * them gives what tv_checksum2 gives over the two pieces. */
+	tv_put_fixed32(frame, tv_checksum(frame + 4, 4 + n));
+	int rc = w->vfs->append(w->f, frame, len);
 	if (rc) {
 		w->err = rc;
 		return rc;
 	}
-	w->size += TV_LOG_RECORD_HEADER + record.len;
+	w->size += len;
 	return 0;
 }
 

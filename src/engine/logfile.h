@@ -41,6 +41,10 @@ int tv_log_create(trove_vfs *vfs, const char *path, const char *magic,
 /* Appends one record.  On error the file may hold part of it; the writer
  * must then be abandoned (closed), never appended to again. */
 int tv_log_append(tv_log_writer *w, tv_slice record);
+/* tv_log_append for a record built in place: frame holds
+ * TV_LOG_RECORD_HEADER bytes of room, which this fills in, followed by the
+ * record; len counts both.  Saves copying a large record. */
+int tv_log_append_framed(tv_log_writer *w, char *frame, size_t len);
 /* Makes what was appended durable.  Allowed after a failed append: the
  * records before it are intact, and what part of the failed one reached
  * the file can only read as a torn tail. */

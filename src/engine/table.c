@@ -1141,7 +1141,7 @@ static int verify_data(verifier *v)
 int tv_table_verify(tv_table *t, void (*report)(void *arg, uint64_t offset, const char *msg),
                     void *arg)
 {
-	verifier v = {t, report, arg, 0, {NULL, 0, 0}, false, 0};
+	verifier v = {t, report, arg, 0, {NULL, 0, 0, NULL}, false, 0};
 	int rc = verify_frame(&v);
 	if (!rc)
 		rc = verify_meta(&v);

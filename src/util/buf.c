@@ -13,18 +13,25 @@
 
 void tv_buf_init(tv_buf *b)
 {
-	b->data = NULL;
+	tv_buf_init_fixed(b, NULL, 0);
+}
+
+void tv_buf_init_fixed(tv_buf *b, char *storage, size_t cap)
+{
+	b->data = storage;
 	b->len = 0;
-	b->cap = 0;
+	b->cap = cap;
+	b->fixed = storage;
 }
 
 void tv_buf_free(tv_buf *b)
 {
-	free(b->data);
+	if (b->data != b->fixed)
+		free(b->data);
 	tv_buf_init(b);
 }
 
-int tv_buf_reserve(tv_buf *b, size_t extra)
+int tv_buf_grow(tv_buf *b, size_t extra)
 {
 	if (extra > SIZE_MAX - b->len)
 		return TROVE_ENOMEM;
@@ -34,23 +41,18 @@ int tv_buf_reserve(tv_buf *b, size_t extra)
 	size_t cap = b->cap ? b->cap : 64;
 	while (cap < need)
 		cap = cap > SIZE_MAX / 2 ? need : cap * 2;
-	char *p = realloc(b->data, cap);
+	char *p;
+	if (b->data && b->data == b->fixed) {
+		p = malloc(cap);
+		if (p)
+			memcpy(p, b->data, b->len);
+	} else {
+		p = realloc(b->data, cap);
+	}
 	if (!p)
 		return TROVE_ENOMEM;
 	b->data = p;
 	b->cap = cap;
-	return 0;
-}
-
-int tv_buf_append(tv_buf *b, const void *data, size_t len)
-{
-	if (len == 0)
-		return 0;
-	int rc = tv_buf_reserve(b, len);
-	if (rc)
-		return rc;
-	memcpy(b->data + b->len, data, len);
-	b->len += len;
 	return 0;
 }
 
@@ -87,6 +89,6 @@ int tv_buf_put_lenprefixed(tv_buf *b, const void *data, size_t len)
 	int rc = tv_buf_reserve(b, TV_MAX_VARINT32 + len);
 	if (rc)
 		return rc;
-	tv_buf_put_varint32(b, (uint32_t)len);
-	return tv_buf_append(b, data, len);
+	b->len = (size_t)(tv_encode_lenprefixed(b->data + b->len, data, (uint32_t)len) - b->data);
+	return 0;
 }

@@ -11,6 +11,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #define TV_MAX_VARINT32 5
 #define TV_MAX_VARINT64 10
@@ -47,6 +48,16 @@ static inline uint64_t tv_get_fixed64(const char *p)
 char *tv_encode_varint32(char *p, uint32_t v);
 char *tv_encode_varint64(char *p, uint64_t v);
 int tv_varint_length(uint64_t v);
+
+/* Writes a varint32 length and then len bytes of data at p (which must
+ * have room for TV_MAX_VARINT32 + len); returns the pointer past them. */
+static inline char *tv_encode_lenprefixed(char *p, const void *data, uint32_t len)
+{
+	p = tv_encode_varint32(p, len);
+	if (len)
+		memcpy(p, data, len);
+	return p + len;
+}
 
 /* Decodes a varint from [p, end).  Returns the pointer past it, or NULL if
  * the input ends early or the value overflows. */
