@@ -314,6 +314,17 @@ void tv_block_iter_seek(tv_block_iter *it, tv_slice target)
 	}
 }
 
+void tv_block_iter_seek_restart(tv_block_iter *it, uint32_t i)
+{
+	assert(i < it->blk.nrestarts);
+	if (it->status) {
+		mark_end(it);
+		return;
+	}
+	if (to_restart(it, i))
+		parse_next(it);
+}
+
 void tv_block_iter_next(tv_block_iter *it)
 {
 	assert(tv_block_iter_valid(it));

@@ -121,6 +121,9 @@ int tv_block_iter_valid(const tv_block_iter *it);
 void tv_block_iter_seek_first(tv_block_iter *it);
 void tv_block_iter_seek_last(tv_block_iter *it);
 void tv_block_iter_seek(tv_block_iter *it, tv_slice target);
+/* Positions it at the entry of restart point i (< blk.nrestarts): where a
+ * caller that searched the restart keys by other means lands. */
+void tv_block_iter_seek_restart(tv_block_iter *it, uint32_t i);
 void tv_block_iter_next(tv_block_iter *it);
 void tv_block_iter_prev(tv_block_iter *it);
 

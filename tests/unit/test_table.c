@@ -777,6 +777,91 @@ static void roundtrip(fixture *f, int compression)
 	       (unsigned long long)size);
 }
 
+/* Keys from a tiny alphabet with zero bytes, of many lengths, all sharing
+ * a long prefix: the index's fences (table.c) tie often, one key is a
+ * prefix of another, and targets fall before, inside and after the
+ * shared prefix.  Gets and seeks must agree with the sorted keys. */
+static int ikey_qcmp(const void *a, const void *b)
+{
+	const entry *x = a, *y = b;
+	return tv_ikey_cmp(ekey(x), ekey(y));
+}
+
+static size_t tie_key(tu_rng *r, char *buf)
+{
+	static const char alpha[] = {'a', 'b', 0, (char)0xff};
+	memcpy(buf, "shared-prefix/", 14);
+	size_t len = 14 + (size_t)tu_below(r, 16);
+	for (size_t i = 14; i < len; i++)
+		buf[i] = alpha[tu_below(r, sizeof alpha)];
+	return len;
+}
+
+static void test_index_fences(void **state)
+{
+	fixture *f = *state;
+	tu_rng r;
+	tu_rng_seed(&r, tu_seed("table fences"));
+	dataset d = {calloc(3000, sizeof(entry)), 0, 0};
+	assert_non_null(d.e);
+	for (size_t i = 0; i < 3000; i++) {
+		char uk[32];
+		size_t ulen = tie_key(&r, uk);
+		entry *e = &d.e[d.n++];
+		e->ikey = make_ikey(uk, ulen, 100 + i, TV_TYPE_PUT, &e->klen);
+		e->vlen = 8;
+		e->val = malloc(8);
+		assert_non_null(e->val);
+		memcpy(e->val, e->ikey, 8);
+	}
+	qsort(d.e, d.n, sizeof(entry), ikey_qcmp);
+	tv_table_opts o = {TROVE_COMPRESS_NONE, 0, 128, 10}; /* many small blocks */
+	build_table(f->path, &d, &o);
+	tv_table *t;
+	assert_int_equal(open_table(f, NULL, &t), 0);
+	tv_iter *it = tv_table_iter(t);
+	assert_non_null(it);
+	got *g = new_got();
+	for (int i = 0; i < 6000; i++) {
+		char uk[32];
+		size_t ulen = tie_key(&r, uk);
+		if (i % 100 == 0)
+			ulen = (size_t)tu_below(&r, 15); /* a prefix of the shared one */
+		if (i % 100 == 1)
+			uk[0] = (char)(i % 200 < 100 ? 'a' : 'z'); /* before or after all */
+		size_t klen;
+		char *target = make_ikey(uk, ulen, TV_MAX_SEQ, TV_SEEK_TYPE, &klen);
+		tv_slice tk = tv_slice_make(target, klen);
+		size_t want = lower_bound(&d, tk);
+		g->calls = 0;
+		int rc = tv_table_get(t, tk, record, g);
+		if (want < d.n && tv_slice_eq(tv_ikey_user(ekey(&d.e[want])), tv_ikey_user(tk))) {
+			assert_int_equal(rc, 7);
+			assert_slice_eq(g->k, ekey(&d.e[want]));
+		} else {
+			assert_int_equal(rc, 0);
+			assert_int_equal(g->calls, 0);
+		}
+		tv_iter_seek(it, tk);
+		if (want < d.n)
+			assert_slice_eq(tv_iter_key(it), ekey(&d.e[want]));
+		else
+			assert_false(tv_iter_valid(it));
+		free(target);
+	}
+	for (size_t i = 0; i < d.n; i++) { /* every present key */
+		g->calls = 0;
+		assert_int_equal(tv_table_get(t, ekey(&d.e[i]), record, g), 7);
+		assert_slice_eq(g->k, ekey(&d.e[i]));
+	}
+	assert_int_equal(tv_iter_status(it), 0);
+	tv_iter_destroy(it);
+	free_got(g);
+	assert_int_equal(f->nmsgs, 0);
+	tv_table_close(t);
+	free_dataset(&d);
+}
+
 static void test_table_none(void **state)
 {
 	roundtrip(*state, TROVE_COMPRESS_NONE);
@@ -1151,6 +1236,7 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(test_table_zstd, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_compression_saves, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_table_empty_and_big, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_index_fences, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_builder_misuse, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_corrupt_data_block, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_corrupt_meta, setup, teardown),
