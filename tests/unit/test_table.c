@@ -403,6 +403,84 @@ static void test_block_roundtrip(void **state)
 	free_dataset(&d);
 }
 
+/* Seeks in a block of keys from a tiny alphabet (zero bytes, keys that
+ * are prefixes of others, several versions of a key) to random targets,
+ * against the sorted keys: the scan after the restart search decides
+ * most entries from their shared-prefix lengths alone (block.c). */
+static int entry_qcmp(const void *a, const void *b)
+{
+	return tv_ikey_cmp(ekey(a), ekey(b));
+}
+
+static size_t tiny_key(tu_rng *r, char *buf)
+{
+	static const char alpha[] = {'a', 'b', 0, (char)0xff};
+	size_t len = (size_t)tu_below(r, 7);
+	for (size_t i = 0; i < len; i++)
+		buf[i] = alpha[tu_below(r, sizeof alpha)];
+	return len;
+}
+
+static void test_block_seek_random(void **state)
+{
+	(void)state;
+	tu_rng r;
+	tu_rng_seed(&r, tu_seed("block seeks"));
+	dataset d = {calloc(2000, sizeof(entry)), 0, 0};
+	assert_non_null(d.e);
+	while (d.n < 2000) {
+		char uk[8];
+		size_t ulen = tiny_key(&r, uk);
+		for (uint64_t v = 1 + tu_below(&r, 3); v > 0 && d.n < 2000; v--) {
+			entry *e = &d.e[d.n++];
+			e->ikey = make_ikey(uk, ulen, 1 + tu_below(&r, 50), TV_TYPE_PUT, &e->klen);
+			e->val = malloc(1);
+			assert_non_null(e->val);
+			e->vlen = 0;
+		}
+	}
+	qsort(d.e, d.n, sizeof(entry), entry_qcmp);
+	size_t n = 0; /* drop exact duplicates */
+	for (size_t i = 0; i < d.n; i++) {
+		if (n > 0 && tv_ikey_cmp(ekey(&d.e[n - 1]), ekey(&d.e[i])) == 0) {
+			free(d.e[i].ikey);
+			free(d.e[i].val);
+			continue;
+		}
+		d.e[n++] = d.e[i];
+	}
+	d.n = n;
+	tv_block_builder bb;
+	tv_block blk;
+	build_block(&bb, &d, &blk);
+	tv_block_iter it;
+	tv_block_iter_init(&it, &blk);
+	for (int i = 0; i < 20000; i++) {
+		char uk[8];
+		size_t ulen = tiny_key(&r, uk), klen;
+		char *target = make_ikey(uk, ulen, tu_below(&r, 52), TV_SEEK_TYPE, &klen);
+		tv_slice tk = tv_slice_make(target, klen);
+		size_t want = lower_bound(&d, tk);
+		tv_block_iter_seek(&it, tk);
+		if (want < d.n) {
+			assert_true(tv_block_iter_valid(&it));
+			assert_slice_eq(it.key, ekey(&d.e[want]));
+			tv_block_iter_next(&it); /* the iterator goes on from there */
+			if (want + 1 < d.n)
+				assert_slice_eq(it.key, ekey(&d.e[want + 1]));
+			else
+				assert_false(tv_block_iter_valid(&it));
+		} else {
+			assert_false(tv_block_iter_valid(&it));
+		}
+		free(target);
+	}
+	assert_int_equal(it.status, 0);
+	tv_block_iter_fini(&it);
+	tv_block_builder_free(&bb);
+	free_dataset(&d);
+}
+
 static void test_block_restart_boundaries(void **state)
 {
 	(void)state;
@@ -781,12 +859,6 @@ static void roundtrip(fixture *f, int compression)
  * a long prefix: the index's fences (table.c) tie often, one key is a
  * prefix of another, and targets fall before, inside and after the
  * shared prefix.  Gets and seeks must agree with the sorted keys. */
-static int ikey_qcmp(const void *a, const void *b)
-{
-	const entry *x = a, *y = b;
-	return tv_ikey_cmp(ekey(x), ekey(y));
-}
-
 static size_t tie_key(tu_rng *r, char *buf)
 {
 	static const char alpha[] = {'a', 'b', 0, (char)0xff};
@@ -814,7 +886,7 @@ static void test_index_fences(void **state)
 		assert_non_null(e->val);
 		memcpy(e->val, e->ikey, 8);
 	}
-	qsort(d.e, d.n, sizeof(entry), ikey_qcmp);
+	qsort(d.e, d.n, sizeof(entry), entry_qcmp);
 	tv_table_opts o = {TROVE_COMPRESS_NONE, 0, 128, 10}; /* many small blocks */
 	build_table(f->path, &d, &o);
 	tv_table *t;
@@ -1227,6 +1299,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_block_roundtrip),
+	        cmocka_unit_test(test_block_seek_random),
 	        cmocka_unit_test(test_block_restart_boundaries),
 	        cmocka_unit_test(test_block_empty),
 	        cmocka_unit_test(test_block_hostile),
