@@ -51,7 +51,7 @@ int tv_bloom_add(tv_bloom_builder *b, tv_slice key)
 		b->hashes = p;
 		b->cap = cap;
 	}
-	b->hashes[b->n++] = tv_hash64(key.data, key.len);
+	b->hashes[b->n++] = tv_bloom_hash(key);
 	return 0;
 }
 
@@ -113,13 +113,22 @@ int tv_bloom_valid(tv_slice filter)
 	return k >= 1 && k <= BLOOM_MAX_K;
 }
 
+uint64_t tv_bloom_hash(tv_slice key)
+{
+	return tv_hash64(key.data, key.len);
+}
+
 int tv_bloom_may_contain(tv_slice filter, tv_slice key)
+{
+	return tv_bloom_may_contain_hash(filter, tv_bloom_hash(key));
+}
+
+int tv_bloom_may_contain_hash(tv_slice filter, uint64_t h)
 {
 	assert(tv_bloom_valid(filter));
 	const unsigned char *bits = (const unsigned char *)filter.data;
 	uint64_t nlines = (filter.len - 1) / BLOOM_LINE_BYTES;
 	unsigned k = bits[filter.len - 1];
-	uint64_t h = tv_hash64(key.data, key.len);
 	const unsigned char *line = bits + tv_bloom_line(h, nlines) * BLOOM_LINE_BYTES;
 	uint32_t g = (uint32_t)(h >> 32), d = tv_bloom_delta(g);
 	for (unsigned j = 0; j < k; j++, g += d) {

@@ -60,5 +60,9 @@ int tv_bloom_valid(tv_slice filter);
 /* 0 if key was certainly not added; 1 if it may have been.  filter must
  * have passed tv_bloom_valid. */
 int tv_bloom_may_contain(tv_slice filter, tv_slice key);
+/* The same for a key whose hash, tv_bloom_hash(key), is known: a lookup
+ * that probes several filters hashes its key once. */
+int tv_bloom_may_contain_hash(tv_slice filter, uint64_t hash);
+uint64_t tv_bloom_hash(tv_slice key);
 
 #endif

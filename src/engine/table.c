@@ -852,9 +852,16 @@ int tv_table_get(tv_table *t, tv_slice target, int (*fn)(void *arg, tv_slice ike
                  void *arg)
 {
 	assert(target.len >= TV_TRAILER);
+	return tv_table_get_hashed(t, target, tv_bloom_hash(tv_ikey_user(target)), fn, arg);
+}
+
+int tv_table_get_hashed(tv_table *t, tv_slice target, uint64_t hash,
+                        int (*fn)(void *arg, tv_slice ikey, tv_slice value), void *arg)
+{
+	assert(target.len >= TV_TRAILER);
 	tv_slice ukey = tv_ikey_user(target);
 	if (t->filter &&
-	    !tv_bloom_may_contain(tv_slice_make(t->filter->data, t->filter->size), ukey))
+	    !tv_bloom_may_contain_hash(tv_slice_make(t->filter->data, t->filter->size), hash))
 		return 0;
 
 	tv_block_iter ii;
