@@ -736,6 +736,20 @@ static int open_fences(tv_table *t)
 	return 0;
 }
 
+/* The first i in [lo, hi) with fences[i] >= f (after: > f), or hi. */
+static uint32_t fence_bound(const uint64_t *fences, uint32_t lo, uint32_t hi, uint64_t f,
+                            int after)
+{
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		if (fences[mid] < f || (after && fences[mid] == f))
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
 /* Positions ii, an iterator over t's index, at the first entry >= target
  * (invalid if there is none), as tv_block_iter_seek would. */
 static void index_seek(const tv_table *t, tv_block_iter *ii, tv_slice target)
@@ -751,16 +765,8 @@ static void index_seek(const tv_table *t, tv_block_iter *ii, tv_slice target)
 		lo = hi = n; /* after every key */
 	} else if (c == 0 && u.len >= p.len) {
 		uint64_t f = fence_of(u, p.len);
-		hi = n;
-		while (lo < hi) { /* the first fence >= f */
-			uint32_t mid = lo + (hi - lo) / 2;
-			if (t->fences[mid] < f)
-				lo = mid + 1;
-			else
-				hi = mid;
-		}
-		while (hi < n && t->fences[hi] == f)
-			hi++;
+		lo = fence_bound(t->fences, 0, n, f, 0);
+		hi = fence_bound(t->fences, lo, n, f, 1);
 	} /* else before every key: lo = hi = 0 */
 	/* Entries before lo sort before target, entries from hi on after it;
 	 * the keys between share its fence and are compared whole. */

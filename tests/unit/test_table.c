@@ -855,30 +855,36 @@ static void roundtrip(fixture *f, int compression)
 	       (unsigned long long)size);
 }
 
-/* Keys from a tiny alphabet with zero bytes, of many lengths, all sharing
- * a long prefix: the index's fences (table.c) tie often, one key is a
- * prefix of another, and targets fall before, inside and after the
- * shared prefix.  Gets and seeks must agree with the sorted keys. */
-static size_t tie_key(tu_rng *r, char *buf)
+/* Keys from a tiny alphabet with zero bytes, of many lengths.  Mode 0:
+ * all share a long prefix, and targets fall before, inside and after it.
+ * Mode 1: keys vary in their first byte, then share 8 bytes, so nearly
+ * all of the index's fences (table.c) tie and whole keys decide.  Gets
+ * and seeks must agree with the sorted keys either way. */
+static size_t fence_key(tu_rng *r, int mode, char *buf)
 {
 	static const char alpha[] = {'a', 'b', 0, (char)0xff};
-	memcpy(buf, "shared-prefix/", 14);
-	size_t len = 14 + (size_t)tu_below(r, 16);
-	for (size_t i = 14; i < len; i++)
+	size_t fixed = 14;
+	if (mode == 0) {
+		memcpy(buf, "shared-prefix/", fixed);
+	} else {
+		buf[0] = alpha[tu_below(r, sizeof alpha)];
+		memcpy(buf + 1, "12345678/abcd", fixed - 1);
+	}
+	size_t len = fixed + (size_t)tu_below(r, 16);
+	for (size_t i = fixed; i < len; i++)
 		buf[i] = alpha[tu_below(r, sizeof alpha)];
 	return len;
 }
 
-static void test_index_fences(void **state)
+static void fences_case(fixture *f, int mode)
 {
-	fixture *f = *state;
 	tu_rng r;
 	tu_rng_seed(&r, tu_seed("table fences"));
 	dataset d = {calloc(3000, sizeof(entry)), 0, 0};
 	assert_non_null(d.e);
 	for (size_t i = 0; i < 3000; i++) {
 		char uk[32];
-		size_t ulen = tie_key(&r, uk);
+		size_t ulen = fence_key(&r, mode, uk);
 		entry *e = &d.e[d.n++];
 		e->ikey = make_ikey(uk, ulen, 100 + i, TV_TYPE_PUT, &e->klen);
 		e->vlen = 8;
@@ -896,11 +902,11 @@ static void test_index_fences(void **state)
 	got *g = new_got();
 	for (int i = 0; i < 6000; i++) {
 		char uk[32];
-		size_t ulen = tie_key(&r, uk);
+		size_t ulen = fence_key(&r, mode, uk);
 		if (i % 100 == 0)
-			ulen = (size_t)tu_below(&r, 15); /* a prefix of the shared one */
+			ulen = (size_t)tu_below(&r, 15); /* a prefix of the shared part */
 		if (i % 100 == 1)
-			uk[0] = (char)(i % 200 < 100 ? 'a' : 'z'); /* before or after all */
+			uk[0] = (char)(i % 200 < 100 ? 'A' : 'z'); /* before or after all */
 		size_t klen;
 		char *target = make_ikey(uk, ulen, TV_MAX_SEQ, TV_SEEK_TYPE, &klen);
 		tv_slice tk = tv_slice_make(target, klen);
@@ -932,6 +938,12 @@ static void test_index_fences(void **state)
 	assert_int_equal(f->nmsgs, 0);
 	tv_table_close(t);
 	free_dataset(&d);
+}
+
+static void test_index_fences(void **state)
+{
+	fences_case(*state, 0);
+	fences_case(*state, 1);
 }
 
 static void test_table_none(void **state)
