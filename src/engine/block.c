@@ -178,48 +178,76 @@ static int key_room(tv_block_iter *it, size_t need)
 	return 0;
 }
 
+/* An entry's header, checked against the block. */
+typedef struct frame {
+	uint32_t shared, unshared, vlen;
+	const char *rest; /* the key's unshared bytes, then the value */
+} frame;
+
+/* Parses the header of the entry at off, whose predecessor's key has
+ * prev_len bytes (0 at a restart point), and checks that it lies inside
+ * the entries and makes a whole internal key.  0, or fails the iterator
+ * and returns its status. */
+static inline int read_frame(tv_block_iter *it, uint32_t off, size_t prev_len, frame *f)
+{
+	const char *end = it->blk.data + it->blk.restarts;
+	const char *p = it->blk.data + off;
+	const unsigned char *u = (const unsigned char *)p;
+	assert(off < it->blk.restarts);
+	if (end - p >= 3 && ((u[0] | u[1] | u[2]) & 0x80) == 0) {
+		f->shared = u[0]; /* the common case: three one-byte varints */
+		f->unshared = u[1];
+		f->vlen = u[2];
+		p += 3;
+	} else if (!(p = tv_decode_varint32(p, end, &f->shared)) ||
+	           !(p = tv_decode_varint32(p, end, &f->unshared)) ||
+	           !(p = tv_decode_varint32(p, end, &f->vlen))) {
+		fail(it, TROVE_ECORRUPT);
+		return it->status;
+	}
+	if ((size_t)(end - p) < f->unshared || (size_t)(end - p) - f->unshared < f->vlen ||
+	    f->shared > prev_len || (size_t)f->shared + f->unshared < TV_TRAILER) {
+		fail(it, TROVE_ECORRUPT);
+		return it->status;
+	}
+	f->rest = p;
+	return 0;
+}
+
+/* Makes the entry at off, framed by f, current, its key's first
+ * f->shared bytes taken from `prefix`.  0, or fails the iterator. */
+static int set_entry(tv_block_iter *it, uint32_t off, const frame *f, const char *prefix)
+{
+	if (f->shared == 0) {
+		it->key = tv_slice_make(f->rest, f->unshared); /* whole key: no copy */
+	} else {
+		/* A prefix already in kbuf is the current key: key_room keeps it. */
+		int in_place = prefix == it->kbuf;
+		assert(!in_place || it->key.data == it->kbuf);
+		if (key_room(it, (size_t)f->shared + f->unshared)) {
+			fail(it, TROVE_ENOMEM);
+			return it->status;
+		}
+		if (!in_place)
+			memcpy(it->kbuf, prefix, f->shared);
+		memcpy(it->kbuf + f->shared, f->rest, f->unshared);
+		it->key = tv_slice_make(it->kbuf, (size_t)f->shared + f->unshared);
+	}
+	it->value = tv_slice_make(f->rest + f->unshared, f->vlen);
+	it->shared = f->shared;
+	it->cur = off;
+	it->next = (uint32_t)(f->rest + f->unshared + f->vlen - it->blk.data);
+	return 0;
+}
+
 /* Decodes the entry at off, whose predecessor's key is it->key (empty at
  * a restart point).  Sets cur, next, key and value; returns 0, or fails
  * the iterator and returns its status. */
 static int decode_at(tv_block_iter *it, uint32_t off)
 {
-	const char *base = it->blk.data, *end = base + it->blk.restarts;
-	const char *p = base + off;
-	const unsigned char *u = (const unsigned char *)p;
-	uint32_t shared, unshared, vlen;
-	assert(off < it->blk.restarts);
-	if (end - p >= 3 && ((u[0] | u[1] | u[2]) & 0x80) == 0) {
-		shared = u[0]; /* the common case: three one-byte varints */
-		unshared = u[1];
-		vlen = u[2];
-		p += 3;
-	} else if (!(p = tv_decode_varint32(p, end, &shared)) ||
-	           !(p = tv_decode_varint32(p, end, &unshared)) ||
-	           !(p = tv_decode_varint32(p, end, &vlen))) {
-		fail(it, TROVE_ECORRUPT);
-		return it->status;
-	}
-	if ((size_t)(end - p) < unshared || (size_t)(end - p) - unshared < vlen ||
-	    shared > it->key.len || (size_t)shared + unshared < TV_TRAILER) {
-		fail(it, TROVE_ECORRUPT);
-		return it->status;
-	}
-	if (shared == 0) {
-		it->key = tv_slice_make(p, unshared); /* whole key: no copy */
-	} else {
-		if (key_room(it, (size_t)shared + unshared)) {
-			fail(it, TROVE_ENOMEM);
-			return it->status;
-		}
-		if (it->key.data != it->kbuf)
-			memcpy(it->kbuf, it->key.data, shared);
-		memcpy(it->kbuf + shared, p, unshared);
-		it->key = tv_slice_make(it->kbuf, (size_t)shared + unshared);
-	}
-	it->value = tv_slice_make(p + unshared, vlen);
-	it->cur = off;
-	it->next = (uint32_t)(p + unshared + vlen - base);
-	return 0;
+	frame f;
+	int rc = read_frame(it, off, it->key.len, &f);
+	return rc ? rc : set_entry(it, off, &f, it->key.data);
 }
 
 /* Moves to the entry at it->next; false at the end of the block or on an
@@ -281,6 +309,94 @@ void tv_block_iter_seek_last(tv_block_iter *it)
 	}
 }
 
+/* Decides the current entry K (decoded, and known to agree with the
+ * target's user key t before byte *m if *diverged): returns nonzero if
+ * K >= target; otherwise sets *diverged and *m as scan_to describes. */
+static int at_or_past(const tv_block_iter *it, tv_slice target, tv_slice t, size_t *m,
+                      int *diverged)
+{
+	const unsigned char *k = (const unsigned char *)it->key.data;
+	const unsigned char *tu = (const unsigned char *)t.data;
+	size_t ulen = it->key.len - TV_TRAILER, lim = ulen < t.len ? ulen : t.len;
+	size_t j = *diverged ? *m : 0;
+	while (j < lim && k[j] == tu[j])
+		j++;
+	if (j < lim) {
+		*m = j;
+		*diverged = 1;
+		return k[j] > tu[j];
+	}
+	*diverged = 0; /* one user key ends first: compare whole */
+	return tv_ikey_cmp(it->key, target) >= 0;
+}
+
+/* Steps forward from a restart point to the first entry >= target.
+ *
+ * Most entries are decided, and skipped, from their headers alone: how
+ * many bytes each shares with its predecessor.  Say the previous key
+ * P < target first differs from the target's user key t at byte m, inside
+ * both user keys, with P[m] < t[m] ("diverged at m").  An entry K that
+ * shares s bytes with P then is:
+ *   s > m: K[m] = P[m] < t[m], so K < target, still diverged at m;
+ *   s < m: K differs from P first at s, where P[s] = t[s], and K > P, so
+ *          K[s] > t[s]: K > target, and the search ends;
+ *   s = m: K agrees with t before m; comparing its unshared bytes, in
+ *          place, with t's from m on decides, usually at the first byte.
+ * (In both of the last cases K's user key is longer than s bytes, since
+ * K > P.)  A skipped entry's key is never rebuilt: the entry the scan
+ * stops at shares at most m bytes with its predecessor, and those are
+ * t's.  Where a user key ends first, tv_ikey_cmp decides and the next
+ * entry is decoded and compared in full. */
+static void scan_to(tv_block_iter *it, tv_slice target)
+{
+	tv_slice t = tv_ikey_user(target);
+	const unsigned char *tu = (const unsigned char *)t.data;
+	size_t m = 0;
+	int diverged = 0;
+	if (!parse_next(it))
+		return;
+	while (!at_or_past(it, target, t, &m, &diverged)) {
+		if (!diverged) {
+			if (!parse_next(it))
+				return;
+			continue;
+		}
+		uint32_t off = it->next;
+		size_t prev_len = it->key.len;
+		frame f;
+		for (;;) {
+			if (off >= it->blk.restarts) {
+				mark_end(it);
+				return;
+			}
+			if (read_frame(it, off, prev_len, &f))
+				return;
+			if (f.shared < m)
+				break;
+			if (f.shared == m) { /* compare its unshared bytes in place */
+				const unsigned char *r = (const unsigned char *)f.rest;
+				size_t ulen = (size_t)f.shared + f.unshared - TV_TRAILER;
+				size_t lim = ulen < t.len ? ulen : t.len, j = m;
+				if (lim <= m)
+					break;
+				while (j < lim && r[j - m] == tu[j])
+					j++;
+				if (j == lim || r[j - m] > tu[j])
+					break;
+				m = j;
+			}
+			prev_len = (size_t)f.shared + f.unshared;
+			off = (uint32_t)(f.rest + f.unshared + f.vlen - it->blk.data);
+		}
+		if (set_entry(it, off, &f, t.data))
+			return;
+		while (it->rindex + 1 < it->blk.nrestarts && restart_point(it, it->rindex + 1) <= off)
+			it->rindex++;
+		if (f.shared < m)
+			return;
+	}
+}
+
 void tv_block_iter_seek(tv_block_iter *it, tv_slice target)
 {
 	assert(target.len >= TV_TRAILER);
@@ -308,10 +424,18 @@ void tv_block_iter_seek(tv_block_iter *it, tv_slice target)
 	}
 	if (!to_restart(it, left))
 		return;
-	while (parse_next(it)) {
-		if (tv_ikey_cmp(it->key, target) >= 0)
-			return;
+	scan_to(it, target);
+}
+
+void tv_block_iter_seek_restart(tv_block_iter *it, uint32_t i)
+{
+	assert(i < it->blk.nrestarts);
+	if (it->status) {
+		mark_end(it);
+		return;
 	}
+	if (to_restart(it, i))
+		parse_next(it);
 }
 
 void tv_block_iter_next(tv_block_iter *it)

@@ -91,6 +91,7 @@ typedef struct tv_block_iter {
 	uint32_t cur;    /* offset of the current entry; blk.restarts if none */
 	uint32_t next;   /* offset of the entry after it */
 	uint32_t rindex; /* restart point at or before cur */
+	uint32_t shared; /* key bytes cur shares with the entry before it */
 	int status;
 	tv_slice key; /* into the block (whole keys) or into kbuf */
 	tv_slice value;
@@ -121,6 +122,9 @@ int tv_block_iter_valid(const tv_block_iter *it);
 void tv_block_iter_seek_first(tv_block_iter *it);
 void tv_block_iter_seek_last(tv_block_iter *it);
 void tv_block_iter_seek(tv_block_iter *it, tv_slice target);
+/* Positions it at the entry of restart point i (< blk.nrestarts): where a
+ * caller that searched the restart keys by other means lands. */
+void tv_block_iter_seek_restart(tv_block_iter *it, uint32_t i);
 void tv_block_iter_next(tv_block_iter *it);
 void tv_block_iter_prev(tv_block_iter *it);
 

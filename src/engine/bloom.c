@@ -22,8 +22,8 @@
  * 2^32 bits (512 MiB, enough for hundreds of millions of keys). */
 #define BLOOM_MAX_BYTES (UINT64_C(1) << 29)
 /* Every key's probes fall in one 64-byte line: one cache miss per lookup. */
-#define BLOOM_LINE_BYTES 64
-#define BLOOM_LINE_BITS (BLOOM_LINE_BYTES * 8)
+#define BLOOM_LINE_BYTES TV_BLOOM_LINE_BYTES
+#define BLOOM_LINE_BITS TV_BLOOM_LINE_BITS
 
 void tv_bloom_builder_init(tv_bloom_builder *b, int bits_per_key)
 {
@@ -51,7 +51,7 @@ int tv_bloom_add(tv_bloom_builder *b, tv_slice key)
 		b->hashes = p;
 		b->cap = cap;
 	}
-	b->hashes[b->n++] = tv_hash64(key.data, key.len);
+	b->hashes[b->n++] = tv_bloom_hash(key);
 	return 0;
 }
 
@@ -80,20 +80,6 @@ size_t tv_bloom_size(const tv_bloom_builder *b)
 	return bloom_bytes(b) + 1;
 }
 
-/* The line a hash selects: the low 32 bits scaled onto [0, nlines)
- * without a division. */
-static inline size_t bloom_line(uint64_t h, uint64_t nlines)
-{
-	return (size_t)(((h & 0xffffffffu) * nlines) >> 32);
-}
-
-/* The probes within a line come from the high 32 bits by double hashing:
- * g, g + d, g + 2d, ... each taken modulo the line's 512 bits. */
-static inline uint32_t bloom_delta(uint32_t g)
-{
-	return ((g >> 17) | (g << 15)) | 1; /* odd: k distinct bits */
-}
-
 int tv_bloom_finish(tv_bloom_builder *b, tv_buf *out)
 {
 	size_t bytes = bloom_bytes(b);
@@ -105,8 +91,8 @@ int tv_bloom_finish(tv_bloom_builder *b, tv_buf *out)
 	memset(bits, 0, bytes);
 	uint64_t nlines = bytes / BLOOM_LINE_BYTES;
 	for (size_t i = 0; i < b->n; i++) {
-		unsigned char *line = bits + bloom_line(b->hashes[i], nlines) * BLOOM_LINE_BYTES;
-		uint32_t g = (uint32_t)(b->hashes[i] >> 32), d = bloom_delta(g);
+		unsigned char *line = bits + tv_bloom_line(b->hashes[i], nlines) * BLOOM_LINE_BYTES;
+		uint32_t g = (uint32_t)(b->hashes[i] >> 32), d = tv_bloom_delta(g);
 		for (unsigned j = 0; j < k; j++, g += d) {
 			uint32_t bit = g & (BLOOM_LINE_BITS - 1);
 			line[bit >> 3] |= (unsigned char)(1u << (bit & 7));
@@ -127,15 +113,24 @@ int tv_bloom_valid(tv_slice filter)
 	return k >= 1 && k <= BLOOM_MAX_K;
 }
 
+uint64_t tv_bloom_hash(tv_slice key)
+{
+	return tv_hash64(key.data, key.len);
+}
+
 int tv_bloom_may_contain(tv_slice filter, tv_slice key)
+{
+	return tv_bloom_may_contain_hash(filter, tv_bloom_hash(key));
+}
+
+int tv_bloom_may_contain_hash(tv_slice filter, uint64_t h)
 {
 	assert(tv_bloom_valid(filter));
 	const unsigned char *bits = (const unsigned char *)filter.data;
 	uint64_t nlines = (filter.len - 1) / BLOOM_LINE_BYTES;
 	unsigned k = bits[filter.len - 1];
-	uint64_t h = tv_hash64(key.data, key.len);
-	const unsigned char *line = bits + bloom_line(h, nlines) * BLOOM_LINE_BYTES;
-	uint32_t g = (uint32_t)(h >> 32), d = bloom_delta(g);
+	const unsigned char *line = bits + tv_bloom_line(h, nlines) * BLOOM_LINE_BYTES;
+	uint32_t g = (uint32_t)(h >> 32), d = tv_bloom_delta(g);
 	for (unsigned j = 0; j < k; j++, g += d) {
 		uint32_t bit = g & (BLOOM_LINE_BITS - 1);
 		if (!(line[bit >> 3] & (1u << (bit & 7))))

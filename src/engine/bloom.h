@@ -37,10 +37,32 @@ int tv_bloom_finish(tv_bloom_builder *b, tv_buf *out);
 /* Bytes tv_bloom_finish would append now. */
 size_t tv_bloom_size(const tv_bloom_builder *b);
 
+/* The probe sequence of the blocked layout, shared with the memtable's
+ * filter (memtable.c): a key's 64-bit hash picks a line by its low 32 bits
+ * (multiply-shift onto [0, nlines), no division) and its probes inside the
+ * line by double hashing of the high 32 bits: g, g + d, g + 2d, ...
+ * modulo the line's 512 bits, with d odd so that the k bits are distinct. */
+#define TV_BLOOM_LINE_BYTES 64
+#define TV_BLOOM_LINE_BITS (TV_BLOOM_LINE_BYTES * 8)
+
+static inline size_t tv_bloom_line(uint64_t h, uint64_t nlines)
+{
+	return (size_t)(((h & 0xffffffffu) * nlines) >> 32);
+}
+
+static inline uint32_t tv_bloom_delta(uint32_t g)
+{
+	return ((g >> 17) | (g << 15)) | 1;
+}
+
 /* True if filter (as written by tv_bloom_finish) is well formed. */
 int tv_bloom_valid(tv_slice filter);
 /* 0 if key was certainly not added; 1 if it may have been.  filter must
  * have passed tv_bloom_valid. */
 int tv_bloom_may_contain(tv_slice filter, tv_slice key);
+/* The same for a key whose hash, tv_bloom_hash(key), is known: a lookup
+ * that probes several filters hashes its key once. */
+int tv_bloom_may_contain_hash(tv_slice filter, uint64_t hash);
+uint64_t tv_bloom_hash(tv_slice key);
 
 #endif

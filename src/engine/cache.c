@@ -1,16 +1,21 @@
 /*
- * cache.c - the block cache: a sharded LRU with reference-counted entries.
+ * cache.c - the block cache: a sharded CLOCK cache with reference-counted
+ * entries.
  *
  * Table readers look blocks up here by (file number, block offset) and
  * insert what they read from disk.  Each shard has a mutex, a chained hash
- * table and two circular lists: `lru`, the cached entries nobody else
- * holds (oldest first, evicted from the front), and `in_use`, the cached
- * entries some reader holds (never evicted while held).  An entry carries
- * one reference for being in the table plus one per handle given out; it
- * is freed, by its deleter, when the last reference goes.  The cache never
- * calls a deleter while holding a shard lock, never frees a value a
- * handle still points to, and never lets the entries nobody holds exceed
- * the capacity.
+ * table and a ring of its cached entries with a clock hand.  A hit only
+ * takes a reference and sets the entry's `referenced` bit: it moves no
+ * list node, so it writes to no other entry's cache lines (an LRU list
+ * move touched two cold neighbours per hit, about a third of a cached
+ * lookup).  Eviction sweeps the hand around the ring: an entry a reader
+ * holds is passed over, a referenced one loses its bit and gets another
+ * turn, any other goes; a new entry joins just behind the hand, the
+ * last the sweep reaches.  An entry carries one reference for being in
+ * the table plus one per handle given out; it is freed, by its deleter,
+ * when the last reference goes.  The cache never calls a deleter while
+ * holding a shard lock, never frees a value a handle still points to, and
+ * never lets the entries nobody holds exceed the capacity.
  *
  * Small caches use fewer shards: every shard gets at least
  * CACHE_MIN_SHARD bytes, so a cache of a few hundred KiB is one exact LRU
@@ -57,17 +62,19 @@ struct tv_cache_handle {
 	void (*deleter)(void *value);
 	size_t charge;
 	tv_cache_handle *next_hash;   /* chain in the shard's table */
-	tv_cache_handle *prev, *next; /* in lru or in_use, if in_cache */
+	tv_cache_handle *prev, *next; /* in the ring, if in_cache */
 	uint32_t refs;                /* the table's (if in_cache) + handles */
 	bool in_cache;
+	bool referenced; /* looked up since the hand last passed it */
 };
 
 typedef struct cache_shard {
 	pthread_mutex_t mu;
 	size_t capacity, usage; /* usage: charges of the entries in the table */
 	tv_cache_handle **table;
-	size_t nbuckets, count;      /* nbuckets is a power of two */
-	tv_cache_handle lru, in_use; /* list heads */
+	size_t nbuckets, count; /* nbuckets is a power of two */
+	tv_cache_handle *hand;  /* the ring's next entry to sweep; NULL if empty */
+	/* Written under mu (no locked add), read by the counters' sums. */
 	atomic_uint_fast64_t hits, misses;
 } __attribute__((aligned(64))) cache_shard;
 
@@ -91,27 +98,41 @@ struct tv_cache {
 	cache_shard shards[];
 };
 
-/* ---- Lists and hash table (shard lock held) ---------------------------- */
+/* ---- The ring and the hash table (shard lock held) --------------------- */
 
-static void list_init(tv_cache_handle *head)
+/* Puts e just behind the hand: the sweep reaches it last. */
+static void ring_insert(cache_shard *s, tv_cache_handle *e)
 {
-	head->prev = head->next = head;
+	tv_cache_handle *h = s->hand;
+	if (!h) {
+		e->prev = e->next = e;
+		s->hand = e;
+		return;
+	}
+	e->next = h;
+	e->prev = h->prev;
+	e->prev->next = e;
+	h->prev = e;
 }
 
-static void list_remove(tv_cache_handle *e)
+static void ring_remove(cache_shard *s, tv_cache_handle *e)
 {
-	e->prev->next = e->next;
-	e->next->prev = e->prev;
+	if (e->next == e) {
+		s->hand = NULL;
+	} else {
+		if (s->hand == e)
+			s->hand = e->next;
+		e->prev->next = e->next;
+		e->next->prev = e->prev;
+	}
 	e->prev = e->next = NULL;
 }
 
-/* Appends e at the newest end of the list. */
-static void list_append(tv_cache_handle *head, tv_cache_handle *e)
+/* Counts a hit or a miss; only the shard's lock holder writes them. */
+static void count(atomic_uint_fast64_t *c)
 {
-	e->next = head;
-	e->prev = head->prev;
-	e->prev->next = e;
-	head->prev = e;
+	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1,
+	                      memory_order_relaxed);
 }
 
 static uint64_t cache_hash(uint64_t file, uint64_t off)
@@ -158,17 +179,13 @@ static void table_grow(cache_shard *s)
 
 /* Drops one reference; returns true if the entry must now be deleted
  * (which the caller does after unlocking). */
-static bool entry_unref(cache_shard *s, tv_cache_handle *e)
+static bool entry_unref(tv_cache_handle *e)
 {
 	assert(e->refs > 0);
 	e->refs--;
 	if (e->refs == 0) {
 		assert(!e->in_cache);
 		return true;
-	}
-	if (e->in_cache && e->refs == 1) { /* only the table holds it now */
-		list_remove(e);
-		list_append(&s->lru, e);
 	}
 	return false;
 }
@@ -181,11 +198,11 @@ static bool table_remove(cache_shard *s, tv_cache_handle **slot)
 	assert(e->in_cache);
 	*slot = e->next_hash;
 	e->next_hash = NULL;
-	list_remove(e);
+	ring_remove(s, e);
 	e->in_cache = false;
 	s->usage -= e->charge;
 	s->count--;
-	return entry_unref(s, e);
+	return entry_unref(e);
 }
 
 /* The room a shard's entries have: its capacity less its share of the
@@ -196,14 +213,24 @@ static size_t shard_room(const tv_cache *c, const cache_shard *s)
 	return share < s->capacity ? s->capacity - share : 0;
 }
 
-/* Evicts entries nobody holds, oldest first, until the shard is within
- * its room; the evicted entries are chained on *dead for deletion. */
+/* Sweeps the hand until the shard is within its room, evicting entries
+ * nobody holds that were not looked up since its last pass; the evicted
+ * entries are chained on *dead for deletion.  Two turns of the ring visit
+ * every entry twice, clearing every bit on the first: if the shard is
+ * still over its room then, what remains is held. */
 static void shard_evict(const tv_cache *c, cache_shard *s, tv_cache_handle **dead)
 {
 	size_t room = shard_room(c, s);
-	while (s->usage > room && s->lru.next != &s->lru) {
-		tv_cache_handle *e = s->lru.next;
-		assert(e->refs == 1);
+	size_t steps = 2 * s->count;
+	while (s->usage > room && s->hand && steps-- > 0) {
+		tv_cache_handle *e = s->hand;
+		s->hand = e->next;
+		if (e->refs > 1)
+			continue; /* held by a reader */
+		if (e->referenced) {
+			e->referenced = false;
+			continue;
+		}
 		tv_cache_handle **slot = table_find(s, e->hash, e->file, e->off);
 		assert(*slot == e);
 		bool gone = table_remove(s, slot);
@@ -270,8 +297,7 @@ tv_cache *tv_cache_new(size_t capacity)
 		s->usage = s->count = 0;
 		s->nbuckets = 64;
 		s->table = calloc(s->nbuckets, sizeof *s->table);
-		list_init(&s->lru);
-		list_init(&s->in_use);
+		s->hand = NULL;
 		atomic_init(&s->hits, 0);
 		atomic_init(&s->misses, 0);
 		if (!s->table || pthread_mutex_init(&s->mu, NULL)) {
@@ -294,10 +320,10 @@ void tv_cache_free(tv_cache *c)
 		return;
 	for (size_t i = 0; i < (size_t)1 << c->shard_bits; i++) {
 		cache_shard *s = &c->shards[i];
-		assert(s->in_use.next == &s->in_use); /* every handle released */
-		while (s->lru.next != &s->lru) {
-			tv_cache_handle *e = s->lru.next;
-			list_remove(e);
+		while (s->hand) {
+			tv_cache_handle *e = s->hand;
+			assert(e->refs == 1); /* every handle released */
+			ring_remove(s, e);
 			entry_delete(c, e);
 		}
 		free(s->table);
@@ -320,14 +346,11 @@ tv_cache_handle *tv_cache_lookup(tv_cache *c, uint64_t file, uint64_t off)
 	pthread_mutex_lock(&s->mu);
 	tv_cache_handle *e = *table_find(s, hash, file, off);
 	if (e) {
-		if (e->refs == 1) { /* first holder: out of reach of eviction */
-			list_remove(e);
-			list_append(&s->in_use, e);
-		}
 		e->refs++;
+		e->referenced = true;
 	}
+	count(e ? &s->hits : &s->misses);
 	pthread_mutex_unlock(&s->mu);
-	atomic_fetch_add_explicit(e ? &s->hits : &s->misses, 1, memory_order_relaxed);
 	return e;
 }
 
@@ -348,6 +371,7 @@ tv_cache_handle *tv_cache_insert(tv_cache *c, uint64_t file, uint64_t off, void 
 	e->next_hash = e->prev = e->next = NULL;
 	e->refs = 1; /* the caller's handle */
 	e->in_cache = false;
+	e->referenced = false;
 
 	cache_shard *s = shard_of(c, e->hash);
 	tv_cache_handle *dead = NULL;
@@ -366,7 +390,7 @@ tv_cache_handle *tv_cache_insert(tv_cache *c, uint64_t file, uint64_t off, void 
 		*head = e;
 		e->in_cache = true;
 		e->refs++;
-		list_append(&s->in_use, e);
+		ring_insert(s, e);
 		s->usage += charge;
 		s->count++;
 		shard_evict(c, s, &dead);
@@ -390,7 +414,7 @@ void tv_cache_release(tv_cache *c, tv_cache_handle *h)
 {
 	cache_shard *s = shard_of(c, h->hash);
 	pthread_mutex_lock(&s->mu);
-	bool gone = entry_unref(s, h);
+	bool gone = entry_unref(h);
 	tv_cache_handle *dead = NULL;
 	if (!gone && h->in_cache && h->refs == 1)
 		shard_evict(c, s, &dead); /* it may have waited over capacity */

@@ -1,5 +1,6 @@
 /*
- * cache.h - the block cache: a sharded LRU of decompressed table blocks.
+ * cache.h - the block cache: a sharded CLOCK cache (an approximation of LRU
+ * whose hits move nothing) of decompressed table blocks.
  *
  * Keys are (file number, block offset); file numbers are never reused, so
  * a dead file's blocks simply age out.  Entries are reference counted: a

@@ -1040,7 +1040,7 @@ static int make_room(trove_db *db, int force)
 			stall_wait(db);
 			continue;
 		}
-		tv_memtable *m = tv_mem_new();
+		tv_memtable *m = tv_mem_new_filtered(db->write_buffer);
 		if (!m)
 			return TROVE_ENOMEM;
 		if (db->use_wal) {
@@ -1619,7 +1619,7 @@ static int finish_recovery(trove_db *db)
 	tv_edit_free(&e);
 	if (rc)
 		return rc;
-	tv_memtable *m = tv_mem_new();
+	tv_memtable *m = tv_mem_new_filtered(db->write_buffer);
 	if (!m)
 		return TROVE_ENOMEM;
 	tv_mem_unref(db->mem);
@@ -1807,7 +1807,7 @@ int trove_open(const char *path, const trove_options *opts, trove_db **out)
 		db->vfs = opts->vfs ? opts->vfs : tv_vfs_posix();
 	db->write_buffer = db->opts.memory_budget / 4;
 	db->cache = tv_cache_new(db->opts.memory_budget / 2);
-	db->mem = tv_mem_new();
+	db->mem = tv_mem_new_filtered(db->write_buffer);
 	if (!db->path || !db->vfs || !db->cache || !db->mem) {
 		free_db(db);
 		return TROVE_ENOMEM;

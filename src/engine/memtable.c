@@ -41,10 +41,18 @@
 #include <string.h>
 
 #include "../util/arena.h"
+#include "../util/checksum.h"
+#include "bloom.h"
 #include "ikey.h"
 #include "trove.h"
 
 #define MAX_HEIGHT 12
+/* The filter gets one byte per FILTER_RATIO bytes of the memtable's
+ * expected size: 8 bits per 64 bytes, and an entry takes at least ~60
+ * bytes of arena (header, key, trailer), so at least ~8 bits per key
+ * (about 2% false positives with 6 probes), ~20 for 100-byte values. */
+#define FILTER_RATIO 64
+#define FILTER_K 6
 
 typedef struct node node;
 typedef _Atomic(node *) link_t;
@@ -64,6 +72,14 @@ struct tv_memtable {
 	atomic_uint_least64_t entries;
 	node *head; /* sentinel with MAX_HEIGHT links, no key */
 	tv_arena arena;
+	/* A blocked bloom filter over the user keys (bloom.h's layout), or
+	 * NULL: a lookup of an absent key then skips the skip list, whose
+	 * search costs a cache miss per node visited.  The writer sets a
+	 * key's bits before linking its node in, and a reader only looks for
+	 * entries published before its sequence number was, so it never
+	 * misses one it must see. */
+	_Atomic uint64_t *filter;
+	uint64_t filter_lines;
 	/* Writer-only state. */
 	uint64_t rng;
 	/* splice[i]: the last node at level i before one position in the list
@@ -222,17 +238,77 @@ static node *find_last(const tv_memtable *m)
 	return x;
 }
 
+/* ---- The filter -------------------------------------------------------- */
+
+/* The line of the filter that key hash h selects (bloom.h's layout). */
+static _Atomic uint64_t *filter_line(const tv_memtable *m, uint64_t h)
+{
+	return m->filter + tv_bloom_line(h, m->filter_lines) * (TV_BLOOM_LINE_BYTES / 8);
+}
+
+/* Sets key's bits.  Single writer: a plain read-modify-write of each
+ * word suffices; readers load the words relaxed. */
+static void filter_add(tv_memtable *m, tv_slice key)
+{
+	uint64_t h = tv_hash64(key.data, key.len);
+	_Atomic uint64_t *line = filter_line(m, h);
+	uint32_t g = (uint32_t)(h >> 32), d = tv_bloom_delta(g);
+	for (int j = 0; j < FILTER_K; j++, g += d) {
+		uint32_t bit = g & (TV_BLOOM_LINE_BITS - 1);
+		uint64_t w = atomic_load_explicit(&line[bit >> 6], memory_order_relaxed);
+		atomic_store_explicit(&line[bit >> 6], w | UINT64_C(1) << (bit & 63),
+		                      memory_order_relaxed);
+	}
+}
+
+/* 0 if key was certainly never added. */
+static int filter_may_contain(const tv_memtable *m, tv_slice key)
+{
+	uint64_t h = tv_hash64(key.data, key.len);
+	const _Atomic uint64_t *line = filter_line(m, h);
+	uint32_t g = (uint32_t)(h >> 32), d = tv_bloom_delta(g);
+	for (int j = 0; j < FILTER_K; j++, g += d) {
+		uint32_t bit = g & (TV_BLOOM_LINE_BITS - 1);
+		if (!(atomic_load_explicit(&line[bit >> 6], memory_order_relaxed) &
+		      UINT64_C(1) << (bit & 63)))
+			return 0;
+	}
+	return 1;
+}
+
 /* ---- Life cycle -------------------------------------------------------- */
 
 tv_memtable *tv_mem_new(void)
 {
+	return tv_mem_new_filtered(0);
+}
+
+tv_memtable *tv_mem_new_filtered(size_t expected_bytes)
+{
 	tv_memtable *m = malloc(sizeof *m);
 	if (!m)
 		return NULL;
+	m->filter = NULL;
+	m->filter_lines = 0;
+	if (expected_bytes) {
+		uint64_t bytes = expected_bytes / FILTER_RATIO;
+		m->filter_lines = bytes < TV_BLOOM_LINE_BYTES ? 1 : bytes / TV_BLOOM_LINE_BYTES;
+		if (m->filter_lines > UINT32_MAX)
+			m->filter_lines = UINT32_MAX; /* tv_bloom_line maps 32-bit hashes */
+		size_t n = (size_t)m->filter_lines * TV_BLOOM_LINE_BYTES;
+		m->filter = aligned_alloc(TV_BLOOM_LINE_BYTES, n);
+		if (!m->filter) {
+			free(m);
+			return NULL;
+		}
+		for (size_t i = 0; i < n / 8; i++)
+			atomic_init(&m->filter[i], 0);
+	}
 	tv_arena_init(&m->arena);
 	char *mem = tv_arena_alloc(&m->arena, (MAX_HEIGHT - 1) * sizeof(link_t) + sizeof(node));
 	if (!mem) {
 		tv_arena_destroy(&m->arena);
+		free(m->filter);
 		free(m);
 		return NULL;
 	}
@@ -270,12 +346,13 @@ void tv_mem_unref(tv_memtable *m)
 	if (old != 1)
 		return;
 	tv_arena_destroy(&m->arena);
+	free(m->filter);
 	free(m);
 }
 
 size_t tv_mem_usage(const tv_memtable *m)
 {
-	return tv_arena_usage(&m->arena);
+	return tv_arena_usage(&m->arena) + (size_t)m->filter_lines * TV_BLOOM_LINE_BYTES;
 }
 
 uint64_t tv_mem_entries(const tv_memtable *m)
@@ -343,6 +420,8 @@ int tv_mem_add(tv_memtable *m, uint64_t seq, unsigned type, tv_slice key, tv_sli
 	tv_put_fixed64(n->data + key.len, trailer);
 	if (value.len)
 		memcpy(n->data + key.len + TV_TRAILER, value.data, value.len);
+	if (m->filter)
+		filter_add(m, key);
 
 	skey k = node_skey(n);
 	locate(m, &k);
@@ -381,6 +460,8 @@ static int mem_get(tv_memtable *m, tv_slice key, uint64_t seq, unsigned *type, t
 {
 	if (seq > TV_MAX_SEQ)
 		seq = TV_MAX_SEQ;
+	if (!splice && m->filter && !filter_may_contain(m, key))
+		return 0; /* the writer's lookups search anyway: they fill the splice */
 	skey k = make_skey(key.data, key.len, tv_pack_trailer(seq, TV_SEEK_TYPE));
 	node *n = splice && splice_fits(m, &k) ? load_next(splice[0], 0) : find_ge(m, &k, splice);
 	if (!n || !same_user_key(n, &k))

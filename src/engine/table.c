@@ -398,6 +398,16 @@ struct tv_table {
 	table_block *index;
 	table_block *filter; /* NULL when the table has none */
 	size_t reserved;     /* index and filter bytes counted in the cache */
+	/* Fences, when every index entry is a restart point (as the builder
+	 * writes them): for entry i, the 8 bytes of its user key that follow
+	 * fence_prefix, the prefix every key of the table shares, as a
+	 * big-endian integer, zero-padded.  They order as the keys do, so an
+	 * index search runs over this dense array and compares whole keys
+	 * only among equal fences: a handful of cache lines instead of a
+	 * dozen entries scattered over the index block.  NULL: no fences. */
+	uint64_t *fences;
+	uint32_t nfences;
+	tv_slice fence_prefix; /* into the index block */
 	uint64_t entries, data_blocks, data_bytes, raw_key, raw_value;
 };
 
@@ -682,6 +692,126 @@ static int open_meta(tv_table *t)
 	return 0;
 }
 
+/* ---- Fences over the index ---------------------------------------------- */
+
+/* The fence of user key u in a table whose keys share skip bytes. */
+static uint64_t fence_of(tv_slice u, size_t skip)
+{
+	unsigned char b[8] = {0};
+	if (u.len > skip)
+		memcpy(b, u.data + skip, u.len - skip < 8 ? u.len - skip : 8);
+	uint64_t f = 0;
+	for (int i = 0; i < 8; i++)
+		f = f << 8 | b[i];
+	return f;
+}
+
+/* Whether every entry of the index is a restart point, with its key
+ * whole in place; sets *first and *last to the first and last user keys.
+ * A malformed index makes this false: lookups then use the plain search,
+ * which reports the damage. */
+static bool index_whole(const tv_table *t, tv_slice *first, tv_slice *last)
+{
+	const tv_block *ix = &t->index->blk;
+	tv_block_iter it;
+	tv_block_iter_init(&it, ix);
+	uint32_t i = 0;
+	bool ok = true;
+	for (tv_block_iter_seek_first(&it); ok && tv_block_iter_valid(&it);
+	     tv_block_iter_next(&it), i++) {
+		ok = i < ix->nrestarts &&
+		     it.cur == tv_get_fixed32(ix->data + ix->restarts + (size_t)i * 4) &&
+		     it.key.data + it.key.len == it.value.data; /* whole: not rebuilt */
+		if (i == 0)
+			*first = tv_ikey_user(it.key);
+		*last = tv_ikey_user(it.key);
+	}
+	ok = ok && !it.status && i == ix->nrestarts && i > 0;
+	tv_block_iter_fini(&it);
+	return ok;
+}
+
+/* Builds t's fences (leaving none if the index does not allow them).
+ * 0, TROVE_ENOMEM or TROVE_ECORRUPT (index keys out of order). */
+static int open_fences(tv_table *t)
+{
+	tv_slice first = {NULL, 0}, last = {NULL, 0};
+	if (!index_whole(t, &first, &last))
+		return 0;
+	size_t plen = 0;
+	while (plen < first.len && plen < last.len && first.data[plen] == last.data[plen])
+		plen++;
+	const tv_block *ix = &t->index->blk;
+	uint64_t *f = malloc((size_t)ix->nrestarts * sizeof *f);
+	if (!f)
+		return TROVE_ENOMEM;
+	tv_block_iter it;
+	tv_block_iter_init(&it, ix);
+	uint32_t i = 0;
+	for (tv_block_iter_seek_first(&it); tv_block_iter_valid(&it); tv_block_iter_next(&it), i++)
+		f[i] = fence_of(tv_ikey_user(it.key), plen);
+	tv_block_iter_fini(&it);
+	for (uint32_t j = 1; j < i; j++) {
+		if (f[j] < f[j - 1]) {
+			free(f);
+			return corrupt(t, t->index_h.off, "index keys out of order");
+		}
+	}
+	t->fences = f;
+	t->nfences = i;
+	t->fence_prefix = tv_slice_make(first.data, plen);
+	return 0;
+}
+
+/* The first i in [lo, hi) with fences[i] >= f (after: > f), or hi. */
+static uint32_t fence_bound(const uint64_t *fences, uint32_t lo, uint32_t hi, uint64_t f,
+                            int after)
+{
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		if (fences[mid] < f || (after && fences[mid] == f))
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* Positions ii, an iterator over t's index, at the first entry >= target
+ * (invalid if there is none), as tv_block_iter_seek would. */
+static void index_seek(const tv_table *t, tv_block_iter *ii, tv_slice target)
+{
+	if (!t->fences) {
+		tv_block_iter_seek(ii, target);
+		return;
+	}
+	uint32_t n = t->nfences, lo = 0, hi = 0;
+	tv_slice u = tv_ikey_user(target), p = t->fence_prefix;
+	int c = memcmp(u.data, p.data, u.len < p.len ? u.len : p.len);
+	if (c > 0) {
+		lo = hi = n; /* after every key */
+	} else if (c == 0 && u.len >= p.len) {
+		uint64_t f = fence_of(u, p.len);
+		lo = fence_bound(t->fences, 0, n, f, 0);
+		hi = fence_bound(t->fences, lo, n, f, 1);
+	} /* else before every key: lo = hi = 0 */
+	/* Entries before lo sort before target, entries from hi on after it;
+	 * the keys between share its fence and are compared whole. */
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		tv_block_iter_seek_restart(ii, mid);
+		if (!tv_block_iter_valid(ii))
+			return; /* damaged: the status says so */
+		if (tv_ikey_cmp(ii->key, target) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	tv_block_iter_seek_restart(ii, lo < n ? lo : n - 1);
+	if (lo == n && tv_block_iter_valid(ii))
+		tv_block_iter_next(ii); /* past the end */
+}
+
 int tv_table_open(trove_vfs *vfs, const char *path, uint64_t file_number, tv_cache *cache,
                   const tv_logger *lg, tv_table **out)
 {
@@ -707,6 +837,8 @@ int tv_table_open(trove_vfs *vfs, const char *path, uint64_t file_number, tv_cac
 		rc = open_frame(t);
 	if (!rc)
 		rc = open_meta(t);
+	if (!rc)
+		rc = open_fences(t);
 	if (rc) {
 		tv_table_close(t);
 		return rc;
@@ -729,6 +861,7 @@ void tv_table_close(tv_table *t)
 		tv_cache_unreserve(t->cache, t->reserved);
 	block_free(t, t->index);
 	block_free(t, t->filter);
+	free(t->fences);
 	free(t->path);
 	free(t);
 }
@@ -745,7 +878,8 @@ uint64_t tv_table_file_size(const tv_table *t)
 
 size_t tv_table_memory(const tv_table *t)
 {
-	size_t n = sizeof *t + strlen(t->path) + 1 + tv_cache_charge(t->index->alloc);
+	size_t n = sizeof *t + strlen(t->path) + 1 + tv_cache_charge(t->index->alloc) +
+	           (size_t)t->nfences * sizeof *t->fences;
 	if (t->filter)
 		n += tv_cache_charge(t->filter->alloc);
 	return n;
@@ -757,14 +891,21 @@ int tv_table_get(tv_table *t, tv_slice target, int (*fn)(void *arg, tv_slice ike
                  void *arg)
 {
 	assert(target.len >= TV_TRAILER);
+	return tv_table_get_hashed(t, target, tv_bloom_hash(tv_ikey_user(target)), fn, arg);
+}
+
+int tv_table_get_hashed(tv_table *t, tv_slice target, uint64_t hash,
+                        int (*fn)(void *arg, tv_slice ikey, tv_slice value), void *arg)
+{
+	assert(target.len >= TV_TRAILER);
 	tv_slice ukey = tv_ikey_user(target);
 	if (t->filter &&
-	    !tv_bloom_may_contain(tv_slice_make(t->filter->data, t->filter->size), ukey))
+	    !tv_bloom_may_contain_hash(tv_slice_make(t->filter->data, t->filter->size), hash))
 		return 0;
 
 	tv_block_iter ii;
 	tv_block_iter_init(&ii, &t->index->blk);
-	tv_block_iter_seek(&ii, target);
+	index_seek(t, &ii, target);
 	int rc = 0;
 	bhandle h;
 	if (!tv_block_iter_valid(&ii)) {
@@ -936,7 +1077,7 @@ static void titer_seek(tv_iter *base, tv_slice target)
 	table_iter *it = ti(base);
 	if (it->status)
 		return;
-	tv_block_iter_seek(&it->index, target);
+	index_seek(it->t, &it->index, target);
 	if (enter_block(it))
 		tv_block_iter_seek(&it->data, target);
 	skip_forward(it);

@@ -70,6 +70,11 @@ void tv_table_close(tv_table *t);
  * error (TROVE_ECORRUPT, TROVE_EIO). */
 int tv_table_get(tv_table *t, tv_slice target,
                  int (*fn)(void *arg, tv_slice ikey, tv_slice value), void *arg);
+/* tv_table_get with the filter hash of target's stored key given
+ * (tv_bloom_hash of tv_ikey_user(target)), for callers that probe several
+ * tables with one key. */
+int tv_table_get_hashed(tv_table *t, tv_slice target, uint64_t hash,
+                        int (*fn)(void *arg, tv_slice ikey, tv_slice value), void *arg);
 
 /* An iterator over the whole table; NULL on ENOMEM.  The table must stay
  * open while the iterator exists. */

@@ -21,6 +21,7 @@
 
 #include "../util/checksum.h"
 #include "../util/coding.h"
+#include "bloom.h"
 #include "ikey.h"
 
 #define CURRENT_MAGIC "TROVECUR"
@@ -746,12 +747,13 @@ int tv_version_get(tv_version *v, tv_slice target,
                    int (*fn)(void *arg, tv_slice ikey, tv_slice value), void *arg)
 {
 	tv_slice user = tv_ikey_user(target);
+	uint64_t hash = tv_bloom_hash(user); /* once for every table's filter */
 	for (int i = 0; i < v->nfiles[0]; i++) {
 		tv_filemeta *f = v->files[0][i];
 		if (tv_slice_cmp(user, tv_ikey_user(tv_fm_smallest(f))) < 0 ||
 		    tv_slice_cmp(user, tv_ikey_user(tv_fm_largest(f))) > 0)
 			continue;
-		int rc = tv_table_get(f->table, target, fn, arg);
+		int rc = tv_table_get_hashed(f->table, target, hash, fn, arg);
 		if (rc)
 			return rc;
 	}
@@ -765,7 +767,7 @@ int tv_version_get(tv_version *v, tv_slice target,
 		tv_filemeta *f = v->files[l][i];
 		if (tv_slice_cmp(user, tv_ikey_user(tv_fm_smallest(f))) < 0)
 			continue;
-		int rc = tv_table_get(f->table, target, fn, arg);
+		int rc = tv_table_get_hashed(f->table, target, hash, fn, arg);
 		if (rc)
 			return rc;
 	}

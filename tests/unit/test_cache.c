@@ -1,10 +1,10 @@
 /*
- * test_cache.c - the block cache: lookups, LRU order, reference counts,
- * capacity, counters, and concurrent use.
+ * test_cache.c - the block cache: lookups, eviction order (CLOCK), reference
+ * counts, capacity, counters, and concurrent use.
  *
  * Caches below 1 MiB have a single shard (see cache.c), so the tests of
- * exact LRU order use small capacities; the capacity and thread tests use
- * large ones to exercise all 16 shards.
+ * exact eviction order use small capacities; the capacity and thread tests
+ * use large ones to exercise all 16 shards.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -83,7 +83,7 @@ static void test_insert_lookup_counters(void **state)
 	assert_int_equal(deleted, 3); /* free deletes what is cached */
 }
 
-static void test_lru_order(void **state)
+static void test_eviction_order(void **state)
 {
 	(void)state;
 	atomic_int deleted = 0;
@@ -92,8 +92,8 @@ static void test_lru_order(void **state)
 		put(c, &deleted, 7, i, 10);
 	assert_int_equal(tv_cache_usage(c), 100);
 	assert_int_equal(deleted, 0);
-	assert_true(present(c, 7, 1)); /* 1 becomes the newest */
-	put(c, &deleted, 7, 11, 10);   /* evicts the oldest: 2 */
+	assert_true(present(c, 7, 1)); /* 1 gets a second chance */
+	put(c, &deleted, 7, 11, 10);   /* passes 1, evicts 2 */
 	assert_int_equal(deleted, 1);
 	assert_false(present(c, 7, 2));
 	assert_true(present(c, 7, 1));
@@ -107,6 +107,31 @@ static void test_lru_order(void **state)
 	assert_true(present(c, 7, 3));
 	assert_int_equal(deleted, 3);
 	assert_int_equal(tv_cache_usage(c), 100);
+	tv_cache_free(c);
+	assert_int_equal(deleted, 12);
+}
+
+/* When every entry was looked up since the hand's last pass, one sweep
+ * clears their bits and the next evicts the oldest: the cache never stalls
+ * over capacity. */
+static void test_all_referenced(void **state)
+{
+	(void)state;
+	atomic_int deleted = 0;
+	tv_cache *c = tv_cache_new(100);
+	for (uint64_t i = 1; i <= 10; i++)
+		put(c, &deleted, 3, i, 10);
+	for (uint64_t i = 1; i <= 10; i++)
+		assert_true(present(c, 3, i));
+	put(c, &deleted, 3, 11, 10); /* a full turn, then 1 goes */
+	assert_int_equal(deleted, 1);
+	assert_false(present(c, 3, 1));
+	assert_true(present(c, 3, 11));
+	assert_int_equal(tv_cache_usage(c), 100);
+	put(c, &deleted, 3, 12, 10); /* 2 lost its bit in that turn */
+	assert_false(present(c, 3, 2));
+	for (uint64_t i = 3; i <= 12; i++)
+		assert_true(present(c, 3, i));
 	tv_cache_free(c);
 	assert_int_equal(deleted, 12);
 }
@@ -312,7 +337,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_insert_lookup_counters),
-	        cmocka_unit_test(test_lru_order),
+	        cmocka_unit_test(test_eviction_order),
+	        cmocka_unit_test(test_all_referenced),
 	        cmocka_unit_test(test_held_handles_survive),
 	        cmocka_unit_test(test_oversized_and_waiting),
 	        cmocka_unit_test(test_zero_capacity),

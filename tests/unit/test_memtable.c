@@ -237,12 +237,13 @@ static const ref *ref_get(const ref *r, size_t n, const char *key, size_t klen, 
 	return &r[i];
 }
 
-static void test_get_at_sequences(void **state)
+/* Random lookups in m (empty) against the reference, at random sequence
+ * numbers: present keys, absent keys, versions too new to see. */
+static void get_at_sequences(tv_memtable *m)
 {
 	tu_rng rng;
 	tu_rng_seed(&rng, tu_seed("memtable get"));
 	const size_t n = 4000;
-	tv_memtable *m = tv_mem_new();
 	assert_non_null(m);
 	ref *r = fill_random(m, &rng, n);
 	for (int i = 0; i < 20000; i++) {
@@ -267,6 +268,28 @@ static void test_get_at_sequences(void **state)
 	}
 	tv_mem_unref(m);
 	ref_free(r, n);
+}
+
+static void test_get_at_sequences(void **state)
+{
+	get_at_sequences(tv_mem_new());
+}
+
+/* A filter sized for the entries: absent keys are mostly answered by it,
+ * present ones must never be. */
+static void test_get_filtered(void **state)
+{
+	tv_memtable *m = tv_mem_new_filtered(1 << 20);
+	assert_non_null(m);
+	assert_true(tv_mem_usage(m) >= (1 << 20) / 64); /* the filter is counted */
+	get_at_sequences(m);
+}
+
+/* A filter of one 64-byte line, saturated by 4000 keys: it lets every
+ * key through and lookups must still be exact. */
+static void test_get_filtered_tiny(void **state)
+{
+	get_at_sequences(tv_mem_new_filtered(1));
 }
 
 /* Versions of one key come newest first, and get picks by sequence. */
@@ -569,7 +592,9 @@ static void test_concurrent_readers(void **state)
 			st->perm[j] = t;
 		}
 	}
-	st->m = tv_mem_new();
+	/* Filtered, so that a reader that found a node but not its key's
+	 * filter bits would report a published key missing. */
+	st->m = tv_mem_new_filtered(64 * MT_KEYS);
 	assert_non_null(st->m);
 	atomic_init(&st->published, 0);
 	atomic_init(&st->ready, 0);
@@ -597,6 +622,8 @@ int main(void)
 	        cmocka_unit_test(test_iterate_both_ways),
 	        cmocka_unit_test(test_seek),
 	        cmocka_unit_test(test_get_at_sequences),
+	        cmocka_unit_test(test_get_filtered),
+	        cmocka_unit_test(test_get_filtered_tiny),
 	        cmocka_unit_test(test_versions),
 	        cmocka_unit_test(test_runs_and_big_entries),
 	        cmocka_unit_test(test_writer_lookups),

@@ -403,6 +403,84 @@ static void test_block_roundtrip(void **state)
 	free_dataset(&d);
 }
 
+/* Seeks in a block of keys from a tiny alphabet (zero bytes, keys that
+ * are prefixes of others, several versions of a key) to random targets,
+ * against the sorted keys: the scan after the restart search decides
+ * most entries from their shared-prefix lengths alone (block.c). */
+static int entry_qcmp(const void *a, const void *b)
+{
+	return tv_ikey_cmp(ekey(a), ekey(b));
+}
+
+static size_t tiny_key(tu_rng *r, char *buf)
+{
+	static const char alpha[] = {'a', 'b', 0, (char)0xff};
+	size_t len = (size_t)tu_below(r, 7);
+	for (size_t i = 0; i < len; i++)
+		buf[i] = alpha[tu_below(r, sizeof alpha)];
+	return len;
+}
+
+static void test_block_seek_random(void **state)
+{
+	(void)state;
+	tu_rng r;
+	tu_rng_seed(&r, tu_seed("block seeks"));
+	dataset d = {calloc(2000, sizeof(entry)), 0, 0};
+	assert_non_null(d.e);
+	while (d.n < 2000) {
+		char uk[8];
+		size_t ulen = tiny_key(&r, uk);
+		for (uint64_t v = 1 + tu_below(&r, 3); v > 0 && d.n < 2000; v--) {
+			entry *e = &d.e[d.n++];
+			e->ikey = make_ikey(uk, ulen, 1 + tu_below(&r, 50), TV_TYPE_PUT, &e->klen);
+			e->val = malloc(1);
+			assert_non_null(e->val);
+			e->vlen = 0;
+		}
+	}
+	qsort(d.e, d.n, sizeof(entry), entry_qcmp);
+	size_t n = 0; /* drop exact duplicates */
+	for (size_t i = 0; i < d.n; i++) {
+		if (n > 0 && tv_ikey_cmp(ekey(&d.e[n - 1]), ekey(&d.e[i])) == 0) {
+			free(d.e[i].ikey);
+			free(d.e[i].val);
+			continue;
+		}
+		d.e[n++] = d.e[i];
+	}
+	d.n = n;
+	tv_block_builder bb;
+	tv_block blk;
+	build_block(&bb, &d, &blk);
+	tv_block_iter it;
+	tv_block_iter_init(&it, &blk);
+	for (int i = 0; i < 20000; i++) {
+		char uk[8];
+		size_t ulen = tiny_key(&r, uk), klen;
+		char *target = make_ikey(uk, ulen, tu_below(&r, 52), TV_SEEK_TYPE, &klen);
+		tv_slice tk = tv_slice_make(target, klen);
+		size_t want = lower_bound(&d, tk);
+		tv_block_iter_seek(&it, tk);
+		if (want < d.n) {
+			assert_true(tv_block_iter_valid(&it));
+			assert_slice_eq(it.key, ekey(&d.e[want]));
+			tv_block_iter_next(&it); /* the iterator goes on from there */
+			if (want + 1 < d.n)
+				assert_slice_eq(it.key, ekey(&d.e[want + 1]));
+			else
+				assert_false(tv_block_iter_valid(&it));
+		} else {
+			assert_false(tv_block_iter_valid(&it));
+		}
+		free(target);
+	}
+	assert_int_equal(it.status, 0);
+	tv_block_iter_fini(&it);
+	tv_block_builder_free(&bb);
+	free_dataset(&d);
+}
+
 static void test_block_restart_boundaries(void **state)
 {
 	(void)state;
@@ -777,6 +855,97 @@ static void roundtrip(fixture *f, int compression)
 	       (unsigned long long)size);
 }
 
+/* Keys from a tiny alphabet with zero bytes, of many lengths.  Mode 0:
+ * all share a long prefix, and targets fall before, inside and after it.
+ * Mode 1: keys vary in their first byte, then share 8 bytes, so nearly
+ * all of the index's fences (table.c) tie and whole keys decide.  Gets
+ * and seeks must agree with the sorted keys either way. */
+static size_t fence_key(tu_rng *r, int mode, char *buf)
+{
+	static const char alpha[] = {'a', 'b', 0, (char)0xff};
+	size_t fixed = 14;
+	if (mode == 0) {
+		memcpy(buf, "shared-prefix/", fixed);
+	} else {
+		buf[0] = alpha[tu_below(r, sizeof alpha)];
+		memcpy(buf + 1, "12345678/abcd", fixed - 1);
+	}
+	size_t len = fixed + (size_t)tu_below(r, 16);
+	for (size_t i = fixed; i < len; i++)
+		buf[i] = alpha[tu_below(r, sizeof alpha)];
+	return len;
+}
+
+static void fences_case(fixture *f, int mode)
+{
+	tu_rng r;
+	tu_rng_seed(&r, tu_seed("table fences"));
+	dataset d = {calloc(3000, sizeof(entry)), 0, 0};
+	assert_non_null(d.e);
+	for (size_t i = 0; i < 3000; i++) {
+		char uk[32];
+		size_t ulen = fence_key(&r, mode, uk);
+		entry *e = &d.e[d.n++];
+		e->ikey = make_ikey(uk, ulen, 100 + i, TV_TYPE_PUT, &e->klen);
+		e->vlen = 8;
+		e->val = malloc(8);
+		assert_non_null(e->val);
+		memcpy(e->val, e->ikey, 8);
+	}
+	qsort(d.e, d.n, sizeof(entry), entry_qcmp);
+	tv_table_opts o = {TROVE_COMPRESS_NONE, 0, 128, 10}; /* many small blocks */
+	build_table(f->path, &d, &o);
+	tv_table *t;
+	assert_int_equal(open_table(f, NULL, &t), 0);
+	tv_iter *it = tv_table_iter(t);
+	assert_non_null(it);
+	got *g = new_got();
+	for (int i = 0; i < 6000; i++) {
+		char uk[32];
+		size_t ulen = fence_key(&r, mode, uk);
+		if (i % 100 == 0)
+			ulen = (size_t)tu_below(&r, 15); /* a prefix of the shared part */
+		if (i % 100 == 1)
+			uk[0] = (char)(i % 200 < 100 ? 'A' : 'z'); /* before or after all */
+		size_t klen;
+		char *target = make_ikey(uk, ulen, TV_MAX_SEQ, TV_SEEK_TYPE, &klen);
+		tv_slice tk = tv_slice_make(target, klen);
+		size_t want = lower_bound(&d, tk);
+		g->calls = 0;
+		int rc = tv_table_get(t, tk, record, g);
+		if (want < d.n && tv_slice_eq(tv_ikey_user(ekey(&d.e[want])), tv_ikey_user(tk))) {
+			assert_int_equal(rc, 7);
+			assert_slice_eq(g->k, ekey(&d.e[want]));
+		} else {
+			assert_int_equal(rc, 0);
+			assert_int_equal(g->calls, 0);
+		}
+		tv_iter_seek(it, tk);
+		if (want < d.n)
+			assert_slice_eq(tv_iter_key(it), ekey(&d.e[want]));
+		else
+			assert_false(tv_iter_valid(it));
+		free(target);
+	}
+	for (size_t i = 0; i < d.n; i++) { /* every present key */
+		g->calls = 0;
+		assert_int_equal(tv_table_get(t, ekey(&d.e[i]), record, g), 7);
+		assert_slice_eq(g->k, ekey(&d.e[i]));
+	}
+	assert_int_equal(tv_iter_status(it), 0);
+	tv_iter_destroy(it);
+	free_got(g);
+	assert_int_equal(f->nmsgs, 0);
+	tv_table_close(t);
+	free_dataset(&d);
+}
+
+static void test_index_fences(void **state)
+{
+	fences_case(*state, 0);
+	fences_case(*state, 1);
+}
+
 static void test_table_none(void **state)
 {
 	roundtrip(*state, TROVE_COMPRESS_NONE);
@@ -1142,6 +1311,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_block_roundtrip),
+	        cmocka_unit_test(test_block_seek_random),
 	        cmocka_unit_test(test_block_restart_boundaries),
 	        cmocka_unit_test(test_block_empty),
 	        cmocka_unit_test(test_block_hostile),
@@ -1151,6 +1321,7 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(test_table_zstd, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_compression_saves, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_table_empty_and_big, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_index_fences, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_builder_misuse, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_corrupt_data_block, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_corrupt_meta, setup, teardown),
