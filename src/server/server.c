@@ -53,6 +53,7 @@ struct srv_conn {
 	char *out; /* replies not yet handed to the socket; only the first
 	            * out_ready bytes may go (the rest waits for the sync) */
 	size_t out_len, out_cap, out_ready;
+	uint64_t out_total; /* bytes ever appended to out (srv_conn_output_mark) */
 	char *wb; /* bytes of the write in flight: wb[wb_off, wb_len) */
 	size_t wb_len, wb_off, wb_cap;
 	uv_write_t wreq;
@@ -100,6 +101,7 @@ struct srv_worker {
 	int dirty;       /* a request used the database this turn */
 	atomic_int kill_pending; /* some connection here has its kill flag set */
 	wstat *cmdstats;         /* one per catalog entry */
+	void *fe_state;          /* srv_frontend.worker_new */
 };
 
 struct srv_server {
@@ -371,9 +373,30 @@ void srv_conn_write(srv_conn *c, const void *p, size_t n)
 	}
 	memcpy(c->out + c->out_len, p, n);
 	c->out_len += n;
+	c->out_total += n;
 	uint64_t hard = SRV_CFG(c->w->srv->cfg->obuf_hard);
 	if (hard && srv_conn_output_pending(c) > hard)
 		conn_check_output_limit(c, 0);
+}
+
+uint64_t srv_conn_output_mark(const srv_conn *c)
+{
+	return c->out_total;
+}
+
+void srv_conn_output_rewind(srv_conn *c, uint64_t mark)
+{
+	if (c->closing)
+		return;
+	uint64_t drop = c->out_total - mark;
+	assert(mark <= c->out_total && drop <= c->out_len - c->out_ready);
+	c->out_len -= (size_t)drop;
+	c->out_total = mark;
+}
+
+void *srv_conn_worker_state(srv_conn *c)
+{
+	return c->w->fe_state;
 }
 
 /* Called whenever output may have drained: finishes a close-after-reply
@@ -746,8 +769,10 @@ static void on_worker_timer(uv_timer_t *t)
 }
 
 /* The end of a loop turn: every request read in this turn has run.  If
- * any of them used the database, one trove_sync makes every write so far
- * durable (under sync always), and only then are the turn's replies
+ * any of them used the database, the front-end first commits the writes
+ * it held back (the turn's batch: srv_frontend.turn_end), then one
+ * trove_sync makes every write so far durable (under sync always), and
+ * only then are the turn's replies
  * released - so the clients of a turn, and the commands of a pipeline,
  * share one fsync, and a read never shows a client a write (even another
  * worker's) that a crash could undo.  trove_sync costs no fsync when
@@ -757,6 +782,9 @@ static void on_worker_timer(uv_timer_t *t)
 static void on_worker_check(uv_check_t *h)
 {
 	srv_worker *w = h->data;
+	const srv_frontend *fe = w->srv->fe;
+	if (w->dirty && fe->turn_end)
+		fe->turn_end(w->fe_state); /* the turn's held-back writes, first */
 	srv_conn *list = w->sched;
 	if (!list)
 		return;
@@ -800,6 +828,8 @@ static int worker_init(srv_server *s, srv_worker *w, int index)
 	w->index = index;
 	w->cmdstats = calloc(s->ncatalog ? s->ncatalog : 1, sizeof *w->cmdstats);
 	if (!w->cmdstats)
+		return -1;
+	if (s->fe->worker_new && !(w->fe_state = s->fe->worker_new(s)))
 		return -1;
 	if (uv_loop_init(&w->loop))
 		return -1;
@@ -906,6 +936,9 @@ void srv_server_reset_stats(srv_server *s)
 	atomic_store(&st->keyspace_hits, 0);
 	atomic_store(&st->keyspace_misses, 0);
 	atomic_store(&st->expired_keys, 0);
+	atomic_store(&st->turn_batches, 0);
+	atomic_store(&st->turn_retries, 0);
+	atomic_store(&st->turn_replays, 0);
 }
 
 static void conn_info(const srv_conn *c, const srv_conn *self, int64_t now, srv_conn_info *ci)
@@ -1309,6 +1342,8 @@ void srv_server_free(srv_server *s)
 			close(w->fds[j]);
 		free(w->fds);
 		free(w->cmdstats);
+		if (w->fe_state)
+			s->fe->worker_free(w->fe_state);
 		uv_loop_close(&w->loop);
 		uv_mutex_destroy(&w->mu);
 	}

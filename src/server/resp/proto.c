@@ -239,4 +239,7 @@ const srv_frontend srv_resp_frontend = {
 	.on_input = on_input,
 	.refusal = refusal,
 	.catalog = resp_catalog,
+	.worker_new = resp_turn_new,
+	.worker_free = resp_turn_free,
+	.turn_end = resp_turn_end,
 };
