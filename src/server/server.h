@@ -256,10 +256,11 @@ typedef struct srv_frontend {
 	 * worker is (NULL: the server does not start), freed at the end. */
 	void *(*worker_new)(srv_server *s);
 	void (*worker_free)(void *wstate);
-	/* Called at the end of every loop turn in which a request used the
-	 * database (srv_conn_used_db), before the turn's sync and before any
-	 * reply of the turn is sent: the front-end commits what it held back.
-	 * Whatever it writes to connections here goes out with the turn. */
+	/* Called at the end of every loop turn, before the turn's sync and
+	 * before any reply of the turn is sent: the front-end commits what it
+	 * held back.  Whatever it writes to connections here goes out with
+	 * the turn.  (A connection closed during the turn is freed only after
+	 * this call.) */
 	void (*turn_end)(void *wstate);
 } srv_frontend;
 

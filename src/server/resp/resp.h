@@ -233,6 +233,8 @@ void resp_turn_end(void *turn);
  * it sees and follows every earlier write: returns 0. */
 int resp_turn_join(resp_client *c, const resp_cmd *cmd, int argc, char **argv, size_t *lens);
 void resp_turn_leave(resp_client *c);
+/* 1 if a command of c is in its worker's pending batch. */
+int resp_turn_holds(resp_client *c);
 
 /* ---- multi.c: transactions ------------------------------------------------------ */
 

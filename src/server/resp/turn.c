@@ -232,6 +232,12 @@ int resp_turn_join(resp_client *c, const resp_cmd *cmd, int argc, char **argv, s
 	return 1;
 }
 
+int resp_turn_holds(resp_client *c)
+{
+	resp_turn *tn = srv_conn_worker_state(c->conn);
+	return tn->n > 0 && c->turn_gen == tn->gen;
+}
+
 void resp_turn_leave(resp_client *c)
 {
 	resp_turn *tn = srv_conn_worker_state(c->conn);
