@@ -37,6 +37,74 @@
 
 #include "kv.h"
 
+/* Memory for overlay entries and batch operations, released all at once:
+ * its chunks are kept across resets, so a turn's batch of many keys costs
+ * no malloc per key.  Values go there too in a turn's batch, whose bytes
+ * written are capped (turn.c); in EXEC they are malloc'd, since a
+ * transaction may rewrite a key's value many times, and each old copy
+ * must be freed at once. */
+#define POOL_CHUNK (64u << 10)
+
+typedef struct pool_chunk {
+	struct pool_chunk *next;
+	size_t size;
+	_Alignas(16) char data[];
+} pool_chunk;
+
+typedef struct kv_pool {
+	pool_chunk *head;  /* chunks in use, the current one first */
+	pool_chunk *spare; /* chunks of POOL_CHUNK bytes kept for reuse */
+	size_t used;       /* bytes used in head */
+} kv_pool;
+
+static void *pool_alloc(kv_pool *p, size_t n)
+{
+	n = (n + 15) & ~(size_t)15;
+	if (!p->head || p->head->size - p->used < n) {
+		pool_chunk *c = p->spare;
+		if (c && n <= POOL_CHUNK) {
+			p->spare = c->next;
+		} else {
+			size_t size = n > POOL_CHUNK ? n : POOL_CHUNK;
+			if (!(c = malloc(sizeof *c + size)))
+				return NULL;
+			c->size = size;
+		}
+		c->next = p->head;
+		p->head = c;
+		p->used = 0;
+	}
+	void *r = p->head->data + p->used;
+	p->used += n;
+	return r;
+}
+
+/* Forgets every allocation; keeps the standard chunks for reuse. */
+static void pool_reset(kv_pool *p)
+{
+	for (pool_chunk *c = p->head, *n; c; c = n) {
+		n = c->next;
+		if (c->size == POOL_CHUNK) {
+			c->next = p->spare;
+			p->spare = c;
+		} else {
+			free(c);
+		}
+	}
+	p->head = NULL;
+	p->used = 0;
+}
+
+static void pool_free(kv_pool *p)
+{
+	pool_reset(p);
+	for (pool_chunk *c = p->spare, *n; c; c = n) {
+		n = c->next;
+		free(c);
+	}
+	p->spare = NULL;
+}
+
 typedef struct kv_ent {
 	char *key;
 	size_t klen;
@@ -49,6 +117,7 @@ typedef struct kv_ent {
 	unsigned dirty : 1;
 	unsigned present : 1;
 	unsigned engine_val : 1; /* val is to be released with trove_free */
+	unsigned pooled_val : 1; /* val is in the overlay's pool */
 } kv_ent;
 
 /* A key an ordered walk returned from the engine, with its version. */
@@ -67,6 +136,7 @@ struct kv_txn {
 	kv_seen *seen;
 	size_t nseen, capseen;
 	int err; /* a write half-applied to the overlay failed: so does the commit */
+	kv_pool pool;   /* the entries */
 	int turn;       /* a loop turn's batch (turn.c), not an EXEC */
 	size_t nwrites; /* writes applied to the overlay */
 	size_t bytes;   /* keys and values written, roughly */
@@ -108,19 +178,19 @@ static void val_release(kv_ent *e)
 {
 	if (e->engine_val)
 		trove_free(e->val);
-	else
+	else if (!e->pooled_val)
 		free(e->val);
 	e->val = NULL;
 	e->vlen = 0;
 	e->engine_val = 0;
+	e->pooled_val = 0;
 }
 
 void kv_txn_reset(kv_txn *t)
 {
-	for (size_t i = 0; i < t->n; i++) {
+	for (size_t i = 0; i < t->n; i++)
 		val_release(t->ents[i]);
-		free(t->ents[i]);
-	}
+	pool_reset(&t->pool);
 	t->n = 0;
 	t->sorted = 1;
 	if (t->nslots)
@@ -138,6 +208,7 @@ void kv_txn_free(kv_txn *t)
 	if (!t)
 		return;
 	kv_txn_reset(t);
+	pool_free(&t->pool);
 	free(t->ents);
 	free(t->slots);
 	free(t->seen);
@@ -195,9 +266,10 @@ static kv_ent *ent_insert(kv_txn *t, const char *key, size_t klen)
 		t->nslots = ns;
 		index_fill(t);
 	}
-	kv_ent *e = calloc(1, sizeof *e + klen);
+	kv_ent *e = pool_alloc(&t->pool, sizeof *e + klen);
 	if (!e)
 		return NULL;
+	memset(e, 0, sizeof *e);
 	e->key = (char *)(e + 1);
 	memcpy(e->key, key, klen);
 	e->klen = klen;
@@ -326,13 +398,14 @@ static void ent_dirty(kv_txn *t, kv_ent *e)
 
 static int ent_set(kv_txn *t, kv_ent *e, const void *val, size_t vlen, int64_t expire_at)
 {
-	char *copy = malloc(vlen ? vlen : 1);
+	char *copy = t->turn ? pool_alloc(&t->pool, vlen ? vlen : 1) : malloc(vlen ? vlen : 1);
 	if (!copy)
 		return TROVE_ENOMEM;
 	if (vlen)
 		memcpy(copy, val, vlen);
 	val_release(e);
 	e->val = copy;
+	e->pooled_val = t->turn;
 	e->vlen = vlen;
 	e->expire_at = expire_at;
 	e->present = 1;
@@ -547,7 +620,7 @@ enum { OP_PUT, OP_DEL, OP_EXPIRE, OP_REQUIRE };
 
 typedef struct kv_op {
 	int type;
-	char *key; /* key and value share one allocation */
+	char *key; /* key and value share one allocation, in the batch's pool */
 	size_t klen;
 	char *val;
 	size_t vlen;
@@ -562,6 +635,7 @@ struct kv_batch {
 	trove_batch *tb;
 	kv_op *ops;
 	size_t n, cap;
+	kv_pool pool;
 };
 
 kv_batch *kv_batch_new(resp_client *c)
@@ -581,8 +655,7 @@ void kv_batch_clear(kv_batch *b)
 {
 	if (b->tb)
 		trove_batch_clear(b->tb);
-	for (size_t i = 0; i < b->n; i++)
-		free(b->ops[i].key);
+	pool_reset(&b->pool);
 	b->n = 0;
 }
 
@@ -591,6 +664,7 @@ void kv_batch_free(kv_batch *b)
 	if (!b)
 		return;
 	kv_batch_clear(b);
+	pool_free(&b->pool);
 	trove_batch_free(b->tb);
 	free(b->ops);
 	free(b);
@@ -614,7 +688,7 @@ static int op_add(kv_batch *b, int type, const char *key, size_t klen, const voi
 	}
 	kv_op *op = &b->ops[b->n];
 	memset(op, 0, sizeof *op);
-	op->key = malloc(klen + vlen + 1);
+	op->key = pool_alloc(&b->pool, klen + vlen + 1);
 	if (!op->key)
 		return TROVE_ENOMEM;
 	memcpy(op->key, key, klen);
