@@ -53,12 +53,22 @@ struct srv_conn {
 	char *out; /* replies not yet handed to the socket; only the first
 	            * out_ready bytes may go (the rest waits for the sync) */
 	size_t out_len, out_cap, out_ready;
+	uint64_t out_total; /* bytes ever appended to out (srv_conn_output_mark) */
 	char *wb; /* bytes of the write in flight: wb[wb_off, wb_len) */
 	size_t wb_len, wb_off, wb_cap;
 	uv_write_t wreq;
 	unsigned writing : 1, paused : 1, closing : 1, close_after : 1, authed : 1;
 	unsigned scheduled : 1, used_db : 1, local : 1;
 	srv_conn *snext, *sprev; /* the worker's list of connections with news */
+	/* sync always: replies waiting for a sync, oldest first - up to two
+	 * marks of out_total, each released once sync generation gen is done
+	 * (a third turn's replies join the second's, and wait for its sync
+	 * or a later one). */
+	struct {
+		uint64_t gen, mark;
+	} wait[2];
+	int nwait;
+	srv_conn *wnext, *wprev; /* the worker's list of connections waiting */
 	int64_t created_ms;
 	_Atomic int64_t last_ms; /* read by CLIENT LIST on other workers */
 	int64_t req_start_ms;    /* when the partial request in `in` began; 0: none */
@@ -98,8 +108,16 @@ struct srv_worker {
 	int nconns;
 	srv_conn *sched; /* connections to release output for at the turn's end */
 	int dirty;       /* a request used the database this turn */
+	/* sync always: one trove_sync at a time runs on libuv's thread pool
+	 * for this worker while its loop goes on; generation n is the n-th
+	 * sync started, and covers every turn that ended before it began. */
+	uv_work_t sync_req;
+	int sync_busy, sync_rc;
+	uint64_t sync_started, sync_wanted;
+	srv_conn *waiting; /* connections with replies waiting for a sync */
 	atomic_int kill_pending; /* some connection here has its kill flag set */
 	wstat *cmdstats;         /* one per catalog entry */
+	void *fe_state;          /* srv_frontend.worker_new */
 };
 
 struct srv_server {
@@ -223,6 +241,19 @@ static void worker_close_handles(srv_worker *w)
 	uv_close((uv_handle_t *)&w->idle, NULL);
 }
 
+/* Takes c off its worker's list of connections waiting for a sync. */
+static void wait_unlink(srv_conn *c)
+{
+	if (c->wprev)
+		c->wprev->wnext = c->wnext;
+	else
+		c->w->waiting = c->wnext;
+	if (c->wnext)
+		c->wnext->wprev = c->wprev;
+	c->wnext = c->wprev = NULL;
+	c->nwait = 0;
+}
+
 static void on_conn_closed(uv_handle_t *h)
 {
 	srv_conn *c = h->data;
@@ -238,6 +269,8 @@ static void on_conn_closed(uv_handle_t *h)
 		if (c->snext)
 			c->snext->sprev = c->sprev;
 	}
+	if (c->nwait)
+		wait_unlink(c);
 	uv_mutex_lock(&w->mu);
 	if (c->prev)
 		c->prev->next = c->next;
@@ -371,9 +404,30 @@ void srv_conn_write(srv_conn *c, const void *p, size_t n)
 	}
 	memcpy(c->out + c->out_len, p, n);
 	c->out_len += n;
+	c->out_total += n;
 	uint64_t hard = SRV_CFG(c->w->srv->cfg->obuf_hard);
 	if (hard && srv_conn_output_pending(c) > hard)
 		conn_check_output_limit(c, 0);
+}
+
+uint64_t srv_conn_output_mark(const srv_conn *c)
+{
+	return c->out_total;
+}
+
+void srv_conn_output_rewind(srv_conn *c, uint64_t mark)
+{
+	if (c->closing)
+		return;
+	uint64_t drop = c->out_total - mark;
+	assert(mark <= c->out_total && drop <= c->out_len - c->out_ready);
+	c->out_len -= (size_t)drop;
+	c->out_total = mark;
+}
+
+void *srv_conn_worker_state(srv_conn *c)
+{
+	return c->w->fe_state;
 }
 
 /* Called whenever output may have drained: finishes a close-after-reply
@@ -745,44 +799,138 @@ static void on_worker_timer(uv_timer_t *t)
 	}
 }
 
-/* The end of a loop turn: every request read in this turn has run.  If
- * any of them used the database, one trove_sync makes every write so far
- * durable (under sync always), and only then are the turn's replies
- * released - so the clients of a turn, and the commands of a pipeline,
- * share one fsync, and a read never shows a client a write (even another
- * worker's) that a crash could undo.  trove_sync costs no fsync when
- * nothing is unsynced.  If it fails, the connections that used the
- * database are closed without their replies: their writes may or may not
- * survive, and no client is told a write succeeded that might not have. */
+/* Holds c's output so far until sync generation gen is done. */
+static void conn_park(srv_conn *c, uint64_t gen)
+{
+	srv_worker *w = c->w;
+	if (c->nwait == 2) {
+		c->wait[1].gen = gen; /* >= the slot's: a later sync covers both */
+		c->wait[1].mark = c->out_total;
+		return;
+	}
+	if (c->nwait == 0) {
+		c->wprev = NULL;
+		c->wnext = w->waiting;
+		if (w->waiting)
+			w->waiting->wprev = c;
+		w->waiting = c;
+	}
+	c->wait[c->nwait].gen = gen;
+	c->wait[c->nwait].mark = c->out_total;
+	c->nwait++;
+}
+
+/* Sync generation gen is done (rc 0) or failed: sends the replies it
+ * held, or closes their connections - their writes' fate is unknown, and
+ * no client is told a write succeeded that might not have. */
+static void release_waiting(srv_worker *w, uint64_t gen, int rc)
+{
+	for (srv_conn *c = w->waiting, *n; c; c = n) {
+		n = c->wnext;
+		if (c->wait[0].gen > gen)
+			continue;
+		if (rc) {
+			wait_unlink(c);
+			conn_close(c);
+			continue;
+		}
+		uint64_t mark = 0;
+		while (c->nwait && c->wait[0].gen <= gen) {
+			mark = c->wait[0].mark;
+			c->wait[0] = c->wait[1];
+			c->nwait--;
+		}
+		if (!c->nwait)
+			wait_unlink(c);
+		c->out_ready = c->out_len - (size_t)(c->out_total - mark);
+		conn_flush(c);
+	}
+}
+
+static void sync_start(srv_worker *w);
+
+/* On the thread pool: the sync itself. */
+static void sync_work(uv_work_t *req)
+{
+	srv_worker *w = req->data;
+	w->sync_rc = trove_sync(w->srv->db);
+}
+
+/* Back on the worker's loop: releases what the sync covered, and starts
+ * the next one if turns ended meanwhile. */
+static void sync_after(uv_work_t *req, int status)
+{
+	srv_worker *w = req->data;
+	int rc = status ? TROVE_EIO : w->sync_rc;
+	w->sync_busy = 0;
+	if (rc)
+		srv_log(SRV_LL_WARNING,
+		        "sync failed (%s): closing the connections whose writes it held",
+		        status ? uv_strerror(status) : trove_strerror(rc));
+	release_waiting(w, w->sync_started, rc);
+	if (w->sync_wanted > w->sync_started)
+		sync_start(w);
+}
+
+static void sync_start(srv_worker *w)
+{
+	w->sync_started++;
+	w->sync_busy = 1;
+	w->sync_req.data = w;
+	if (uv_queue_work(&w->loop, &w->sync_req, sync_work, sync_after)) {
+		sync_work(&w->sync_req); /* no thread pool: sync here */
+		sync_after(&w->sync_req, 0);
+	}
+}
+
+/* The end of a loop turn: every request read in this turn has run.  The
+ * front-end first commits the writes it held back (the turn's batch:
+ * srv_frontend.turn_end).  Under sync always, if any request of the turn
+ * used the database, its connections' replies are held until a trove_sync
+ * that begins after this point is done - so a read never shows a client
+ * a write (even another worker's) that a crash could undo - and the
+ * worker goes on serving meanwhile: the sync runs on libuv's thread pool,
+ * one at a time per worker, and every turn that ends while one runs
+ * shares the next.  (trove_sync costs no fsync when nothing is unsynced,
+ * and the engine's group commit merges the workers' syncs.)  A
+ * connection with replies still held keeps its later replies behind
+ * them.  Under the other sync modes the replies go at once. */
 static void on_worker_check(uv_check_t *h)
 {
 	srv_worker *w = h->data;
+	const srv_frontend *fe = w->srv->fe;
+	if (fe->turn_end)
+		fe->turn_end(w->fe_state); /* the turn's held-back writes, first */
 	srv_conn *list = w->sched;
 	if (!list)
 		return;
 	w->sched = NULL;
 	uv_idle_stop(&w->idle);
-	int rc = 0;
+	uint64_t gen = 0; /* the sync this turn's database users wait for */
 	if (w->dirty) {
 		w->dirty = 0;
-		if (w->srv->cfg->sync == TROVE_SYNC_ALWAYS && (rc = trove_sync(w->srv->db)) != 0)
-			srv_log(SRV_LL_WARNING,
-			        "sync failed (%s): closing the connections whose writes it held",
-			        trove_strerror(rc));
+		if (w->srv->cfg->sync == TROVE_SYNC_ALWAYS)
+			gen = w->sync_started + 1;
 	}
 	while (list) {
 		srv_conn *c = list;
 		list = c->snext;
 		c->scheduled = 0;
 		c->snext = c->sprev = NULL;
-		if (rc && c->used_db) {
-			conn_close(c);
-			continue;
+		if (gen && c->used_db) {
+			conn_park(c, gen);
+		} else if (c->nwait) {
+			conn_park(c, c->wait[c->nwait - 1].gen);
+		} else {
+			c->out_ready = c->out_len;
+			conn_flush(c); /* may schedule c again, for the next turn */
 		}
 		c->used_db = 0;
-		c->out_ready = c->out_len;
-		conn_flush(c); /* may schedule c again, for the next turn */
 	}
+	if (gen && w->sync_busy)
+		w->sync_wanted = gen;
+	else if (gen)
+		sync_start(w);
 }
 
 static void worker_main(void *arg)
@@ -800,6 +948,8 @@ static int worker_init(srv_server *s, srv_worker *w, int index)
 	w->index = index;
 	w->cmdstats = calloc(s->ncatalog ? s->ncatalog : 1, sizeof *w->cmdstats);
 	if (!w->cmdstats)
+		return -1;
+	if (s->fe->worker_new && !(w->fe_state = s->fe->worker_new(s)))
 		return -1;
 	if (uv_loop_init(&w->loop))
 		return -1;
@@ -906,6 +1056,9 @@ void srv_server_reset_stats(srv_server *s)
 	atomic_store(&st->keyspace_hits, 0);
 	atomic_store(&st->keyspace_misses, 0);
 	atomic_store(&st->expired_keys, 0);
+	atomic_store(&st->turn_batches, 0);
+	atomic_store(&st->turn_retries, 0);
+	atomic_store(&st->turn_replays, 0);
 }
 
 static void conn_info(const srv_conn *c, const srv_conn *self, int64_t now, srv_conn_info *ci)
@@ -1309,6 +1462,8 @@ void srv_server_free(srv_server *s)
 			close(w->fds[j]);
 		free(w->fds);
 		free(w->cmdstats);
+		if (w->fe_state)
+			s->fe->worker_free(w->fe_state);
 		uv_loop_close(&w->loop);
 		uv_mutex_destroy(&w->mu);
 	}

@@ -252,6 +252,16 @@ typedef struct srv_frontend {
 	/* The front-end's commands for ACL rules and per-command statistics
 	 * (malloc'd array of *n entries; the server frees it). */
 	srv_acl_cmd *(*catalog)(size_t *n);
+	/* Optional per-worker state (srv_conn_worker_state): made when the
+	 * worker is (NULL: the server does not start), freed at the end. */
+	void *(*worker_new)(srv_server *s);
+	void (*worker_free)(void *wstate);
+	/* Called at the end of every loop turn, before the turn's sync and
+	 * before any reply of the turn is sent: the front-end commits what it
+	 * held back.  Whatever it writes to connections here goes out with
+	 * the turn.  (A connection closed during the turn is freed only after
+	 * this call.) */
+	void (*turn_end)(void *wstate);
 } srv_frontend;
 
 /* Reads an option that CONFIG SET may change while workers run. */
@@ -267,6 +277,9 @@ typedef struct srv_stats {
 	atomic_uint_fast64_t keyspace_hits;
 	atomic_uint_fast64_t keyspace_misses;
 	atomic_uint_fast64_t expired_keys;
+	/* The front-end's turn batches: committed, run again as a batch after
+	 * a conflict, run again one command at a time. */
+	atomic_uint_fast64_t turn_batches, turn_retries, turn_replays;
 } srv_stats;
 
 /* Above this many bytes of unsent output a connection stops reading and
@@ -402,6 +415,13 @@ const char *srv_conn_local(const srv_conn *c);
 int srv_conn_is_local(const srv_conn *c);
 /* Appends n bytes of reply.  On ENOMEM the connection is closed. */
 void srv_conn_write(srv_conn *c, const void *p, size_t n);
+/* The count of reply bytes c has been given so far, and a way to take
+ * back those given after such a mark: only replies of the current loop
+ * turn, which are never sent before its end, may be taken back. */
+uint64_t srv_conn_output_mark(const srv_conn *c);
+void srv_conn_output_rewind(srv_conn *c, uint64_t mark);
+/* The front-end's state of c's worker (srv_frontend.worker_new). */
+void *srv_conn_worker_state(srv_conn *c);
 /* Says that a request of c wrote or read the database.  Replies are
  * released at the end of each loop turn; under sync always the worker
  * first makes every write so far durable with one trove_sync (shared by

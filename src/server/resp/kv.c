@@ -15,9 +15,20 @@
  * one batch: the conditions first, then the final state of every dirty
  * key, so the engine applies the transaction atomically or not at all.
  *
- * Outside EXEC every call is the matching trove.h call, nothing more.
- * This file never replies to a client and never takes a lock: isolation
- * comes from the commit's conditions, never from blocking anyone.
+ * A loop turn's batch (turn.c) is the same overlay with one difference,
+ * which keeps a read-only turn free and a write-only turn unconditional:
+ * until the batch has written something, reads go straight to the engine
+ * and add no condition (such a read takes effect when it runs, before
+ * anything the batch will commit); once it has, an entry read from the
+ * engine is *required* - its version becomes a condition of the commit -
+ * because that read takes effect at the commit, after the batch's earlier
+ * writes.  A write that depends on a read (a condition, KEEPTTL, INCR's
+ * version) makes the read required too.  In EXEC every read is required.
+ *
+ * Outside EXEC and turn batches every call is the matching trove.h call,
+ * nothing more.  This file never replies to a client and never takes a
+ * lock: isolation comes from the commit's conditions, never from
+ * blocking anyone.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +36,74 @@
 #include <xxhash.h>
 
 #include "kv.h"
+
+/* Memory for overlay entries and batch operations, released all at once:
+ * its chunks are kept across resets, so a turn's batch of many keys costs
+ * no malloc per key.  Values go there too in a turn's batch, whose bytes
+ * written are capped (turn.c); in EXEC they are malloc'd, since a
+ * transaction may rewrite a key's value many times, and each old copy
+ * must be freed at once. */
+#define POOL_CHUNK (64u << 10)
+
+typedef struct pool_chunk {
+	struct pool_chunk *next;
+	size_t size;
+	_Alignas(16) char data[];
+} pool_chunk;
+
+typedef struct kv_pool {
+	pool_chunk *head;  /* chunks in use, the current one first */
+	pool_chunk *spare; /* chunks of POOL_CHUNK bytes kept for reuse */
+	size_t used;       /* bytes used in head */
+} kv_pool;
+
+static void *pool_alloc(kv_pool *p, size_t n)
+{
+	n = (n + 15) & ~(size_t)15;
+	if (!p->head || p->head->size - p->used < n) {
+		pool_chunk *c = p->spare;
+		if (c && n <= POOL_CHUNK) {
+			p->spare = c->next;
+		} else {
+			size_t size = n > POOL_CHUNK ? n : POOL_CHUNK;
+			if (!(c = malloc(sizeof *c + size)))
+				return NULL;
+			c->size = size;
+		}
+		c->next = p->head;
+		p->head = c;
+		p->used = 0;
+	}
+	void *r = p->head->data + p->used;
+	p->used += n;
+	return r;
+}
+
+/* Forgets every allocation; keeps the standard chunks for reuse. */
+static void pool_reset(kv_pool *p)
+{
+	for (pool_chunk *c = p->head, *n; c; c = n) {
+		n = c->next;
+		if (c->size == POOL_CHUNK) {
+			c->next = p->spare;
+			p->spare = c;
+		} else {
+			free(c);
+		}
+	}
+	p->head = NULL;
+	p->used = 0;
+}
+
+static void pool_free(kv_pool *p)
+{
+	pool_reset(p);
+	for (pool_chunk *c = p->spare, *n; c; c = n) {
+		n = c->next;
+		free(c);
+	}
+	p->spare = NULL;
+}
 
 typedef struct kv_ent {
 	char *key;
@@ -34,9 +113,11 @@ typedef struct kv_ent {
 	int64_t expire_at;
 	uint64_t base; /* the engine's version when loaded; 0: absent */
 	unsigned loaded : 1;
+	unsigned required : 1; /* base is a condition of the commit */
 	unsigned dirty : 1;
 	unsigned present : 1;
 	unsigned engine_val : 1; /* val is to be released with trove_free */
+	unsigned pooled_val : 1; /* val is in the overlay's pool */
 } kv_ent;
 
 /* A key an ordered walk returned from the engine, with its version. */
@@ -55,6 +136,10 @@ struct kv_txn {
 	kv_seen *seen;
 	size_t nseen, capseen;
 	int err; /* a write half-applied to the overlay failed: so does the commit */
+	kv_pool pool;   /* the entries */
+	int turn;       /* a loop turn's batch (turn.c), not an EXEC */
+	size_t nwrites; /* writes applied to the overlay */
+	size_t bytes;   /* keys and values written, roughly */
 };
 
 /* Keys compare bytewise, a shorter key first on ties: the engine's order. */
@@ -74,31 +159,38 @@ static int has_prefix(const char *k, size_t kl, const char *p, size_t pl)
 
 /* ---- Overlay entries ------------------------------------------------------------ */
 
-kv_txn *kv_txn_new(void)
+kv_txn *kv_txn_new(int turn)
 {
 	kv_txn *t = calloc(1, sizeof(kv_txn));
-	if (t)
+	if (t) {
 		t->sorted = 1;
+		t->turn = turn;
+	}
 	return t;
+}
+
+size_t kv_txn_pending(const kv_txn *t)
+{
+	return t->nwrites ? t->bytes + t->n * sizeof(kv_ent) : 0;
 }
 
 static void val_release(kv_ent *e)
 {
 	if (e->engine_val)
 		trove_free(e->val);
-	else
+	else if (!e->pooled_val)
 		free(e->val);
 	e->val = NULL;
 	e->vlen = 0;
 	e->engine_val = 0;
+	e->pooled_val = 0;
 }
 
 void kv_txn_reset(kv_txn *t)
 {
-	for (size_t i = 0; i < t->n; i++) {
+	for (size_t i = 0; i < t->n; i++)
 		val_release(t->ents[i]);
-		free(t->ents[i]);
-	}
+	pool_reset(&t->pool);
 	t->n = 0;
 	t->sorted = 1;
 	if (t->nslots)
@@ -107,6 +199,8 @@ void kv_txn_reset(kv_txn *t)
 		free(t->seen[i].key);
 	t->nseen = 0;
 	t->err = 0;
+	t->nwrites = 0;
+	t->bytes = 0;
 }
 
 void kv_txn_free(kv_txn *t)
@@ -114,6 +208,7 @@ void kv_txn_free(kv_txn *t)
 	if (!t)
 		return;
 	kv_txn_reset(t);
+	pool_free(&t->pool);
 	free(t->ents);
 	free(t->slots);
 	free(t->seen);
@@ -171,9 +266,10 @@ static kv_ent *ent_insert(kv_txn *t, const char *key, size_t klen)
 		t->nslots = ns;
 		index_fill(t);
 	}
-	kv_ent *e = calloc(1, sizeof *e + klen);
+	kv_ent *e = pool_alloc(&t->pool, sizeof *e + klen);
 	if (!e)
 		return NULL;
+	memset(e, 0, sizeof *e);
 	e->key = (char *)(e + 1);
 	memcpy(e->key, key, klen);
 	e->klen = klen;
@@ -234,6 +330,8 @@ static int ent_load(resp_client *c, const char *key, size_t klen, kv_ent **out)
 	kv_txn *t = c->txn;
 	kv_ent *e = ent_find(t, key, klen);
 	if (e) {
+		if (e->loaded && t->nwrites)
+			e->required = 1; /* read again after a write: see above */
 		*out = e;
 		return 0;
 	}
@@ -249,6 +347,7 @@ static int ent_load(resp_client *c, const char *key, size_t klen, kv_ent **out)
 		return TROVE_ENOMEM;
 	}
 	e->loaded = 1;
+	e->required = !t->turn || t->nwrites;
 	if (rc == 0) {
 		e->present = 1;
 		e->base = m.version;
@@ -286,28 +385,40 @@ static uint64_t ent_version(const kv_ent *e, int64_t now)
 	return e->dirty ? KV_VERSION_PENDING : e->base;
 }
 
-static int ent_set(kv_ent *e, const void *val, size_t vlen, int64_t expire_at)
+/* Notes a write of e: once written, a loaded entry's version is a
+ * condition (the write may depend on what was read). */
+static void ent_dirty(kv_txn *t, kv_ent *e)
 {
-	char *copy = malloc(vlen ? vlen : 1);
+	e->dirty = 1;
+	if (e->loaded)
+		e->required = 1;
+	t->nwrites++;
+	t->bytes += e->klen + e->vlen;
+}
+
+static int ent_set(kv_txn *t, kv_ent *e, const void *val, size_t vlen, int64_t expire_at)
+{
+	char *copy = t->turn ? pool_alloc(&t->pool, vlen ? vlen : 1) : malloc(vlen ? vlen : 1);
 	if (!copy)
 		return TROVE_ENOMEM;
 	if (vlen)
 		memcpy(copy, val, vlen);
 	val_release(e);
 	e->val = copy;
+	e->pooled_val = t->turn;
 	e->vlen = vlen;
 	e->expire_at = expire_at;
 	e->present = 1;
-	e->dirty = 1;
+	ent_dirty(t, e);
 	return 0;
 }
 
-static void ent_clear(kv_ent *e)
+static void ent_clear(kv_txn *t, kv_ent *e)
 {
 	val_release(e);
 	e->expire_at = 0;
 	e->present = 0;
-	e->dirty = 1;
+	ent_dirty(t, e);
 }
 
 static int cond_holds(const kv_ent *e, const trove_cond *cond, int64_t now)
@@ -340,13 +451,50 @@ static int check_write(size_t klen, const void *val, size_t vlen)
 	return 0;
 }
 
+/* A write refused (its condition failed, or an error) before the batch
+ * wrote anything: in a turn's batch, forget what it loaded, so that the
+ * batch holds entries only once it writes (see "A loop turn's batch" above). */
+static int refused(kv_txn *t, int rc)
+{
+	if (t->turn && !t->nwrites)
+		kv_txn_reset(t);
+	return rc;
+}
+
 /* ---- Point reads and writes ------------------------------------------------------ */
+
+/* 1 if reads go straight to the engine: outside EXEC, and in a turn's
+ * batch that has written nothing yet (see "A loop turn's batch" above). */
+static int reads_engine(const resp_client *c)
+{
+	return !c->txn || (c->txn->turn && !c->txn->nwrites);
+}
+
+/* Replaces the engine's copy of a value with a malloc'd one, as kv_free
+ * releases values inside a batch. */
+static int own_value(void **val, size_t vlen)
+{
+	if (!val || !*val)
+		return 0;
+	char *copy = malloc(vlen + 1);
+	if (!copy) {
+		trove_free(*val);
+		*val = NULL;
+		return TROVE_ENOMEM;
+	}
+	memcpy(copy, *val, vlen + 1);
+	trove_free(*val);
+	*val = copy;
+	return 0;
+}
 
 int kv_get(resp_client *c, const char *key, size_t klen, void **val, size_t *vlen,
            trove_meta *m)
 {
-	if (!c->txn)
-		return trove_get_ex(c->db, NULL, key, klen, val, vlen, m);
+	if (reads_engine(c)) {
+		int rc = trove_get_ex(c->db, NULL, key, klen, val, vlen, m);
+		return rc || !c->txn ? rc : own_value(val, vlen ? *vlen : 0);
+	}
 	kv_ent *e;
 	int rc = ent_load(c, key, klen, &e);
 	if (rc)
@@ -382,7 +530,7 @@ void kv_free(resp_client *c, void *val)
 
 int kv_exists(resp_client *c, const char *key, size_t klen)
 {
-	if (!c->txn)
+	if (reads_engine(c))
 		return trove_exists(c->db, key, klen);
 	return kv_get(c, key, klen, NULL, NULL, NULL);
 }
@@ -390,8 +538,13 @@ int kv_exists(resp_client *c, const char *key, size_t klen)
 int kv_mget(resp_client *c, size_t n, const void *const *keys, const size_t *klens, void **vals,
             size_t *vlens, int *status)
 {
-	if (!c->txn)
-		return trove_mget(c->db, NULL, n, keys, klens, vals, vlens, status);
+	if (reads_engine(c)) {
+		int rc = trove_mget(c->db, NULL, n, keys, klens, vals, vlens, status);
+		for (size_t i = 0; i < n && c->txn; i++)
+			if (status[i] == 0 && (status[i] = own_value(&vals[i], vlens[i])) != 0)
+				rc = rc ? rc : status[i];
+		return rc;
+	}
 	for (size_t i = 0; i < n; i++) {
 		vals[i] = NULL;
 		vlens[i] = 0;
@@ -427,14 +580,14 @@ int kv_put(resp_client *c, const char *key, size_t klen, const void *val, size_t
 		return rc;
 	int64_t now = srv_now_ms(), exp = 0;
 	if (!cond_holds(e, &o->cond, now))
-		return TROVE_ECONDITION;
+		return refused(c->txn, TROVE_ECONDITION);
 	if (o->ttl_mode == TROVE_TTL_AT)
 		exp = o->expire_at_ms;
 	else if (o->ttl_mode == TROVE_TTL_IN)
 		exp = now + o->ttl_ms;
 	else if (o->ttl_mode == TROVE_TTL_KEEP)
 		exp = ent_live(e, now) ? e->expire_at : 0;
-	rc = ent_set(e, val, vlen, exp);
+	rc = ent_set(c->txn, e, val, vlen, exp);
 	if (!rc && version)
 		*version = KV_VERSION_PENDING;
 	return rc;
@@ -454,10 +607,10 @@ int kv_del(resp_client *c, const char *key, size_t klen, const trove_cond *cond,
 		return rc;
 	int64_t now = srv_now_ms();
 	if (cond && !cond_holds(e, cond, now))
-		return TROVE_ECONDITION;
+		return refused(c->txn, TROVE_ECONDITION);
 	if (deleted)
 		*deleted = ent_live(e, now);
-	ent_clear(e);
+	ent_clear(c->txn, e);
 	return 0;
 }
 
@@ -467,7 +620,7 @@ enum { OP_PUT, OP_DEL, OP_EXPIRE, OP_REQUIRE };
 
 typedef struct kv_op {
 	int type;
-	char *key; /* key and value share one allocation */
+	char *key; /* key and value share one allocation, in the batch's pool */
 	size_t klen;
 	char *val;
 	size_t vlen;
@@ -482,6 +635,7 @@ struct kv_batch {
 	trove_batch *tb;
 	kv_op *ops;
 	size_t n, cap;
+	kv_pool pool;
 };
 
 kv_batch *kv_batch_new(resp_client *c)
@@ -501,8 +655,7 @@ void kv_batch_clear(kv_batch *b)
 {
 	if (b->tb)
 		trove_batch_clear(b->tb);
-	for (size_t i = 0; i < b->n; i++)
-		free(b->ops[i].key);
+	pool_reset(&b->pool);
 	b->n = 0;
 }
 
@@ -511,6 +664,7 @@ void kv_batch_free(kv_batch *b)
 	if (!b)
 		return;
 	kv_batch_clear(b);
+	pool_free(&b->pool);
 	trove_batch_free(b->tb);
 	free(b->ops);
 	free(b);
@@ -534,7 +688,7 @@ static int op_add(kv_batch *b, int type, const char *key, size_t klen, const voi
 	}
 	kv_op *op = &b->ops[b->n];
 	memset(op, 0, sizeof *op);
-	op->key = malloc(klen + vlen + 1);
+	op->key = pool_alloc(&b->pool, klen + vlen + 1);
 	if (!op->key)
 		return TROVE_ENOMEM;
 	memcpy(op->key, key, klen);
@@ -600,10 +754,10 @@ static int overlay_write(kv_batch *b, trove_write_result *res)
 			continue;
 		kv_ent *e;
 		if ((rc = ent_load(c, op->key, op->klen, &e)) != 0)
-			return rc;
+			return refused(c->txn, rc);
 		if (!cond_holds(e, &op->cond, now)) {
 			res->failed = ci;
-			return TROVE_ECONDITION;
+			return refused(c->txn, TROVE_ECONDITION);
 		}
 		ci++;
 	}
@@ -617,22 +771,22 @@ static int overlay_write(kv_batch *b, trove_write_result *res)
 		else if (op->type == OP_PUT)
 			rc = ent_touch(c, op->key, op->klen, &e);
 		if (rc)
-			return rc;
+			return refused(c->txn, rc);
 	}
 	for (size_t i = 0; i < b->n; i++) {
 		kv_op *op = &b->ops[i];
 		kv_ent *e = ent_find(c->txn, op->key, op->klen);
 		if (op->type == OP_PUT) {
-			if ((rc = ent_set(e, op->val, op->vlen, op->expire_at)) != 0) {
+			if ((rc = ent_set(c->txn, e, op->val, op->vlen, op->expire_at)) != 0) {
 				c->txn->err = rc; /* half applied: the EXEC fails as a whole */
 				return rc;
 			}
 		} else if (op->type == OP_DEL) {
 			res->removed += ent_live(e, now);
-			ent_clear(e);
+			ent_clear(c->txn, e);
 		} else if (op->type == OP_EXPIRE && ent_live(e, now)) {
 			e->expire_at = op->expire_at;
-			e->dirty = 1;
+			ent_dirty(c->txn, e);
 		}
 	}
 	res->version = KV_VERSION_PENDING;
@@ -660,7 +814,7 @@ int kv_txn_commit(resp_client *c, kv_txn *t, trove_batch *b, trove_write_result 
 	for (size_t i = 0; i < t->n && !rc; i++) {
 		kv_ent *e = t->ents[i];
 		trove_cond cond = { .kind = TROVE_IF_VERSION, .version = e->base };
-		if (e->loaded)
+		if (e->loaded && e->required)
 			rc = trove_batch_require(b, e->key, e->klen, &cond);
 	}
 	for (size_t i = 0; i < t->nseen && !rc; i++) {

@@ -3,7 +3,8 @@
  *
  * Outside a transaction the view is the engine itself: each call below is
  * the trove.h call of the same shape, with the same errors.  While EXEC
- * runs a transaction's queued commands (c->txn is set), the view is the
+ * runs a transaction's queued commands, or a command joins its loop
+ * turn's batch (turn.c) (either way c->txn is set), the view is the
  * transaction's overlay of pending writes on top of the engine: reads see
  * the transaction's earlier writes, writes stay in the overlay, and every
  * key read from the engine is remembered with its version, so that EXEC
@@ -101,8 +102,12 @@ int kv_delete_prefix(resp_client *c, const char *prefix, size_t plen);
 
 typedef struct kv_txn kv_txn;
 
-kv_txn *kv_txn_new(void);
+/* turn: a loop turn's batch (turn.c) rather than an EXEC; its reads
+ * become conditions only after its first write (kv.c says why). */
+kv_txn *kv_txn_new(int turn);
 void kv_txn_free(kv_txn *t);
+/* Roughly the bytes of memory the pending writes hold; 0 if none. */
+size_t kv_txn_pending(const kv_txn *t);
 /* Forgets every pending write and read, for another attempt. */
 void kv_txn_reset(kv_txn *t);
 /* Adds to b (which may already hold conditions, e.g. WATCH's) a version

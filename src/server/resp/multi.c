@@ -337,7 +337,7 @@ static void exec_run(resp_client *c, const struct resp_multi *m)
 			add_engine_error(c, rc);
 		return;
 	}
-	kv_txn *t = kv_txn_new();
+	kv_txn *t = kv_txn_new(0);
 	resp_capture *cap = resp_capture_new();
 	trove_batch *b = trove_batch_new();
 	int db0 = c->dbnum, proto0 = c->proto;

@@ -16,6 +16,7 @@
  * linear time.  This file must never run a command itself (commands.c
  * does) nor keep a pointer into the core's buffer across calls.
  */
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -38,6 +39,7 @@ static void client_free(srv_conn *conn, void *state)
 {
 	(void)conn;
 	resp_client *c = state; /* may be all zeroes: see conn_start */
+	assert(!c->conn || !resp_turn_holds(c)); /* batches end with their turn */
 	free(c->name);
 	multi_free(c);
 	free(c->argoff);
@@ -239,4 +241,7 @@ const srv_frontend srv_resp_frontend = {
 	.on_input = on_input,
 	.refusal = refusal,
 	.catalog = resp_catalog,
+	.worker_new = resp_turn_new,
+	.worker_free = resp_turn_free,
+	.turn_end = resp_turn_end,
 };

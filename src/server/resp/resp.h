@@ -48,6 +48,10 @@ typedef struct resp_client {
 	struct kv_txn *txn;           /* kv.c: set while EXEC runs the queued commands */
 	struct resp_capture *capture; /* reply.c: set while EXEC runs; replies go here */
 	unsigned long long errors;    /* error replies so far (reply.c counts them) */
+	/* turn.c: where this connection's part of the pending turn batch
+	 * begins (batch turn_gen): its output mark and error count then. */
+	uint64_t turn_gen, turn_mark;
+	unsigned long long turn_errors;
 	/* Copies for CLIENT LIST, which runs on any worker (commands.c keeps
 	 * them current after every command); c->name changes under
 	 * srv_conn_lock. */
@@ -111,6 +115,10 @@ enum {
 	CMD_DENYOOM = 1 << 6,
 	CMD_ADMIN = 1 << 7,     /* @admin @dangerous; COMMAND INFO's "admin" */
 	CMD_CONTAINER = 1 << 8, /* has subcommands (resp_subcommands): CLIENT, CONFIG... */
+	/* May join the loop turn's batch (turn.c): touches keys only through
+	 * kv.h, changes no other state, answers no version, and may run
+	 * again with the same reply if the batch must be replayed. */
+	CMD_TURN = 1 << 9,
 };
 
 typedef void resp_proc(resp_client *c, int argc, char **argv, size_t *lens);
@@ -210,6 +218,23 @@ resp_proc cmd_acl, cmd_config, cmd_save, cmd_bgsave, cmd_lastsave, cmd_shutdown,
 /* CLIENT's subcommands beyond ID, GETNAME, SETNAME (t_admin.c): LIST, KILL,
  * INFO, NO-EVICT, NO-TOUCH.  Return 0 if sub was theirs. */
 int client_admin(resp_client *c, int argc, char **argv, size_t *lens);
+
+/* ---- turn.c: a loop turn's writes as one batch ------------------------------------ */
+
+typedef struct resp_turn resp_turn;
+/* srv_frontend.worker_new, worker_free and turn_end. */
+void *resp_turn_new(srv_server *s);
+void resp_turn_free(void *turn);
+void resp_turn_end(void *turn);
+/* Called by resp_call before it runs a command outside EXEC.  A CMD_TURN
+ * command joins the worker's batch: the call records it, sets c->txn to
+ * the batch's overlay and returns 1 (resp_turn_leave follows the
+ * command).  Any other command first has the pending batch committed, so
+ * it sees and follows every earlier write: returns 0. */
+int resp_turn_join(resp_client *c, const resp_cmd *cmd, int argc, char **argv, size_t *lens);
+void resp_turn_leave(resp_client *c);
+/* 1 if a command of c is in its worker's pending batch. */
+int resp_turn_holds(resp_client *c);
 
 /* ---- multi.c: transactions ------------------------------------------------------ */
 

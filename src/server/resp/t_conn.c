@@ -494,7 +494,12 @@ static void info_stats(resp_client *c, sbuf *b)
 	          "trove_writes:%llu\r\n"
 	          "trove_write_groups:%llu\r\n"
 	          "trove_syncs:%llu\r\n"
-	          "trove_last_version:%llu\r\n",
+	          "trove_last_version:%llu\r\n"
+	          "trove_write_stalls:%llu\r\n"
+	          "trove_write_stall_us:%llu\r\n"
+	          "trove_turn_batches:%llu\r\n"
+	          "trove_turn_batch_retries:%llu\r\n"
+	          "trove_turn_batch_replays:%llu\r\n",
 	          (unsigned long long)atomic_load(&st->connections_received),
 	          (unsigned long long)atomic_load(&st->commands_processed),
 	          (unsigned long long)atomic_load(&st->net_input_bytes),
@@ -504,7 +509,11 @@ static void info_stats(resp_client *c, sbuf *b)
 	          (unsigned long long)atomic_load(&st->keyspace_hits),
 	          (unsigned long long)atomic_load(&st->keyspace_misses),
 	          (unsigned long long)es.writes, (unsigned long long)es.write_groups,
-	          (unsigned long long)es.syncs, (unsigned long long)es.last_version);
+	          (unsigned long long)es.syncs, (unsigned long long)es.last_version,
+	          (unsigned long long)es.stalls, (unsigned long long)es.stall_us,
+	          (unsigned long long)atomic_load(&st->turn_batches),
+	          (unsigned long long)atomic_load(&st->turn_retries),
+	          (unsigned long long)atomic_load(&st->turn_replays));
 }
 
 static void info_keyspace(resp_client *c, sbuf *b)
