@@ -793,7 +793,11 @@ static void index_seek(const tv_table *t, tv_block_iter *ii, tv_slice target)
 	} else if (c == 0 && u.len >= p.len) {
 		uint64_t f = fence_of(u, p.len);
 		lo = fence_bound(t->fences, 0, n, f, 0);
-		hi = fence_bound(t->fences, lo, n, f, 1);
+		hi = lo; /* past the fences equal to f: mostly none or one */
+		while (hi < n && hi - lo < 2 && t->fences[hi] == f)
+			hi++;
+		if (hi - lo == 2)
+			hi = fence_bound(t->fences, hi, n, f, 1);
 	} /* else before every key: lo = hi = 0 */
 	/* Entries before lo sort before target, entries from hi on after it;
 	 * the keys between share its fence and are compared whole. */
