@@ -140,8 +140,8 @@ typedef struct trove_options {
 	int in_memory;            /* default 0: no files at all; path ignored */
 	trove_sync_mode sync;         /* default TROVE_SYNC_ALWAYS */
 	uint32_t sync_period_ms;  /* for TROVE_SYNC_PERIODIC; default 1000 */
-	size_t memory_budget;     /* bytes for memtables (two of 1/4 each at
-	                             most) + block cache (1/2, which also
+	size_t memory_budget;     /* bytes for memtables (two of 1/8 each at
+	                             most) + block cache (3/4, which also
 	                             holds the tables' index and filter
 	                             blocks); default 64 MiB, minimum 1 MiB.
 	                             docs/ENGINE.md, "Memory", says what

@@ -1805,8 +1805,8 @@ int trove_open(const char *path, const trove_options *opts, trove_db **out)
 		db->vfs = db->own_vfs = tv_vfs_mem_new();
 	else
 		db->vfs = opts->vfs ? opts->vfs : tv_vfs_posix();
-	db->write_buffer = db->opts.memory_budget / 4;
-	db->cache = tv_cache_new(db->opts.memory_budget / 2);
+	db->write_buffer = db->opts.memory_budget / 8;
+	db->cache = tv_cache_new(db->opts.memory_budget - 2 * db->write_buffer);
 	db->mem = tv_mem_new_filtered(db->write_buffer);
 	if (!db->path || !db->vfs || !db->cache || !db->mem) {
 		free_db(db);

@@ -165,7 +165,7 @@ static trove_options fx_options(fx *x, int faulty)
 	trove_options o;
 	trove_options_init(&o);
 	o.sync = TROVE_SYNC_ALWAYS;
-	o.memory_budget = 1 << 20;
+	o.memory_budget = 2 << 20; /* 256 KiB memtables */
 	o.vfs = faulty ? tv_fault_vfs(x->f) : NULL;
 	return o;
 }
