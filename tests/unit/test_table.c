@@ -639,7 +639,7 @@ static void free_got(got *g)
 
 static void check_iteration(tv_table *t, const dataset *d)
 {
-	tv_iter *it = tv_table_iter(t);
+	tv_iter *it = tv_table_iter(t, true);
 	assert_non_null(it);
 	size_t i = 0;
 	for (tv_iter_seek_first(it); tv_iter_valid(it); tv_iter_next(it), i++) {
@@ -831,7 +831,7 @@ static void test_table_empty_and_big(void **state)
 	tv_table *t;
 	assert_int_equal(open_table(f, NULL, &t), 0);
 	assert_int_equal(tv_table_entries(t), 0);
-	tv_iter *it = tv_table_iter(t);
+	tv_iter *it = tv_table_iter(t, true);
 	tv_iter_seek_first(it);
 	assert_false(tv_iter_valid(it));
 	tv_iter_seek_last(it);
@@ -938,7 +938,7 @@ static void build_small(fixture *f, dataset *d, int compression)
 /* Every entry read back, or an error; counts both. */
 static int scan_all(tv_table *t)
 {
-	tv_iter *it = tv_table_iter(t);
+	tv_iter *it = tv_table_iter(t, true);
 	int n = 0;
 	for (tv_iter_seek_first(it); tv_iter_valid(it); tv_iter_next(it))
 		n++;
