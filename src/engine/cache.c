@@ -520,19 +520,24 @@ static void evict_all(tv_cache *c, size_t spare)
 	}
 }
 
-/* Makes room before it counts the bytes, so that tv_cache_usage does not
- * see the entries and the reservation together above the capacity; the
- * second pass evicts what was inserted meanwhile. */
+/* Makes room before it counts the bytes, so that the entries and the
+ * reservation are not together above the capacity; the second pass
+ * evicts what was inserted meanwhile.  Reservations change under the
+ * free lists' lock, which tv_cache_usage holds while it adds up. */
 void tv_cache_reserve(tv_cache *c, size_t bytes)
 {
 	evict_all(c, (bytes >> c->shard_bits) + 1);
+	pthread_mutex_lock(&c->pool_mu);
 	atomic_fetch_add_explicit(&c->reserved, bytes, memory_order_relaxed);
+	pthread_mutex_unlock(&c->pool_mu);
 	evict_all(c, 0);
 }
 
 void tv_cache_unreserve(tv_cache *c, size_t bytes)
 {
+	pthread_mutex_lock(&c->pool_mu);
 	size_t old = atomic_fetch_sub_explicit(&c->reserved, bytes, memory_order_relaxed);
+	pthread_mutex_unlock(&c->pool_mu);
 	assert(old >= bytes);
 	(void)old;
 }
@@ -542,19 +547,24 @@ size_t tv_cache_reserved(tv_cache *c)
 	return atomic_load_explicit(&c->reserved, memory_order_relaxed);
 }
 
+/* Holds the free lists' lock throughout, so that nothing is counted
+ * twice: an entry evicted meanwhile reaches a free list only after the
+ * sum (not as an entry and a free buffer), and a reservation cannot
+ * change (not as the entries it evicted or will let in, and itself).
+ * Evictions give buffers back only after they unlock their shard, so the
+ * lock order is safe. */
 size_t tv_cache_usage(tv_cache *c)
 {
-	size_t total = 0;
+	pthread_mutex_lock(&c->pool_mu);
+	size_t total = c->pooled + tv_cache_reserved(c);
 	for (size_t i = 0; i < (size_t)1 << c->shard_bits; i++) {
 		cache_shard *s = &c->shards[i];
 		pthread_mutex_lock(&s->mu);
 		total += s->usage;
 		pthread_mutex_unlock(&s->mu);
 	}
-	pthread_mutex_lock(&c->pool_mu);
-	total += c->pooled;
 	pthread_mutex_unlock(&c->pool_mu);
-	return total + tv_cache_reserved(c);
+	return total;
 }
 
 static uint64_t sum_counter(tv_cache *c, bool hits)
