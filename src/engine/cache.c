@@ -32,8 +32,14 @@
  * blocks and holes (601 MiB of RSS for a 128 MiB cache and 64 MiB of
  * memtables with 8 readers).  An evicted value's buffer instead goes to a
  * free list of its size class, from which the next miss of any thread
- * takes it; the free lists hold at most 1/128 of the capacity (the rest is
- * entries' room), beyond which buffers are freed.
+ * takes it; the free lists hold at most 1/16 of the capacity (the rest is
+ * entries' room), beyond which buffers are freed.  The lists absorb the
+ * swings of the reservations (a compaction's outputs are reserved before
+ * its inputs are let go): with 1/128 the buffers evicted to make room
+ * were freed into whichever thread's heap they came from and stayed
+ * there as holes, 1.5-3 MiB per reader thread in a 64 MiB budget.  Values
+ * too big for a size class (index and filter blocks) are mapped, so they
+ * leave the process when their table closes.
  */
 #include "cache.h"
 
@@ -44,6 +50,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #define CACHE_MAX_SHARD_BITS 4 /* 16 shards */
 #define CACHE_MIN_SHARD (512u * 1024)
@@ -51,7 +59,7 @@
  * POOL_CLASSES grains (64 KiB); bigger values are malloc'd and freed. */
 #define POOL_GRAIN 256u
 #define POOL_CLASSES 256u
-#define POOL_SHARE 128 /* the free lists hold at most capacity / 128 */
+#define POOL_SHARE 16 /* the free lists hold at most capacity / 16 */
 /* malloc's header and rounding, and the cache's entry, per value. */
 #define MALLOC_OVERHEAD 16u
 #define ENTRY_CHARGE ((sizeof(tv_cache_handle) + 8 + 15) / 16 * 16)
@@ -81,8 +89,8 @@ typedef struct cache_shard {
 /* The header in front of a value from tv_cache_alloc; while the buffer
  * waits in a free list, its first bytes link it there. */
 typedef struct value_hdr {
-	size_t cls; /* size class in grains; 0: not recycled */
-	size_t pad; /* keeps the value 16-byte aligned */
+	size_t cls;    /* size class in grains; 0: mapped, not recycled */
+	size_t mapped; /* bytes mapped, this header included, if cls is 0 */
 } value_hdr;
 
 typedef struct pooled_buf {
@@ -213,14 +221,16 @@ static size_t shard_room(const tv_cache *c, const cache_shard *s)
 	return share < s->capacity ? s->capacity - share : 0;
 }
 
-/* Sweeps the hand until the shard is within its room, evicting entries
- * nobody holds that were not looked up since its last pass; the evicted
- * entries are chained on *dead for deletion.  Two turns of the ring visit
- * every entry twice, clearing every bit on the first: if the shard is
- * still over its room then, what remains is held. */
-static void shard_evict(const tv_cache *c, cache_shard *s, tv_cache_handle **dead)
+/* Sweeps the hand until the shard is within its room less `spare` bytes,
+ * evicting entries nobody holds that were not looked up since its last
+ * pass; the evicted entries are chained on *dead for deletion.  Two turns
+ * of the ring visit every entry twice, clearing every bit on the first:
+ * if the shard is still over then, what remains is held. */
+static void shard_evict_spare(const tv_cache *c, cache_shard *s, size_t spare,
+                              tv_cache_handle **dead)
 {
 	size_t room = shard_room(c, s);
+	room = room > spare ? room - spare : 0;
 	size_t steps = 2 * s->count;
 	while (s->usage > room && s->hand && steps-- > 0) {
 		tv_cache_handle *e = s->hand;
@@ -239,6 +249,11 @@ static void shard_evict(const tv_cache *c, cache_shard *s, tv_cache_handle **dea
 		e->next_hash = *dead;
 		*dead = e;
 	}
+}
+
+static void shard_evict(const tv_cache *c, cache_shard *s, tv_cache_handle **dead)
+{
+	shard_evict_spare(c, s, 0, dead);
 }
 
 static void value_delete(tv_cache *c, void *value, void (*deleter)(void *value))
@@ -431,6 +446,13 @@ static size_t value_class(size_t n)
 	return n <= (size_t)POOL_GRAIN * POOL_CLASSES ? (n + POOL_GRAIN - 1) / POOL_GRAIN : 0;
 }
 
+/* Bytes mapped for a value of n bytes too big for a size class. */
+static size_t mapped_bytes(size_t n)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	return (sizeof(value_hdr) + n + page - 1) / page * page;
+}
+
 /* Bytes of a value of n bytes as allocated: its class's size. */
 static size_t value_bytes(size_t n)
 {
@@ -453,11 +475,25 @@ void *tv_cache_alloc(tv_cache *c, size_t n)
 		if (b)
 			return b;
 	}
-	if (bytes > SIZE_MAX - sizeof(value_hdr))
+	if (bytes > SIZE_MAX / 2)
 		return NULL;
-	value_hdr *h = malloc(sizeof *h + bytes);
-	if (!h)
-		return NULL;
+	value_hdr *h;
+	if (cls) {
+		if (!(h = malloc(sizeof *h + bytes)))
+			return NULL;
+		h->mapped = 0;
+	} else {
+		/* Big values (index and filter blocks) are mapped so that a
+		 * closed table's blocks leave the process instead of staying as
+		 * holes in malloc's heap, and so that malloc's mmap threshold,
+		 * which rises after such frees, does not matter. */
+		size_t len = mapped_bytes(n);
+		void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (p == MAP_FAILED)
+			return NULL;
+		h = p;
+		h->mapped = len;
+	}
 	h->cls = cls;
 	return h + 1;
 }
@@ -480,32 +516,51 @@ void tv_cache_dealloc(tv_cache *c, void *p)
 		pthread_mutex_unlock(&c->pool_mu);
 		if (keep)
 			return;
+		free(h);
+	} else {
+		munmap(h, h->mapped);
 	}
-	free(h);
 }
 
 size_t tv_cache_charge(size_t n)
 {
+	if (!value_class(n))
+		return mapped_bytes(n) + ENTRY_CHARGE;
 	size_t malloced = (sizeof(value_hdr) + value_bytes(n) + MALLOC_OVERHEAD + 15) / 16 * 16;
 	return malloced + ENTRY_CHARGE;
 }
 
-void tv_cache_reserve(tv_cache *c, size_t bytes)
+/* Evicts in every shard down to its room less `spare`. */
+static void evict_all(tv_cache *c, size_t spare)
 {
-	atomic_fetch_add_explicit(&c->reserved, bytes, memory_order_relaxed);
 	for (size_t i = 0; i < (size_t)1 << c->shard_bits; i++) {
 		cache_shard *s = &c->shards[i];
 		tv_cache_handle *dead = NULL;
 		pthread_mutex_lock(&s->mu);
-		shard_evict(c, s, &dead);
+		shard_evict_spare(c, s, spare, &dead);
 		pthread_mutex_unlock(&s->mu);
 		delete_chain(c, dead);
 	}
 }
 
+/* Makes room before it counts the bytes, so that the entries and the
+ * reservation are not together above the capacity; the second pass
+ * evicts what was inserted meanwhile.  Reservations change under the
+ * free lists' lock, which tv_cache_usage holds while it adds up. */
+void tv_cache_reserve(tv_cache *c, size_t bytes)
+{
+	evict_all(c, (bytes >> c->shard_bits) + 1);
+	pthread_mutex_lock(&c->pool_mu);
+	atomic_fetch_add_explicit(&c->reserved, bytes, memory_order_relaxed);
+	pthread_mutex_unlock(&c->pool_mu);
+	evict_all(c, 0);
+}
+
 void tv_cache_unreserve(tv_cache *c, size_t bytes)
 {
+	pthread_mutex_lock(&c->pool_mu);
 	size_t old = atomic_fetch_sub_explicit(&c->reserved, bytes, memory_order_relaxed);
+	pthread_mutex_unlock(&c->pool_mu);
 	assert(old >= bytes);
 	(void)old;
 }
@@ -515,19 +570,24 @@ size_t tv_cache_reserved(tv_cache *c)
 	return atomic_load_explicit(&c->reserved, memory_order_relaxed);
 }
 
+/* Holds the free lists' lock throughout, so that nothing is counted
+ * twice: an entry evicted meanwhile reaches a free list only after the
+ * sum (not as an entry and a free buffer), and a reservation cannot
+ * change (not as the entries it evicted or will let in, and itself).
+ * Evictions give buffers back only after they unlock their shard, so the
+ * lock order is safe. */
 size_t tv_cache_usage(tv_cache *c)
 {
-	size_t total = 0;
+	pthread_mutex_lock(&c->pool_mu);
+	size_t total = c->pooled + tv_cache_reserved(c);
 	for (size_t i = 0; i < (size_t)1 << c->shard_bits; i++) {
 		cache_shard *s = &c->shards[i];
 		pthread_mutex_lock(&s->mu);
 		total += s->usage;
 		pthread_mutex_unlock(&s->mu);
 	}
-	pthread_mutex_lock(&c->pool_mu);
-	total += c->pooled;
 	pthread_mutex_unlock(&c->pool_mu);
-	return total + tv_cache_reserved(c);
+	return total;
 }
 
 static uint64_t sum_counter(tv_cache *c, bool hits)

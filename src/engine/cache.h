@@ -13,6 +13,7 @@
  * room left for entries, and values allocated with tv_cache_alloc are
  * recycled for later values instead of being freed, so the memory the
  * cache stands for stays within its capacity whichever threads allocate.
+ * Values over 64 KiB are mapped (mmap) and unmapped when given back.
  */
 #ifndef TV_CACHE_H
 #define TV_CACHE_H
@@ -49,8 +50,8 @@ void *tv_cache_alloc(tv_cache *c, size_t n);
  * cache already keeps enough).  NULL is ignored. */
 void tv_cache_dealloc(tv_cache *c, void *p);
 /* What a value of n bytes from tv_cache_alloc costs once cached: its size
- * class, malloc's header and the cache's entry.  The charge to insert it
- * with. */
+ * class and malloc's header (or its whole pages, if mapped) and the
+ * cache's entry.  The charge to insert it with. */
 size_t tv_cache_charge(size_t n);
 
 /* Counts `bytes` held elsewhere against the capacity (evicting entries to

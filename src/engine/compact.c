@@ -403,13 +403,15 @@ static tv_iter *compaction_iter(compaction *c)
 	if (!its)
 		return NULL;
 	int k = 0;
+	/* Inputs are read once: they do not go through the cache, where they
+	 * would evict what readers use. */
 	if (c->level == 0) {
 		for (int i = 0; i < c->nin[0]; i++)
-			its[k++] = tv_table_iter(c->in[0][i]->table);
+			its[k++] = tv_table_iter(c->in[0][i]->table, false);
 	} else {
-		its[k++] = tv_level_iter(c->in[0], c->nin[0]);
+		its[k++] = tv_level_iter(c->in[0], c->nin[0], false);
 	}
-	its[k++] = tv_level_iter(c->in[1], c->nin[1]);
+	its[k++] = tv_level_iter(c->in[1], c->nin[1], false);
 	for (int i = 0; i < k; i++)
 		if (!its[i]) {
 			for (int j = 0; j < k; j++)

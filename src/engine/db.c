@@ -1772,6 +1772,15 @@ static void stop_threads(trove_db *db)
 	db->threads_started = 0;
 }
 
+/* The memory budget is split at open: an eighth for each of at most two
+ * memtables, the rest for the block cache less 1/WORK_SHARE of the budget,
+ * which is left for what the engine allocates outside both: the working
+ * memory of one flush and one compaction (table builders, bloom filter
+ * hashes, the blocks a compaction reads without caching them) and the
+ * free space malloc keeps around it.  That working memory grows with the
+ * size of the tables written, a fixed share of the budget. */
+#define WORK_SHARE 16
+
 int trove_open(const char *path, const trove_options *opts, trove_db **out)
 {
 	trove_options defaults;
@@ -1806,7 +1815,8 @@ int trove_open(const char *path, const trove_options *opts, trove_db **out)
 	else
 		db->vfs = opts->vfs ? opts->vfs : tv_vfs_posix();
 	db->write_buffer = db->opts.memory_budget / 8;
-	db->cache = tv_cache_new(db->opts.memory_budget - 2 * db->write_buffer);
+	db->cache = tv_cache_new(db->opts.memory_budget - 2 * db->write_buffer -
+	                         db->opts.memory_budget / WORK_SHARE);
 	db->mem = tv_mem_new_filtered(db->write_buffer);
 	if (!db->path || !db->vfs || !db->cache || !db->mem) {
 		free_db(db);

@@ -551,9 +551,12 @@ static int data_handle(const tv_table *t, tv_slice v, bhandle *h)
 	return 0;
 }
 
-/* Gets the data block at h through the cache (or from disk when there is
- * none).  Release it with put_block(t, *hd, *tb). */
-static int get_block(const tv_table *t, bhandle h, tv_cache_handle **hd, table_block **tb)
+/* Gets the data block at h from the cache, or else from disk, inserting
+ * it into the cache if fill (and there is a cache).  Release it with
+ * put_block(t, *hd, *tb); *hd is NULL when the block is the caller's
+ * alone. */
+static int get_block(const tv_table *t, bhandle h, bool fill, tv_cache_handle **hd,
+                     table_block **tb)
 {
 	*hd = NULL;
 	if (t->cache && (*hd = tv_cache_lookup(t->cache, t->file_number, h.off))) {
@@ -568,7 +571,7 @@ static int get_block(const tv_table *t, bhandle h, tv_cache_handle **hd, table_b
 			        (unsigned long long)h.off);
 		return rc;
 	}
-	if (t->cache) {
+	if (t->cache && fill) {
 		*hd = tv_cache_insert(t->cache, t->file_number, h.off, *tb,
 		                      tv_cache_charge((*tb)->alloc), NULL);
 		if (!*hd)
@@ -919,7 +922,7 @@ int tv_table_get_hashed(tv_table *t, tv_slice target, uint64_t hash,
 	} else {
 		tv_cache_handle *hd;
 		table_block *tb;
-		rc = get_block(t, h, &hd, &tb);
+		rc = get_block(t, h, true, &hd, &tb);
 		if (!rc) {
 			tv_block_iter di;
 			tv_block_iter_init(&di, &tb->blk);
@@ -946,7 +949,8 @@ typedef struct table_iter {
 	bool have_block;
 	bhandle bh;          /* the current data block */
 	tv_cache_handle *hd; /* what keeps it alive: a cache handle */
-	table_block *tb;     /* ...or, without a cache, the block itself */
+	table_block *tb;     /* ...or, when it is not cached, the block itself */
+	bool fill_cache;     /* insert the blocks it reads into the cache */
 	int status;          /* sticky: once set the iterator stays invalid */
 } table_iter;
 
@@ -984,7 +988,7 @@ static bool load_block(table_iter *it)
 		return true;
 	}
 	drop_block(it);
-	int rc = get_block(it->t, h, &it->hd, &it->tb);
+	int rc = get_block(it->t, h, it->fill_cache, &it->hd, &it->tb);
 	if (rc) {
 		it->status = rc;
 		return false;
@@ -1134,13 +1138,14 @@ static const tv_iter_ops table_iter_ops = {
         titer_prev,  titer_key,        titer_value,     titer_status, titer_destroy,
 };
 
-tv_iter *tv_table_iter(tv_table *t)
+tv_iter *tv_table_iter(tv_table *t, bool fill_cache)
 {
 	table_iter *it = calloc(1, sizeof *it);
 	if (!it)
 		return NULL;
 	it->base.ops = &table_iter_ops;
 	it->t = t;
+	it->fill_cache = fill_cache;
 	tv_block_iter_init(&it->index, &t->index->blk);
 	tv_block_iter_init(&it->data, &empty_block);
 	return &it->base;

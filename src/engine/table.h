@@ -19,6 +19,7 @@
 #ifndef TV_TABLE_H
 #define TV_TABLE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -77,8 +78,11 @@ int tv_table_get_hashed(tv_table *t, tv_slice target, uint64_t hash,
                         int (*fn)(void *arg, tv_slice ikey, tv_slice value), void *arg);
 
 /* An iterator over the whole table; NULL on ENOMEM.  The table must stay
- * open while the iterator exists. */
-tv_iter *tv_table_iter(tv_table *t);
+ * open while the iterator exists.  With fill_cache false, a block the
+ * cache lacks is read for the iterator alone and not inserted: a
+ * compaction reads each input block once, and inserting them would
+ * evict the blocks readers use and churn the cache's memory. */
+tv_iter *tv_table_iter(tv_table *t, bool fill_cache);
 
 /* The table's properties, read from its properties block. */
 uint64_t tv_table_entries(const tv_table *t);

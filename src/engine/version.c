@@ -787,7 +787,7 @@ int tv_version_iters(tv_version *v, tv_iter **its, int max)
 	int n = 0;
 	for (int i = 0; i < v->nfiles[0]; i++) {
 		assert(n < max);
-		if (!(its[n] = tv_table_iter(v->files[0][i]->table)))
+		if (!(its[n] = tv_table_iter(v->files[0][i]->table, true)))
 			goto nomem;
 		n++;
 	}
@@ -795,7 +795,7 @@ int tv_version_iters(tv_version *v, tv_iter **its, int max)
 		if (v->nfiles[l] == 0)
 			continue;
 		assert(n < max);
-		if (!(its[n] = tv_level_iter(v->files[l], v->nfiles[l])))
+		if (!(its[n] = tv_level_iter(v->files[l], v->nfiles[l], true)))
 			goto nomem;
 		n++;
 	}
@@ -836,8 +836,9 @@ typedef struct level_iter {
 	tv_iter base;
 	tv_filemeta **files;
 	int n;
-	int idx;      /* file of `cur`, or -1 */
-	tv_iter *cur; /* iterator over files[idx] */
+	int idx;         /* file of `cur`, or -1 */
+	tv_iter *cur;    /* iterator over files[idx] */
+	bool fill_cache; /* passed to each table iterator */
 	int status;
 } level_iter;
 
@@ -855,7 +856,7 @@ static int li_open(level_iter *li, int idx)
 	li->idx = -1;
 	if (idx < 0 || idx >= li->n)
 		return 0;
-	li->cur = tv_table_iter(li->files[idx]->table);
+	li->cur = tv_table_iter(li->files[idx]->table, li->fill_cache);
 	if (!li->cur) {
 		li->status = TROVE_ENOMEM;
 		return 0;
@@ -965,7 +966,7 @@ static const tv_iter_ops level_iter_ops = {
 	li_prev, li_key, li_value, li_status, li_destroy,
 };
 
-tv_iter *tv_level_iter(tv_filemeta **files, int n)
+tv_iter *tv_level_iter(tv_filemeta **files, int n, bool fill_cache)
 {
 	level_iter *li = calloc(1, sizeof *li);
 	if (!li)
@@ -974,5 +975,6 @@ tv_iter *tv_level_iter(tv_filemeta **files, int n)
 	li->files = files;
 	li->n = n;
 	li->idx = -1;
+	li->fill_cache = fill_cache;
 	return &li->base;
 }

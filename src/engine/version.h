@@ -170,8 +170,9 @@ int tv_version_get(tv_version *v, tv_slice target,
  * file, one concatenating iterator per deeper level).  Returns how many
  * were added or TROVE_ENOMEM.  The version must outlive them. */
 int tv_version_iters(tv_version *v, tv_iter **its, int max);
-/* An iterator over the files of one sorted level (level >= 1). */
-tv_iter *tv_level_iter(tv_filemeta **files, int n);
+/* An iterator over the files of one sorted level (level >= 1); fill_cache
+ * as for tv_table_iter. */
+tv_iter *tv_level_iter(tv_filemeta **files, int n, bool fill_cache);
 
 /* Number of iterators tv_version_iters will produce. */
 int tv_version_iter_count(const tv_version *v);

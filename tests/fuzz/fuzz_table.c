@@ -46,7 +46,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	tv_cache *cache = tv_cache_new(1 << 20);
 	tv_table *t;
 	if (cache && tv_table_open(vfs, "/f/1.sst", 1, cache, NULL, &t) == 0) {
-		tv_iter *it = tv_table_iter(t);
+		tv_iter *it = tv_table_iter(t, true);
 		if (it) {
 			int n = 0;
 			for (tv_iter_seek_first(it); tv_iter_valid(it) && n < 10000; tv_iter_next(it))

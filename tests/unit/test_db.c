@@ -852,11 +852,17 @@ static void *budget_reader_main(void *p)
 
 /* What trove_get_stats accounts for stays within memory_budget: each
  * memtable within its eighth (plus one write past the switch point), the
- * cache (index and filter blocks included) within its three quarters, plus the
- * blocks readers hold while they search them (in use, not evictable: up to
- * two per reader, a data block and the one being read in).  Returns a
- * description of the first excess, or NULL (the caller asserts once its
- * reader threads are stopped). */
+ * cache (index and filter blocks included) within its share: three
+ * quarters less the sixteenth left for flush and compaction working
+ * memory, plus the blocks readers hold while they search them (in use,
+ * not evictable: up to two per reader, a data block and the one being
+ * read in).  Returns a description of the first excess, or NULL (the
+ * caller asserts once its reader threads are stopped). */
+static size_t cache_share(size_t budget)
+{
+	return budget - budget / 4 - budget / 16;
+}
+
 static const char *over_budget(trove_db *db, size_t budget, int readers, char *why, size_t n)
 {
 	trove_stats st;
@@ -865,14 +871,22 @@ static const char *over_budget(trove_db *db, size_t budget, int readers, char *w
 	size_t slack = 128u << 10;                   /* one arena block and one write */
 	size_t held = (size_t)readers * 2 * (8u << 10); /* blocks with their charges */
 	int ok = st.memtable_bytes <= budget / 4 + 2 * slack &&
-	         st.table_meta_bytes <= st.cache_bytes && st.cache_bytes <= budget / 4 * 3 + held &&
-	         st.memtable_bytes + st.cache_bytes <= budget + 2 * slack + held;
+	         st.table_meta_bytes <= st.cache_bytes &&
+	         st.cache_bytes <= cache_share(budget) + held &&
+	         st.memtable_bytes + st.cache_bytes <= budget - budget / 16 + 2 * slack + held;
 	if (ok)
 		return NULL;
 	snprintf(why, n, "memtables %llu, cache %llu (index and filters %llu) for a budget of %zu",
 	         (unsigned long long)st.memtable_bytes, (unsigned long long)st.cache_bytes,
 	         (unsigned long long)st.table_meta_bytes, budget);
 	return why;
+}
+
+static void reopen_with_budget(fixture *f, size_t budget)
+{
+	assert_int_equal(trove_close(f->db), 0);
+	f->o.memory_budget = budget;
+	assert_int_equal(trove_open(f->dir, &f->o, &f->db), 0);
 }
 
 /* Writes many times the budget while four threads read, checking the
@@ -882,9 +896,7 @@ static void test_memory_budget(void **state)
 {
 	fixture *f = *state;
 	const size_t budget = 2u << 20;
-	assert_int_equal(trove_close(f->db), 0);
-	f->o.memory_budget = budget;
-	assert_int_equal(trove_open(f->dir, &f->o, &f->db), 0);
+	reopen_with_budget(f, budget);
 	enum { KEYS = 20000 };
 	budget_reader r[4];
 	pthread_t th[4];
@@ -917,6 +929,29 @@ static void test_memory_budget(void **state)
 	assert_true(st.table_meta_bytes > 0);
 	assert_true(st.cache_bytes > budget / 2); /* the cache did fill */
 	assert_null(over_budget(f->db, budget, 0, why, sizeof why));
+}
+
+/* Compactions read their inputs without caching them: with no reader,
+ * the cache holds the tables' index and filter blocks and at most the
+ * freed buffers it keeps for reuse (a sixteenth of its capacity), not the
+ * data blocks the compactions went through. */
+static void test_compaction_skips_cache(void **state)
+{
+	fixture *f = *state;
+	const size_t budget = 2u << 20;
+	reopen_with_budget(f, budget);
+	char k[32], v[100];
+	memset(v, 'v', sizeof v);
+	for (int i = 0; i < 20000; i++) { /* about 2 MiB: several flushes */
+		snprintf(k, sizeof k, "key%08d", i);
+		assert_int_equal(trove_put(f->db, k, strlen(k), v, sizeof v), 0);
+	}
+	assert_int_equal(trove_compact_range(f->db, NULL, 0, NULL, 0), 0);
+	trove_stats st;
+	assert_int_equal(trove_get_stats(f->db, &st), 0);
+	assert_true(st.compactions > 0 && st.table_files > 0);
+	assert_true(st.table_meta_bytes > 0);
+	assert_true(st.cache_bytes - st.table_meta_bytes <= cache_share(budget) / 16);
 }
 
 static void note_problem(void *arg, const char *file, uint64_t offset, const char *msg)
@@ -999,6 +1034,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_many_keys_with_model, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_backup, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_memory_budget, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_compaction_skips_cache, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_verify_corruption, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("db", tests, NULL, NULL);

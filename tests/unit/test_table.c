@@ -717,7 +717,7 @@ static void free_got(got *g)
 
 static void check_iteration(tv_table *t, const dataset *d)
 {
-	tv_iter *it = tv_table_iter(t);
+	tv_iter *it = tv_table_iter(t, true);
 	assert_non_null(it);
 	size_t i = 0;
 	for (tv_iter_seek_first(it); tv_iter_valid(it); tv_iter_next(it), i++) {
@@ -897,7 +897,7 @@ static void fences_case(fixture *f, int mode)
 	build_table(f->path, &d, &o);
 	tv_table *t;
 	assert_int_equal(open_table(f, NULL, &t), 0);
-	tv_iter *it = tv_table_iter(t);
+	tv_iter *it = tv_table_iter(t, true);
 	assert_non_null(it);
 	got *g = new_got();
 	for (int i = 0; i < 6000; i++) {
@@ -1000,7 +1000,7 @@ static void test_table_empty_and_big(void **state)
 	tv_table *t;
 	assert_int_equal(open_table(f, NULL, &t), 0);
 	assert_int_equal(tv_table_entries(t), 0);
-	tv_iter *it = tv_table_iter(t);
+	tv_iter *it = tv_table_iter(t, true);
 	tv_iter_seek_first(it);
 	assert_false(tv_iter_valid(it));
 	tv_iter_seek_last(it);
@@ -1107,7 +1107,7 @@ static void build_small(fixture *f, dataset *d, int compression)
 /* Every entry read back, or an error; counts both. */
 static int scan_all(tv_table *t)
 {
-	tv_iter *it = tv_table_iter(t);
+	tv_iter *it = tv_table_iter(t, true);
 	int n = 0;
 	for (tv_iter_seek_first(it); tv_iter_valid(it); tv_iter_next(it))
 		n++;
