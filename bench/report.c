@@ -460,8 +460,8 @@ void bench_report(const bench_cfg *c, eng_result *res, int n, const char *load_b
 	const char *rev = getenv("BENCH_REV");
 	if (rev && *rev) {
 		both("trove built from commit %s\n", rev);
-		md("Trove built from commit `%s` (`+uncommitted`: src/ or include/ had "
-		   "changes not yet committed). ",
+		md("Trove built from commit `%s` (a `+uncommitted` suffix would say "
+		   "src/ or include/ had changes not yet committed). ",
 		   rev);
 	}
 	md("Run %s%s on %ld cores; load average (1, 5, 15 min) **%s** before, **%s** "
