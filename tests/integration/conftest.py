@@ -13,6 +13,7 @@ import os
 import signal
 import socket
 import subprocess
+import threading
 import time
 
 import pytest
@@ -185,6 +186,31 @@ class RawConn:
             return True
         except socket.timeout:
             return False
+
+
+def kill_under_load(s, spawn, writer, acked, stop, writers=6, secs=1.5):
+    """Runs writer(w) on `writers` threads against server s, SIGKILLs s
+    mid-load (then sets the event `stop` the writers watch), restarts it
+    on the same port and checks that every key in `acked` (what the
+    server acknowledged) reads back as recorded.  Returns the restarted
+    server, still running."""
+    threads = [threading.Thread(target=writer, args=(w,)) for w in range(writers)]
+    for t in threads:
+        t.start()
+    time.sleep(secs)
+    s.kill()
+    stop.set()
+    for t in threads:
+        t.join()
+    assert len(acked) > 100
+    s2 = spawn(port=s.port)
+    s2.start()
+    c = s2.client(decode_responses=True)
+    keys = list(acked)
+    for i in range(0, len(keys), 500):
+        chunk = keys[i:i + 500]
+        assert c.mget(chunk) == [acked[k] for k in chunk]
+    return s2
 
 
 def encode(*args):

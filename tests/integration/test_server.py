@@ -4,7 +4,6 @@ shutdown, restart with data intact, and no acknowledged write lost to a
 SIGKILL under sync=always."""
 import os
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -12,7 +11,7 @@ import time
 import pytest
 import redis
 
-from conftest import TROVED, encode, free_port
+from conftest import TROVED, encode, free_port, kill_under_load
 
 
 def run(*args, timeout=20):
@@ -265,22 +264,7 @@ def test_sigkill_loses_no_acknowledged_write(spawn):
         except (redis.ConnectionError, redis.TimeoutError, ConnectionError):
             pass
 
-    threads = [threading.Thread(target=writer, args=(w,)) for w in range(6)]
-    for t in threads:
-        t.start()
-    time.sleep(1.5)
-    s.kill()
-    stop.set()
-    for t in threads:
-        t.join()
-    assert len(acked) > 100
-    s2 = spawn(port=s.port)
-    s2.start()
-    c = s2.client(decode_responses=True)
-    keys = list(acked)
-    for i in range(0, len(keys), 500):
-        chunk = keys[i:i + 500]
-        assert c.mget(chunk) == [acked[k] for k in chunk]
+    s2 = kill_under_load(s, spawn, writer, acked, stop)
     assert s2.stop() == 0
 
 
