@@ -67,7 +67,7 @@ static const opt opts[] = {
 	{ "sync-period-ms", OPT_INT, OFF(sync_period_ms), 1, 3600000, "1000",
 	  "the period of sync periodic", 0 },
 	{ "workers", OPT_INT, OFF(workers), 0, 256, "0",
-	  "worker threads, each with its own event loop (0: one per core but one)", 0 },
+	  "worker threads, each with its own event loop (0: one per core)", 0 },
 	{ "proto-max-bulk-len", OPT_SIZE, OFF(proto_max_bulk_len), 1024, 1ll << 32, "64mb",
 	  "largest single argument of a request", RT },
 	{ "client-query-buffer-limit", OPT_SIZE, OFF(client_query_buffer_limit), 65536, 1ll << 34,

@@ -1346,13 +1346,7 @@ int srv_server_init(srv_server **out, srv_config *cfg, trove_db *db, const srv_f
 	s->db = db;
 	s->fe = fe;
 	s->start_ms = srv_now_ms();
-	/* By default a core is left to the engine's flush and compaction
-	 * threads and to clients on the same machine: on 2 cores beside
-	 * redis-benchmark, one worker answered unpipelined SET/GET 10-25%
-	 * faster than two, with a p99 of 0.7-1.2 ms instead of 1.7-4.5 ms,
-	 * and pipelined at the same rate (docs/PERFORMANCE.md). */
-	int ncpu = srv_ncpus();
-	s->nworkers = cfg->workers > 0 ? cfg->workers : ncpu > 1 ? ncpu - 1 : 1;
+	s->nworkers = cfg->workers > 0 ? cfg->workers : srv_ncpus();
 	uv_mutex_init(&s->cfg_mu);
 	uv_mutex_init(&s->stat_mu);
 	uv_mutex_init(&s->shut_mu);

@@ -86,16 +86,6 @@ def test_config_file_and_overrides(tmp_path, spawn):
     assert s.stop() == 0
 
 
-def test_default_workers_leave_a_core(spawn):
-    """workers 0 (the default) runs one worker per online core but one,
-    at least one: the spare core is the engine's background threads'."""
-    s = spawn("--workers", "0")
-    s.start()
-    info = s.client(decode_responses=True).info("server")
-    assert info["workers"] == max(1, os.sysconf("SC_NPROCESSORS_ONLN") - 1)
-    assert s.stop() == 0
-
-
 def test_config_file_errors_name_the_line(tmp_path):
     conf = tmp_path / "bad.conf"
     conf.write_text("port 6379\n\nbogus-option yes\n")
