@@ -8,6 +8,8 @@
 #include <cmocka.h>
 
 #include <poll.h>
+#include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -16,6 +18,33 @@
 #include "cliproc.h"
 
 char cli_bin[4096];
+
+int cli_find(const char *suite)
+{
+	const char *env = getenv("TROVE_CLI");
+	if (env) {
+		snprintf(cli_bin, sizeof cli_bin, "%s", env);
+	} else {
+		/* BUILD/tests/<suite> -> BUILD/trove */
+		char self[4000];
+		ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+		if (n <= 0)
+			return 1;
+		self[n] = 0;
+		for (int i = 0; i < 2; i++) {
+			char *slash = strrchr(self, '/');
+			if (slash)
+				*slash = 0;
+		}
+		snprintf(cli_bin, sizeof cli_bin, "%s/trove", self);
+	}
+	if (access(cli_bin, X_OK) != 0) {
+		fprintf(stderr, "%s: %s: not built (make builds it)\n", suite, cli_bin);
+		return 1;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	return 0;
+}
 
 void cli_spawn(cli_proc *p, char *const *args, int errfd)
 {

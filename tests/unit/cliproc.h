@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-/* The tool under test; each suite sets it in main(). */
+/* The tool under test, set by cli_find. */
 extern char cli_bin[4096];
 
 typedef struct cli_proc {
@@ -28,6 +28,10 @@ typedef struct cli_result {
 	size_t outlen, errlen;
 } cli_result;
 
+/* Finds the tool for the suite named `suite`: $TROVE_CLI, else BUILD/trove
+ * next to BUILD/tests/<suite>; ignores SIGPIPE (a child may close its
+ * stdin early).  0, or 1 with a message on stderr if it is not built. */
+int cli_find(const char *suite);
 /* Starts cli_bin with args (NULL-terminated, argv[0] excluded); the
  * child's stderr is errfd when >= 0 (a terminal, say), else a pipe. */
 void cli_spawn(cli_proc *p, char *const *args, int errfd);

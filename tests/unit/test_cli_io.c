@@ -1270,28 +1270,8 @@ static void test_help(void **state)
 
 int main(void)
 {
-	const char *env = getenv("TROVE_CLI");
-	if (env) {
-		snprintf(cli_bin, sizeof cli_bin, "%s", env);
-	} else {
-		/* BUILD/tests/test_cli_io -> BUILD/trove */
-		char self[4000];
-		ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-		if (n <= 0)
-			return 1;
-		self[n] = 0;
-		for (int i = 0; i < 2; i++) {
-			char *slash = strrchr(self, '/');
-			if (slash)
-				*slash = 0;
-		}
-		snprintf(cli_bin, sizeof cli_bin, "%s/trove", self);
-	}
-	if (access(cli_bin, X_OK) != 0) {
-		fprintf(stderr, "test_cli_io: %s: not built (make builds it)\n", cli_bin);
+	if (cli_find("test_cli_io") != 0)
 		return 1;
-	}
-	signal(SIGPIPE, SIG_IGN);
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test_setup_teardown(test_dump_load_round_trip, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_text_round_trip, setup, teardown),
