@@ -975,17 +975,11 @@ static void dispatch_fd(srv_server *s, int fd)
 {
 	srv_worker *w = &s->workers[s->rr++ % (unsigned)s->nworkers];
 	uv_mutex_lock(&w->mu);
-	if (w->nfds == w->capfds) {
-		size_t nc = w->capfds ? w->capfds * 2 : 16;
-		int *nf = realloc(w->fds, nc * sizeof *nf);
-		if (!nf) {
-			uv_mutex_unlock(&w->mu);
-			close(fd);
-			atomic_fetch_sub(&s->nclients, 1);
-			return;
-		}
-		w->fds = nf;
-		w->capfds = nc;
+	if (srv_grow(&w->fds, &w->capfds, w->nfds + 1, sizeof *w->fds, 16)) {
+		uv_mutex_unlock(&w->mu);
+		close(fd);
+		atomic_fetch_sub(&s->nclients, 1);
+		return;
 	}
 	w->fds[w->nfds++] = fd;
 	uv_mutex_unlock(&w->mu);

@@ -464,5 +464,9 @@ char **srv_splitargs(const char *line, size_t len, int *argc, size_t **lens);
 void srv_freeargs(char **argv, size_t *lens, int argc);
 /* Number of online CPUs (>= 1). */
 int srv_ncpus(void);
+/* Makes room for `need` elements of `elem` bytes in the array *arrp (a T **)
+ * of *cap elements, doubling from `first`; 0, or -1 on ENOMEM (the array
+ * is left as it was). */
+int srv_grow(void *arrp, size_t *cap, size_t need, size_t elem, size_t first);
 
 #endif

@@ -358,6 +358,27 @@ void srv_freeargs(char **argv, size_t *lens, int argc)
 	free(lens);
 }
 
+int srv_grow(void *arrp, size_t *cap, size_t need, size_t elem, size_t first)
+{
+	if (need <= *cap)
+		return 0;
+	size_t nc = *cap ? *cap : first;
+	while (nc < need) {
+		if (nc > SIZE_MAX / 2)
+			return -1;
+		nc *= 2;
+	}
+	if (nc > SIZE_MAX / elem)
+		return -1;
+	void *old, *p;
+	memcpy(&old, arrp, sizeof old);
+	if (!(p = realloc(old, nc * elem)))
+		return -1;
+	memcpy(arrp, &p, sizeof p);
+	*cap = nc;
+	return 0;
+}
+
 int srv_ncpus(void)
 {
 	long n = sysconf(_SC_NPROCESSORS_ONLN);

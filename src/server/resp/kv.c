@@ -248,14 +248,8 @@ static kv_ent *ent_find(const kv_txn *t, const char *key, size_t klen)
 /* A new, empty entry for key (which has none yet); NULL on ENOMEM. */
 static kv_ent *ent_insert(kv_txn *t, const char *key, size_t klen)
 {
-	if (t->n == t->cap) {
-		size_t nc = t->cap ? t->cap * 2 : 16;
-		kv_ent **ne = realloc(t->ents, nc * sizeof *ne);
-		if (!ne)
-			return NULL;
-		t->ents = ne;
-		t->cap = nc;
-	}
+	if (srv_grow(&t->ents, &t->cap, t->n + 1, sizeof *t->ents, 16))
+		return NULL;
 	if ((t->n + 1) * 2 > t->nslots) {
 		size_t ns = t->nslots ? t->nslots * 2 : 64;
 		size_t *slots = malloc(ns * sizeof *slots);
@@ -678,14 +672,8 @@ static int op_add(kv_batch *b, int type, const char *key, size_t klen, const voi
 		return rc;
 	if (expire_at < 0)
 		return TROVE_EINVAL;
-	if (b->n == b->cap) {
-		size_t nc = b->cap ? b->cap * 2 : 8;
-		kv_op *no = realloc(b->ops, nc * sizeof *no);
-		if (!no)
-			return TROVE_ENOMEM;
-		b->ops = no;
-		b->cap = nc;
-	}
+	if (srv_grow(&b->ops, &b->cap, b->n + 1, sizeof *b->ops, 8))
+		return TROVE_ENOMEM;
 	kv_op *op = &b->ops[b->n];
 	memset(op, 0, sizeof *op);
 	op->key = pool_alloc(&b->pool, klen + vlen + 1);
@@ -1022,14 +1010,8 @@ static int iter_record(kv_iter *it)
 	if (rc)
 		return rc;
 	kv_txn *t = it->t;
-	if (t->nseen == t->capseen) {
-		size_t nc = t->capseen ? t->capseen * 2 : 16;
-		kv_seen *ns = realloc(t->seen, nc * sizeof *ns);
-		if (!ns)
-			return TROVE_ENOMEM;
-		t->seen = ns;
-		t->capseen = nc;
-	}
+	if (srv_grow(&t->seen, &t->capseen, t->nseen + 1, sizeof *t->seen, 16))
+		return TROVE_ENOMEM;
 	size_t kl;
 	const char *k = trove_cursor_key(it->cur, &kl);
 	char *copy = malloc(kl);

@@ -131,14 +131,8 @@ static int refused_in_multi(const resp_cmd *cmd)
 static int queue_add(struct resp_multi *m, const resp_cmd *cmd, int argc, char **argv,
                      size_t *lens, size_t bytes)
 {
-	if (m->nq == m->capq) {
-		size_t nc = m->capq ? m->capq * 2 : 8;
-		mq_cmd *nq = realloc(m->q, nc * sizeof *nq);
-		if (!nq)
-			return -1;
-		m->q = nq;
-		m->capq = nc;
-	}
+	if (srv_grow(&m->q, &m->capq, m->nq + 1, sizeof *m->q, 8))
+		return -1;
 	char *blk = malloc(bytes);
 	if (!blk)
 		return -1;
@@ -231,14 +225,8 @@ static int watch_key(resp_client *c, struct resp_multi *m, const rkey *k)
 		meta.version = 0;
 	else if (rc)
 		return rc;
-	if (m->nw == m->capw) {
-		size_t nc = m->capw ? m->capw * 2 : 8;
-		watched *nw = realloc(m->w, nc * sizeof *nw);
-		if (!nw)
-			return TROVE_ENOMEM;
-		m->w = nw;
-		m->capw = nc;
-	}
+	if (srv_grow(&m->w, &m->capw, m->nw + 1, sizeof *m->w, 8))
+		return TROVE_ENOMEM;
 	char *copy = malloc(k->n);
 	if (!copy)
 		return TROVE_ENOMEM;

@@ -74,15 +74,9 @@ static void capture_mark(resp_capture *cap)
 {
 	if (cap->oom)
 		return;
-	if (cap->nmarks == cap->capmarks) {
-		size_t nc = cap->capmarks ? cap->capmarks * 2 : 8;
-		size_t *nm = realloc(cap->marks, nc * sizeof *nm);
-		if (!nm) {
-			cap->oom = 1;
-			return;
-		}
-		cap->marks = nm;
-		cap->capmarks = nc;
+	if (srv_grow(&cap->marks, &cap->capmarks, cap->nmarks + 1, sizeof *cap->marks, 8)) {
+		cap->oom = 1;
+		return;
 	}
 	cap->marks[cap->nmarks++] = cap->n;
 }

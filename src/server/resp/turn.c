@@ -95,14 +95,8 @@ void resp_turn_free(void *turn)
 static int record(resp_turn *tn, resp_client *c, const resp_cmd *cmd, int argc, char **argv,
                   size_t *lens)
 {
-	if (tn->n == tn->cap) {
-		size_t nc = tn->cap ? tn->cap * 2 : 64;
-		turn_cmd *nq = realloc(tn->q, nc * sizeof *nq);
-		if (!nq)
-			return -1;
-		tn->q = nq;
-		tn->cap = nc;
-	}
+	if (srv_grow(&tn->q, &tn->cap, tn->n + 1, sizeof *tn->q, 64))
+		return -1;
 	size_t off = (tn->used + alignof(size_t) - 1) & ~(alignof(size_t) - 1);
 	size_t need = off + (size_t)argc * sizeof(size_t);
 	for (int i = 0; i < argc; i++)
