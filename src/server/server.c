@@ -632,42 +632,37 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 
 static int sockaddr_is_loopback(const struct sockaddr_storage *ss);
 
+/* Writes "ip:port" of an address (from getpeername or getsockname, which
+ * returned ok) into out; "?:0" when it failed or is not IP. */
+static void format_addr(const struct sockaddr_storage *ss, int ok, char *out, size_t n)
+{
+	char ip[INET6_ADDRSTRLEN] = "?";
+	int port = 0;
+	if (ok && ss->ss_family == AF_INET) {
+		const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
+		uv_ip4_name(a, ip, sizeof ip);
+		port = ntohs(a->sin_port);
+	} else if (ok && ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
+		uv_ip6_name(a, ip, sizeof ip);
+		port = ntohs(a->sin6_port);
+	}
+	snprintf(out, n, "%s:%d", ip, port);
+}
+
 /* Fills in c's peer and local addresses, and whether the peer is local. */
 static void peer_name(srv_conn *c)
 {
 	struct sockaddr_storage ss;
 	memset(&ss, 0, sizeof ss);
 	int len = sizeof ss;
-	char ip[INET6_ADDRSTRLEN] = "?";
-	int port = 0;
-	if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0) {
-		if (ss.ss_family == AF_INET) {
-			struct sockaddr_in *a = (struct sockaddr_in *)&ss;
-			uv_ip4_name(a, ip, sizeof ip);
-			port = ntohs(a->sin_port);
-		} else if (ss.ss_family == AF_INET6) {
-			struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
-			uv_ip6_name(a, ip, sizeof ip);
-			port = ntohs(a->sin6_port);
-		}
-	}
-	snprintf(c->peer, sizeof c->peer, "%s:%d", ip, port);
+	int ok = uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0;
+	format_addr(&ss, ok, c->peer, sizeof c->peer);
 	c->local = sockaddr_is_loopback(&ss);
+	memset(&ss, 0, sizeof ss);
 	len = sizeof ss;
-	snprintf(ip, sizeof ip, "?");
-	port = 0;
-	if (uv_tcp_getsockname(&c->tcp, (struct sockaddr *)&ss, &len) == 0) {
-		if (ss.ss_family == AF_INET) {
-			struct sockaddr_in *a = (struct sockaddr_in *)&ss;
-			uv_ip4_name(a, ip, sizeof ip);
-			port = ntohs(a->sin_port);
-		} else if (ss.ss_family == AF_INET6) {
-			struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
-			uv_ip6_name(a, ip, sizeof ip);
-			port = ntohs(a->sin6_port);
-		}
-	}
-	snprintf(c->laddr, sizeof c->laddr, "%s:%d", ip, port);
+	ok = uv_tcp_getsockname(&c->tcp, (struct sockaddr *)&ss, &len) == 0;
+	format_addr(&ss, ok, c->laddr, sizeof c->laddr);
 }
 
 /* Takes over an accepted socket on worker w. */
