@@ -6,10 +6,7 @@ mode.  Errors are compared with Redis 7.0's exact words."""
 import hashlib
 import subprocess
 
-import pytest
-import redis
-
-from conftest import TROVED, RespError, free_port
+from conftest import TROVED, free_port
 
 NOPERM_KEY = "NOPERM this user has no permissions to access one of the keys used as arguments"
 WRONGPASS = "WRONGPASS invalid username-password pair or user is disabled."

@@ -6,8 +6,6 @@ import time
 import pytest
 import redis
 
-from conftest import RespError
-
 
 def err(fn, *args):
     with pytest.raises(redis.ResponseError) as e:
