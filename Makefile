@@ -168,13 +168,20 @@ asan:
 fuzz:
 	$(MAKE) BUILD=build-fuzz CC=clang OPT="-O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all" fuzzers
 
-fuzzers: $(FUZZ_BINS)
+fuzzers: $(FUZZ_BINS) $(BUILD)/fuzz-tools/seed_table
 
 $(BUILD)/fuzz/%: $(BUILD)/tests/fuzz/%.o $(BUILD)/libtrove-int.a
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -fsanitize=fuzzer -o $@ $^ $(LDLIBS)
 
+# seed_table writes real tables for fuzz_table to start from.
+$(BUILD)/fuzz-tools/%: $(BUILD)/tests/fuzz/%.o $(BUILD)/libtrove-int.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
 fuzz-smoke: fuzz
+	@mkdir -p build-fuzz/corpus/fuzz_table
+	@build-fuzz/fuzz-tools/seed_table build-fuzz/corpus/fuzz_table
 	@for f in build-fuzz/fuzz/*; do \
 	  echo "fuzz: $$f for $(FUZZ_SECONDS) s"; \
 	  mkdir -p build-fuzz/corpus/$$(basename $$f); \
