@@ -36,6 +36,7 @@
 #include "../util/arena.h"
 #include "../util/checksum.h"
 #include "../util/coding.h"
+#include "../util/grow.h"
 #include "ikey.h"
 
 /* ---- Time ------------------------------------------------------------------ */
@@ -1415,7 +1416,8 @@ int trove_count(trove_db *db, uint64_t *n)
 
 typedef struct name_list {
 	uint64_t *nums;
-	int n, cap;
+	int n;
+	size_t cap;
 	uint64_t max_number;
 	int ext_log;
 } name_list;
@@ -1444,14 +1446,8 @@ static int collect_logs(void *arg, const char *name)
 	}
 	if (!parse_name(name, "log", &num))
 		return 0;
-	if (l->n == l->cap) {
-		int nc = l->cap ? l->cap * 2 : 16;
-		uint64_t *p = realloc(l->nums, (size_t)nc * sizeof *p);
-		if (!p)
-			return TROVE_ENOMEM;
-		l->nums = p;
-		l->cap = nc;
-	}
+	if (tv_grow(&l->nums, &l->cap, (size_t)l->n + 1, sizeof *l->nums, 16))
+		return TROVE_ENOMEM;
 	l->nums[l->n++] = num;
 	return 0;
 }

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../util/grow.h"
 #include "db.h"
 #include "ikey.h"
 
@@ -142,7 +143,8 @@ static int copy_file(trove_vfs *vfs, const char *from, const char *to)
 typedef struct backup_ctx {
 	int nonempty;
 	uint64_t *logs;
-	int nlogs, cap;
+	int nlogs;
+	size_t cap;
 	uint64_t min_log;
 } backup_ctx;
 
@@ -160,14 +162,8 @@ static int note_log(void *arg, const char *name)
 	unsigned long long n = strtoull(name, &end, 10);
 	if (end == name || strcmp(end, ".log") != 0 || n < c->min_log)
 		return 0;
-	if (c->nlogs == c->cap) {
-		int nc = c->cap ? c->cap * 2 : 8;
-		uint64_t *p = realloc(c->logs, (size_t)nc * sizeof *p);
-		if (!p)
-			return TROVE_ENOMEM;
-		c->logs = p;
-		c->cap = nc;
-	}
+	if (tv_grow(&c->logs, &c->cap, (size_t)c->nlogs + 1, sizeof *c->logs, 8))
+		return TROVE_ENOMEM;
 	c->logs[c->nlogs++] = n;
 	return 0;
 }

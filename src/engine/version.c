@@ -21,6 +21,7 @@
 
 #include "../util/checksum.h"
 #include "../util/coding.h"
+#include "../util/grow.h"
 #include "bloom.h"
 #include "ikey.h"
 
@@ -87,23 +88,10 @@ void tv_edit_free(tv_edit *e)
 	tv_edit_init(e);
 }
 
-static int grow(void **arr, int *cap, int n, size_t elem)
-{
-	if (n < *cap)
-		return 0;
-	int nc = *cap ? *cap * 2 : 8;
-	void *p = realloc(*arr, (size_t)nc * elem);
-	if (!p)
-		return TROVE_ENOMEM;
-	*arr = p;
-	*cap = nc;
-	return 0;
-}
-
 int tv_edit_add_file(tv_edit *e, int level, tv_filemeta *meta)
 {
 	assert(level >= 0 && level < TV_LEVELS);
-	if (grow((void **)&e->added, &e->capadded, e->nadded, sizeof *e->added))
+	if (tv_grow(&e->added, &e->capadded, (size_t)e->nadded + 1, sizeof *e->added, 8))
 		return TROVE_ENOMEM;
 	e->added[e->nadded].level = level;
 	e->added[e->nadded].meta = meta;
@@ -126,7 +114,7 @@ int tv_edit_move_file(tv_edit *e, int from, int to, tv_filemeta *meta)
 int tv_edit_delete_file(tv_edit *e, int level, uint64_t number)
 {
 	assert(level >= 0 && level < TV_LEVELS);
-	if (grow((void **)&e->deleted, &e->capdeleted, e->ndeleted, sizeof *e->deleted))
+	if (tv_grow(&e->deleted, &e->capdeleted, (size_t)e->ndeleted + 1, sizeof *e->deleted, 8))
 		return TROVE_ENOMEM;
 	e->deleted[e->ndeleted].level = level;
 	e->deleted[e->ndeleted].meta = NULL;
@@ -268,7 +256,7 @@ void tv_version_ref(tv_version *v)
 
 int tv_deadlist_add(tv_deadlist *d, uint64_t number)
 {
-	if (grow((void **)&d->nums, &d->cap, d->n, sizeof *d->nums))
+	if (tv_grow(&d->nums, &d->cap, (size_t)d->n + 1, sizeof *d->nums, 8))
 		return TROVE_ENOMEM;
 	d->nums[d->n++] = number;
 	return 0;

@@ -78,9 +78,11 @@ typedef struct tv_edit {
 	uint64_t last_seq;
 	uint64_t count;
 	tv_edit_file *added;
-	int nadded, capadded;
+	int nadded;
+	size_t capadded;
 	tv_edit_file *deleted;
-	int ndeleted, capdeleted;
+	int ndeleted;
+	size_t capdeleted;
 } tv_edit;
 
 void tv_edit_init(tv_edit *e);
@@ -104,7 +106,8 @@ void tv_filemeta_free(tv_filemeta *f);
  * the caller outside the lock. */
 typedef struct tv_deadlist {
 	uint64_t *nums;
-	int n, cap;
+	int n;
+	size_t cap;
 } tv_deadlist;
 
 int tv_deadlist_add(tv_deadlist *d, uint64_t number);

@@ -33,6 +33,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../util/grow.h"
+
 #define HIDDEN_PREFIX ".fault-"
 #define HIDDEN_CUT HIDDEN_PREFIX "cut" /* scratch file of power loss */
 
@@ -201,14 +203,8 @@ typedef struct name_list {
 static int name_add(void *arg, const char *name)
 {
 	name_list *l = arg;
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? 2 * l->cap : 16;
-		char **v = realloc(l->v, cap * sizeof *v);
-		if (!v)
-			return TROVE_ENOMEM;
-		l->v = v;
-		l->cap = cap;
-	}
+	if (tv_grow(&l->v, &l->cap, l->n + 1, sizeof *l->v, 16))
+		return TROVE_ENOMEM;
 	if (!(l->v[l->n] = strdup(name)))
 		return TROVE_ENOMEM;
 	l->n++;
@@ -279,14 +275,8 @@ static fnode *node_find(tv_fault *f, const char *np)
 /* A node for np ready to be added with node_add, which cannot fail. */
 static fnode *node_prepare(tv_fault *f, const char *np)
 {
-	if (f->nnodes == f->capnodes) {
-		size_t cap = f->capnodes ? 2 * f->capnodes : 16;
-		fnode **v = realloc(f->nodes, cap * sizeof *v);
-		if (!v)
-			return NULL;
-		f->nodes = v;
-		f->capnodes = cap;
-	}
+	if (tv_grow(&f->nodes, &f->capnodes, f->nnodes + 1, sizeof *f->nodes, 16))
+		return NULL;
 	fnode *n = calloc(1, sizeof *n);
 	if (n && !(n->path = strdup(np))) {
 		free(n);
@@ -351,14 +341,8 @@ static int change_prepare(tv_fault *f, change *c, change_kind kind, const char *
                           const char *nfrom)
 {
 	memset(c, 0, sizeof *c);
-	if (f->nchanges == f->capchanges) {
-		size_t cap = f->capchanges ? 2 * f->capchanges : 16;
-		change *v = realloc(f->journal, cap * sizeof *v);
-		if (!v)
-			return TROVE_ENOMEM;
-		f->journal = v;
-		f->capchanges = cap;
-	}
+	if (tv_grow(&f->journal, &f->capchanges, f->nchanges + 1, sizeof *f->journal, 16))
+		return TROVE_ENOMEM;
 	c->kind = kind;
 	c->path = strdup(np);
 	c->dirs[0] = dir_of(np);
