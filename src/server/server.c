@@ -41,6 +41,7 @@
 #define SHRINK_ABOVE (1u << 20) /* idle buffers larger than this are freed */
 #define STOP_GRACE_MS 5000      /* how long shutdown waits for slow readers */
 #define ACCEPT_BATCH 256        /* accepts per wake-up of the acceptor */
+#define GATHER_MAX_US 2000      /* the longest a sync waits for returning clients */
 
 struct srv_conn {
 	uv_tcp_t tcp; /* tcp.data points back here */
@@ -872,11 +873,14 @@ static void release_waiting(srv_worker *w, uint64_t gen, int rc)
  * little for them: until as many connections wait as the last sync
  * released on top of those already waiting, or half the last sync's
  * time has passed (waiting a whole sync would be no better than
- * starting now), or it is told to stop.  A lone client, or the first
+ * starting now) or GATHER_MAX_US (clients further away than that gain
+ * little, and a slow disk must not make a client that does not come
+ * back cost much), or it is told to stop.  A lone client, or the first
  * request after a pause, waits for nothing. */
 static void syncer_gather(srv_syncer *sy)
 {
-	int64_t deadline = srv_now_us() + sy->last_us / 2;
+	int64_t wait = sy->last_us / 2 < GATHER_MAX_US ? sy->last_us / 2 : GATHER_MAX_US;
+	int64_t deadline = srv_now_us() + wait;
 	while (!sy->stop && sy->next_conns < sy->target) {
 		int64_t left = deadline - srv_now_us();
 		if (left <= 0 || uv_cond_timedwait(&sy->cv, &sy->mu, (uint64_t)left * 1000))
