@@ -135,6 +135,7 @@ typedef struct srv_syncer {
 	size_t last_conns; /* connections the last sync released */
 	size_t target;     /* while the syncer gathers: next_conns it waits for */
 	int64_t last_us;   /* how long the last sync took */
+	_Atomic uint64_t durable; /* every write of this version or older is synced */
 } srv_syncer;
 
 struct srv_server {
@@ -865,6 +866,18 @@ static void release_waiting(srv_worker *w, uint64_t gen, int rc)
 	}
 }
 
+/* The version of the latest write, or UINT64_MAX if it cannot be known
+ * (out of memory for the snapshot). */
+static uint64_t db_version(trove_db *db)
+{
+	trove_snapshot *sn = trove_snapshot_new(db);
+	if (!sn)
+		return UINT64_MAX;
+	uint64_t v = trove_snapshot_version(sn);
+	trove_snapshot_free(db, sn);
+	return v;
+}
+
 /* Group commit: a sync's replies bring their clients' next requests a
  * network round trip later.  Begun at once, the next sync covers only
  * the turns that ended while the last one ran, the returning clients
@@ -909,8 +922,11 @@ static void syncer_main(void *arg)
 		sy->next_conns = 0;
 		uv_mutex_unlock(&sy->mu);
 		int64_t t0 = srv_now_us();
+		uint64_t v = db_version(s->db); /* every write up to v is in the log */
 		int rc = trove_sync(s->db);
 		int64_t took = srv_now_us() - t0;
+		if (!rc && v != UINT64_MAX && v > atomic_load(&sy->durable))
+			atomic_store(&sy->durable, v);
 		if (rc)
 			srv_log(SRV_LL_WARNING,
 			        "sync failed (%s): closing the connections whose writes it held",
@@ -1009,7 +1025,10 @@ static void on_worker_check(uv_check_t *h)
 		size_t n = 0;
 		for (srv_conn *c = list; c; c = c->snext)
 			n += c->used_db;
-		if (w->srv->cfg->sync == TROVE_SYNC_ALWAYS)
+		/* Nothing this turn read or wrote can be newer than the latest
+		 * write: if that is synced already, no sync is needed. */
+		if (w->srv->cfg->sync == TROVE_SYNC_ALWAYS &&
+		    db_version(w->srv->db) > atomic_load(&w->srv->syncer.durable))
 			gen = syncer_request(w, n);
 	}
 	while (list) {
