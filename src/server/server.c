@@ -135,6 +135,7 @@ typedef struct srv_syncer {
 	size_t last_conns; /* connections the last sync released */
 	size_t target;     /* while the syncer gathers: next_conns it waits for */
 	int64_t last_us;   /* how long the last sync took */
+	int64_t last_end;  /* when it ended (srv_now_us) */
 	_Atomic uint64_t durable; /* every write of this version or older is synced */
 } srv_syncer;
 
@@ -884,16 +885,16 @@ static uint64_t db_version(trove_db *db)
  * wait for the one after it, and the clients settle into two cohorts,
  * each waiting for two fsyncs per request.  So the syncer waits a
  * little for them: until as many connections wait as the last sync
- * released on top of those already waiting, or half the last sync's
- * time has passed (waiting a whole sync would be no better than
- * starting now) or GATHER_MAX_US (clients further away than that gain
- * little, and a slow disk must not make a client that does not come
- * back cost much), or it is told to stop.  A lone client, or the first
- * request after a pause, waits for nothing. */
+ * released on top of those already waiting, or until half the last
+ * sync's duration (waiting a whole sync would be no better than starting
+ * now), but at most GATHER_MAX_US (clients further away than that gain
+ * little, and a slow disk must not make a client that does not come back
+ * cost much), has passed since it ended, or until told to stop.  A lone
+ * client, or the first request after a pause, waits for nothing. */
 static void syncer_gather(srv_syncer *sy)
 {
 	int64_t wait = sy->last_us / 2 < GATHER_MAX_US ? sy->last_us / 2 : GATHER_MAX_US;
-	int64_t deadline = srv_now_us() + wait;
+	int64_t deadline = sy->last_end + wait;
 	while (!sy->stop && sy->next_conns < sy->target) {
 		int64_t left = deadline - srv_now_us();
 		if (left <= 0 || uv_cond_timedwait(&sy->cv, &sy->mu, (uint64_t)left * 1000))
@@ -924,7 +925,7 @@ static void syncer_main(void *arg)
 		int64_t t0 = srv_now_us();
 		uint64_t v = db_version(s->db); /* every write up to v is in the log */
 		int rc = trove_sync(s->db);
-		int64_t took = srv_now_us() - t0;
+		int64_t end = srv_now_us();
 		if (!rc && v != UINT64_MAX && v > atomic_load(&sy->durable))
 			atomic_store(&sy->durable, v);
 		if (rc)
@@ -933,7 +934,8 @@ static void syncer_main(void *arg)
 			        trove_strerror(rc));
 		uv_mutex_lock(&sy->mu);
 		sy->done = gen;
-		sy->last_us = took;
+		sy->last_us = end - t0;
+		sy->last_end = end;
 		sy->target = sy->next_conns + sy->last_conns;
 		if (rc) {
 			sy->failed = gen;
