@@ -11,6 +11,8 @@
  * connections, reads requests, lets the front-end run them (the front-end
  * calls the engine directly, on the worker) and writes the replies.  A
  * connection never moves between workers, so its state needs no locks.
+ * Under sync always one more thread, the syncer, runs trove_sync for
+ * every worker and wakes the workers whose replies a sync covered.
  *
  * Why one acceptor and not SO_REUSEPORT listeners per worker: the kernel
  * spreads REUSEPORT connections by a hash, not evenly, and queues them
@@ -1529,11 +1531,13 @@ int srv_server_run(srv_server *s, void (*ready)(void *), void *arg)
 			return -1;
 		}
 	}
-	if (uv_thread_create(&s->syncer.thread, syncer_main, s)) {
-		srv_log(SRV_LL_WARNING, "cannot start the sync thread");
-		return -1;
+	if (s->cfg->sync == TROVE_SYNC_ALWAYS) {
+		if (uv_thread_create(&s->syncer.thread, syncer_main, s)) {
+			srv_log(SRV_LL_WARNING, "cannot start the sync thread");
+			return -1;
+		}
+		s->syncer_running = 1;
 	}
-	s->syncer_running = 1;
 	for (int i = 0; i < s->nworkers; i++) {
 		if (uv_thread_create(&s->workers[i].thread, worker_main, &s->workers[i])) {
 			srv_log(SRV_LL_WARNING, "cannot start worker thread %d", i);
