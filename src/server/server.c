@@ -1026,14 +1026,15 @@ static void on_worker_check(uv_check_t *h)
 	uint64_t gen = 0; /* the sync this turn's database users wait for */
 	if (w->dirty) {
 		w->dirty = 0;
-		size_t n = 0;
-		for (srv_conn *c = list; c; c = c->snext)
-			n += c->used_db;
 		/* Nothing this turn read or wrote can be newer than the latest
 		 * write: if that is synced already, no sync is needed. */
 		if (w->srv->cfg->sync == TROVE_SYNC_ALWAYS &&
-		    db_version(w->srv->db) > atomic_load(&w->srv->syncer.durable))
+		    db_version(w->srv->db) > atomic_load(&w->srv->syncer.durable)) {
+			size_t n = 0;
+			for (srv_conn *c = list; c; c = c->snext)
+				n += c->used_db;
 			gen = syncer_request(w, n);
+		}
 	}
 	while (list) {
 		srv_conn *c = list;
