@@ -43,7 +43,7 @@
 #define SHRINK_ABOVE (1u << 20) /* idle buffers larger than this are freed */
 #define STOP_GRACE_MS 5000      /* how long shutdown waits for slow readers */
 #define ACCEPT_BATCH 256        /* accepts per wake-up of the acceptor */
-#define GATHER_MAX_US 2000      /* the longest a sync waits for returning clients */
+#define GATHER_MAX_NS 2000000u  /* the longest a sync waits for returning clients */
 
 struct srv_conn {
 	uv_tcp_t tcp; /* tcp.data points back here */
@@ -109,11 +109,11 @@ struct srv_worker {
 	int64_t stop_deadline_ms;
 	srv_conn *conns;
 	int nconns;
-	srv_conn *sched; /* connections to release output for at the turn's end */
-	int dirty;       /* a request used the database this turn */
-	uv_async_t sync_async; /* the syncer finished a sync this worker awaits */
-	int sync_waits;        /* some connection awaits a sync (under the syncer's mu) */
-	srv_conn *waiting;     /* connections with replies waiting for a sync */
+	srv_conn *sched;         /* connections to release output for at the turn's end */
+	int dirty;               /* a request used the database this turn */
+	uv_async_t sync_async;   /* the syncer finished a sync this worker awaits */
+	int sync_waits;          /* some connection awaits a sync (under the syncer's mu) */
+	srv_conn *waiting;       /* connections with replies waiting for a sync */
 	atomic_int kill_pending; /* some connection here has its kill flag set */
 	wstat *cmdstats;         /* one per catalog entry */
 	void *fe_state;          /* srv_frontend.worker_new */
@@ -133,11 +133,11 @@ typedef struct srv_syncer {
 	uint64_t failed;  /* the last generation that failed; 0: none */
 	int failed_rc;
 	int stop;
-	size_t next_conns; /* connections waiting for the next sync, started + 1 */
-	size_t last_conns; /* connections the last sync released */
-	size_t target;     /* while the syncer gathers: next_conns it waits for */
-	int64_t last_us;   /* how long the last sync took */
-	int64_t last_end;  /* when it ended (srv_now_us) */
+	size_t next_conns;        /* connections waiting for the next sync, started + 1 */
+	size_t last_conns;        /* connections the last sync released */
+	size_t target;            /* while the syncer gathers: next_conns it waits for */
+	uint64_t last_ns;         /* how long the last sync took */
+	uint64_t last_end;        /* when it ended (uv_hrtime: monotonic) */
 	_Atomic uint64_t durable; /* every write of this version or older is synced */
 } srv_syncer;
 
@@ -889,17 +889,17 @@ static uint64_t db_version(trove_db *db)
  * little for them: until as many connections wait as the last sync
  * released on top of those already waiting, or until half the last
  * sync's duration (waiting a whole sync would be no better than starting
- * now), but at most GATHER_MAX_US (clients further away than that gain
+ * now), but at most GATHER_MAX_NS (clients further away than that gain
  * little, and a slow disk must not make a client that does not come back
  * cost much), has passed since it ended, or until told to stop.  A lone
  * client, or the first request after a pause, waits for nothing. */
 static void syncer_gather(srv_syncer *sy)
 {
-	int64_t wait = sy->last_us / 2 < GATHER_MAX_US ? sy->last_us / 2 : GATHER_MAX_US;
-	int64_t deadline = sy->last_end + wait;
+	uint64_t wait = sy->last_ns / 2 < GATHER_MAX_NS ? sy->last_ns / 2 : GATHER_MAX_NS;
+	uint64_t deadline = sy->last_end + wait;
 	while (!sy->stop && sy->next_conns < sy->target) {
-		int64_t left = deadline - srv_now_us();
-		if (left <= 0 || uv_cond_timedwait(&sy->cv, &sy->mu, (uint64_t)left * 1000))
+		uint64_t now = uv_hrtime();
+		if (now >= deadline || uv_cond_timedwait(&sy->cv, &sy->mu, deadline - now))
 			break;
 	}
 	sy->target = 0;
@@ -924,10 +924,10 @@ static void syncer_main(void *arg)
 		sy->last_conns = sy->next_conns;
 		sy->next_conns = 0;
 		uv_mutex_unlock(&sy->mu);
-		int64_t t0 = srv_now_us();
+		uint64_t t0 = uv_hrtime();
 		uint64_t v = db_version(s->db); /* every write up to v is in the log */
 		int rc = trove_sync(s->db);
-		int64_t end = srv_now_us();
+		uint64_t end = uv_hrtime();
 		if (!rc && v != UINT64_MAX && v > atomic_load(&sy->durable))
 			atomic_store(&sy->durable, v);
 		if (rc)
@@ -936,7 +936,7 @@ static void syncer_main(void *arg)
 			        trove_strerror(rc));
 		uv_mutex_lock(&sy->mu);
 		sy->done = gen;
-		sy->last_us = end - t0;
+		sy->last_ns = end - t0;
 		sy->last_end = end;
 		sy->target = sy->next_conns + sy->last_conns;
 		if (rc) {
