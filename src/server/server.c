@@ -11,6 +11,8 @@
  * connections, reads requests, lets the front-end run them (the front-end
  * calls the engine directly, on the worker) and writes the replies.  A
  * connection never moves between workers, so its state needs no locks.
+ * Under sync always one more thread, the syncer, runs trove_sync for
+ * every worker and wakes the workers whose replies a sync covered.
  *
  * Why one acceptor and not SO_REUSEPORT listeners per worker: the kernel
  * spreads REUSEPORT connections by a hash, not evenly, and queues them
@@ -41,6 +43,7 @@
 #define SHRINK_ABOVE (1u << 20) /* idle buffers larger than this are freed */
 #define STOP_GRACE_MS 5000      /* how long shutdown waits for slow readers */
 #define ACCEPT_BATCH 256        /* accepts per wake-up of the acceptor */
+#define GATHER_MAX_NS 2000000u  /* the longest a sync waits for returning clients */
 
 struct srv_conn {
 	uv_tcp_t tcp; /* tcp.data points back here */
@@ -106,19 +109,37 @@ struct srv_worker {
 	int64_t stop_deadline_ms;
 	srv_conn *conns;
 	int nconns;
-	srv_conn *sched; /* connections to release output for at the turn's end */
-	int dirty;       /* a request used the database this turn */
-	/* sync always: one trove_sync at a time runs on libuv's thread pool
-	 * for this worker while its loop goes on; generation n is the n-th
-	 * sync started, and covers every turn that ended before it began. */
-	uv_work_t sync_req;
-	int sync_busy, sync_rc;
-	uint64_t sync_started, sync_wanted;
-	srv_conn *waiting; /* connections with replies waiting for a sync */
+	srv_conn *sched;         /* connections to release output for at the turn's end */
+	int dirty;               /* a request used the database this turn */
+	uv_async_t sync_async;   /* the syncer finished a sync this worker awaits */
+	int sync_waits;          /* some connection awaits a sync (under the syncer's mu) */
+	srv_conn *waiting;       /* connections with replies waiting for a sync */
 	atomic_int kill_pending; /* some connection here has its kill flag set */
 	wstat *cmdstats;         /* one per catalog entry */
 	void *fe_state;          /* srv_frontend.worker_new */
 };
+
+/* sync always: one thread runs trove_sync for every worker, one sync
+ * after another while any worker waits for one.  Generation n is the
+ * n-th sync begun; it covers every turn that ended before it began, on
+ * any worker, so one fsync releases the replies of all of them. */
+typedef struct srv_syncer {
+	uv_thread_t thread;
+	uv_mutex_t mu; /* guards everything below, and each worker's sync_waits */
+	uv_cond_t cv;
+	uint64_t started; /* syncs begun */
+	uint64_t wanted;  /* the generation some worker waits for */
+	uint64_t done;    /* the last generation finished */
+	uint64_t failed;  /* the last generation that failed; 0: none */
+	int failed_rc;
+	int stop;
+	size_t next_conns;        /* connections waiting for the next sync, started + 1 */
+	size_t last_conns;        /* connections the last sync released */
+	size_t target;            /* while the syncer gathers: next_conns it waits for */
+	uint64_t last_ns;         /* how long the last sync took */
+	uint64_t last_end;        /* when it ended (uv_hrtime: monotonic) */
+	_Atomic uint64_t durable; /* every write of this version or older is synced */
+} srv_syncer;
 
 struct srv_server {
 	srv_config *cfg;
@@ -148,6 +169,8 @@ struct srv_server {
 	uv_mutex_t shut_mu;         /* guards shutdown_open */
 	int shutdown_open;          /* shutdown_async may be sent to */
 	srv_saver *saver;
+	srv_syncer syncer;
+	int syncer_running;
 };
 
 /* ---- Accessors for front-ends ---------------------------------------------- */
@@ -235,6 +258,10 @@ static void worker_close_handles(srv_worker *w)
 	if (w->handles_closed)
 		return;
 	w->handles_closed = 1;
+	uv_mutex_lock(&w->srv->syncer.mu);
+	w->sync_waits = 0; /* the syncer no longer wakes this worker */
+	uv_mutex_unlock(&w->srv->syncer.mu);
+	uv_close((uv_handle_t *)&w->sync_async, NULL);
 	uv_close((uv_handle_t *)&w->async, NULL);
 	uv_close((uv_handle_t *)&w->timer, NULL);
 	uv_close((uv_handle_t *)&w->check, NULL);
@@ -842,40 +869,135 @@ static void release_waiting(srv_worker *w, uint64_t gen, int rc)
 	}
 }
 
-static void sync_start(srv_worker *w);
-
-/* On the thread pool: the sync itself. */
-static void sync_work(uv_work_t *req)
+/* The version of the latest write, or UINT64_MAX if it cannot be known
+ * (out of memory for the snapshot). */
+static uint64_t db_version(trove_db *db)
 {
-	srv_worker *w = req->data;
-	w->sync_rc = trove_sync(w->srv->db);
+	trove_snapshot *sn = trove_snapshot_new(db);
+	if (!sn)
+		return UINT64_MAX;
+	uint64_t v = trove_snapshot_version(sn);
+	trove_snapshot_free(db, sn);
+	return v;
 }
 
-/* Back on the worker's loop: releases what the sync covered, and starts
- * the next one if turns ended meanwhile. */
-static void sync_after(uv_work_t *req, int status)
+/* Group commit: a sync's replies bring their clients' next requests a
+ * network round trip later.  Begun at once, the next sync covers only
+ * the turns that ended while the last one ran, the returning clients
+ * wait for the one after it, and the clients settle into two cohorts,
+ * each waiting for two fsyncs per request.  So the syncer waits a
+ * little for them: until as many connections wait as the last sync
+ * released on top of those already waiting, or until half the last
+ * sync's duration (waiting a whole sync would be no better than starting
+ * now), but at most GATHER_MAX_NS (clients further away than that gain
+ * little, and a slow disk must not make a client that does not come back
+ * cost much), has passed since it ended, or until told to stop.  A lone
+ * client, or the first request after a pause, waits for nothing. */
+static void syncer_gather(srv_syncer *sy)
 {
-	srv_worker *w = req->data;
-	int rc = status ? TROVE_EIO : w->sync_rc;
-	w->sync_busy = 0;
-	if (rc)
-		srv_log(SRV_LL_WARNING,
-		        "sync failed (%s): closing the connections whose writes it held",
-		        status ? uv_strerror(status) : trove_strerror(rc));
-	release_waiting(w, w->sync_started, rc);
-	if (w->sync_wanted > w->sync_started)
-		sync_start(w);
-}
-
-static void sync_start(srv_worker *w)
-{
-	w->sync_started++;
-	w->sync_busy = 1;
-	w->sync_req.data = w;
-	if (uv_queue_work(&w->loop, &w->sync_req, sync_work, sync_after)) {
-		sync_work(&w->sync_req); /* no thread pool: sync here */
-		sync_after(&w->sync_req, 0);
+	uint64_t wait = sy->last_ns / 2 < GATHER_MAX_NS ? sy->last_ns / 2 : GATHER_MAX_NS;
+	uint64_t deadline = sy->last_end + wait;
+	while (!sy->stop && sy->next_conns < sy->target) {
+		uint64_t now = uv_hrtime();
+		if (now >= deadline || uv_cond_timedwait(&sy->cv, &sy->mu, deadline - now))
+			break;
 	}
+	sy->target = 0;
+}
+
+/* The syncer's thread: while a worker waits for a generation not yet
+ * begun, begins it, syncs, and wakes the workers that wait.  On stop it
+ * first finishes every sync asked for. */
+static void syncer_main(void *arg)
+{
+	srv_server *s = arg;
+	srv_syncer *sy = &s->syncer;
+	srv_log_thread_name("sync");
+	uv_mutex_lock(&sy->mu);
+	for (;;) {
+		while (!sy->stop && sy->wanted <= sy->started)
+			uv_cond_wait(&sy->cv, &sy->mu);
+		if (sy->wanted <= sy->started)
+			break;
+		syncer_gather(sy);
+		uint64_t gen = ++sy->started;
+		sy->last_conns = sy->next_conns;
+		sy->next_conns = 0;
+		uv_mutex_unlock(&sy->mu);
+		uint64_t t0 = uv_hrtime();
+		uint64_t v = db_version(s->db); /* every write up to v is in the log */
+		int rc = trove_sync(s->db);
+		uint64_t end = uv_hrtime();
+		if (!rc && v != UINT64_MAX && v > atomic_load(&sy->durable))
+			atomic_store(&sy->durable, v);
+		if (rc)
+			srv_log(SRV_LL_WARNING,
+			        "sync failed (%s): closing the connections whose writes it held",
+			        trove_strerror(rc));
+		uv_mutex_lock(&sy->mu);
+		sy->done = gen;
+		sy->last_ns = end - t0;
+		sy->last_end = end;
+		sy->target = sy->next_conns + sy->last_conns;
+		if (rc) {
+			sy->failed = gen;
+			sy->failed_rc = rc;
+		}
+		for (int i = 0; i < s->nworkers; i++)
+			if (s->workers[i].sync_waits)
+				uv_async_send(&s->workers[i].sync_async);
+	}
+	uv_mutex_unlock(&sy->mu);
+}
+
+/* Called by a worker at the end of a turn in which nconns connections
+ * used the database: the generation of the first sync that begins after
+ * now, which their replies wait for. */
+static uint64_t syncer_request(srv_worker *w, size_t nconns)
+{
+	srv_syncer *sy = &w->srv->syncer;
+	uv_mutex_lock(&sy->mu);
+	uint64_t gen = sy->started + 1;
+	sy->next_conns += nconns;
+	if (sy->wanted < gen || (sy->target && sy->next_conns >= sy->target)) {
+		sy->wanted = gen;
+		uv_cond_signal(&sy->cv);
+	}
+	w->sync_waits = 1;
+	uv_mutex_unlock(&sy->mu);
+	return gen;
+}
+
+/* Stops the syncer's thread once it has finished every sync asked for
+ * (the workers are joined by then: nobody asks for more). */
+static void syncer_stop(srv_server *s)
+{
+	if (!s->syncer_running)
+		return;
+	uv_mutex_lock(&s->syncer.mu);
+	s->syncer.stop = 1;
+	uv_cond_signal(&s->syncer.cv);
+	uv_mutex_unlock(&s->syncer.mu);
+	uv_thread_join(&s->syncer.thread);
+	s->syncer_running = 0;
+}
+
+/* On the worker's loop, after the syncer finished a sync: releases the
+ * replies it covered, or closes their connections if it failed. */
+static void on_sync_async(uv_async_t *a)
+{
+	srv_worker *w = a->data;
+	srv_syncer *sy = &w->srv->syncer;
+	uv_mutex_lock(&sy->mu);
+	uint64_t done = sy->done, failed = sy->failed;
+	int rc = sy->failed_rc;
+	uv_mutex_unlock(&sy->mu);
+	if (failed)
+		release_waiting(w, failed, rc);
+	release_waiting(w, done, 0);
+	uv_mutex_lock(&sy->mu);
+	w->sync_waits = w->waiting != NULL;
+	uv_mutex_unlock(&sy->mu);
 }
 
 /* The end of a loop turn: every request read in this turn has run.  The
@@ -884,12 +1006,12 @@ static void sync_start(srv_worker *w)
  * used the database, its connections' replies are held until a trove_sync
  * that begins after this point is done - so a read never shows a client
  * a write (even another worker's) that a crash could undo - and the
- * worker goes on serving meanwhile: the sync runs on libuv's thread pool,
- * one at a time per worker, and every turn that ends while one runs
- * shares the next.  (trove_sync costs no fsync when nothing is unsynced,
- * and the engine's group commit merges the workers' syncs.)  A
- * connection with replies still held keeps its later replies behind
- * them.  Under the other sync modes the replies go at once. */
+ * worker goes on serving meanwhile: the syncer's thread syncs for every
+ * worker, and every turn that ends while a sync runs, on any worker,
+ * shares the next one.  (trove_sync costs no fsync when nothing is
+ * unsynced.)  A connection with replies still held keeps its later
+ * replies behind them.  Under the other sync modes the replies go at
+ * once. */
 static void on_worker_check(uv_check_t *h)
 {
 	srv_worker *w = h->data;
@@ -904,8 +1026,15 @@ static void on_worker_check(uv_check_t *h)
 	uint64_t gen = 0; /* the sync this turn's database users wait for */
 	if (w->dirty) {
 		w->dirty = 0;
-		if (w->srv->cfg->sync == TROVE_SYNC_ALWAYS)
-			gen = w->sync_started + 1;
+		/* Nothing this turn read or wrote can be newer than the latest
+		 * write: if that is synced already, no sync is needed. */
+		if (w->srv->cfg->sync == TROVE_SYNC_ALWAYS &&
+		    db_version(w->srv->db) > atomic_load(&w->srv->syncer.durable)) {
+			size_t n = 0;
+			for (srv_conn *c = list; c; c = c->snext)
+				n += c->used_db;
+			gen = syncer_request(w, n);
+		}
 	}
 	while (list) {
 		srv_conn *c = list;
@@ -922,10 +1051,6 @@ static void on_worker_check(uv_check_t *h)
 		}
 		c->used_db = 0;
 	}
-	if (gen && w->sync_busy)
-		w->sync_wanted = gen;
-	else if (gen)
-		sync_start(w);
 }
 
 static void worker_main(void *arg)
@@ -954,6 +1079,8 @@ static int worker_init(srv_server *s, srv_worker *w, int index)
 	}
 	uv_async_init(&w->loop, &w->async, on_worker_async);
 	w->async.data = w;
+	uv_async_init(&w->loop, &w->sync_async, on_sync_async);
+	w->sync_async.data = w;
 	uv_timer_init(&w->loop, &w->timer);
 	w->timer.data = w;
 	uv_timer_start(&w->timer, on_worker_timer, 1000, 1000);
@@ -1336,6 +1463,8 @@ int srv_server_init(srv_server **out, srv_config *cfg, trove_db *db, const srv_f
 	s->fe = fe;
 	s->start_ms = srv_now_ms();
 	s->nworkers = cfg->workers > 0 ? cfg->workers : srv_ncpus();
+	uv_mutex_init(&s->syncer.mu);
+	uv_cond_init(&s->syncer.cv);
 	uv_mutex_init(&s->cfg_mu);
 	uv_mutex_init(&s->stat_mu);
 	uv_mutex_init(&s->shut_mu);
@@ -1403,6 +1532,13 @@ int srv_server_run(srv_server *s, void (*ready)(void *), void *arg)
 			return -1;
 		}
 	}
+	if (s->cfg->sync == TROVE_SYNC_ALWAYS) {
+		if (uv_thread_create(&s->syncer.thread, syncer_main, s)) {
+			srv_log(SRV_LL_WARNING, "cannot start the sync thread");
+			return -1;
+		}
+		s->syncer_running = 1;
+	}
 	for (int i = 0; i < s->nworkers; i++) {
 		if (uv_thread_create(&s->workers[i].thread, worker_main, &s->workers[i])) {
 			srv_log(SRV_LL_WARNING, "cannot start worker thread %d", i);
@@ -1435,6 +1571,7 @@ int srv_server_run(srv_server *s, void (*ready)(void *), void *arg)
 	s->nlisten = 0;
 	for (int i = 0; i < s->nworkers; i++)
 		uv_thread_join(&s->workers[i].thread);
+	syncer_stop(s);
 	srv_log(SRV_LL_NOTICE, "All connections closed");
 	return 0;
 }
@@ -1443,6 +1580,7 @@ void srv_server_free(srv_server *s)
 {
 	if (!s)
 		return;
+	syncer_stop(s);
 	for (int i = 0; i < s->nlisten; i++)
 		close(s->lfd[i]);
 	for (int i = 0; s->workers && i < s->nworkers; i++) {
@@ -1464,6 +1602,8 @@ void srv_server_free(srv_server *s)
 	uv_mutex_destroy(&s->cfg_mu);
 	uv_mutex_destroy(&s->stat_mu);
 	uv_mutex_destroy(&s->shut_mu);
+	uv_mutex_destroy(&s->syncer.mu);
+	uv_cond_destroy(&s->syncer.cv);
 	uv_loop_close(&s->loop);
 	free(s);
 }

@@ -188,17 +188,21 @@ class RawConn:
             return False
 
 
-def kill_under_load(s, spawn, writer, acked, stop, writers=6, secs=1.5):
+def kill_under_load(s, spawn, writer, acked, stop, writers=6, secs=1.5, sigterm=False):
     """Runs writer(w) on `writers` threads against server s, SIGKILLs s
-    mid-load (then sets the event `stop` the writers watch), restarts it
-    on the same port and checks that every key in `acked` (what the
-    server acknowledged) reads back as recorded.  Returns the restarted
-    server, still running."""
+    mid-load (with sigterm: stops it with SIGTERM, which must exit 0),
+    then sets the event `stop` the writers watch, restarts it on the same
+    port and checks that every key in `acked` (what the server
+    acknowledged) reads back as recorded.  Returns the restarted server,
+    still running."""
     threads = [threading.Thread(target=writer, args=(w,)) for w in range(writers)]
     for t in threads:
         t.start()
     time.sleep(secs)
-    s.kill()
+    if sigterm:
+        assert s.stop() == 0, s.logtext()
+    else:
+        s.kill()
     stop.set()
     for t in threads:
         t.join()
