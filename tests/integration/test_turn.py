@@ -80,7 +80,9 @@ def test_racing_batches_stay_exact(make_server):
     SET NX of the same lock keys: every increment is answered with its own
     value (the answers to a key's INCRs are exactly 1..N) and every lock
     has exactly one winner, the one stored - however many batches had to
-    run again.  A reply of a batch that did not commit would show here."""
+    run again.  A reply of a batch that did not commit would show here.
+    The GETs among them are each counted once in INFO's keyspace hits and
+    misses, however often their batch ran."""
     s = make_server()
     rounds, per_round, nthreads = 60, 50, 6
     seen = [[] for _ in range(3)]
@@ -96,11 +98,12 @@ def test_racing_batches_stay_exact(make_server):
                 for i in range(per_round):
                     p.incr("hot:%d" % (i % 3))
                     p.set("lock:%d:%d" % (r, i % 5), w, nx=True)
+                    p.get("lock:%d:%d" % (r, (i + 1) % 5))
                 res = p.execute()
                 with lock:
                     for i in range(per_round):
-                        seen[i % 3].append(res[2 * i])
-                        if res[2 * i + 1]:
+                        seen[i % 3].append(res[3 * i])
+                        if res[3 * i + 1]:
                             claims.setdefault((r, i % 5), []).append(w)
         except Exception as e:  # reported below: a thread cannot fail the test
             errors.append(e)
@@ -122,6 +125,8 @@ def test_racing_batches_stay_exact(make_server):
     assert st["trove_turn_batches"] > 0
     # Racing on three keys, the workers' batches conflict: the retry path ran.
     assert st["trove_turn_batch_retries"] + st["trove_turn_batch_replays"] > 0
+    gets = nthreads * rounds * per_round + 3 + rounds * 5  # and the checks above
+    assert st["keyspace_hits"] + st["keyspace_misses"] == gets
 
 
 def test_sigkill_keeps_acknowledged_batched_writes(spawn):

@@ -49,9 +49,12 @@ typedef struct resp_client {
 	struct resp_capture *capture; /* reply.c: set while EXEC runs; replies go here */
 	unsigned long long errors;    /* error replies so far (reply.c counts them) */
 	/* turn.c: where this connection's part of the pending turn batch
-	 * begins (batch turn_gen): its output mark and error count then. */
+	 * begins (batch turn_gen): its output mark and error count then; and
+	 * its keyspace hits and misses in the batch, counted into the
+	 * server's stats when the batch commits (a replay counts them anew). */
 	uint64_t turn_gen, turn_mark;
 	unsigned long long turn_errors;
+	unsigned long long turn_hits, turn_misses;
 	/* Copies for CLIENT LIST, which runs on any worker (commands.c keeps
 	 * them current after every command); c->name changes under
 	 * srv_conn_lock. */
@@ -235,6 +238,10 @@ int resp_turn_join(resp_client *c, const resp_cmd *cmd, int argc, char **argv, s
 void resp_turn_leave(resp_client *c);
 /* 1 if a command of c is in its worker's pending batch. */
 int resp_turn_holds(resp_client *c);
+/* Counts a keyspace hit or miss of c's running command in the pending
+ * batch, if the command runs in it: returns 1; else 0 and the caller
+ * counts it in the server's stats at once. */
+int resp_turn_hit(resp_client *c, int found);
 
 /* ---- multi.c: transactions ------------------------------------------------------ */
 

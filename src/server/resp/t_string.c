@@ -28,6 +28,8 @@
 
 static void hit(resp_client *c, int found)
 {
+	if (resp_turn_hit(c, found))
+		return;
 	srv_stats *st = srv_server_stats(c->srv);
 	atomic_fetch_add_explicit(found ? &st->keyspace_hits : &st->keyspace_misses, 1,
 	                          memory_order_relaxed);

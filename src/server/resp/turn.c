@@ -162,11 +162,28 @@ static void rewind_replies(resp_turn *tn)
 		if (c->turn_gen == tn->gen) {
 			srv_conn_output_rewind(c->conn, c->turn_mark);
 			c->errors = c->turn_errors;
+			c->turn_hits = c->turn_misses = 0;
 			c->turn_gen = 0;
 		}
 	}
 	for (size_t i = 0; i < tn->n; i++)
 		tn->q[i].c->turn_gen = tn->gen; /* the marks stay where they were */
+}
+
+/* Counts the keyspace hits and misses of the committed batch's commands
+ * in the server's stats. */
+static void count_hits(resp_turn *tn)
+{
+	for (size_t i = 0; i < tn->n; i++) {
+		resp_client *c = tn->q[i].c;
+		if (c->turn_hits)
+			atomic_fetch_add_explicit(&tn->st->keyspace_hits, c->turn_hits,
+			                          memory_order_relaxed);
+		if (c->turn_misses)
+			atomic_fetch_add_explicit(&tn->st->keyspace_misses, c->turn_misses,
+			                          memory_order_relaxed);
+		c->turn_hits = c->turn_misses = 0;
+	}
 }
 
 /* Commits the pending batch and starts a new one.  If the commit fails,
@@ -189,6 +206,7 @@ static void commit(resp_turn *tn)
 		if (!rc) {
 			if (wrote)
 				atomic_fetch_add_explicit(&tn->st->turn_batches, 1, memory_order_relaxed);
+			count_hits(tn);
 			break;
 		}
 		rewind_replies(tn);
@@ -237,6 +255,18 @@ int resp_turn_holds(resp_client *c)
 {
 	resp_turn *tn = srv_conn_worker_state(c->conn);
 	return tn->n > 0 && c->turn_gen == tn->gen;
+}
+
+int resp_turn_hit(resp_client *c, int found)
+{
+	resp_turn *tn = srv_conn_worker_state(c->conn);
+	if (!c->txn || c->txn != tn->t)
+		return 0;
+	if (found)
+		c->turn_hits++;
+	else
+		c->turn_misses++;
+	return 1;
 }
 
 void resp_turn_leave(resp_client *c)
