@@ -280,11 +280,6 @@ static int to_restart(tv_block_iter *it, uint32_t i)
 	return 1;
 }
 
-int tv_block_iter_valid(const tv_block_iter *it)
-{
-	return it->cur < it->blk.restarts;
-}
-
 void tv_block_iter_seek_first(tv_block_iter *it)
 {
 	if (it->status || it->blk.nrestarts == 0) {

@@ -1096,7 +1096,8 @@ static void titer_next(tv_iter *base)
 	table_iter *it = ti(base);
 	assert(titer_valid(base));
 	tv_block_iter_next(&it->data);
-	skip_forward(it);
+	if (!tv_block_iter_valid(&it->data))
+		skip_forward(it); /* the block ended, or failed */
 }
 
 static void titer_prev(tv_iter *base)
@@ -1104,7 +1105,8 @@ static void titer_prev(tv_iter *base)
 	table_iter *it = ti(base);
 	assert(titer_valid(base));
 	tv_block_iter_prev(&it->data);
-	skip_backward(it);
+	if (!tv_block_iter_valid(&it->data))
+		skip_backward(it); /* the block ended, or failed */
 }
 
 static tv_slice titer_key(tv_iter *base)
@@ -1138,14 +1140,21 @@ static const tv_iter_ops table_iter_ops = {
         titer_prev,  titer_key,        titer_value,     titer_status, titer_destroy,
 };
 
+/* Allocated without clearing: a cursor opens one per table and level for
+ * every seek, and the block iterators' key buffers need no zeroes. */
 tv_iter *tv_table_iter(tv_table *t, bool fill_cache)
 {
-	table_iter *it = calloc(1, sizeof *it);
+	table_iter *it = malloc(sizeof *it);
 	if (!it)
 		return NULL;
 	it->base.ops = &table_iter_ops;
 	it->t = t;
+	it->have_block = false;
+	it->bh = (bhandle){0, 0};
+	it->hd = NULL;
+	it->tb = NULL;
 	it->fill_cache = fill_cache;
+	it->status = 0;
 	tv_block_iter_init(&it->index, &t->index->blk);
 	tv_block_iter_init(&it->data, &empty_block);
 	return &it->base;
