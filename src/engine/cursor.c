@@ -19,6 +19,12 @@
 #include "db.h"
 #include "ikey.h"
 
+/* Bytes of key and value a tv_dbiter holds without allocating. */
+#define KEY_INLINE 48
+#define VALUE_INLINE 256
+/* Sources a cursor gathers on the stack before merging them. */
+#define SOURCES_INLINE 32
+
 struct tv_dbiter {
 	trove_db *db;
 	tv_super *s;
@@ -37,6 +43,10 @@ struct tv_dbiter {
 	tv_buf kbuf, vbuf; /* copies backing key/value in reverse */
 	tv_buf skip;       /* scratch */
 	tv_buf seekbuf;
+	/* Where the buffers start, so that a cursor over short keys and
+	 * values (a seek and a few steps) allocates none of them. */
+	char lo_st[KEY_INLINE], hi_st[KEY_INLINE], kbuf_st[KEY_INLINE], skip_st[KEY_INLINE];
+	char seek_st[KEY_INLINE + TV_TRAILER], vbuf_st[VALUE_INLINE];
 };
 
 /* True if an entry hides its key: a tombstone, or a value that has expired.
@@ -78,11 +88,11 @@ static int fwd_find(tv_dbiter *d, int skipping)
 			return d->status;
 		}
 		tv_slice uk = tv_ikey_user(k);
-		if (d->has_hi && tv_slice_cmp(uk, tv_buf_slice(&d->hi)) >= 0)
+		if (d->has_hi && tv_ukey_cmp(uk, tv_buf_slice(&d->hi)) >= 0)
 			break;
 		if (tv_ikey_seq(k) > d->seq)
 			continue;
-		if (skipping && tv_slice_cmp(uk, tv_buf_slice(&d->skip)) <= 0)
+		if (skipping && tv_ukey_cmp(uk, tv_buf_slice(&d->skip)) <= 0)
 			continue;
 		tv_slice v = tv_iter_value(d->it);
 		unsigned type = tv_ikey_type(k);
@@ -119,11 +129,11 @@ static int rev_find(tv_dbiter *d)
 			return d->status;
 		}
 		tv_slice uk = tv_ikey_user(k);
-		if (tv_slice_cmp(uk, tv_buf_slice(&d->lo)) < 0)
+		if (tv_ukey_cmp(uk, tv_buf_slice(&d->lo)) < 0)
 			break;
 		if (tv_ikey_seq(k) > d->seq)
 			continue;
-		if (have && tv_slice_cmp(uk, tv_buf_slice(&d->kbuf)) < 0)
+		if (have && tv_ukey_cmp(uk, tv_buf_slice(&d->kbuf)) < 0)
 			break; /* passed the candidate's entries: it is the answer */
 		tv_slice v = tv_iter_value(d->it);
 		unsigned type = tv_ikey_type(k);
@@ -171,7 +181,7 @@ static int seek_raw(tv_dbiter *d, tv_slice k, uint64_t seq, unsigned type)
 tv_dbiter *tv_dbiter_new(trove_db *db, tv_super *s, uint64_t seq, tv_slice lo, tv_slice hi,
                          int has_hi, int check_expiry)
 {
-	tv_dbiter *d = calloc(1, sizeof *d);
+	tv_dbiter *d = malloc(sizeof *d);
 	if (!d)
 		return NULL;
 	d->db = db;
@@ -180,15 +190,21 @@ tv_dbiter *tv_dbiter_new(trove_db *db, tv_super *s, uint64_t seq, tv_slice lo, t
 	d->seq = seq;
 	d->check_expiry = check_expiry;
 	d->now = 0;
-	tv_buf_init(&d->lo);
-	tv_buf_init(&d->hi);
-	tv_buf_init(&d->kbuf);
-	tv_buf_init(&d->vbuf);
-	tv_buf_init(&d->skip);
-	tv_buf_init(&d->seekbuf);
+	d->valid = d->reverse = d->status = 0;
+	d->key = d->value = tv_slice_make(NULL, 0);
+	d->cur_seq = 0;
+	d->cur_type = 0;
+	tv_buf_init_fixed(&d->lo, d->lo_st, sizeof d->lo_st);
+	tv_buf_init_fixed(&d->hi, d->hi_st, sizeof d->hi_st);
+	tv_buf_init_fixed(&d->kbuf, d->kbuf_st, sizeof d->kbuf_st);
+	tv_buf_init_fixed(&d->vbuf, d->vbuf_st, sizeof d->vbuf_st);
+	tv_buf_init_fixed(&d->skip, d->skip_st, sizeof d->skip_st);
+	tv_buf_init_fixed(&d->seekbuf, d->seek_st, sizeof d->seek_st);
 	d->has_hi = has_hi;
+	d->it = NULL;
 	int n = 2 + tv_version_iter_count(s->version);
-	tv_iter **its = calloc((size_t)n, sizeof *its);
+	tv_iter *its_st[SOURCES_INLINE];
+	tv_iter **its = n <= SOURCES_INLINE ? its_st : malloc((size_t)n * sizeof *its);
 	int k = 0;
 	if (!its || tv_buf_append(&d->lo, lo.data, lo.len) ||
 	    (has_hi && tv_buf_append(&d->hi, hi.data, hi.len)))
@@ -202,7 +218,8 @@ tv_dbiter *tv_dbiter_new(trove_db *db, tv_super *s, uint64_t seq, tv_slice lo, t
 		goto fail;
 	k += m;
 	d->it = tv_iter_merge(its, k);
-	free(its);
+	if (its != its_st)
+		free(its);
 	if (!d->it) {
 		tv_dbiter_free(d);
 		return NULL;
@@ -211,7 +228,8 @@ tv_dbiter *tv_dbiter_new(trove_db *db, tv_super *s, uint64_t seq, tv_slice lo, t
 fail:
 	for (int i = 0; its && i < k; i++)
 		tv_iter_destroy(its[i]);
-	free(its);
+	if (its != its_st)
+		free(its);
 	tv_dbiter_free(d);
 	return NULL;
 }
@@ -425,6 +443,7 @@ struct trove_cursor {
 	trove_db *db;
 	tv_dbiter *d;
 	tv_buf seek;
+	char seek_st[KEY_INLINE];
 };
 
 /* The first stored key after every key starting with prefix p (stored),
@@ -468,9 +487,10 @@ int trove_cursor_open(trove_db *db, const trove_cursor_opts *opts, trove_cursor 
 	    opts->prefix_len > TROVE_MAX_KEY)
 		return TROVE_ETOOBIG;
 	tv_buf lo, hi, tmp;
-	tv_buf_init(&lo);
-	tv_buf_init(&hi);
-	tv_buf_init(&tmp);
+	char lo_st[KEY_INLINE], hi_st[KEY_INLINE], tmp_st[KEY_INLINE];
+	tv_buf_init_fixed(&lo, lo_st, sizeof lo_st);
+	tv_buf_init_fixed(&hi, hi_st, sizeof hi_st);
+	tv_buf_init_fixed(&tmp, tmp_st, sizeof tmp_st);
 	char end = TV_NS_DATA + 1;
 	int rc = stored(&lo, "", 0);
 	if (!rc)
@@ -508,13 +528,13 @@ int trove_cursor_open(trove_db *db, const trove_cursor_opts *opts, trove_cursor 
 	}
 	trove_cursor *c = NULL;
 	if (!rc) {
-		c = calloc(1, sizeof *c);
+		c = malloc(sizeof *c);
 		if (!c)
 			rc = TROVE_ENOMEM;
 	}
 	if (!rc) {
 		c->db = db;
-		tv_buf_init(&c->seek);
+		tv_buf_init_fixed(&c->seek, c->seek_st, sizeof c->seek_st);
 		tv_super *s = tv_super_get(db);
 		uint64_t seq = opts->snap ? opts->snap->seq
 		                          : atomic_load_explicit(&db->last_seq, memory_order_acquire);
