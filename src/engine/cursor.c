@@ -133,7 +133,8 @@ static int rev_find(tv_dbiter *d)
 			break;
 		if (tv_ikey_seq(k) > d->seq)
 			continue;
-		if (have && tv_ukey_cmp(uk, tv_buf_slice(&d->kbuf)) < 0)
+		int c = have ? tv_ukey_cmp(uk, tv_buf_slice(&d->kbuf)) : 1;
+		if (c < 0)
 			break; /* passed the candidate's entries: it is the answer */
 		tv_slice v = tv_iter_value(d->it);
 		unsigned type = tv_ikey_type(k);
@@ -141,9 +142,13 @@ static int rev_find(tv_dbiter *d)
 			have = 0;
 			continue;
 		}
-		tv_buf_clear(&d->kbuf);
+		if (c != 0) { /* a newer version of the candidate keeps its key */
+			tv_buf_clear(&d->kbuf);
+			if (tv_buf_append(&d->kbuf, uk.data, uk.len))
+				return d->status = TROVE_ENOMEM;
+		}
 		tv_buf_clear(&d->vbuf);
-		if (tv_buf_append(&d->kbuf, uk.data, uk.len) || tv_buf_append(&d->vbuf, v.data, v.len))
+		if (tv_buf_append(&d->vbuf, v.data, v.len))
 			return d->status = TROVE_ENOMEM;
 		d->cur_seq = tv_ikey_seq(k);
 		d->cur_type = type;
@@ -181,7 +186,9 @@ static int seek_raw(tv_dbiter *d, tv_slice k, uint64_t seq, unsigned type)
 tv_dbiter *tv_dbiter_new(trove_db *db, tv_super *s, uint64_t seq, tv_slice lo, tv_slice hi,
                          int has_hi, int check_expiry)
 {
-	tv_dbiter *d = malloc(sizeof *d);
+	/* One allocation holds the cursor and its level-0 table iterators. */
+	size_t a = _Alignof(max_align_t), head = (sizeof(tv_dbiter) + a - 1) / a * a;
+	tv_dbiter *d = malloc(head + tv_version_iters_mem(s->version));
 	if (!d)
 		return NULL;
 	d->db = db;
@@ -213,7 +220,7 @@ tv_dbiter *tv_dbiter_new(trove_db *db, tv_super *s, uint64_t seq, tv_slice lo, t
 		goto fail;
 	if (s->imm && !(its[k++] = tv_mem_iter(s->imm)))
 		goto fail;
-	int m = tv_version_iters(s->version, its + k, n - k);
+	int m = tv_version_iters(s->version, its + k, n - k, (char *)d + head);
 	if (m < 0)
 		goto fail;
 	k += m;
