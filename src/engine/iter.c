@@ -222,7 +222,9 @@ static void fix_top(merge_iter *m)
 	heap_entry e = h[0];
 	h[0] = h[s];
 	h[s] = e;
-	sift_down(m, s);
+	m->second = 0;
+	if (2 * s + 1 < m->nheap)
+		sift_down(m, s);
 }
 
 static int merge_valid(tv_iter *it)
