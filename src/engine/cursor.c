@@ -49,6 +49,24 @@ struct tv_dbiter {
 	char seek_st[KEY_INLINE + TV_TRAILER], vbuf_st[VALUE_INLINE];
 };
 
+/* True if user keys a and b are equal.  The merge yields keys in order, so
+ * the scans below only ever need to know whether an entry still belongs
+ * to the key met before it; keys met one after another usually differ in
+ * their last bytes, so those are compared first, as one word. */
+static inline int same_key(tv_slice a, tv_slice b)
+{
+	if (a.len != b.len)
+		return 0;
+	if (a.len >= 8) {
+		uint64_t x, y;
+		memcpy(&x, a.data + a.len - 8, 8);
+		memcpy(&y, b.data + b.len - 8, 8);
+		if (x != y)
+			return 0;
+	}
+	return a.len == 0 || memcmp(a.data, b.data, a.len) == 0;
+}
+
 /* True if an entry hides its key: a tombstone, or a value that has expired.
  * The clock is read only when an entry with an expiry shows up, and then
  * once per positioning call, so data without expiries costs no clock
@@ -76,7 +94,8 @@ static int set_status(tv_dbiter *d)
 }
 
 /* Moves forward from the current position to the first visible live
- * entry; with skipping set, keys <= d->skip are hidden. */
+ * entry; with skipping set, entries of key d->skip are hidden (the
+ * position is at or past its first entry, so no smaller key follows). */
 static int fwd_find(tv_dbiter *d, int skipping)
 {
 	d->valid = 0;
@@ -92,7 +111,7 @@ static int fwd_find(tv_dbiter *d, int skipping)
 			break;
 		if (tv_ikey_seq(k) > d->seq)
 			continue;
-		if (skipping && tv_ukey_cmp(uk, tv_buf_slice(&d->skip)) <= 0)
+		if (skipping && same_key(uk, tv_buf_slice(&d->skip)))
 			continue;
 		tv_slice v = tv_iter_value(d->it);
 		unsigned type = tv_ikey_type(k);
@@ -133,8 +152,8 @@ static int rev_find(tv_dbiter *d)
 			break;
 		if (tv_ikey_seq(k) > d->seq)
 			continue;
-		int c = have ? tv_ukey_cmp(uk, tv_buf_slice(&d->kbuf)) : 1;
-		if (c < 0)
+		int same = have && same_key(uk, tv_buf_slice(&d->kbuf));
+		if (have && !same)
 			break; /* passed the candidate's entries: it is the answer */
 		tv_slice v = tv_iter_value(d->it);
 		unsigned type = tv_ikey_type(k);
@@ -142,7 +161,7 @@ static int rev_find(tv_dbiter *d)
 			have = 0;
 			continue;
 		}
-		if (c != 0) { /* a newer version of the candidate keeps its key */
+		if (!same) { /* a newer version of the candidate keeps its key */
 			tv_buf_clear(&d->kbuf);
 			if (tv_buf_append(&d->kbuf, uk.data, uk.len))
 				return d->status = TROVE_ENOMEM;
