@@ -644,14 +644,22 @@ int trove_cursor_seek_for_prev(trove_cursor *c, const void *key, size_t klen)
 	return seek(c, key, klen, tv_dbiter_seek_for_prev);
 }
 
+/* trove_cursor_valid for the calls below: a call to an exported function
+ * is not inlined (it could be interposed), and key and value are read
+ * once per entry of a scan. */
+static inline int positioned(const trove_cursor *c)
+{
+	return c && c->d->valid;
+}
+
 int trove_cursor_valid(const trove_cursor *c)
 {
-	return c && tv_dbiter_valid(c->d);
+	return positioned(c);
 }
 
 const void *trove_cursor_key(const trove_cursor *c, size_t *klen)
 {
-	if (!trove_cursor_valid(c)) {
+	if (!positioned(c)) {
 		if (klen)
 			*klen = 0;
 		return NULL;
@@ -664,7 +672,7 @@ const void *trove_cursor_key(const trove_cursor *c, size_t *klen)
 
 const void *trove_cursor_value(const trove_cursor *c, size_t *vlen)
 {
-	if (!trove_cursor_valid(c)) {
+	if (!positioned(c)) {
 		if (vlen)
 			*vlen = 0;
 		return NULL;
