@@ -280,11 +280,6 @@ static int to_restart(tv_block_iter *it, uint32_t i)
 	return 1;
 }
 
-int tv_block_iter_valid(const tv_block_iter *it)
-{
-	return it->cur < it->blk.restarts;
-}
-
 void tv_block_iter_seek_first(tv_block_iter *it)
 {
 	if (it->status || it->blk.nrestarts == 0) {
@@ -293,20 +288,6 @@ void tv_block_iter_seek_first(tv_block_iter *it)
 	}
 	if (to_restart(it, 0))
 		parse_next(it);
-}
-
-void tv_block_iter_seek_last(tv_block_iter *it)
-{
-	if (it->status || it->blk.nrestarts == 0) {
-		mark_end(it);
-		return;
-	}
-	if (!to_restart(it, it->blk.nrestarts - 1) || !parse_next(it))
-		return;
-	while (it->next < it->blk.restarts) {
-		if (!parse_next(it))
-			return;
-	}
 }
 
 /* Decides the current entry K (decoded, and known to agree with the
@@ -497,6 +478,33 @@ static void pc_use(tv_block_iter *it, uint32_t i)
 	it->value = tv_slice_make(it->blk.data + e->voff, e->vlen);
 }
 
+/* Decodes the entries from the restart point to_restart prepared up to the
+ * one that ends at `end`, recording them in the reverse cache, and makes
+ * that one current.  Fails the iterator if the entries do not end exactly
+ * at `end` (they would overlap a restart point). */
+static void decode_interval(tv_block_iter *it, uint32_t end)
+{
+	it->pc_n = it->pc_klen = 0;
+	it->pc_i = UINT32_MAX;
+	int cached = 1;
+	do {
+		if (!parse_next(it)) {
+			if (!it->status)
+				fail(it, TROVE_ECORRUPT);
+			return;
+		}
+		cached = cached && pc_push(it);
+	} while (it->next < end);
+	if (it->next != end) {
+		fail(it, TROVE_ECORRUPT);
+		return;
+	}
+	if (cached)
+		pc_use(it, it->pc_n - 1);
+	else
+		it->pc_n = 0; /* out of memory: prev just decodes again */
+}
+
 void tv_block_iter_prev(tv_block_iter *it)
 {
 	assert(tv_block_iter_valid(it));
@@ -516,27 +524,26 @@ void tv_block_iter_prev(tv_block_iter *it)
 		}
 		it->rindex--;
 	}
-	if (!to_restart(it, it->rindex))
-		return;
-	it->pc_n = it->pc_klen = 0;
-	it->pc_i = UINT32_MAX;
-	int cached = 1;
-	do {
-		if (!parse_next(it)) {
-			if (!it->status)
-				fail(it, TROVE_ECORRUPT);
-			return;
-		}
-		cached = cached && pc_push(it);
-	} while (it->next < orig);
-	if (it->next != orig) {
-		fail(it, TROVE_ECORRUPT); /* entries overlap a restart point */
+	if (to_restart(it, it->rindex))
+		decode_interval(it, orig);
+}
+
+/* The last entry; the walk there through the last restart interval fills
+ * the reverse cache, so the steps back through that interval that usually
+ * follow decode nothing again. */
+void tv_block_iter_seek_last(tv_block_iter *it)
+{
+	if (it->status || it->blk.nrestarts == 0) {
+		mark_end(it);
 		return;
 	}
-	if (cached)
-		pc_use(it, it->pc_n - 1);
-	else
-		it->pc_n = 0; /* out of memory: prev just decodes again */
+	if (!to_restart(it, it->blk.nrestarts - 1))
+		return;
+	if (it->next >= it->blk.restarts) {
+		mark_end(it); /* an empty last interval */
+		return;
+	}
+	decode_interval(it, it->blk.restarts);
 }
 
 /* ---- As a tv_iter ------------------------------------------------------- */

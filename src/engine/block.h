@@ -117,8 +117,12 @@ void tv_block_iter_fini(tv_block_iter *it);
 /* The same iterator on the heap; destroy frees it.  NULL on ENOMEM. */
 tv_iter *tv_block_iter_new(const tv_block *blk);
 
-/* Direct calls for code that embeds a tv_block_iter (no indirection). */
-int tv_block_iter_valid(const tv_block_iter *it);
+/* Direct calls for code that embeds a tv_block_iter (no indirection).
+ * A failed iterator is never valid (its status says why). */
+static inline int tv_block_iter_valid(const tv_block_iter *it)
+{
+	return it->cur < it->blk.restarts;
+}
 void tv_block_iter_seek_first(tv_block_iter *it);
 void tv_block_iter_seek_last(tv_block_iter *it);
 void tv_block_iter_seek(tv_block_iter *it, tv_slice target);

@@ -19,6 +19,12 @@
 #include "db.h"
 #include "ikey.h"
 
+/* Bytes of key and value a tv_dbiter holds without allocating. */
+#define KEY_INLINE 48
+#define VALUE_INLINE 256
+/* Sources a cursor gathers on the stack before merging them. */
+#define SOURCES_INLINE 32
+
 struct tv_dbiter {
 	trove_db *db;
 	tv_super *s;
@@ -37,7 +43,29 @@ struct tv_dbiter {
 	tv_buf kbuf, vbuf; /* copies backing key/value in reverse */
 	tv_buf skip;       /* scratch */
 	tv_buf seekbuf;
+	/* Where the buffers start, so that a cursor over short keys and
+	 * values (a seek and a few steps) allocates none of them. */
+	char lo_st[KEY_INLINE], hi_st[KEY_INLINE], kbuf_st[KEY_INLINE], skip_st[KEY_INLINE];
+	char seek_st[KEY_INLINE + TV_TRAILER], vbuf_st[VALUE_INLINE];
 };
+
+/* True if user keys a and b are equal.  The merge yields keys in order, so
+ * the scans below only ever need to know whether an entry still belongs
+ * to the key met before it; keys met one after another usually differ in
+ * their last bytes, so those are compared first, as one word. */
+static inline int same_key(tv_slice a, tv_slice b)
+{
+	if (a.len != b.len)
+		return 0;
+	if (a.len >= 8) {
+		uint64_t x, y;
+		memcpy(&x, a.data + a.len - 8, 8);
+		memcpy(&y, b.data + b.len - 8, 8);
+		if (x != y)
+			return 0;
+	}
+	return a.len == 0 || memcmp(a.data, b.data, a.len) == 0;
+}
 
 /* True if an entry hides its key: a tombstone, or a value that has expired.
  * The clock is read only when an entry with an expiry shows up, and then
@@ -66,7 +94,8 @@ static int set_status(tv_dbiter *d)
 }
 
 /* Moves forward from the current position to the first visible live
- * entry; with skipping set, keys <= d->skip are hidden. */
+ * entry; with skipping set, entries of key d->skip are hidden (the
+ * position is at or past its first entry, so no smaller key follows). */
 static int fwd_find(tv_dbiter *d, int skipping)
 {
 	d->valid = 0;
@@ -78,11 +107,11 @@ static int fwd_find(tv_dbiter *d, int skipping)
 			return d->status;
 		}
 		tv_slice uk = tv_ikey_user(k);
-		if (d->has_hi && tv_slice_cmp(uk, tv_buf_slice(&d->hi)) >= 0)
+		if (d->has_hi && tv_ukey_cmp(uk, tv_buf_slice(&d->hi)) >= 0)
 			break;
 		if (tv_ikey_seq(k) > d->seq)
 			continue;
-		if (skipping && tv_slice_cmp(uk, tv_buf_slice(&d->skip)) <= 0)
+		if (skipping && same_key(uk, tv_buf_slice(&d->skip)))
 			continue;
 		tv_slice v = tv_iter_value(d->it);
 		unsigned type = tv_ikey_type(k);
@@ -119,11 +148,12 @@ static int rev_find(tv_dbiter *d)
 			return d->status;
 		}
 		tv_slice uk = tv_ikey_user(k);
-		if (tv_slice_cmp(uk, tv_buf_slice(&d->lo)) < 0)
+		if (tv_ukey_cmp(uk, tv_buf_slice(&d->lo)) < 0)
 			break;
 		if (tv_ikey_seq(k) > d->seq)
 			continue;
-		if (have && tv_slice_cmp(uk, tv_buf_slice(&d->kbuf)) < 0)
+		int same = have && same_key(uk, tv_buf_slice(&d->kbuf));
+		if (have && !same)
 			break; /* passed the candidate's entries: it is the answer */
 		tv_slice v = tv_iter_value(d->it);
 		unsigned type = tv_ikey_type(k);
@@ -131,9 +161,13 @@ static int rev_find(tv_dbiter *d)
 			have = 0;
 			continue;
 		}
-		tv_buf_clear(&d->kbuf);
+		if (!same) { /* a newer version of the candidate keeps its key */
+			tv_buf_clear(&d->kbuf);
+			if (tv_buf_append(&d->kbuf, uk.data, uk.len))
+				return d->status = TROVE_ENOMEM;
+		}
 		tv_buf_clear(&d->vbuf);
-		if (tv_buf_append(&d->kbuf, uk.data, uk.len) || tv_buf_append(&d->vbuf, v.data, v.len))
+		if (tv_buf_append(&d->vbuf, v.data, v.len))
 			return d->status = TROVE_ENOMEM;
 		d->cur_seq = tv_ikey_seq(k);
 		d->cur_type = type;
@@ -171,7 +205,9 @@ static int seek_raw(tv_dbiter *d, tv_slice k, uint64_t seq, unsigned type)
 tv_dbiter *tv_dbiter_new(trove_db *db, tv_super *s, uint64_t seq, tv_slice lo, tv_slice hi,
                          int has_hi, int check_expiry)
 {
-	tv_dbiter *d = calloc(1, sizeof *d);
+	/* One allocation holds the cursor and its level-0 table iterators. */
+	size_t a = _Alignof(max_align_t), head = (sizeof(tv_dbiter) + a - 1) / a * a;
+	tv_dbiter *d = malloc(head + tv_version_iters_mem(s->version));
 	if (!d)
 		return NULL;
 	d->db = db;
@@ -180,15 +216,21 @@ tv_dbiter *tv_dbiter_new(trove_db *db, tv_super *s, uint64_t seq, tv_slice lo, t
 	d->seq = seq;
 	d->check_expiry = check_expiry;
 	d->now = 0;
-	tv_buf_init(&d->lo);
-	tv_buf_init(&d->hi);
-	tv_buf_init(&d->kbuf);
-	tv_buf_init(&d->vbuf);
-	tv_buf_init(&d->skip);
-	tv_buf_init(&d->seekbuf);
+	d->valid = d->reverse = d->status = 0;
+	d->key = d->value = tv_slice_make(NULL, 0);
+	d->cur_seq = 0;
+	d->cur_type = 0;
+	tv_buf_init_fixed(&d->lo, d->lo_st, sizeof d->lo_st);
+	tv_buf_init_fixed(&d->hi, d->hi_st, sizeof d->hi_st);
+	tv_buf_init_fixed(&d->kbuf, d->kbuf_st, sizeof d->kbuf_st);
+	tv_buf_init_fixed(&d->vbuf, d->vbuf_st, sizeof d->vbuf_st);
+	tv_buf_init_fixed(&d->skip, d->skip_st, sizeof d->skip_st);
+	tv_buf_init_fixed(&d->seekbuf, d->seek_st, sizeof d->seek_st);
 	d->has_hi = has_hi;
+	d->it = NULL;
 	int n = 2 + tv_version_iter_count(s->version);
-	tv_iter **its = calloc((size_t)n, sizeof *its);
+	tv_iter *its_st[SOURCES_INLINE];
+	tv_iter **its = n <= SOURCES_INLINE ? its_st : malloc((size_t)n * sizeof *its);
 	int k = 0;
 	if (!its || tv_buf_append(&d->lo, lo.data, lo.len) ||
 	    (has_hi && tv_buf_append(&d->hi, hi.data, hi.len)))
@@ -197,12 +239,13 @@ tv_dbiter *tv_dbiter_new(trove_db *db, tv_super *s, uint64_t seq, tv_slice lo, t
 		goto fail;
 	if (s->imm && !(its[k++] = tv_mem_iter(s->imm)))
 		goto fail;
-	int m = tv_version_iters(s->version, its + k, n - k);
+	int m = tv_version_iters(s->version, its + k, n - k, (char *)d + head);
 	if (m < 0)
 		goto fail;
 	k += m;
 	d->it = tv_iter_merge(its, k);
-	free(its);
+	if (its != its_st)
+		free(its);
 	if (!d->it) {
 		tv_dbiter_free(d);
 		return NULL;
@@ -211,7 +254,8 @@ tv_dbiter *tv_dbiter_new(trove_db *db, tv_super *s, uint64_t seq, tv_slice lo, t
 fail:
 	for (int i = 0; its && i < k; i++)
 		tv_iter_destroy(its[i]);
-	free(its);
+	if (its != its_st)
+		free(its);
 	tv_dbiter_free(d);
 	return NULL;
 }
@@ -425,6 +469,7 @@ struct trove_cursor {
 	trove_db *db;
 	tv_dbiter *d;
 	tv_buf seek;
+	char seek_st[KEY_INLINE];
 };
 
 /* The first stored key after every key starting with prefix p (stored),
@@ -468,9 +513,10 @@ int trove_cursor_open(trove_db *db, const trove_cursor_opts *opts, trove_cursor 
 	    opts->prefix_len > TROVE_MAX_KEY)
 		return TROVE_ETOOBIG;
 	tv_buf lo, hi, tmp;
-	tv_buf_init(&lo);
-	tv_buf_init(&hi);
-	tv_buf_init(&tmp);
+	char lo_st[KEY_INLINE], hi_st[KEY_INLINE], tmp_st[KEY_INLINE];
+	tv_buf_init_fixed(&lo, lo_st, sizeof lo_st);
+	tv_buf_init_fixed(&hi, hi_st, sizeof hi_st);
+	tv_buf_init_fixed(&tmp, tmp_st, sizeof tmp_st);
 	char end = TV_NS_DATA + 1;
 	int rc = stored(&lo, "", 0);
 	if (!rc)
@@ -508,13 +554,13 @@ int trove_cursor_open(trove_db *db, const trove_cursor_opts *opts, trove_cursor 
 	}
 	trove_cursor *c = NULL;
 	if (!rc) {
-		c = calloc(1, sizeof *c);
+		c = malloc(sizeof *c);
 		if (!c)
 			rc = TROVE_ENOMEM;
 	}
 	if (!rc) {
 		c->db = db;
-		tv_buf_init(&c->seek);
+		tv_buf_init_fixed(&c->seek, c->seek_st, sizeof c->seek_st);
 		tv_super *s = tv_super_get(db);
 		uint64_t seq = opts->snap ? opts->snap->seq
 		                          : atomic_load_explicit(&db->last_seq, memory_order_acquire);
@@ -598,14 +644,22 @@ int trove_cursor_seek_for_prev(trove_cursor *c, const void *key, size_t klen)
 	return seek(c, key, klen, tv_dbiter_seek_for_prev);
 }
 
+/* trove_cursor_valid for the calls below: a call to an exported function
+ * is not inlined (it could be interposed), and key and value are read
+ * once per entry of a scan. */
+static inline int positioned(const trove_cursor *c)
+{
+	return c && c->d->valid;
+}
+
 int trove_cursor_valid(const trove_cursor *c)
 {
-	return c && tv_dbiter_valid(c->d);
+	return positioned(c);
 }
 
 const void *trove_cursor_key(const trove_cursor *c, size_t *klen)
 {
-	if (!trove_cursor_valid(c)) {
+	if (!positioned(c)) {
 		if (klen)
 			*klen = 0;
 		return NULL;
@@ -618,7 +672,7 @@ const void *trove_cursor_key(const trove_cursor *c, size_t *klen)
 
 const void *trove_cursor_value(const trove_cursor *c, size_t *vlen)
 {
-	if (!trove_cursor_valid(c)) {
+	if (!positioned(c)) {
 		if (vlen)
 			*vlen = 0;
 		return NULL;

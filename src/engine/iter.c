@@ -132,6 +132,7 @@ typedef struct merge_iter {
 	int nheap;  /* positioned children, in heap[0 .. nheap) */
 	int dir;    /* FORWARD: min-heap; REVERSE: max-heap */
 	int failed; /* a child stopped on an error: the merge is invalid */
+	int second; /* heap index (1 or 2) of the entry after the top; 0: unknown */
 	heap_entry *heap;
 	tv_iter *children[];
 } merge_iter;
@@ -146,6 +147,8 @@ static inline int above(const merge_iter *m, const heap_entry *a, const heap_ent
 
 static void sift_down(merge_iter *m, int i)
 {
+	if (i <= 2)
+		m->second = 0; /* heap[1] or heap[2] may change */
 	heap_entry *h = m->heap;
 	heap_entry e = h[i];
 	for (;;) {
@@ -180,6 +183,7 @@ static void rebuild(merge_iter *m, int dir)
 	m->dir = dir;
 	m->nheap = 0;
 	m->failed = 0;
+	m->second = 0;
 	for (int i = 0; i < m->n; i++)
 		take(m, m->children[i]);
 	if (m->failed)
@@ -188,21 +192,39 @@ static void rebuild(merge_iter *m, int dir)
 		sift_down(m, i);
 }
 
-/* After the top child moved one step: refreshes its place in the heap. */
+/* After the top child moved one step: refreshes its place in the heap.
+ * In a scan one child usually yields a run of entries: while its next key
+ * still comes before the runner-up's (heap[1] or heap[2], remembered until
+ * either changes), it stays on top after one comparison and no sift;
+ * otherwise the runner-up, already known to be the next smallest, takes
+ * the top without being compared again. */
 static void fix_top(merge_iter *m)
 {
-	heap_entry *top = &m->heap[0];
-	if (tv_iter_valid(top->it)) {
-		top->key = tv_iter_key(top->it);
-	} else {
-		if (tv_iter_status(top->it) != 0)
+	heap_entry *h = m->heap;
+	if (!tv_iter_valid(h[0].it)) {
+		if (tv_iter_status(h[0].it) != 0)
 			m->failed = 1;
-		*top = m->heap[--m->nheap];
+		h[0] = h[--m->nheap];
+		if (m->failed)
+			m->nheap = 0;
+		else if (m->nheap > 1)
+			sift_down(m, 0);
+		return;
 	}
-	if (m->failed)
-		m->nheap = 0;
-	else if (m->nheap > 1)
-		sift_down(m, 0);
+	h[0].key = tv_iter_key(h[0].it);
+	if (m->nheap == 1)
+		return;
+	if (!m->second)
+		m->second = m->nheap == 2 || above(m, &h[1], &h[2]) ? 1 : 2;
+	int s = m->second;
+	if (above(m, &h[0], &h[s]))
+		return;
+	heap_entry e = h[0];
+	h[0] = h[s];
+	h[s] = e;
+	m->second = 0;
+	if (2 * s + 1 < m->nheap)
+		sift_down(m, s);
 }
 
 static int merge_valid(tv_iter *it)
@@ -362,6 +384,7 @@ tv_iter *tv_iter_merge(tv_iter **children, int n)
 	m->nheap = 0;
 	m->dir = FORWARD;
 	m->failed = 0;
+	m->second = 0;
 	for (int i = 0; i < n; i++) {
 		assert(children[i]);
 		m->children[i] = children[i];

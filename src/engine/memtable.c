@@ -112,16 +112,6 @@ static inline link_t *link(const node *n, int level)
 	return (link_t *)((char *)n - (size_t)level * sizeof(link_t));
 }
 
-/* 8 bytes as a big-endian integer (compilers make this one load and a
- * byte swap). */
-static inline uint64_t load_be64(const char *p)
-{
-	const unsigned char *b = (const unsigned char *)p;
-	return (uint64_t)b[0] << 56 | (uint64_t)b[1] << 48 | (uint64_t)b[2] << 40 |
-	       (uint64_t)b[3] << 32 | (uint64_t)b[4] << 24 | (uint64_t)b[5] << 16 |
-	       (uint64_t)b[6] << 8 | (uint64_t)b[7];
-}
-
 /* The first 8 bytes of key as a big-endian integer, zero-padded: comparing
  * two prefixes as integers orders keys as memcmp would, except that equal
  * prefixes may still hide different keys. */
@@ -130,24 +120,7 @@ static inline uint64_t key_prefix(const char *key, size_t len)
 	char b[8] = {0};
 	if (len)
 		memcpy(b, key, len < 8 ? len : 8);
-	return load_be64(b);
-}
-
-/* memcmp's order of a and b, n bytes each, compared 8 bytes at a time in
- * line: the search compares short key tails, for which a call to memcmp
- * costs more than the comparison. */
-static inline int cmp_bytes(const char *a, const char *b, size_t n)
-{
-	for (; n >= 8; a += 8, b += 8, n -= 8) {
-		uint64_t x = load_be64(a), y = load_be64(b);
-		if (x != y)
-			return x < y ? -1 : 1;
-	}
-	for (; n; a++, b++, n--) {
-		if (*a != *b)
-			return (unsigned char)*a < (unsigned char)*b ? -1 : 1;
-	}
-	return 0;
+	return tv_load_be64(b);
 }
 
 static inline skey make_skey(const char *key, size_t klen, uint64_t trailer)
@@ -173,7 +146,7 @@ static inline int cmp_node(const node *n, const skey *k)
 	size_t nl = n->klen, kl = k->klen;
 	size_t min = nl < kl ? nl : kl;
 	if (min > 8) {
-		int r = cmp_bytes(node_data(n) + 8, k->key + 8, min - 8);
+		int r = tv_cmp_bytes(node_data(n) + 8, k->key + 8, min - 8);
 		if (r)
 			return r;
 	}

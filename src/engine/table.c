@@ -1096,7 +1096,8 @@ static void titer_next(tv_iter *base)
 	table_iter *it = ti(base);
 	assert(titer_valid(base));
 	tv_block_iter_next(&it->data);
-	skip_forward(it);
+	if (!tv_block_iter_valid(&it->data))
+		skip_forward(it); /* the block ended, or failed */
 }
 
 static void titer_prev(tv_iter *base)
@@ -1104,7 +1105,8 @@ static void titer_prev(tv_iter *base)
 	table_iter *it = ti(base);
 	assert(titer_valid(base));
 	tv_block_iter_prev(&it->data);
-	skip_backward(it);
+	if (!tv_block_iter_valid(&it->data))
+		skip_backward(it); /* the block ended, or failed */
 }
 
 static tv_slice titer_key(tv_iter *base)
@@ -1124,13 +1126,19 @@ static int titer_status(tv_iter *base)
 	return ti(base)->status;
 }
 
-static void titer_destroy(tv_iter *base)
+/* Releases what the iterator holds; the memory it lives in stays. */
+static void titer_destroy_in_place(tv_iter *base)
 {
 	table_iter *it = ti(base);
 	drop_block(it);
 	tv_block_iter_fini(&it->index);
 	tv_block_iter_fini(&it->data);
-	free(it);
+}
+
+static void titer_destroy(tv_iter *base)
+{
+	titer_destroy_in_place(base);
+	free(base);
 }
 
 static const tv_iter_ops table_iter_ops = {
@@ -1138,17 +1146,42 @@ static const tv_iter_ops table_iter_ops = {
         titer_prev,  titer_key,        titer_value,     titer_status, titer_destroy,
 };
 
-tv_iter *tv_table_iter(tv_table *t, bool fill_cache)
+static const tv_iter_ops table_iter_in_place_ops = {
+        titer_valid, titer_seek_first, titer_seek_last, titer_seek,   titer_next,
+        titer_prev,  titer_key,        titer_value,     titer_status, titer_destroy_in_place,
+};
+
+size_t tv_table_iter_size(void)
 {
-	table_iter *it = calloc(1, sizeof *it);
-	if (!it)
-		return NULL;
-	it->base.ops = &table_iter_ops;
+	return sizeof(table_iter);
+}
+
+/* Not zero-filled: a cursor opens one per table and level for every seek,
+ * and the block iterators' key buffers need no zeroes. */
+tv_iter *tv_table_iter_in(void *mem, tv_table *t, bool fill_cache)
+{
+	table_iter *it = mem;
+	it->base.ops = &table_iter_in_place_ops;
 	it->t = t;
+	it->have_block = false;
+	it->bh = (bhandle){0, 0};
+	it->hd = NULL;
+	it->tb = NULL;
 	it->fill_cache = fill_cache;
+	it->status = 0;
 	tv_block_iter_init(&it->index, &t->index->blk);
 	tv_block_iter_init(&it->data, &empty_block);
 	return &it->base;
+}
+
+tv_iter *tv_table_iter(tv_table *t, bool fill_cache)
+{
+	void *mem = malloc(sizeof(table_iter));
+	if (!mem)
+		return NULL;
+	tv_iter *it = tv_table_iter_in(mem, t, fill_cache);
+	it->ops = &table_iter_ops;
+	return it;
 }
 
 /* ---- Verification ------------------------------------------------------- */

@@ -83,6 +83,13 @@ int tv_table_get_hashed(tv_table *t, tv_slice target, uint64_t hash,
  * compaction reads each input block once, and inserting them would
  * evict the blocks readers use and churn the cache's memory. */
 tv_iter *tv_table_iter(tv_table *t, bool fill_cache);
+/* The same iterator built in the caller's memory: tv_table_iter_size()
+ * bytes, aligned for any type, which must outlive it; destroying it
+ * releases what it holds but not that memory.  Never fails.  Lets a
+ * cursor, which opens one per table for every seek, allocate them all at
+ * once. */
+size_t tv_table_iter_size(void);
+tv_iter *tv_table_iter_in(void *mem, tv_table *t, bool fill_cache);
 
 /* The table's properties, read from its properties block. */
 uint64_t tv_table_entries(const tv_table *t);

@@ -770,14 +770,26 @@ int tv_version_iter_count(const tv_version *v)
 	return n;
 }
 
-int tv_version_iters(tv_version *v, tv_iter **its, int max)
+/* Bytes a table iterator takes in a block of several, keeping each
+ * aligned for any type. */
+static size_t titer_slot(void)
+{
+	size_t a = _Alignof(max_align_t);
+	return (tv_table_iter_size() + a - 1) / a * a;
+}
+
+size_t tv_version_iters_mem(const tv_version *v)
+{
+	return (size_t)v->nfiles[0] * titer_slot();
+}
+
+int tv_version_iters(tv_version *v, tv_iter **its, int max, void *mem)
 {
 	int n = 0;
 	for (int i = 0; i < v->nfiles[0]; i++) {
 		assert(n < max);
-		if (!(its[n] = tv_table_iter(v->files[0][i]->table, true)))
-			goto nomem;
-		n++;
+		its[n++] = tv_table_iter_in((char *)mem + (size_t)i * titer_slot(),
+		                            v->files[0][i]->table, true);
 	}
 	for (int l = 1; l < TV_LEVELS; l++) {
 		if (v->nfiles[l] == 0)
@@ -817,7 +829,8 @@ int tv_version_overlaps(tv_version *v, int level, const tv_slice *lo,
 /* ---- The level iterator ------------------------------------------------------
  *
  * Concatenates the tables of one sorted level, opening an iterator on one
- * table at a time.
+ * table at a time, built in place in memory allocated with the level
+ * iterator.
  */
 
 typedef struct level_iter {
@@ -828,6 +841,7 @@ typedef struct level_iter {
 	tv_iter *cur;    /* iterator over files[idx] */
 	bool fill_cache; /* passed to each table iterator */
 	int status;
+	max_align_t cur_mem[]; /* where cur is built: tv_table_iter_size() bytes */
 } level_iter;
 
 static int li_open(level_iter *li, int idx)
@@ -844,11 +858,7 @@ static int li_open(level_iter *li, int idx)
 	li->idx = -1;
 	if (idx < 0 || idx >= li->n)
 		return 0;
-	li->cur = tv_table_iter(li->files[idx]->table, li->fill_cache);
-	if (!li->cur) {
-		li->status = TROVE_ENOMEM;
-		return 0;
-	}
+	li->cur = tv_table_iter_in(li->cur_mem, li->files[idx]->table, li->fill_cache);
 	li->idx = idx;
 	return 1;
 }
@@ -956,13 +966,15 @@ static const tv_iter_ops level_iter_ops = {
 
 tv_iter *tv_level_iter(tv_filemeta **files, int n, bool fill_cache)
 {
-	level_iter *li = calloc(1, sizeof *li);
+	level_iter *li = malloc(sizeof *li + tv_table_iter_size());
 	if (!li)
 		return NULL;
 	li->base.ops = &level_iter_ops;
 	li->files = files;
 	li->n = n;
 	li->idx = -1;
+	li->cur = NULL;
 	li->fill_cache = fill_cache;
+	li->status = 0;
 	return &li->base;
 }

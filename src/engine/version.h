@@ -171,8 +171,11 @@ int tv_version_get(tv_version *v, tv_slice target,
 
 /* Appends iterators over the whole version to its[] (one per level 0
  * file, one concatenating iterator per deeper level).  Returns how many
- * were added or TROVE_ENOMEM.  The version must outlive them. */
-int tv_version_iters(tv_version *v, tv_iter **its, int max);
+ * were added or TROVE_ENOMEM.  The level-0 table iterators are built in
+ * mem: tv_version_iters_mem(v) bytes aligned for any type, which must
+ * outlive them, as must the version. */
+int tv_version_iters(tv_version *v, tv_iter **its, int max, void *mem);
+size_t tv_version_iters_mem(const tv_version *v);
 /* An iterator over the files of one sorted level (level >= 1); fill_cache
  * as for tv_table_iter. */
 tv_iter *tv_level_iter(tv_filemeta **files, int n, bool fill_cache);

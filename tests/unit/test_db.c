@@ -751,6 +751,119 @@ static void test_many_keys_with_model(void **state)
 	assert_int_equal(levels, 1);
 }
 
+/* Key i of the cursor walk: every seventh is longer than the buffers a
+ * cursor keeps in line, so they move to the heap and back. */
+static size_t walk_key(char *k, int i)
+{
+	int n = snprintf(k, 80, "key%05d", i);
+	if (i % 7 == 0) {
+		memset(k + n, 'x', 55);
+		n += 55;
+	}
+	return (size_t)n;
+}
+
+/* Value of key i written at step g: every fifth longer than 256 bytes. */
+static size_t walk_value(char *v, int i, int g)
+{
+	int n = snprintf(v, 40, "%d-%d-", i, g);
+	size_t len = (size_t)n + (i % 5 == 0 ? 400 : 10);
+	memset(v + n, 'a' + i % 26, len - (size_t)n);
+	return len;
+}
+
+/* Checks the cursor against model (value generations, -1 absent): at the
+ * first live key >= i (dir > 0) or the last <= i (dir < 0); returns the
+ * key it should be at, or -1 when it should have run off. */
+static int walk_expect(trove_cursor *c, int rc, const int *model, int n, int i, int dir)
+{
+	while (i >= 0 && i < n && model[i] < 0)
+		i += dir;
+	if (i < 0 || i >= n) {
+		assert_int_equal(rc, TROVE_ENOTFOUND);
+		assert_false(trove_cursor_valid(c));
+		return -1;
+	}
+	assert_int_equal(rc, 0);
+	char k[80], v[500];
+	size_t kl, vl, ekl = walk_key(k, i), evl = walk_value(v, i, model[i]);
+	const void *key = trove_cursor_key(c, &kl), *val = trove_cursor_value(c, &vl);
+	assert_int_equal(kl, ekl);
+	assert_memory_equal(key, k, kl);
+	assert_int_equal(vl, evl);
+	assert_memory_equal(val, v, vl);
+	return i;
+}
+
+/* Cursors over a memtable, level-0 tables and deeper levels holding
+ * overwrites and tombstones of the same keys, at the latest state and at
+ * an older snapshot: a random walk of steps both ways, direction changes
+ * and seeks, checked against a model at every move. */
+static void test_cursor_walk_with_model(void **state)
+{
+	fixture *f = *state;
+	assert_int_equal(trove_close(f->db), 0);
+	f->o.memory_budget = 2 << 20; /* 256 KiB memtables: many flushes */
+	assert_int_equal(trove_open(f->dir, &f->o, &f->db), 0);
+	enum { N = 3000, STEPS = 30000 };
+	static int model[N], snap_model[N];
+	for (int i = 0; i < N; i++)
+		model[i] = -1;
+	tu_rng r;
+	tu_rng_seed(&r, tu_seed("cursor walk"));
+	char k[80], v[500];
+	trove_snapshot *snap = NULL;
+	for (int step = 0; step < STEPS; step++) {
+		if (step == STEPS * 3 / 4) {
+			snap = trove_snapshot_new(f->db);
+			assert_non_null(snap);
+			memcpy(snap_model, model, sizeof model);
+		}
+		int i = (int)tu_below(&r, N);
+		size_t kl = walk_key(k, i);
+		if (tu_below(&r, 10) < 3) {
+			assert_int_equal(trove_del(f->db, k, kl), 0);
+			model[i] = -1;
+		} else {
+			size_t vl = walk_value(v, i, step);
+			assert_int_equal(trove_put(f->db, k, kl, v, vl), 0);
+			model[i] = step;
+		}
+	}
+	trove_stats st;
+	assert_int_equal(trove_get_stats(f->db, &st), 0);
+	assert_true(st.flushes > 3);
+	for (int view = 0; view < 2; view++) {
+		const int *m = view ? snap_model : model;
+		trove_cursor_opts o;
+		memset(&o, 0, sizeof o);
+		o.snap = view ? snap : NULL;
+		trove_cursor *c;
+		assert_int_equal(trove_cursor_open(f->db, &o, &c), 0);
+		int pos = -1;
+		for (int step = 0; step < 20000; step++) {
+			uint64_t op = tu_below(&r, 100);
+			int i = (int)tu_below(&r, N);
+			size_t kl = walk_key(k, i);
+			if (pos < 0 || op < 3) {
+				pos = walk_expect(c, trove_cursor_seek(c, k, kl), m, N, i, 1);
+			} else if (op < 5) {
+				pos = walk_expect(c, trove_cursor_seek_for_prev(c, k, kl), m, N, i, -1);
+			} else if (op == 5) {
+				pos = walk_expect(c, trove_cursor_first(c), m, N, 0, 1);
+			} else if (op == 6) {
+				pos = walk_expect(c, trove_cursor_last(c), m, N, N - 1, -1);
+			} else if (op < 55) {
+				pos = walk_expect(c, trove_cursor_next(c), m, N, pos + 1, 1);
+			} else {
+				pos = walk_expect(c, trove_cursor_prev(c), m, N, pos - 1, -1);
+			}
+		}
+		trove_cursor_close(c);
+	}
+	trove_snapshot_free(f->db, snap);
+}
+
 /* ---- Backup -------------------------------------------------------------------------------- */
 
 typedef struct writer_arg {
@@ -1032,6 +1145,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_snapshot, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_list_keys, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_many_keys_with_model, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cursor_walk_with_model, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_backup, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_memory_budget, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_compaction_skips_cache, setup, teardown),

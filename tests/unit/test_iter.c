@@ -302,7 +302,42 @@ static void test_scan_both_ways(void **state)
 	}
 }
 
-/* A random walk of next/prev with frequent direction changes and seeks. */
+/* A random walk of next/prev over m, the merge of d, with frequent
+ * direction changes and seeks, checked against d.all at every move. */
+static void random_walk(tv_iter *m, const dataset *d, tu_rng *rng, int steps)
+{
+	long pos = -1; /* reference position, -1 = invalid */
+	for (int step = 0; step < steps; step++) {
+		uint64_t op = tu_below(rng, 20);
+		if (pos < 0 || op == 0) {
+			char t8[16];
+			size_t ulen = rand_user_key(rng, t8);
+			uint64_t seq = tu_below(rng, d->n + 2);
+			tv_put_fixed64(t8 + ulen, tv_pack_trailer(seq, TV_SEEK_TYPE));
+			tv_slice target = tv_slice_make(t8, ulen + TV_TRAILER);
+			tv_iter_seek(m, target);
+			size_t lb = lower_bound(d, target);
+			pos = lb < d->n ? (long)lb : -1;
+		} else if (op == 1) {
+			tv_iter_seek_first(m);
+			pos = d->n ? 0 : -1;
+		} else if (op == 2) {
+			tv_iter_seek_last(m);
+			pos = (long)d->n - 1;
+		} else if (op < 11) {
+			tv_iter_next(m);
+			pos = pos + 1 < (long)d->n ? pos + 1 : -1;
+		} else {
+			tv_iter_prev(m);
+			pos = pos - 1;
+		}
+		if (pos < 0)
+			assert_false(tv_iter_valid(m));
+		else
+			assert_at(m, &d->all[pos]);
+	}
+}
+
 static void test_random_walk(void **state)
 {
 	tu_rng rng;
@@ -311,38 +346,70 @@ static void test_random_walk(void **state)
 	for (size_t t = 0; t < sizeof kid_counts / sizeof kid_counts[0]; t++) {
 		dataset d = make_dataset(&rng, 800, kid_counts[t]);
 		tv_iter *m = merge_of(&d, NULL);
-		long pos = -1; /* reference position, -1 = invalid */
-		for (int step = 0; step < 30000; step++) {
-			uint64_t op = tu_below(&rng, 20);
-			if (pos < 0 || op == 0) {
-				char t8[16];
-				size_t ulen = rand_user_key(&rng, t8);
-				uint64_t seq = tu_below(&rng, d.n + 2);
-				tv_put_fixed64(t8 + ulen, tv_pack_trailer(seq, TV_SEEK_TYPE));
-				tv_slice target = tv_slice_make(t8, ulen + TV_TRAILER);
-				tv_iter_seek(m, target);
-				size_t lb = lower_bound(&d, target);
-				pos = lb < d.n ? (long)lb : -1;
-			} else if (op == 1) {
-				tv_iter_seek_first(m);
-				pos = d.n ? 0 : -1;
-			} else if (op == 2) {
-				tv_iter_seek_last(m);
-				pos = (long)d.n - 1;
-			} else if (op < 11) {
-				tv_iter_next(m);
-				pos = pos + 1 < (long)d.n ? pos + 1 : -1;
-			} else {
-				tv_iter_prev(m);
-				pos = pos - 1;
-			}
-			if (pos < 0)
-				assert_false(tv_iter_valid(m));
-			else
-				assert_at(m, &d.all[pos]);
-		}
+		random_walk(m, &d, &rng, 30000);
 		tv_iter_destroy(m);
 		free_dataset(&d);
+	}
+}
+
+/* Children that each hold runs of neighbouring entries, the shape a scan
+ * over a memtable and tables meets: the merge keeps a child on top while
+ * its next key stays below the runner-up's, and must give the top up at
+ * the right entry in both directions and across direction changes.  User
+ * keys of up to 16 bytes exercise the word-at-a-time comparison. */
+static void test_runs(void **state)
+{
+	tu_rng rng;
+	tu_rng_seed(&rng, tu_seed("iter runs"));
+	static const int kid_counts[] = {2, 3, 5, 9};
+	for (size_t t = 0; t < sizeof kid_counts / sizeof kid_counts[0]; t++) {
+		int nk = kid_counts[t];
+		size_t n = 1500;
+		dataset d = {calloc(n, sizeof(kv)), n, calloc((size_t)nk, sizeof(kv *)),
+		             calloc((size_t)nk, sizeof(size_t)), nk};
+		assert_non_null(d.all);
+		for (size_t i = 0; i < n; i++) {
+			kv *e = &d.all[i];
+			size_t ulen = tu_below(&rng, 17);
+			for (size_t j = 0; j < ulen; j++)
+				e->key[j] = "a\x80\0z"[tu_below(&rng, j < 9 ? 1 : 4)];
+			tv_put_fixed64(e->key + ulen, tv_pack_trailer(i + 1, TV_TYPE_PUT));
+			e->klen = ulen + TV_TRAILER;
+			e->vlen = (size_t)snprintf(e->val, sizeof e->val, "v%zu", i);
+		}
+		qsort(d.all, n, sizeof(kv), kv_cmp);
+		for (int c = 0; c < nk; c++) {
+			d.kids[c] = calloc(n, sizeof(kv));
+			assert_non_null(d.kids[c]);
+		}
+		for (size_t i = 0; i < n;) {
+			int c = (int)tu_below(&rng, (uint64_t)nk);
+			for (size_t run = 1 + tu_below(&rng, 40); run && i < n; run--, i++)
+				d.kids[c][d.cnt[c]++] = d.all[i];
+		}
+		tv_iter *m = merge_of(&d, NULL);
+		random_walk(m, &d, &rng, 20000);
+		tv_iter_destroy(m);
+		free_dataset(&d);
+	}
+}
+
+/* tv_ukey_cmp orders as tv_slice_cmp: bytes unsigned, a prefix first. */
+static void test_ukey_cmp(void **state)
+{
+	tu_rng rng;
+	tu_rng_seed(&rng, tu_seed("ukey cmp"));
+	for (int i = 0; i < 100000; i++) {
+		char a[24], b[24];
+		size_t al = tu_below(&rng, 25), bl = tu_below(&rng, 25);
+		for (size_t j = 0; j < al; j++)
+			a[j] = "\x00\x01\x7f\x80\xff"[tu_below(&rng, j < 12 ? 2 : 5)];
+		for (size_t j = 0; j < bl; j++)
+			b[j] = j < al && tu_below(&rng, 4) ? a[j] : "\x00\x01\x7f\x80\xff"[tu_below(&rng, 5)];
+		tv_slice x = tv_slice_make(a, al), y = tv_slice_make(b, bl);
+		int want = tv_slice_cmp(x, y), got = tv_ukey_cmp(x, y);
+		assert_int_equal(want < 0 ? -1 : want > 0, got < 0 ? -1 : got > 0);
+		assert_int_equal(tv_ukey_cmp(x, x), 0);
 	}
 }
 
@@ -490,6 +557,8 @@ int main(void)
 	        cmocka_unit_test(test_empty_iter),
 	        cmocka_unit_test(test_scan_both_ways),
 	        cmocka_unit_test(test_random_walk),
+	        cmocka_unit_test(test_runs),
+	        cmocka_unit_test(test_ukey_cmp),
 	        cmocka_unit_test(test_seek),
 	        cmocka_unit_test(test_empty_children_and_nesting),
 	        cmocka_unit_test(test_child_error),

@@ -528,6 +528,38 @@ static void test_block_restart_boundaries(void **state)
 	tv_block_iter_fini(&it);
 	tv_block_builder_free(&bb);
 	free_dataset(&d);
+	/* seek_last fills the reverse cache with the last interval (one to
+	 * sixteen entries): steps back through it and forward again. */
+	static const size_t sizes[] = {1, 2, 16, 17, 16 * 3 + 9};
+	for (size_t t = 0; t < sizeof sizes / sizeof *sizes; t++) {
+		size_t n = sizes[t];
+		d = make_dataset(n, 11 + t);
+		build_block(&bb, &d, &blk);
+		tv_block_iter_init(&it, &blk);
+		tv_block_iter_seek_last(&it);
+		tv_block_iter_next(&it);
+		assert_false(tv_block_iter_valid(&it));
+		tv_block_iter_seek_last(&it);
+		for (size_t back = 0; back < n && back < 20; back++) {
+			assert_slice_eq(it.key, ekey(&d.e[n - 1 - back]));
+			assert_slice_eq(it.value, eval(&d.e[n - 1 - back]));
+			tv_block_iter_prev(&it);
+		}
+		if (n <= 20)
+			assert_false(tv_block_iter_valid(&it));
+		tv_block_iter_seek_last(&it);
+		tv_block_iter_prev(&it);
+		if (n > 1) {
+			tv_block_iter_next(&it);
+			assert_slice_eq(it.key, ekey(&d.e[n - 1]));
+			tv_block_iter_prev(&it);
+			assert_slice_eq(it.key, ekey(&d.e[n - 2]));
+		}
+		assert_int_equal(it.status, 0);
+		tv_block_iter_fini(&it);
+		tv_block_builder_free(&bb);
+		free_dataset(&d);
+	}
 }
 
 static void test_block_empty(void **state)
