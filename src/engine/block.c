@@ -20,6 +20,7 @@
 #include <stdlib.h>
 
 #include "../util/coding.h"
+#include "../util/grow.h"
 #include "ikey.h"
 #include "trove.h"
 
@@ -435,24 +436,12 @@ struct tv_block_prev {
 /* Records the current entry in the reverse cache; false on ENOMEM. */
 static int pc_push(tv_block_iter *it)
 {
-	if (it->pc_n == it->pc_cap) {
-		uint32_t cap = it->pc_cap ? it->pc_cap * 2 : 32;
-		struct tv_block_prev *p = realloc(it->pc, cap * sizeof *p);
-		if (!p)
-			return 0;
-		it->pc = p;
-		it->pc_cap = cap;
-	}
-	if (it->pc_klen + it->key.len > it->pc_kcap) {
-		size_t cap = it->pc_kcap ? it->pc_kcap * 2 : 1024;
-		while (cap < it->pc_klen + it->key.len)
-			cap *= 2;
-		char *k = realloc(it->pc_keys, cap);
-		if (!k)
-			return 0;
-		it->pc_keys = k;
-		it->pc_kcap = cap;
-	}
+	if (it->pc_n == it->pc_cap &&
+	    tv_grow(&it->pc, &it->pc_cap, (size_t)it->pc_n + 1, sizeof *it->pc, 32))
+		return 0;
+	if (it->pc_klen + it->key.len > it->pc_kcap &&
+	    tv_grow(&it->pc_keys, &it->pc_kcap, it->pc_klen + it->key.len, 1, 1024))
+		return 0;
 	memcpy(it->pc_keys + it->pc_klen, it->key.data, it->key.len);
 	struct tv_block_prev *e = &it->pc[it->pc_n++];
 	e->cur = it->cur;

@@ -102,7 +102,8 @@ typedef struct tv_block_iter {
 	 * decoded, with copies of their keys, so that prev within it costs no
 	 * re-decoding (allocated on the first prev). */
 	struct tv_block_prev *pc;
-	uint32_t pc_n, pc_cap, pc_i; /* pc_i: the current entry's slot */
+	uint32_t pc_n, pc_i; /* pc_i: the current entry's slot */
+	size_t pc_cap;
 	char *pc_keys;
 	size_t pc_klen, pc_kcap;
 } tv_block_iter;

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "../util/coding.h"
+#include "../util/grow.h"
 #include "db.h"
 #include "ikey.h"
 
@@ -723,13 +724,7 @@ int trove_list_keys(trove_db *db, const trove_snapshot *snap, const void *prefix
 		return rc;
 	trove_key_list l;
 	memset(&l, 0, sizeof l);
-	l.keys = calloc(limit < 1024 ? limit : 1024, sizeof *l.keys);
-	l.lens = calloc(limit < 1024 ? limit : 1024, sizeof *l.lens);
-	size_t cap = limit < 1024 ? limit : 1024;
-	if (!l.keys || !l.lens) {
-		rc = TROVE_ENOMEM;
-		goto out;
-	}
+	size_t kcap = 0, lcap = 0;
 	rc = after ? trove_cursor_seek(c, after, alen) : trove_cursor_first(c);
 	if (rc == 0 && after) {
 		size_t kl;
@@ -740,19 +735,10 @@ int trove_list_keys(trove_db *db, const trove_snapshot *snap, const void *prefix
 	while (rc == 0 && l.count < limit) {
 		size_t kl;
 		const void *k = trove_cursor_key(c, &kl);
-		if (l.count == cap) {
-			size_t nc = cap * 2 < limit ? cap * 2 : limit;
-			void **nk = realloc(l.keys, nc * sizeof *nk);
-			if (nk)
-				l.keys = nk;
-			size_t *nl = realloc(l.lens, nc * sizeof *nl);
-			if (nl)
-				l.lens = nl;
-			if (!nk || !nl) {
-				rc = TROVE_ENOMEM;
-				break;
-			}
-			cap = nc;
+		if (tv_grow(&l.keys, &kcap, l.count + 1, sizeof *l.keys, 64) ||
+		    tv_grow(&l.lens, &lcap, l.count + 1, sizeof *l.lens, 64)) {
+			rc = TROVE_ENOMEM;
+			break;
 		}
 		void *copy = malloc(kl ? kl : 1);
 		if (!copy) {
@@ -769,7 +755,6 @@ int trove_list_keys(trove_db *db, const trove_snapshot *snap, const void *prefix
 		l.more = 1;
 	else if (rc == TROVE_ENOTFOUND)
 		rc = 0;
-out:
 	trove_cursor_close(c);
 	if (rc) {
 		trove_key_list_free(&l);
