@@ -87,12 +87,17 @@ struct trove_snapshot {
 	struct trove_snapshot *prev, *next;
 };
 
-/* What a reader pins: the memtables and the version, at one moment. */
+/* What a reader pins: the memtables and the version, at one moment.
+ * Readers pin it without the mutex (tv_super_get), so a super version's
+ * memory is never given back to malloc while the database is open: once
+ * its last reference goes it waits on db->super_free for the next
+ * install.  refs is 0 exactly while it waits there. */
 typedef struct tv_super {
 	atomic_int refs;
 	tv_memtable *mem;
 	tv_memtable *imm; /* being flushed, or NULL */
 	tv_version *version;
+	struct tv_super *next_free; /* on db->super_free */
 } tv_super;
 
 /* Flags of tv_write_internal. */
@@ -147,7 +152,8 @@ struct trove_db {
 	uint64_t imm_next_log; /* the first log holding writes after imm */
 	uint64_t imm_count;   /* count as of the end of imm */
 	uint64_t imm_seq;     /* last sequence in imm */
-	tv_super *super;
+	_Atomic(tv_super *) super; /* written under mu, read by readers without it */
+	tv_super *super_free;      /* unreferenced super versions, for reuse (mu) */
 	tv_vset vs;
 	tv_cache *cache;
 
@@ -180,7 +186,9 @@ struct trove_db {
 int64_t tv_now_ms(void);
 uint64_t tv_now_us(void);
 
-/* Pins the current super version (takes and releases mu). */
+/* Pins the current super version, without taking mu: a reader takes a
+ * reference only while the count is above zero and keeps it only if the
+ * version is still current afterwards. */
 tv_super *tv_super_get(trove_db *db);
 void tv_super_put(trove_db *db, tv_super *s);
 /* Installs a new super version from db->mem, db->imm and the current
