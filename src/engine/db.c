@@ -306,6 +306,20 @@ static int check_key(const void *key, size_t klen)
 	return klen > TROVE_MAX_KEY ? TROVE_ETOOBIG : 0;
 }
 
+void tv_count_reads(trove_db *db, uint64_t n)
+{
+	uint64_t id = (uint64_t)(uintptr_t)pthread_self() * 0x9e3779b97f4a7c15ull;
+	atomic_fetch_add_explicit(&db->st_reads[(id >> 32) % TV_READ_STRIPES].n, n, memory_order_relaxed);
+}
+
+uint64_t tv_reads(trove_db *db)
+{
+	uint64_t n = 0;
+	for (int i = 0; i < TV_READ_STRIPES; i++)
+		n += atomic_load_explicit(&db->st_reads[i].n, memory_order_relaxed);
+	return n;
+}
+
 static uint64_t read_seq(trove_db *db, const trove_snapshot *snap)
 {
 	return snap ? snap->seq : atomic_load_explicit(&db->last_seq, memory_order_acquire);
@@ -354,7 +368,7 @@ int trove_get_ex(trove_db *db, const trove_snapshot *snap, const void *key, size
 	int rc = check_key(key, klen);
 	if (rc)
 		return rc;
-	atomic_fetch_add_explicit(&db->st_reads, 1, memory_order_relaxed);
+	tv_count_reads(db, 1);
 	tv_super *s = tv_super_get(db);
 	tv_buf buf;
 	tv_buf_init(&buf);
@@ -435,7 +449,7 @@ int trove_mget(trove_db *db, const trove_snapshot *snap, size_t n, const void *c
 		    status[i] != TROVE_ETOOBIG && !rc)
 			rc = status[i];
 	}
-	atomic_fetch_add_explicit(&db->st_reads, n, memory_order_relaxed);
+	tv_count_reads(db, n);
 	tv_super_put(db, s);
 	return rc;
 }

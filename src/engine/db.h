@@ -118,6 +118,8 @@ typedef struct tv_writer {
 	struct tv_writer *next;
 } tv_writer;
 
+#define TV_READ_STRIPES 16
+
 struct trove_db {
 	trove_options opts;
 	char *path;
@@ -176,7 +178,14 @@ struct trove_db {
 	char errmsg[512];
 
 	/* Statistics. */
-	_Atomic uint64_t st_reads, st_writes, st_groups, st_syncs, st_conflicts,
+	/* Reads are counted in stripes chosen by thread, 128 bytes apart: one
+	 * counter every reader added to would move its cache line between
+	 * cores on every get. */
+	struct {
+		_Atomic uint64_t n;
+		char pad[120];
+	} st_reads[TV_READ_STRIPES];
+	_Atomic uint64_t st_writes, st_groups, st_syncs, st_conflicts,
 		st_wal_bytes, st_table_bytes, st_flushes, st_compactions,
 		st_compaction_read, st_stalls, st_stall_us, st_reaped;
 };
@@ -194,6 +203,10 @@ void tv_super_put(trove_db *db, tv_super *s);
 /* Installs a new super version from db->mem, db->imm and the current
  * version.  Called with mu held. */
 int tv_super_install(trove_db *db);
+
+/* Counts n reads by the calling thread; the sum of every thread's. */
+void tv_count_reads(trove_db *db, uint64_t n);
+uint64_t tv_reads(trove_db *db);
 
 /* Builds a stored key (namespace byte + key) in buf; returns its slice. */
 tv_slice tv_stored_key(char *buf, int ns, const void *key, size_t klen);
