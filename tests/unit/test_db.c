@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -939,7 +940,7 @@ enum { PIN_KEYS = 256 };
 
 typedef struct pin_reader {
 	trove_db *db;
-	volatile int stop;
+	atomic_int stop;
 	uint64_t seed, reads, bad;
 } pin_reader;
 
@@ -950,7 +951,7 @@ static void *pin_reader_main(void *arg)
 	tu_rng rng;
 	tu_rng_seed(&rng, r->seed);
 	char k[32];
-	while (!r->stop) {
+	while (!atomic_load(&r->stop)) {
 		int i = (int)tu_below(&rng, PIN_KEYS);
 		snprintf(k, sizeof k, "pin%04d", i);
 		void *v;
@@ -997,7 +998,7 @@ static void test_reads_during_installs(void **state)
 	}
 	uint64_t reads = 0;
 	for (int i = 0; i < 4; i++) {
-		r[i].stop = 1;
+		atomic_store(&r[i].stop, 1);
 		pthread_join(th[i], NULL);
 		assert_int_equal(r[i].bad, 0);
 		reads += r[i].reads;
