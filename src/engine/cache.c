@@ -60,20 +60,26 @@
 #define POOL_GRAIN 256u
 #define POOL_CLASSES 256u
 #define POOL_SHARE 16 /* the free lists hold at most capacity / 16 */
-/* malloc's header and rounding, and the cache's entry, per value. */
+/* malloc's header and rounding per value. */
 #define MALLOC_OVERHEAD 16u
-#define ENTRY_CHARGE ((sizeof(tv_cache_handle) + 8 + 15) / 16 * 16)
 
+/* An entry.  A value from tv_cache_alloc carries its entry in its header,
+ * right in front of its bytes (`embedded`): a hit then reads the entry
+ * and the start of the value, which is where a table block keeps its
+ * parsed header, from adjacent cache lines instead of two allocations,
+ * and an insert allocates nothing.  The fields a lookup reads come last,
+ * next to the value. */
 struct tv_cache_handle {
-	uint64_t file, off, hash;
-	void *value;
+	tv_cache_handle *prev, *next; /* in the ring, if in_cache */
 	void (*deleter)(void *value);
 	size_t charge;
-	tv_cache_handle *next_hash;   /* chain in the shard's table */
-	tv_cache_handle *prev, *next; /* in the ring, if in_cache */
-	uint32_t refs;                /* the table's (if in_cache) + handles */
+	tv_cache_handle *next_hash; /* chain in the shard's table */
+	uint64_t file, off, hash;
+	void *value;
+	uint32_t refs; /* the table's (if in_cache) + handles */
 	bool in_cache;
 	bool referenced; /* looked up since the hand last passed it */
+	bool embedded;   /* lives in its value's header (tv_cache_alloc) */
 };
 
 typedef struct cache_shard {
@@ -86,12 +92,16 @@ typedef struct cache_shard {
 	atomic_uint_fast64_t hits, misses;
 } __attribute__((aligned(64))) cache_shard;
 
-/* The header in front of a value from tv_cache_alloc; while the buffer
- * waits in a free list, its first bytes link it there. */
+/* The header in front of a value from tv_cache_alloc, with the value's
+ * entry for when it is inserted; while the buffer waits in a free list,
+ * its first bytes (the value's) link it there. */
 typedef struct value_hdr {
 	size_t cls;    /* size class in grains; 0: mapped, not recycled */
 	size_t mapped; /* bytes mapped, this header included, if cls is 0 */
+	tv_cache_handle entry;
 } value_hdr;
+
+_Static_assert(sizeof(value_hdr) % 16 == 0, "values from tv_cache_alloc are 16-byte aligned");
 
 typedef struct pooled_buf {
 	struct pooled_buf *next;
@@ -266,8 +276,10 @@ static void value_delete(tv_cache *c, void *value, void (*deleter)(void *value))
 
 static void entry_delete(tv_cache *c, tv_cache_handle *e)
 {
+	bool embedded = e->embedded; /* e goes with the value if so */
 	value_delete(c, e->value, e->deleter);
-	free(e);
+	if (!embedded)
+		free(e);
 }
 
 static void delete_chain(tv_cache *c, tv_cache_handle *e)
@@ -372,11 +384,12 @@ tv_cache_handle *tv_cache_lookup(tv_cache *c, uint64_t file, uint64_t off)
 tv_cache_handle *tv_cache_insert(tv_cache *c, uint64_t file, uint64_t off, void *value,
                                  size_t charge, void (*deleter)(void *value))
 {
-	tv_cache_handle *e = malloc(sizeof *e);
+	tv_cache_handle *e = deleter ? malloc(sizeof *e) : &((value_hdr *)value - 1)->entry;
 	if (!e) {
 		value_delete(c, value, deleter);
 		return NULL;
 	}
+	e->embedded = !deleter;
 	e->file = file;
 	e->off = off;
 	e->hash = cache_hash(file, off);
@@ -525,9 +538,8 @@ void tv_cache_dealloc(tv_cache *c, void *p)
 size_t tv_cache_charge(size_t n)
 {
 	if (!value_class(n))
-		return mapped_bytes(n) + ENTRY_CHARGE;
-	size_t malloced = (sizeof(value_hdr) + value_bytes(n) + MALLOC_OVERHEAD + 15) / 16 * 16;
-	return malloced + ENTRY_CHARGE;
+		return mapped_bytes(n);
+	return (sizeof(value_hdr) + value_bytes(n) + MALLOC_OVERHEAD + 15) / 16 * 16;
 }
 
 /* Evicts in every shard down to its room less `spare`. */

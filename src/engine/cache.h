@@ -35,7 +35,8 @@ tv_cache_handle *tv_cache_lookup(tv_cache *c, uint64_t file, uint64_t off);
  * longer cached nor referenced, or, if `deleter` is NULL, the value came
  * from tv_cache_alloc and goes back with tv_cache_dealloc) and returns a
  * referenced handle to it.  Returns NULL only on ENOMEM, after disposing
- * of value. */
+ * of value; a value from tv_cache_alloc carries room for its entry, so
+ * inserting one allocates nothing and never fails. */
 tv_cache_handle *tv_cache_insert(tv_cache *c, uint64_t file, uint64_t off,
                                  void *value, size_t charge,
                                  void (*deleter)(void *value));

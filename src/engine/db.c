@@ -116,12 +116,33 @@ static tv_slice expiry_key(char *buf, int64_t exp, tv_slice skey)
 
 /* ---- Super versions ----------------------------------------------------------- */
 
+/* Drops the memtables of a super version whose last reference went (no
+ * lock needed: nobody else can pin it any more). */
+static void super_drop_mems(tv_super *s)
+{
+	assert(atomic_load(&s->refs) == 0);
+	tv_mem_unref(s->mem);
+	if (s->imm)
+		tv_mem_unref(s->imm);
+}
+
+/* Then drops its version and puts it on the free list; files that died
+ * with the version are added to dead.  Called with mu held. */
+static void super_retire(trove_db *db, tv_super *s, tv_deadlist *dead)
+{
+	assert(atomic_load(&s->refs) == 0);
+	tv_version_unref(s->version, dead);
+	s->next_free = db->super_free;
+	db->super_free = s;
+}
+
 int tv_super_install(trove_db *db)
 {
-	tv_super *s = malloc(sizeof *s);
-	if (!s)
+	tv_super *s = db->super_free;
+	if (s)
+		db->super_free = s->next_free;
+	else if (!(s = malloc(sizeof *s)))
 		return TROVE_ENOMEM;
-	atomic_init(&s->refs, 1);
 	s->mem = db->mem;
 	tv_mem_ref(s->mem);
 	s->imm = db->imm;
@@ -129,15 +150,15 @@ int tv_super_install(trove_db *db)
 		tv_mem_ref(s->imm);
 	s->version = db->vs.current;
 	tv_version_ref(s->version);
-	tv_super *old = db->super;
-	db->super = s;
+	/* A reader that loaded this struct in an earlier life may now take a
+	 * reference; it keeps it only once the store below makes s current,
+	 * and that store publishes the fields above to it. */
+	atomic_store(&s->refs, 1);
+	tv_super *old = atomic_exchange_explicit(&db->super, s, memory_order_acq_rel);
 	if (old && atomic_fetch_sub(&old->refs, 1) == 1) {
 		tv_deadlist dead = { 0 };
-		tv_mem_unref(old->mem);
-		if (old->imm)
-			tv_mem_unref(old->imm);
-		tv_version_unref(old->version, &dead);
-		free(old);
+		super_drop_mems(old);
+		super_retire(db, old, &dead);
 		/* Deleting under mu is rare (files only die here when no reader
 		 * pinned the old super) and keeps this path simple. */
 		tv_delete_dead(db, &dead);
@@ -145,13 +166,28 @@ int tv_super_install(trove_db *db)
 	return 0;
 }
 
+/* Lock-free: readers never contend on mu with writers or each other.  The
+ * struct a reader loads stays a tv_super whatever happens meanwhile (they
+ * are recycled, not freed, while the database is open), so taking a
+ * reference is safe; it counts only if the count was above zero (not a
+ * retired struct) and the struct is still the current one afterwards
+ * (not recycled into an older or newer version the reader did not ask
+ * for).  Otherwise the reader gives it back and tries again. */
 tv_super *tv_super_get(trove_db *db)
 {
-	pthread_mutex_lock(&db->mu);
-	tv_super *s = db->super;
-	atomic_fetch_add(&s->refs, 1);
-	pthread_mutex_unlock(&db->mu);
-	return s;
+	for (;;) {
+		tv_super *s = atomic_load_explicit(&db->super, memory_order_acquire);
+		int r = atomic_load_explicit(&s->refs, memory_order_relaxed);
+		while (r > 0 && !atomic_compare_exchange_weak_explicit(&s->refs, &r, r + 1,
+		                                                       memory_order_acquire,
+		                                                       memory_order_relaxed))
+			;
+		if (r == 0)
+			continue; /* retired: db->super has moved on */
+		if (atomic_load_explicit(&db->super, memory_order_acquire) == s)
+			return s;
+		tv_super_put(db, s);
+	}
 }
 
 void tv_super_put(trove_db *db, tv_super *s)
@@ -159,13 +195,10 @@ void tv_super_put(trove_db *db, tv_super *s)
 	if (atomic_fetch_sub(&s->refs, 1) != 1)
 		return;
 	tv_deadlist dead = { 0 };
-	tv_mem_unref(s->mem);
-	if (s->imm)
-		tv_mem_unref(s->imm);
+	super_drop_mems(s);
 	pthread_mutex_lock(&db->mu);
-	tv_version_unref(s->version, &dead);
+	super_retire(db, s, &dead);
 	pthread_mutex_unlock(&db->mu);
-	free(s);
 	tv_delete_dead(db, &dead);
 }
 
@@ -274,6 +307,20 @@ static int check_key(const void *key, size_t klen)
 	return klen > TROVE_MAX_KEY ? TROVE_ETOOBIG : 0;
 }
 
+void tv_count_reads(trove_db *db, uint64_t n)
+{
+	uint64_t id = (uint64_t)(uintptr_t)pthread_self() * 0x9e3779b97f4a7c15ull;
+	atomic_fetch_add_explicit(&db->st_reads[(id >> 32) % TV_READ_STRIPES].n, n, memory_order_relaxed);
+}
+
+uint64_t tv_reads(trove_db *db)
+{
+	uint64_t n = 0;
+	for (int i = 0; i < TV_READ_STRIPES; i++)
+		n += atomic_load_explicit(&db->st_reads[i].n, memory_order_relaxed);
+	return n;
+}
+
 static uint64_t read_seq(trove_db *db, const trove_snapshot *snap)
 {
 	return snap ? snap->seq : atomic_load_explicit(&db->last_seq, memory_order_acquire);
@@ -322,7 +369,7 @@ int trove_get_ex(trove_db *db, const trove_snapshot *snap, const void *key, size
 	int rc = check_key(key, klen);
 	if (rc)
 		return rc;
-	atomic_fetch_add_explicit(&db->st_reads, 1, memory_order_relaxed);
+	tv_count_reads(db, 1);
 	tv_super *s = tv_super_get(db);
 	tv_buf buf;
 	tv_buf_init(&buf);
@@ -403,7 +450,7 @@ int trove_mget(trove_db *db, const trove_snapshot *snap, size_t n, const void *c
 		    status[i] != TROVE_ETOOBIG && !rc)
 			rc = status[i];
 	}
-	atomic_fetch_add_explicit(&db->st_reads, n, memory_order_relaxed);
+	tv_count_reads(db, n);
 	tv_super_put(db, s);
 	return rc;
 }
@@ -1708,12 +1755,15 @@ static int open_files(trove_db *db)
 
 static void free_db(trove_db *db)
 {
-	if (db->super) {
-		tv_super *s = db->super;
-		tv_mem_unref(s->mem);
-		if (s->imm)
-			tv_mem_unref(s->imm);
-		tv_version_unref(s->version, NULL);
+	tv_super *cur = atomic_load(&db->super);
+	if (cur) {
+		atomic_store(&cur->refs, 0);
+		super_drop_mems(cur);
+		super_retire(db, cur, NULL);
+	}
+	while (db->super_free) {
+		tv_super *s = db->super_free;
+		db->super_free = s->next_free;
 		free(s);
 	}
 	if (db->mem)

@@ -87,12 +87,17 @@ struct trove_snapshot {
 	struct trove_snapshot *prev, *next;
 };
 
-/* What a reader pins: the memtables and the version, at one moment. */
+/* What a reader pins: the memtables and the version, at one moment.
+ * Readers pin it without the mutex (tv_super_get), so a super version's
+ * memory is never given back to malloc while the database is open: once
+ * its last reference goes it waits on db->super_free for the next
+ * install.  refs is 0 exactly while it waits there. */
 typedef struct tv_super {
 	atomic_int refs;
 	tv_memtable *mem;
 	tv_memtable *imm; /* being flushed, or NULL */
 	tv_version *version;
+	struct tv_super *next_free; /* on db->super_free */
 } tv_super;
 
 /* Flags of tv_write_internal. */
@@ -112,6 +117,8 @@ typedef struct tv_writer {
 	pthread_cond_t cv;
 	struct tv_writer *next;
 } tv_writer;
+
+#define TV_READ_STRIPES 16
 
 struct trove_db {
 	trove_options opts;
@@ -147,7 +154,8 @@ struct trove_db {
 	uint64_t imm_next_log; /* the first log holding writes after imm */
 	uint64_t imm_count;   /* count as of the end of imm */
 	uint64_t imm_seq;     /* last sequence in imm */
-	tv_super *super;
+	_Atomic(tv_super *) super; /* written under mu, read by readers without it */
+	tv_super *super_free;      /* unreferenced super versions, for reuse (mu) */
 	tv_vset vs;
 	tv_cache *cache;
 
@@ -170,7 +178,14 @@ struct trove_db {
 	char errmsg[512];
 
 	/* Statistics. */
-	_Atomic uint64_t st_reads, st_writes, st_groups, st_syncs, st_conflicts,
+	/* Reads are counted in stripes chosen by thread, 128 bytes apart: one
+	 * counter every reader added to would move its cache line between
+	 * cores on every get. */
+	struct {
+		_Atomic uint64_t n;
+		char pad[120];
+	} st_reads[TV_READ_STRIPES];
+	_Atomic uint64_t st_writes, st_groups, st_syncs, st_conflicts,
 		st_wal_bytes, st_table_bytes, st_flushes, st_compactions,
 		st_compaction_read, st_stalls, st_stall_us, st_reaped;
 };
@@ -180,12 +195,18 @@ struct trove_db {
 int64_t tv_now_ms(void);
 uint64_t tv_now_us(void);
 
-/* Pins the current super version (takes and releases mu). */
+/* Pins the current super version, without taking mu: a reader takes a
+ * reference only while the count is above zero and keeps it only if the
+ * version is still current afterwards. */
 tv_super *tv_super_get(trove_db *db);
 void tv_super_put(trove_db *db, tv_super *s);
 /* Installs a new super version from db->mem, db->imm and the current
  * version.  Called with mu held. */
 int tv_super_install(trove_db *db);
+
+/* Counts n reads by the calling thread; the sum of every thread's. */
+void tv_count_reads(trove_db *db, uint64_t n);
+uint64_t tv_reads(trove_db *db);
 
 /* Builds a stored key (namespace byte + key) in buf; returns its slice. */
 tv_slice tv_stored_key(char *buf, int ns, const void *key, size_t klen);

@@ -25,7 +25,7 @@ int trove_get_stats(trove_db *db, trove_stats *st)
 	if (!db || !st)
 		return TROVE_EINVAL;
 	memset(st, 0, sizeof *st);
-	st->reads = atomic_load(&db->st_reads);
+	st->reads = tv_reads(db);
 	st->writes = atomic_load(&db->st_writes);
 	st->write_groups = atomic_load(&db->st_groups);
 	st->syncs = atomic_load(&db->st_syncs);

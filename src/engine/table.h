@@ -3,7 +3,7 @@
  *
  * A table holds internal keys (ikey.h) in increasing tv_ikey_cmp order
  * with their values, in data blocks of about 4 KiB: keys prefix-compressed
- * against the previous key, with restart points every 16 entries for
+ * against the previous key, with restart points every 4 entries for
  * binary search, each block optionally compressed (lz4 or zstd, kept only
  * when it saves at least 1/8) and followed by a type byte and a checksum.
  * After the data blocks come a bloom filter block over the stored keys

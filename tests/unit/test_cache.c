@@ -14,6 +14,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -291,7 +292,40 @@ typedef struct worker {
 	atomic_int *deleted;
 	uint64_t seed;
 	uint64_t ops;
+	bool alloced; /* values from tv_cache_alloc */
 } worker;
+
+/* Value sizes of the alloced workers: 1000 to 4000 bytes. */
+static size_t alloced_size(uint64_t off)
+{
+	return 1000 + (size_t)(off % 7) * 500;
+}
+
+/* A value for off: from malloc with a deleter, or (w->alloced) from
+ * tv_cache_alloc, filled with off. */
+static tv_cache_handle *insert_value(worker *w, uint64_t off)
+{
+	if (!w->alloced)
+		return tv_cache_insert(w->c, 9, off, mkval(w->deleted, off), 4096, val_delete);
+	size_t n = alloced_size(off);
+	uint64_t *v = tv_cache_alloc(w->c, n);
+	if (!v)
+		abort();
+	for (size_t j = 0; j < n / 8; j++)
+		v[j] = off;
+	return tv_cache_insert(w->c, 9, off, v, tv_cache_charge(n), NULL);
+}
+
+static bool value_is(const worker *w, tv_cache_handle *h, uint64_t off)
+{
+	if (!w->alloced)
+		return ((val *)tv_cache_value(h))->id == off;
+	const uint64_t *v = tv_cache_value(h);
+	for (size_t j = 0; j < alloced_size(off) / 8; j += 16)
+		if (v[j] != off)
+			return false;
+	return true;
+}
 
 static void *hammer(void *arg)
 {
@@ -302,8 +336,8 @@ static void *hammer(void *arg)
 		uint64_t off = tu_below(&r, 2000);
 		tv_cache_handle *h = tv_cache_lookup(w->c, 9, off);
 		if (!h)
-			h = tv_cache_insert(w->c, 9, off, mkval(w->deleted, off), 4096, val_delete);
-		if (((val *)tv_cache_value(h))->id != off)
+			h = insert_value(w, off);
+		if (!value_is(w, h, off))
 			abort();
 		tv_cache_release(w->c, h);
 		w->ops++;
@@ -311,15 +345,14 @@ static void *hammer(void *arg)
 	return NULL;
 }
 
-static void test_threads(void **state)
+/* Runs hammer on eight threads over c (worker i seeded seed + i); returns
+ * the operations they did. */
+static uint64_t run_workers(tv_cache *c, atomic_int *deleted, bool alloced, uint64_t seed)
 {
-	(void)state;
-	atomic_int deleted = 0;
-	tv_cache *c = tv_cache_new(4u << 20); /* holds about half the keys */
 	pthread_t th[8];
 	worker w[8];
 	for (int i = 0; i < 8; i++) {
-		w[i] = (worker){c, &deleted, (uint64_t)i + 1, 0};
+		w[i] = (worker){c, deleted, seed + (uint64_t)i, 0, alloced};
 		assert_int_equal(pthread_create(&th[i], NULL, hammer, &w[i]), 0);
 	}
 	uint64_t ops = 0;
@@ -327,9 +360,35 @@ static void test_threads(void **state)
 		pthread_join(th[i], NULL);
 		ops += w[i].ops;
 	}
+	return ops;
+}
+
+static void test_threads(void **state)
+{
+	(void)state;
+	atomic_int deleted = 0;
+	tv_cache *c = tv_cache_new(4u << 20); /* holds about half the keys */
+	uint64_t ops = run_workers(c, &deleted, false, 1);
 	assert_int_equal(tv_cache_hits(c) + tv_cache_misses(c), ops);
 	assert_true(tv_cache_hits(c) > 0 && tv_cache_misses(c) >= 2000);
 	assert_true(tv_cache_usage(c) <= 4u << 20);
+	tv_cache_free(c);
+}
+
+/* Values from tv_cache_alloc carry their entry in their header: eight
+ * threads look up, insert and release such values in a cache that holds
+ * about a fifth of them, so entries are evicted (and their buffers
+ * recycled for other values) while other threads hold them; every value
+ * must still read as the one its handle was given for. */
+static void test_threads_alloced(void **state)
+{
+	(void)state;
+	const size_t cap = 1u << 20;
+	tv_cache *c = tv_cache_new(cap);
+	uint64_t ops = run_workers(c, NULL, true, tu_seed("cache alloced"));
+	assert_int_equal(tv_cache_hits(c) + tv_cache_misses(c), ops);
+	assert_true(tv_cache_misses(c) > 2000); /* entries were evicted */
+	assert_true(tv_cache_usage(c) <= cap);
 	tv_cache_free(c);
 }
 
@@ -344,6 +403,7 @@ int main(void)
 	        cmocka_unit_test(test_zero_capacity),
 	        cmocka_unit_test(test_capacity_many_shards),
 	        cmocka_unit_test(test_threads),
+	        cmocka_unit_test(test_threads_alloced),
 	        cmocka_unit_test(test_recycled_values),
 	        cmocka_unit_test(test_reserve),
 	};

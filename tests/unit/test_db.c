@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1044,6 +1045,84 @@ static void test_memory_budget(void **state)
 	assert_null(over_budget(f->db, budget, 0, why, sizeof why));
 }
 
+/* Readers pin super versions without the mutex while flushes and
+ * compactions install new ones (and recycle the old structs): each key's
+ * value carries a generation that only grows, so a reader that pinned a
+ * stale or recycled super version would see one go backwards. */
+enum { PIN_KEYS = 256 };
+
+typedef struct pin_reader {
+	trove_db *db;
+	atomic_int stop;
+	uint64_t seed, reads, bad;
+} pin_reader;
+
+static void *pin_reader_main(void *arg)
+{
+	pin_reader *r = arg;
+	uint64_t seen[PIN_KEYS] = {0};
+	tu_rng rng;
+	tu_rng_seed(&rng, r->seed);
+	char k[32];
+	while (!atomic_load(&r->stop)) {
+		int i = (int)tu_below(&rng, PIN_KEYS);
+		snprintf(k, sizeof k, "pin%04d", i);
+		void *v;
+		size_t vlen;
+		int rc = trove_get(r->db, k, strlen(k), &v, &vlen);
+		if (rc == TROVE_ENOTFOUND && seen[i] == 0)
+			continue;
+		if (rc) {
+			r->bad++;
+			continue;
+		}
+		uint64_t gen = strtoull(v, NULL, 10);
+		if (gen < seen[i] || vlen != 100)
+			r->bad++;
+		seen[i] = gen;
+		r->reads++;
+		trove_free(v);
+	}
+	return NULL;
+}
+
+static void test_reads_during_installs(void **state)
+{
+	fixture *f = *state;
+	reopen_with_budget(f, 1u << 20);
+	pin_reader r[4];
+	pthread_t th[4];
+	for (int i = 0; i < 4; i++) {
+		r[i] = (pin_reader){f->db, 0, tu_seed("pin reader") + (uint64_t)i, 0, 0};
+		assert_int_equal(pthread_create(&th[i], NULL, pin_reader_main, &r[i]), 0);
+	}
+	char k[32], v[100];
+	for (int gen = 1; gen <= 150; gen++) {
+		for (int i = 0; i < PIN_KEYS; i++) {
+			snprintf(k, sizeof k, "pin%04d", i);
+			memset(v, 'x', sizeof v);
+			snprintf(v, sizeof v, "%d", gen);
+			assert_int_equal(trove_put(f->db, k, strlen(k), v, sizeof v), 0);
+		}
+		if (gen % 10 == 0)
+			assert_int_equal(trove_flush(f->db), 0);
+		if (gen % 50 == 0)
+			assert_int_equal(trove_compact_range(f->db, NULL, 0, NULL, 0), 0);
+	}
+	uint64_t reads = 0;
+	for (int i = 0; i < 4; i++) {
+		atomic_store(&r[i].stop, 1);
+		pthread_join(th[i], NULL);
+		assert_int_equal(r[i].bad, 0);
+		reads += r[i].reads;
+	}
+	assert_true(reads > 0);
+	trove_stats st;
+	assert_int_equal(trove_get_stats(f->db, &st), 0);
+	assert_true(st.flushes >= 15);
+	assert_true(st.reads >= reads); /* every thread's stripe counted */
+}
+
 /* Compactions read their inputs without caching them: with no reader,
  * the cache holds the tables' index and filter blocks and at most the
  * freed buffers it keeps for reuse (a sixteenth of its capacity), not the
@@ -1148,6 +1227,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_cursor_walk_with_model, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_backup, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_memory_budget, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reads_during_installs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_compaction_skips_cache, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_verify_corruption, setup, teardown),
 	};

@@ -335,11 +335,13 @@ static void check_block_forward_backward(const tv_block *blk, const dataset *d)
 	tv_iter_destroy(it);
 }
 
-/* Builds a block of d's entries; returns its size. */
-static size_t build_block(tv_block_builder *bb, const dataset *d, tv_block *blk)
+/* Builds a block of d's entries with a restart point every `interval`;
+ * returns its size. */
+static size_t build_block_every(tv_block_builder *bb, const dataset *d, tv_block *blk,
+                                int interval)
 {
 	tv_slice raw;
-	tv_block_builder_init(bb, TV_BLOCK_RESTART_INTERVAL);
+	tv_block_builder_init(bb, interval);
 	for (size_t i = 0; i < d->n; i++)
 		assert_int_equal(tv_block_add(bb, ekey(&d->e[i]), eval(&d->e[i])), 0);
 	size_t estimate = tv_block_estimate(bb);
@@ -347,6 +349,12 @@ static size_t build_block(tv_block_builder *bb, const dataset *d, tv_block *blk)
 	assert_int_equal(raw.len, estimate);
 	assert_int_equal(tv_block_parse(blk, raw.data, raw.len), 0);
 	return raw.len;
+}
+
+/* The same with the interval data blocks are written with. */
+static size_t build_block(tv_block_builder *bb, const dataset *d, tv_block *blk)
+{
+	return build_block_every(bb, d, blk, TV_BLOCK_RESTART_INTERVAL);
 }
 
 static void test_block_roundtrip(void **state)
@@ -481,17 +489,19 @@ static void test_block_seek_random(void **state)
 	free_dataset(&d);
 }
 
-static void test_block_restart_boundaries(void **state)
+/* Seeks and steps across every restart boundary of a block with restart
+ * points every n entries. */
+static void restart_boundaries(size_t n)
 {
-	(void)state;
-	dataset d = make_dataset(16 * 4 + 1, 7); /* the last restart has one entry */
+	dataset d = make_dataset(n * 4 + 1, 7); /* the last restart has one entry */
 	tv_block_builder bb;
 	tv_block blk;
-	build_block(&bb, &d, &blk);
+	build_block_every(&bb, &d, &blk, (int)n);
 	assert_int_equal(blk.nrestarts, 5);
 	tv_block_iter it;
 	tv_block_iter_init(&it, &blk);
-	size_t probes[] = {0, 1, 15, 16, 17, 31, 32, 33, 47, 48, 63, 64};
+	size_t probes[] = {0, 1, n - 1, n, n + 1, 2 * n - 1, 2 * n, 2 * n + 1,
+	                   3 * n - 1, 3 * n, 4 * n - 1, 4 * n};
 	for (size_t p = 0; p < sizeof probes / sizeof *probes; p++) {
 		size_t i = probes[p];
 		tv_block_iter_seek(&it, ekey(&d.e[i]));
@@ -513,17 +523,17 @@ static void test_block_restart_boundaries(void **state)
 			assert_false(tv_block_iter_valid(&it));
 	}
 	/* Zig-zag across a boundary: prev, prev, next, next. */
-	tv_block_iter_seek(&it, ekey(&d.e[33]));
+	tv_block_iter_seek(&it, ekey(&d.e[2 * n + 1]));
 	tv_block_iter_prev(&it);
 	tv_block_iter_prev(&it);
-	assert_slice_eq(it.key, ekey(&d.e[31]));
+	assert_slice_eq(it.key, ekey(&d.e[2 * n - 1]));
 	tv_block_iter_next(&it);
 	tv_block_iter_next(&it);
-	assert_slice_eq(it.key, ekey(&d.e[33]));
+	assert_slice_eq(it.key, ekey(&d.e[2 * n + 1]));
 	tv_block_iter_seek_last(&it);
-	assert_slice_eq(it.key, ekey(&d.e[64]));
+	assert_slice_eq(it.key, ekey(&d.e[4 * n]));
 	tv_block_iter_prev(&it);
-	assert_slice_eq(it.key, ekey(&d.e[63]));
+	assert_slice_eq(it.key, ekey(&d.e[4 * n - 1]));
 	assert_int_equal(it.status, 0);
 	tv_block_iter_fini(&it);
 	tv_block_builder_free(&bb);
@@ -560,6 +570,86 @@ static void test_block_restart_boundaries(void **state)
 		tv_block_builder_free(&bb);
 		free_dataset(&d);
 	}
+}
+
+/* The interval data blocks are written with, and 16, which tables
+ * written before November 2026 have. */
+static void test_block_restart_boundaries(void **state)
+{
+	(void)state;
+	restart_boundaries(TV_BLOCK_RESTART_INTERVAL);
+	restart_boundaries(16);
+}
+
+/* A hash that sends every key to one bucket. */
+static uint64_t one_bucket(tv_slice user)
+{
+	(void)user;
+	return 0;
+}
+
+/* Checks tv_block_iter_find on blk (d's entries) with the given buckets:
+ * every entry, the newest version of every user key, and user keys the
+ * block lacks. */
+static void check_find(const tv_block *blk, const dataset *d, size_t nbuckets,
+                       uint64_t (*hash)(tv_slice))
+{
+	uint16_t *buckets = malloc(nbuckets * sizeof *buckets);
+	assert_non_null(buckets);
+	assert_int_equal(tv_block_hash_build(blk, buckets, nbuckets, hash), 0);
+	tv_block_iter it;
+	tv_block_iter_init(&it, blk);
+	for (size_t i = 0; i < d->n; i++) {
+		tv_slice k = ekey(&d->e[i]);
+		tv_slice u = tv_ikey_user(k);
+		tv_block_iter_find(&it, k, buckets, nbuckets, hash(u));
+		assert_true(tv_block_iter_valid(&it));
+		assert_slice_eq(it.key, k);
+		assert_slice_eq(it.value, eval(&d->e[i]));
+		size_t klen;
+		char *newest = make_ikey(u.data, u.len, TV_MAX_SEQ, TV_SEEK_TYPE, &klen);
+		tv_slice nk = tv_slice_make(newest, klen);
+		tv_block_iter_find(&it, nk, buckets, nbuckets, hash(u));
+		assert_true(tv_block_iter_valid(&it));
+		assert_slice_eq(it.key, ekey(&d->e[lower_bound(d, nk)]));
+		free(newest);
+	}
+	for (size_t n = 0; n < d->nusers; n++) { /* odd user keys: absent */
+		char uk[32];
+		size_t ulen = user_key(uk, 2 * n + 1), klen;
+		char *k = make_ikey(uk, ulen, TV_MAX_SEQ, TV_SEEK_TYPE, &klen);
+		tv_slice u = tv_slice_make(uk, ulen);
+		tv_block_iter_find(&it, tv_slice_make(k, klen), buckets, nbuckets, hash(u));
+		assert_false(tv_block_iter_valid(&it) && tv_slice_eq(tv_ikey_user(it.key), u));
+		free(k);
+	}
+	assert_int_equal(it.status, 0);
+	tv_block_iter_fini(&it);
+	free(buckets);
+}
+
+/* The point-lookup hash index finds every key from its bucket's restart
+ * point, whatever the restart interval, however many buckets (one: every
+ * key shares it) and however keys collide. */
+static void test_block_hash_find(void **state)
+{
+	(void)state;
+	dataset d = make_dataset(300, 31);
+	const int intervals[] = {1, 2, TV_BLOCK_RESTART_INTERVAL, 16};
+	for (size_t i = 0; i < sizeof intervals / sizeof *intervals; i++) {
+		tv_block_builder bb;
+		tv_block blk;
+		size_t size = build_block_every(&bb, &d, &blk, intervals[i]);
+		assert_true(tv_block_hash_buckets(size) >= size / 64);
+		const size_t counts[] = {1, 2, 16, tv_block_hash_buckets(size)};
+		for (size_t c = 0; c < sizeof counts / sizeof *counts; c++) {
+			check_find(&blk, &d, counts[c], tv_bloom_hash);
+			check_find(&blk, &d, counts[c], one_bucket);
+		}
+		tv_block_builder_free(&bb);
+	}
+	assert_int_equal(tv_block_hash_buckets(TV_BLOCK_HASH_MANY), 0); /* 16-bit offsets */
+	free_dataset(&d);
 }
 
 static void test_block_empty(void **state)
@@ -1345,6 +1435,7 @@ int main(void)
 	        cmocka_unit_test(test_block_roundtrip),
 	        cmocka_unit_test(test_block_seek_random),
 	        cmocka_unit_test(test_block_restart_boundaries),
+	        cmocka_unit_test(test_block_hash_find),
 	        cmocka_unit_test(test_block_empty),
 	        cmocka_unit_test(test_block_hostile),
 	        cmocka_unit_test(test_bloom),
