@@ -539,31 +539,31 @@ static void restart_boundaries(size_t n)
 	tv_block_builder_free(&bb);
 	free_dataset(&d);
 	/* seek_last fills the reverse cache with the last interval (one to
-	 * sixteen entries): steps back through it and forward again. */
-	static const size_t sizes[] = {1, 2, 16, 17, 16 * 3 + 9};
+	 * n entries): steps back through it and forward again. */
+	const size_t sizes[] = {1, 2, n, n + 1, n * 3 + 9};
 	for (size_t t = 0; t < sizeof sizes / sizeof *sizes; t++) {
-		size_t n = sizes[t];
-		d = make_dataset(n, 11 + t);
-		build_block(&bb, &d, &blk);
+		size_t len = sizes[t];
+		d = make_dataset(len, 11 + t);
+		build_block_every(&bb, &d, &blk, (int)n);
 		tv_block_iter_init(&it, &blk);
 		tv_block_iter_seek_last(&it);
 		tv_block_iter_next(&it);
 		assert_false(tv_block_iter_valid(&it));
 		tv_block_iter_seek_last(&it);
-		for (size_t back = 0; back < n && back < 20; back++) {
-			assert_slice_eq(it.key, ekey(&d.e[n - 1 - back]));
-			assert_slice_eq(it.value, eval(&d.e[n - 1 - back]));
+		for (size_t back = 0; back < len && back < 20; back++) {
+			assert_slice_eq(it.key, ekey(&d.e[len - 1 - back]));
+			assert_slice_eq(it.value, eval(&d.e[len - 1 - back]));
 			tv_block_iter_prev(&it);
 		}
-		if (n <= 20)
+		if (len <= 20)
 			assert_false(tv_block_iter_valid(&it));
 		tv_block_iter_seek_last(&it);
 		tv_block_iter_prev(&it);
-		if (n > 1) {
+		if (len > 1) {
 			tv_block_iter_next(&it);
-			assert_slice_eq(it.key, ekey(&d.e[n - 1]));
+			assert_slice_eq(it.key, ekey(&d.e[len - 1]));
 			tv_block_iter_prev(&it);
-			assert_slice_eq(it.key, ekey(&d.e[n - 2]));
+			assert_slice_eq(it.key, ekey(&d.e[len - 2]));
 		}
 		assert_int_equal(it.status, 0);
 		tv_block_iter_fini(&it);
