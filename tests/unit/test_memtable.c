@@ -5,7 +5,9 @@
  * tv_ikey_cmp; lookups at several sequence numbers, iteration in both
  * directions and seeks must agree with the array.  A threaded test runs
  * one writer against concurrent readers that check every snapshot they see
- * is sorted and self-consistent.
+ * is sorted and self-consistent.  The list of unresolved entries must give
+ * the running sum of its entries' count changes at any sequence number,
+ * resolving each entry once.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -615,6 +617,68 @@ static void test_concurrent_readers(void **state)
 	free(st);
 }
 
+/* ---- Unresolved entries ------------------------------------------------- */
+
+typedef struct resolver {
+	int calls;
+	uint64_t last_seq;
+} resolver;
+
+/* A resolve function whose answer is a function of the entry: +1 for a
+ * value whose key ends in an even digit, else -1; it checks that entries
+ * come in sequence order and that each is resolved once. */
+static int fake_resolve(void *arg, tv_slice key, uint64_t seq, unsigned type, int *delta)
+{
+	resolver *r = arg;
+	assert_true(seq >= r->last_seq);
+	r->last_seq = seq;
+	r->calls++;
+	*delta = type != TV_TYPE_DEL && (key.data[key.len - 1] - '0') % 2 == 0 ? 1 : -1;
+	return 0;
+}
+
+static void test_unresolved(void **state)
+{
+	(void)state;
+	tv_memtable *m = tv_mem_new();
+	resolver r = { 0, 0 };
+	int64_t d = 99;
+	assert_int_equal(tv_mem_unresolved_delta(m, 100, fake_resolve, &r, &d), 0);
+	assert_int_equal(d, 0);
+	size_t base = tv_mem_usage(m);
+	char k[16];
+	int64_t want[1001] = { 0 }; /* want[s]: sum of entries with seq <= s */
+	for (int i = 1; i <= 1000; i++) {
+		snprintf(k, sizeof k, "k%04d", i);
+		unsigned type = i % 3 ? TV_TYPE_PUT : TV_TYPE_DEL;
+		/* Every other sequence number carries two entries (one batch). */
+		uint64_t seq = (uint64_t)(i + 1) / 2;
+		tv_slice key = tv_slice_make(k, strlen(k));
+		if (i % 5 == 0) {
+			assert_int_equal(tv_mem_add(m, seq, type, key, tv_slice_make("v", 1)), 0);
+		} else {
+			assert_int_equal(tv_mem_add_unresolved(m, seq, type, key, tv_slice_make("v", 1)), 0);
+			want[seq] += type != TV_TYPE_DEL && i % 2 == 0 ? 1 : -1;
+		}
+	}
+	for (int s = 1; s <= 1000; s++)
+		want[s] += want[s - 1];
+	assert_true(tv_mem_usage(m) > base);
+	/* A later call asks for less than an earlier one resolved. */
+	assert_int_equal(tv_mem_unresolved_delta(m, 300, fake_resolve, &r, &d), 0);
+	assert_int_equal(d, want[300]);
+	assert_int_equal(tv_mem_unresolved_delta(m, 120, fake_resolve, &r, &d), 0);
+	assert_int_equal(d, want[120]);
+	int calls = r.calls;
+	assert_int_equal(tv_mem_unresolved_delta(m, 250, fake_resolve, &r, &d), 0);
+	assert_int_equal(d, want[250]);
+	assert_int_equal(r.calls, calls);
+	assert_int_equal(tv_mem_unresolved_delta(m, UINT64_MAX, fake_resolve, &r, &d), 0);
+	assert_int_equal(d, want[500]);
+	assert_int_equal(r.calls, 800);
+	tv_mem_unref(m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -628,6 +692,7 @@ int main(void)
 	        cmocka_unit_test(test_runs_and_big_entries),
 	        cmocka_unit_test(test_writer_lookups),
 	        cmocka_unit_test(test_concurrent_readers),
+	        cmocka_unit_test(test_unresolved),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
