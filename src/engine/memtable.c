@@ -73,14 +73,6 @@ struct node {
 	char data[];      /* user key, trailer (fixed64), value */
 };
 
-/* An entry whose change to the live-key count is not yet known. */
-typedef struct unresolved {
-	const char *key; /* the node's stored key */
-	uint32_t klen;
-	unsigned type;
-	uint64_t seq;
-} unresolved;
-
 struct tv_memtable {
 	atomic_uint refs;
 	atomic_int height; /* levels in use; only grows */
@@ -103,12 +95,13 @@ struct tv_memtable {
 	 * keys, and the add that follows a lookup of its key, be placed without
 	 * a search from the top. */
 	node *splice[MAX_HEIGHT];
-	/* Unresolved entries.  The writer fills unres[nunres] and publishes it
-	 * by raising nunres (release); it moves the array only under umu, and
-	 * resolvers read it under umu.  rmu lets one resolver at a time extend
-	 * `sums`, where sums[i] is the count change of entries 0..i. */
+	/* Unresolved entries: their nodes, in sequence order.  The writer
+	 * fills unres[nunres] and publishes it by raising nunres (release); it
+	 * moves the array only under umu, and resolvers read it under umu.
+	 * rmu lets one resolver at a time extend `sums`, where sums[i] is the
+	 * count change of entries 0..i. */
 	pthread_mutex_t umu, rmu;
-	unresolved *unres;
+	node **unres;
 	atomic_size_t nunres;
 	size_t capunres;
 	int64_t *sums;
@@ -129,6 +122,11 @@ typedef struct skey {
 static inline const char *node_data(const node *n)
 {
 	return n->data;
+}
+
+static inline uint64_t node_seq(const node *n)
+{
+	return n->trailer >> 8;
 }
 
 /* The link of n at `level`; the node must be at least level+1 high.  The
@@ -530,8 +528,8 @@ int tv_mem_add_unresolved(tv_memtable *m, uint64_t seq, unsigned type, tv_slice 
 		rc = add(m, seq, type, key, value, &n);
 	if (rc)
 		return rc;
-	assert(i == 0 || m->unres[i - 1].seq <= seq);
-	m->unres[i] = (unresolved){ n->data, n->klen, type, seq };
+	assert(i == 0 || node_seq(m->unres[i - 1]) <= seq);
+	m->unres[i] = n;
 	atomic_store_explicit(&m->nunres, i + 1, memory_order_release);
 	return 0;
 }
@@ -544,13 +542,15 @@ int tv_mem_unresolved_delta(tv_memtable *m, uint64_t seq, tv_mem_resolve_fn fn, 
 	for (;;) {
 		pthread_mutex_lock(&m->umu);
 		size_t n = atomic_load_explicit(&m->nunres, memory_order_acquire);
-		int more = m->nsums < n && m->unres[m->nsums].seq <= seq;
-		unresolved u = more ? m->unres[m->nsums] : (unresolved){ 0 };
+		node *u = NULL;
+		if (m->nsums < n && node_seq(m->unres[m->nsums]) <= seq)
+			u = m->unres[m->nsums];
 		pthread_mutex_unlock(&m->umu);
-		if (!more)
+		if (!u)
 			break;
 		int d = 0;
-		if ((rc = fn(arg, tv_slice_make(u.key, u.klen), u.seq, u.type, &d)) != 0 ||
+		if ((rc = fn(arg, tv_slice_make(node_data(u), u->klen), node_seq(u),
+		             (unsigned)(u->trailer & 0xff), &d)) != 0 ||
 		    (rc = grow(m, (void **)&m->sums, &m->capsums, m->nsums + 1, sizeof *m->sums)) != 0)
 			break;
 		m->sums[m->nsums] = (m->nsums ? m->sums[m->nsums - 1] : 0) + d;
@@ -560,7 +560,7 @@ int tv_mem_unresolved_delta(tv_memtable *m, uint64_t seq, tv_mem_resolve_fn fn, 
 		/* An earlier call may have resolved entries newer than seq. */
 		size_t i = m->nsums;
 		pthread_mutex_lock(&m->umu);
-		while (i > 0 && m->unres[i - 1].seq > seq)
+		while (i > 0 && node_seq(m->unres[i - 1]) > seq)
 			i--;
 		pthread_mutex_unlock(&m->umu);
 		*delta = i ? m->sums[i - 1] : 0;
