@@ -263,27 +263,36 @@ static int lookup(tv_super *s, tv_slice skey, uint64_t seq, unsigned *type, tv_b
  */
 
 /* A tv_mem_resolve_fn: the count change of an unresolved entry of type
- * `type` at seq, against the newest entry before it in the super version
- * arg.  That entry is always the same: it lies in the entry's own memtable,
- * the one before it or the tables (memtables reach the tables in order,
- * and compaction keeps every key's newest entry, tombstones aside). */
-static int resolve_entry(void *arg, tv_slice key, uint64_t seq, unsigned type, int *delta)
+ * `type` at seq, against the newest entry before it: the older entry in
+ * its own memtable, or else the newest in the sources older than that
+ * memtable, the super version arg.  That entry is always the same
+ * (memtables reach the tables in order, and compaction keeps every key's
+ * newest entry, tombstones aside), whenever it is asked. */
+static int resolve_entry(void *arg, tv_slice key, uint64_t seq, unsigned type, int older,
+                         int *delta)
 {
-	unsigned t = 0;
-	uint64_t es;
-	int rc = lookup(arg, key, seq - 1, &t, NULL, 0, &es, 0);
-	if (rc < 0)
-		return rc;
-	*delta = (type != TV_TYPE_DEL) - (rc == 1 && t != TV_TYPE_DEL);
+	int existed = older >= 0 && (unsigned)older != TV_TYPE_DEL;
+	if (older < 0) {
+		unsigned t = 0;
+		uint64_t es;
+		int rc = lookup(arg, key, seq - 1, &t, NULL, 0, &es, 0);
+		if (rc < 0)
+			return rc;
+		existed = rc == 1 && t != TV_TYPE_DEL;
+	}
+	*delta = (type != TV_TYPE_DEL) - existed;
 	return 0;
 }
 
 int tv_unresolved_delta(tv_super *s, uint64_t seq, int64_t *delta)
 {
 	int64_t dm = 0, di = 0;
-	int rc = tv_mem_unresolved_delta(s->mem, seq, resolve_entry, s, &dm);
+	/* What lies under each memtable. */
+	tv_super under_mem = { .mem = s->imm, .imm = NULL, .version = s->version };
+	tv_super under_imm = { .mem = NULL, .imm = NULL, .version = s->version };
+	int rc = tv_mem_unresolved_delta(s->mem, seq, resolve_entry, &under_mem, &dm);
 	if (!rc && s->imm)
-		rc = tv_mem_unresolved_delta(s->imm, seq, resolve_entry, s, &di);
+		rc = tv_mem_unresolved_delta(s->imm, seq, resolve_entry, &under_imm, &di);
 	if (!rc)
 		*delta = dm + di;
 	return rc;

@@ -548,9 +548,17 @@ int tv_mem_unresolved_delta(tv_memtable *m, uint64_t seq, tv_mem_resolve_fn fn, 
 		pthread_mutex_unlock(&m->umu);
 		if (!u)
 			break;
+		/* The key's entries are adjacent, newest first, and a newer one
+		 * never goes in after u: u's successor is its older entry, if
+		 * the memtable holds one. */
+		node *next = load_next(u, 0);
+		int older = next && next->klen == u->klen &&
+		                    memcmp(node_data(next), node_data(u), u->klen) == 0
+		            ? (int)(next->trailer & 0xff)
+		            : -1;
 		int d = 0;
 		if ((rc = fn(arg, tv_slice_make(node_data(u), u->klen), node_seq(u),
-		             (unsigned)(u->trailer & 0xff), &d)) != 0 ||
+		             (unsigned)(u->trailer & 0xff), older, &d)) != 0 ||
 		    (rc = grow(m, (void **)&m->sums, &m->capsums, m->nsums + 1, sizeof *m->sums)) != 0)
 			break;
 		m->sums[m->nsums] = (m->nsums ? m->sums[m->nsums - 1] : 0) + d;

@@ -43,9 +43,11 @@ int tv_mem_add_unresolved(tv_memtable *m, uint64_t seq, unsigned type, tv_slice 
                           tv_slice value);
 
 /* Works out the count change of one unresolved entry (stored key, its
- * sequence number and type) into *delta; 0 or an error. */
+ * sequence number and type) into *delta; 0 or an error.  older is the
+ * type of the key's next older entry in the same memtable, or -1 if it has
+ * none there (then the state before the entry is in older sources). */
 typedef int (*tv_mem_resolve_fn)(void *arg, tv_slice key, uint64_t seq, unsigned type,
-                                 int *delta);
+                                 int older, int *delta);
 
 /* The total count change of the unresolved entries with sequence <= seq,
  * in *delta.  Entries not resolved before are resolved with fn, in

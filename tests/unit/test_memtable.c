@@ -625,14 +625,22 @@ typedef struct resolver {
 } resolver;
 
 /* A resolve function whose answer is a function of the entry: +1 for a
- * value whose key ends in an even digit, else -1; it checks that entries
+ * value whose key ends in an even digit, else -1, but for key "dup",
+ * which the memtable also holds as an older value; it checks that entries
  * come in sequence order and that each is resolved once. */
-static int fake_resolve(void *arg, tv_slice key, uint64_t seq, unsigned type, int *delta)
+static int fake_resolve(void *arg, tv_slice key, uint64_t seq, unsigned type, int older,
+                        int *delta)
 {
 	resolver *r = arg;
 	assert_true(seq >= r->last_seq);
 	r->last_seq = seq;
 	r->calls++;
+	if (key.len == 3 && memcmp(key.data, "dup", 3) == 0) {
+		assert_int_equal(older, TV_TYPE_PUT);
+		*delta = (type != TV_TYPE_DEL) - 1;
+		return 0;
+	}
+	assert_int_equal(older, -1);
 	*delta = type != TV_TYPE_DEL && (key.data[key.len - 1] - '0') % 2 == 0 ? 1 : -1;
 	return 0;
 }
@@ -676,6 +684,17 @@ static void test_unresolved(void **state)
 	assert_int_equal(tv_mem_unresolved_delta(m, UINT64_MAX, fake_resolve, &r, &d), 0);
 	assert_int_equal(d, want[500]);
 	assert_int_equal(r.calls, 800);
+	/* An unresolved delete over an older value of the same memtable (as
+	 * recovery replays two logs into one) and a newer key after it. */
+	assert_int_equal(tv_mem_add(m, 501, TV_TYPE_PUT, tv_slice_make("dup", 3),
+	                            tv_slice_make("v", 1)), 0);
+	assert_int_equal(tv_mem_add_unresolved(m, 502, TV_TYPE_DEL, tv_slice_make("dup", 3),
+	                                       tv_slice_make(NULL, 0)), 0);
+	assert_int_equal(tv_mem_add(m, 503, TV_TYPE_PUT, tv_slice_make("dup0", 4),
+	                            tv_slice_make("v", 1)), 0);
+	assert_int_equal(tv_mem_unresolved_delta(m, UINT64_MAX, fake_resolve, &r, &d), 0);
+	assert_int_equal(d, want[500] - 1);
+	assert_int_equal(r.calls, 801);
 	tv_mem_unref(m);
 }
 
