@@ -698,6 +698,72 @@ static void test_unresolved(void **state)
 	tv_mem_unref(m);
 }
 
+/* One writer adds unresolved entries while two threads resolve them: the
+ * sums must come out the same as resolving after the fact. */
+enum { UR_KEYS = 20000 };
+
+typedef struct ur_state {
+	tv_memtable *m;
+	atomic_int done;
+	atomic_int failures;
+} ur_state;
+
+static int ur_resolve(void *arg, tv_slice key, uint64_t seq, unsigned type, int older,
+                      int *delta)
+{
+	(void)arg;
+	(void)key;
+	(void)older;
+	*delta = type == TV_TYPE_DEL ? -1 : (int)(seq % 2);
+	return 0;
+}
+
+static void *ur_reader(void *arg)
+{
+	ur_state *st = arg;
+	int64_t last = 0;
+	uint64_t seq = 0;
+	while (!atomic_load(&st->done)) {
+		int64_t d;
+		seq += 7;
+		if (tv_mem_unresolved_delta(st->m, seq, ur_resolve, NULL, &d))
+			atomic_fetch_add(&st->failures, 1);
+		if (d < last - 1) /* at most one delete (-1) per sequence number */
+			atomic_fetch_add(&st->failures, 1);
+		last = d;
+	}
+	return NULL;
+}
+
+static void test_unresolved_concurrent(void **state)
+{
+	(void)state;
+	ur_state st;
+	st.m = tv_mem_new();
+	atomic_init(&st.done, 0);
+	atomic_init(&st.failures, 0);
+	pthread_t r[2];
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(pthread_create(&r[i], NULL, ur_reader, &st), 0);
+	char k[16];
+	int64_t want = 0;
+	for (uint64_t seq = 1; seq <= UR_KEYS; seq++) {
+		snprintf(k, sizeof k, "u%06llu", (unsigned long long)seq);
+		unsigned type = seq % 5 ? TV_TYPE_PUT : TV_TYPE_DEL;
+		assert_int_equal(tv_mem_add_unresolved(st.m, seq, type, tv_slice_make(k, strlen(k)),
+		                                       tv_slice_make("v", 1)), 0);
+		want += type == TV_TYPE_DEL ? -1 : (int64_t)(seq % 2);
+	}
+	atomic_store(&st.done, 1);
+	for (int i = 0; i < 2; i++)
+		pthread_join(r[i], NULL);
+	assert_int_equal(atomic_load(&st.failures), 0);
+	int64_t d;
+	assert_int_equal(tv_mem_unresolved_delta(st.m, UINT64_MAX, ur_resolve, NULL, &d), 0);
+	assert_int_equal(d, want);
+	tv_mem_unref(st.m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -712,6 +778,7 @@ int main(void)
 	        cmocka_unit_test(test_writer_lookups),
 	        cmocka_unit_test(test_concurrent_readers),
 	        cmocka_unit_test(test_unresolved),
+	        cmocka_unit_test(test_unresolved_concurrent),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
