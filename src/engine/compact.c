@@ -213,13 +213,20 @@ int tv_flush_imm(trove_db *db)
 	tv_memtable *m = db->imm;
 	if (!m)
 		return 0;
-	tv_mem_ref(m);
+	tv_super *s = db->super;
+	assert(s->imm == m);
+	atomic_fetch_add(&s->refs, 1);
 	uint64_t next_log = db->imm_next_log, seq = db->imm_seq, count = db->imm_count;
 	pthread_mutex_unlock(&db->mu);
+	/* Writes that did not read their keys' prior state are resolved
+	 * before the tables take them: the manifest's count is exact. */
+	int64_t unresolved = 0;
 	tv_filemeta *meta = NULL;
-	int rc = tv_write_level0(db, m, &meta);
+	int rc = tv_unresolved_delta(s, seq, &unresolved);
+	if (!rc)
+		rc = tv_write_level0(db, m, &meta);
+	tv_super_put(db, s);
 	pthread_mutex_lock(&db->mu);
-	tv_mem_unref(m);
 	if (rc)
 		return rc;
 	tv_edit e;
@@ -231,7 +238,7 @@ int tv_flush_imm(trove_db *db)
 	e.has_log_number = e.has_last_seq = e.has_count = 1;
 	e.log_number = db->use_wal ? next_log : 0;
 	e.last_seq = seq;
-	e.count = count;
+	e.count = (uint64_t)((int64_t)count + unresolved);
 	tv_deadlist dead = { 0 };
 	/* If this fails the table stays: a failed manifest sync may still
 	 * have put the edit naming it on disk.  The next open deletes it if
@@ -242,6 +249,7 @@ int tv_flush_imm(trove_db *db)
 		return rc;
 	tv_mem_unref(db->imm);
 	db->imm = NULL;
+	db->count = (uint64_t)((int64_t)db->count + unresolved);
 	atomic_fetch_add_explicit(&db->st_flushes, 1, memory_order_relaxed);
 	rc = tv_super_install(db);
 	remove_old_logs(db);

@@ -289,6 +289,49 @@ static int lookup(tv_super *s, tv_slice skey, uint64_t seq, unsigned *type, tv_b
 	return rc;
 }
 
+/* ---- Unresolved writes ----------------------------------------------------------
+ *
+ * A write that did not read its key's prior state (see get_state) leaves
+ * an unresolved entry in the memtable; its change to the live-key count is
+ * worked out here when the count is asked for or the memtable is flushed.
+ */
+
+/* A tv_mem_resolve_fn: the count change of an unresolved entry of type
+ * `type` at seq, against the newest entry before it: the older entry in
+ * its own memtable, or else the newest in the sources older than that
+ * memtable, the super version arg.  That entry is always the same
+ * (memtables reach the tables in order, and compaction keeps every key's
+ * newest entry, tombstones aside), whenever it is asked. */
+static int resolve_entry(void *arg, tv_slice key, uint64_t seq, unsigned type, int older,
+                         int *delta)
+{
+	int existed = older >= 0 && (unsigned)older != TV_TYPE_DEL;
+	if (older < 0) {
+		unsigned t = 0;
+		uint64_t es;
+		int rc = lookup(arg, key, seq - 1, &t, NULL, 0, &es, 0);
+		if (rc < 0)
+			return rc;
+		existed = rc == 1 && t != TV_TYPE_DEL;
+	}
+	*delta = (type != TV_TYPE_DEL) - existed;
+	return 0;
+}
+
+int tv_unresolved_delta(tv_super *s, uint64_t seq, int64_t *delta)
+{
+	int64_t dm = 0, di = 0;
+	/* What lies under each memtable. */
+	tv_super under_mem = { .mem = s->imm, .imm = NULL, .version = s->version };
+	tv_super under_imm = { .mem = NULL, .imm = NULL, .version = s->version };
+	int rc = tv_mem_unresolved_delta(s->mem, seq, resolve_entry, &under_mem, &dm);
+	if (!rc && s->imm)
+		rc = tv_mem_unresolved_delta(s->imm, seq, resolve_entry, &under_imm, &di);
+	if (!rc)
+		*delta = dm + di;
+	return rc;
+}
+
 /* Splits a stored value into its expiry and the user's value. */
 static int64_t split_value(unsigned type, tv_slice *v)
 {
@@ -462,6 +505,11 @@ int trove_mget(trove_db *db, const trove_snapshot *snap, size_t n, const void *c
  * before anything reaches the memtable.
  */
 
+/* In a log record, the high bit of an entry's type byte marks an
+ * unresolved entry: written without reading its key's prior state, so its
+ * change to the live-key count is not in its batch's count. */
+#define REC_UNRESOLVED 0x80
+
 typedef struct ov_entry {
 	tv_slice key;   /* stored key, in the group arena */
 	unsigned type;  /* TV_TYPE_* */
@@ -469,6 +517,7 @@ typedef struct ov_entry {
 	tv_slice value; /* the user's value */
 	uint64_t seq;   /* the sequence its batch gets */
 	uint64_t batch; /* id of the last batch that wrote it */
+	int unresolved; /* that batch wrote it without knowing its prior state */
 } ov_entry;
 
 typedef struct group {
@@ -484,8 +533,11 @@ typedef struct group {
 	size_t *touched; /* entries written by the current batch */
 	size_t ntouched, captouched;
 	uint64_t batch_id;
-	int64_t delta;   /* live-key change of the current batch */
+	int64_t delta;   /* live-key change of the current batch, but for
+	                    what its unresolved entries changed */
 	int removed;
+	int blind_ok;    /* no table holds an expiry: a key no memtable holds
+	                    has no expiry, so a write may skip reading it */
 	tv_buf tmp;
 	tv_buf *rec;
 	uint32_t nbatches;
@@ -499,7 +551,12 @@ typedef struct kstate {
 	uint64_t seq;
 	tv_slice value; /* valid until the next get_state */
 	uint64_t hash;  /* of the key, for set_entry */
+	int unresolved; /* 0: the state is known; UNREAD: it was not read (the
+	                   key is in no memtable and has no expiry); SAME_BATCH:
+	                   the current batch wrote the key unresolved */
 } kstate;
+
+enum { UNREAD = 1, SAME_BATCH = 2 };
 
 /* The time the whole group judges expiry by.  Read only when a key with
  * an expiry is met: plain writes never need the clock. */
@@ -550,7 +607,7 @@ static int ov_grow(group *g)
 /* Records the new state of a stored key, whose tv_hash64 is h, for the
  * current batch. */
 static int set_entry(group *g, tv_slice key, uint64_t h, unsigned type, int64_t exp,
-                     tv_slice value)
+                     tv_slice value, int unresolved)
 {
 	ov_entry *e = ov_find(g, key, h);
 	if (!e) {
@@ -579,6 +636,7 @@ static int set_entry(group *g, tv_slice key, uint64_t h, unsigned type, int64_t 
 	e->type = type;
 	e->exp = exp;
 	e->value = value;
+	e->unresolved = unresolved;
 	e->seq = g->base_seq + g->nbatches + 1;
 	if (e->batch != g->batch_id) {
 		if (g->ntouched == g->captouched) {
@@ -595,17 +653,47 @@ static int set_entry(group *g, tv_slice key, uint64_t h, unsigned type, int64_t 
 	return 0;
 }
 
+/* The newest entry of key in the pinned memtables, for the leader: as
+ * lookup(), but it stops short of the tables and leaves the value in the
+ * memtable. */
+static int mem_state(tv_super *s, tv_slice key, uint64_t seq, unsigned *type, tv_slice *v,
+                     uint64_t *entry_seq)
+{
+	if (tv_mem_get_for_write(s->mem, key, seq, type, v, entry_seq))
+		return 1;
+	return s->imm && tv_mem_get(s->imm, key, seq, type, v, entry_seq);
+}
+
 /* The state of a stored key as the group sees it: its own writes first,
- * then the database.  With need_value, st->value holds the whole value. */
-static int get_state(group *g, tv_slice key, int need_value, kstate *st)
+ * then the database.  With need_value, st->value holds the whole value.
+ * With may_skip (and g->blind_ok), a key no memtable holds is not looked
+ * for in the tables: st->unresolved says so. */
+static int get_state(group *g, tv_slice key, int need_value, int may_skip, kstate *st)
 {
 	st->hash = tv_hash64(key.data, key.len);
+	st->unresolved = 0;
 	ov_entry *e = ov_find(g, key, st->hash);
 	if (e) {
 		st->exists = e->type != TV_TYPE_DEL;
 		st->exp = e->exp;
 		st->seq = e->seq;
 		st->value = e->value;
+		if (e->unresolved && e->batch == g->batch_id)
+			st->unresolved = SAME_BATCH;
+		return 0;
+	}
+	if (may_skip && g->blind_ok) {
+		unsigned type;
+		tv_slice v;
+		if (!mem_state(g->s, key, g->base_seq, &type, &v, &st->seq)) {
+			st->exists = 0;
+			st->exp = 0;
+			st->unresolved = UNREAD;
+			return 0;
+		}
+		st->exists = type != TV_TYPE_DEL;
+		st->exp = st->exists ? split_value(type, &v) : 0;
+		st->value = v;
 		return 0;
 	}
 	unsigned type = 0;
@@ -626,24 +714,29 @@ static int get_state(group *g, tv_slice key, int need_value, kstate *st)
 /* Adds (TV_TYPE_PUT) or removes (TV_TYPE_DEL) an expiry index entry. */
 static int set_index(group *g, tv_slice xkey, unsigned type)
 {
-	return set_entry(g, xkey, tv_hash64(xkey.data, xkey.len), type, 0, tv_slice_make(NULL, 0));
+	return set_entry(g, xkey, tv_hash64(xkey.data, xkey.len), type, 0, tv_slice_make(NULL, 0),
+	                 0);
 }
 
 /* Moves a key from state prev to a new state, keeping the live-key count
- * and the expiry index in step. */
+ * and the expiry index in step.  A key whose prior state is unresolved
+ * gets an unresolved entry, whose count change is worked out later
+ * (resolve_entry): from the state before it, which had no expiry. */
 static int apply_op(group *g, tv_slice skey, const kstate *prev, unsigned type, int64_t exp,
                     tv_slice value)
 {
 	char xb[TV_MAX_STORED_KEY];
 	int rc = 0;
-	g->delta += (type != TV_TYPE_DEL) - prev->exists;
+	if (!prev->unresolved)
+		g->delta += (type != TV_TYPE_DEL) - prev->exists;
 	int keep_index = prev->exists && prev->exp && type == TV_TYPE_PUT_EXP && exp == prev->exp;
 	if (prev->exists && prev->exp && !keep_index)
 		rc = set_index(g, expiry_key(xb, prev->exp, skey), TV_TYPE_DEL);
 	if (!rc && type == TV_TYPE_PUT_EXP && !keep_index)
 		rc = set_index(g, expiry_key(xb, exp, skey), TV_TYPE_PUT);
 	if (!rc)
-		rc = set_entry(g, skey, prev->hash, type, type == TV_TYPE_PUT_EXP ? exp : 0, value);
+		rc = set_entry(g, skey, prev->hash, type, type == TV_TYPE_PUT_EXP ? exp : 0, value,
+		               prev->unresolved != 0);
 	return rc;
 }
 
@@ -657,7 +750,7 @@ static int check_conditions(group *g, const trove_batch *b, size_t *failed)
 	for (; tv_batch_next_cond(b, &pos, &c); i++) {
 		kstate st;
 		tv_slice skey = tv_stored_key(kb, TV_NS_DATA, c.key.data, c.key.len);
-		int rc = get_state(g, skey, c.cond == TROVE_IF_VALUE, &st);
+		int rc = get_state(g, skey, c.cond == TROVE_IF_VALUE, 0, &st);
 		if (rc)
 			return rc;
 		int ok, alive = live(g, &st);
@@ -676,12 +769,17 @@ static int check_conditions(group *g, const trove_batch *b, size_t *failed)
 	return 0;
 }
 
-static int resolve_op(group *g, const tv_op *op)
+/* Resolves one op of a batch.  may_skip: the op may skip reading its
+ * key's state from the tables if it needs nothing of it but the count
+ * (a put, or a delete whose writer does not ask what it removed). */
+static int resolve_op(group *g, const tv_op *op, int may_skip)
 {
 	char kb[TV_MAX_STORED_KEY];
 	tv_slice skey = tv_stored_key(kb, TV_NS_DATA, op->key.data, op->key.len);
 	kstate prev;
-	int rc = get_state(g, skey, op->type == TV_OP_EXPIRE, &prev);
+	may_skip = may_skip && (op->type == TV_OP_PUT || op->type == TV_OP_PUT_EXP ||
+	                        op->type == TV_OP_DEL);
+	int rc = get_state(g, skey, op->type == TV_OP_EXPIRE, may_skip, &prev);
 	if (rc)
 		return rc;
 	switch (op->type) {
@@ -694,9 +792,9 @@ static int resolve_op(group *g, const tv_op *op)
 		return apply_op(g, skey, &prev, exp ? TV_TYPE_PUT_EXP : TV_TYPE_PUT, exp, op->value);
 	}
 	case TV_OP_DEL:
-		if (!prev.exists)
+		if (!prev.exists && prev.unresolved != UNREAD)
 			return 0;
-		g->removed += live(g, &prev);
+		g->removed += live(g, &prev); /* unread: nobody asked */
 		return apply_op(g, skey, &prev, TV_TYPE_DEL, 0, tv_slice_make(NULL, 0));
 	case TV_OP_EXPIRE: {
 		if (!live(g, &prev))
@@ -744,7 +842,7 @@ static int emit_batch(group *g)
 		if (tv_buf_reserve(r, 1 + 2 * TV_MAX_VARINT32 + e->key.len + 8 + e->value.len))
 			return TROVE_ENOMEM;
 		p = r->data + r->len;
-		*p++ = (char)e->type;
+		*p++ = (char)(e->type | (e->unresolved ? REC_UNRESOLVED : 0));
 		p = tv_encode_lenprefixed(p, e->key.data, (uint32_t)e->key.len);
 		if (e->type == TV_TYPE_PUT_EXP) {
 			p = tv_encode_varint32(p, (uint32_t)(e->value.len + 8));
@@ -780,8 +878,10 @@ static int resolve_batch(group *g, tv_writer *w)
 	}
 	size_t pos = 0;
 	tv_op op;
+	/* A batch with conditions reads its keys anyway. */
+	int may_skip = b->nconds == 0;
 	while (!rc && tv_batch_next_op(b, &pos, &op))
-		rc = resolve_op(g, &op);
+		rc = resolve_op(g, &op, may_skip && (op.type != TV_OP_DEL || !w->want_removed));
 	if (rc)
 		return rc; /* the whole group fails: the overlay is now unreliable */
 	w->status = 0;
@@ -830,7 +930,8 @@ static int apply_record(tv_memtable *m, tv_slice rec, uint64_t *last_seq, int64_
 		for (uint32_t i = 0; i < nops; i++) {
 			if (p >= end)
 				return TROVE_ECORRUPT;
-			unsigned type = (unsigned char)*p++;
+			unsigned type = (unsigned char)*p & ~REC_UNRESOLVED;
+			int unresolved = (*p++ & REC_UNRESOLVED) != 0;
 			uint32_t kl, vl;
 			if (type > TV_TYPE_PUT_EXP || !(p = tv_decode_varint32(p, end, &kl)) ||
 			    kl == 0 || kl > (size_t)(end - p))
@@ -838,11 +939,13 @@ static int apply_record(tv_memtable *m, tv_slice rec, uint64_t *last_seq, int64_
 			tv_slice k = tv_slice_make(p, kl);
 			p += kl;
 			if (!(p = tv_decode_varint32(p, end, &vl)) || vl > (size_t)(end - p) ||
-			    (type == TV_TYPE_PUT_EXP && vl < 8))
+			    (type == TV_TYPE_PUT_EXP && vl < 8) ||
+			    (unresolved && k.data[0] != TV_NS_DATA))
 				return TROVE_ECORRUPT;
 			tv_slice v = tv_slice_make(p, vl);
 			p += vl;
-			int rc = tv_mem_add(m, seq, type, k, v);
+			int rc = unresolved ? tv_mem_add_unresolved(m, seq, type, k, v)
+			                    : tv_mem_add(m, seq, type, k, v);
 			if (rc)
 				return rc;
 		}
@@ -870,6 +973,26 @@ void tv_group_free(trove_db *db)
 {
 	group_free(db->grp);
 	db->grp = NULL;
+}
+
+/* True if a table of v may hold an expiry-index entry.  Every value with
+ * an expiry that is its key's newest entry in the tables has its index
+ * entry there too (both are written by one batch, so they reach the tables
+ * in one flush, and compaction drops an index entry only under a newer
+ * entry of it, written by a newer batch that also wrote the key), so
+ * without one no key the tables hold has an expiry. */
+static int tables_hold_expiry(const tv_version *v)
+{
+	for (int l = 0; l < TV_LEVELS; l++) {
+		/* Below level 0 the tables are sorted: the last one has the
+		 * largest keys. */
+		for (int i = l == 0 ? 0 : v->nfiles[l] - 1; i >= 0 && i < v->nfiles[l]; i++) {
+			tv_slice k = tv_ikey_user(tv_fm_largest(v->files[l][i]));
+			if (k.len && (unsigned char)k.data[0] != TV_NS_DATA)
+				return 1;
+		}
+	}
+	return 0;
 }
 
 /* Readies the leader's reusable group state for a new group; memory from
@@ -902,6 +1025,7 @@ static group *group_begin(trove_db *db, tv_super *s)
 	g->nops = 0;
 	g->db = db;
 	g->s = s;
+	g->blind_ok = !tables_hold_expiry(s->version);
 	g->base_seq = atomic_load_explicit(&db->last_seq, memory_order_relaxed);
 	g->now = 0;
 	g->rec = &db->wal_rec;
@@ -1136,6 +1260,7 @@ int tv_write_internal(trove_db *db, const trove_batch *b, int flags, trove_write
 	memset(&w, 0, sizeof w);
 	w.batch = b;
 	w.flags = flags;
+	w.want_removed = res != NULL;
 	pthread_mutex_lock(&db->mu);
 	if (db->queue_tail)
 		db->queue_tail->next = &w;
@@ -1330,7 +1455,7 @@ int trove_del_ex(trove_db *db, const void *key, size_t klen, const trove_cond *c
 	if (cond && (cond->kind < TROVE_IF_ANY || cond->kind > TROVE_IF_VERSION))
 		return TROVE_EINVAL;
 	trove_write_result res;
-	int rc = write_one(db, TV_OP_DEL, key, klen, NULL, 0, 0, cond, &res);
+	int rc = write_one(db, TV_OP_DEL, key, klen, NULL, 0, 0, cond, deleted ? &res : NULL);
 	if (rc == 0 && deleted)
 		*deleted = res.removed > 0;
 	return rc;
@@ -1451,10 +1576,14 @@ int trove_count(trove_db *db, uint64_t *n)
 	atomic_fetch_add(&s->refs, 1);
 	pthread_mutex_unlock(&db->mu);
 	uint64_t expired = 0;
-	int rc = tv_count_expired_at(db, s, seq, tv_now_ms(), &expired);
+	int64_t unresolved = 0;
+	int rc = tv_unresolved_delta(s, seq, &unresolved);
+	if (!rc)
+		rc = tv_count_expired_at(db, s, seq, tv_now_ms(), &expired);
 	tv_super_put(db, s);
 	if (rc)
 		return rc;
+	c = (uint64_t)((int64_t)c + unresolved);
 	*n = c >= expired ? c - expired : 0;
 	return 0;
 }
@@ -1635,8 +1764,12 @@ static int finish_recovery(trove_db *db)
 	tv_edit e;
 	tv_edit_init(&e);
 	tv_filemeta *meta = NULL;
-	int rc = 0;
-	if (tv_mem_entries(db->mem) > 0)
+	/* The replayed writes that did not read their keys' prior state are
+	 * resolved against the tables before they join them. */
+	tv_super s = { .mem = db->mem, .imm = NULL, .version = db->vs.current };
+	int64_t unresolved = 0;
+	int rc = tv_unresolved_delta(&s, TV_MAX_SEQ, &unresolved);
+	if (!rc && tv_mem_entries(db->mem) > 0)
 		rc = tv_write_level0(db, db->mem, &meta);
 	if (!rc && meta)
 		rc = tv_edit_add_file(&e, 0, meta);
@@ -1651,10 +1784,12 @@ static int finish_recovery(trove_db *db)
 		e.has_log_number = e.has_last_seq = e.has_count = 1;
 		e.log_number = db->wal_number;
 		e.last_seq = atomic_load(&db->last_seq);
-		e.count = db->count;
+		e.count = (uint64_t)((int64_t)db->count + unresolved);
 		tv_deadlist dead = { 0 };
 		rc = tv_vs_log_and_apply(&db->vs, &e, &db->mu, &dead);
 		free(dead.nums);
+		if (!rc)
+			db->count = e.count;
 	}
 	if (!rc)
 		remove_garbage(db);

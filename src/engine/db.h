@@ -110,6 +110,7 @@ enum {
 typedef struct tv_writer {
 	const trove_batch *batch; /* NULL: only the flags' work */
 	int flags;                /* TV_W_* */
+	int want_removed;         /* the caller reads res.removed */
 	int status;
 	trove_write_result res;
 	int done;
@@ -217,6 +218,12 @@ tv_slice tv_stored_key(char *buf, int ns, const void *key, size_t klen);
  * error. */
 int tv_lookup(tv_super *s, tv_slice skey, uint64_t seq, unsigned *type,
               tv_buf *val, size_t limit, uint64_t *entry_seq);
+
+/* The change to the live-key count made by the unresolved entries (writes
+ * that did not read their key's prior state) with sequence <= seq in the
+ * memtables of s, in *delta: db->count leaves them out until their
+ * memtable is flushed.  Resolves those not resolved before. */
+int tv_unresolved_delta(tv_super *s, uint64_t seq, int64_t *delta);
 
 /* Submits a writer and waits until it is committed. */
 int tv_write_internal(trove_db *db, const trove_batch *b, int flags,

@@ -55,6 +55,12 @@ struct tv_log_writer {
 	int err;       /* the first failed append; the writer is dead then */
 };
 
+/* The format version written with `magic`, and the newest one read. */
+static uint32_t newest_version(const char *magic)
+{
+	return memcmp(magic, TV_MAGIC_WAL, 8) == 0 ? TV_WAL_VERSION : TV_LOG_VERSION;
+}
+
 int tv_log_create(trove_vfs *vfs, const char *path, const char *magic, tv_log_writer **out)
 {
 	assert(strlen(magic) == 8);
@@ -68,7 +74,7 @@ int tv_log_create(trove_vfs *vfs, const char *path, const char *magic, tv_log_wr
 	}
 	char hdr[TV_LOG_HEADER];
 	memcpy(hdr, magic, 8);
-	tv_put_fixed32(hdr + 8, TV_LOG_VERSION);
+	tv_put_fixed32(hdr + 8, newest_version(magic));
 	tv_put_fixed32(hdr + 12, tv_checksum(hdr, 12));
 	rc = vfs->append(w->f, hdr, sizeof hdr);
 	if (rc) {
@@ -332,10 +338,11 @@ static int check_header(tv_log_reader *r, const char *magic)
 		return TROVE_ECORRUPT;
 	}
 	uint32_t version = tv_get_fixed32(h + 8);
-	if (version != TV_LOG_VERSION) {
+	if (version < TV_LOG_VERSION || version > newest_version(magic)) {
 		tv_logf(&r->lg, TROVE_LOG_ERROR,
-		        "%s: format version %u at offset 8, this build reads version %u", r->path,
-		        (unsigned)version, (unsigned)TV_LOG_VERSION);
+		        "%s: format version %u at offset 8, this build reads versions %u to %u",
+		        r->path, (unsigned)version, (unsigned)TV_LOG_VERSION,
+		        (unsigned)newest_version(magic));
 		return TROVE_EVERSION;
 	}
 	r->pos = r->good_end = TV_LOG_HEADER;

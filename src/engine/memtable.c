@@ -19,7 +19,13 @@
  *
  * This module must never unlink, move or change a published node (readers
  * hold plain pointers into it), never allocate from the arena outside the
- * single writer, and never take a lock.
+ * single writer, and never take a lock on the skip list's paths.
+ *
+ * Beside the skip list, a memtable keeps the list of its *unresolved*
+ * entries: writes made without reading the key's previous state (see
+ * "Counting keys exactly" in docs/ENGINE.md), in sequence order, with the
+ * change each one made to the live-key count once a resolver has worked it
+ * out.  That list is off the read path and has its own mutexes.
  *
  * Layout of one entry in the arena (8-byte aligned), for a node of height h:
  *
@@ -36,6 +42,7 @@
 #include "memtable.h"
 
 #include <assert.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,6 +95,18 @@ struct tv_memtable {
 	 * keys, and the add that follows a lookup of its key, be placed without
 	 * a search from the top. */
 	node *splice[MAX_HEIGHT];
+	/* Unresolved entries: their nodes, in sequence order.  The writer
+	 * fills unres[nunres] and publishes it by raising nunres (release); it
+	 * moves the array only under umu, and resolvers read it under umu.
+	 * rmu lets one resolver at a time extend `sums`, where sums[i] is the
+	 * count change of entries 0..i. */
+	pthread_mutex_t umu, rmu;
+	node **unres;
+	atomic_size_t nunres;
+	size_t capunres;
+	int64_t *sums;
+	size_t nsums, capsums;
+	atomic_size_t unres_bytes; /* both arrays' allocations */
 };
 
 /* A key to search for, split the way nodes store theirs. */
@@ -103,6 +122,11 @@ typedef struct skey {
 static inline const char *node_data(const node *n)
 {
 	return n->data;
+}
+
+static inline uint64_t node_seq(const node *n)
+{
+	return n->trailer >> 8;
 }
 
 /* The link of n at `level`; the node must be at least level+1 high.  The
@@ -292,6 +316,14 @@ tv_memtable *tv_mem_new_filtered(size_t expected_bytes)
 		atomic_init(link(m->head, i), NULL);
 		m->splice[i] = m->head;
 	}
+	pthread_mutex_init(&m->umu, NULL);
+	pthread_mutex_init(&m->rmu, NULL);
+	m->unres = NULL;
+	atomic_init(&m->nunres, 0);
+	m->capunres = 0;
+	m->sums = NULL;
+	m->nsums = m->capsums = 0;
+	atomic_init(&m->unres_bytes, 0);
 	atomic_init(&m->refs, 1);
 	atomic_init(&m->height, 1);
 	atomic_init(&m->entries, 0);
@@ -319,13 +351,18 @@ void tv_mem_unref(tv_memtable *m)
 	if (old != 1)
 		return;
 	tv_arena_destroy(&m->arena);
+	pthread_mutex_destroy(&m->umu);
+	pthread_mutex_destroy(&m->rmu);
+	free(m->unres);
+	free(m->sums);
 	free(m->filter);
 	free(m);
 }
 
 size_t tv_mem_usage(const tv_memtable *m)
 {
-	return tv_arena_usage(&m->arena) + (size_t)m->filter_lines * TV_BLOOM_LINE_BYTES;
+	return tv_arena_usage(&m->arena) + (size_t)m->filter_lines * TV_BLOOM_LINE_BYTES +
+	       atomic_load_explicit(&m->unres_bytes, memory_order_relaxed);
 }
 
 uint64_t tv_mem_entries(const tv_memtable *m)
@@ -369,7 +406,9 @@ static void locate(tv_memtable *m, const skey *k)
 		find_ge(m, k, m->splice);
 }
 
-int tv_mem_add(tv_memtable *m, uint64_t seq, unsigned type, tv_slice key, tv_slice value)
+/* tv_mem_add; the new node in *out. */
+static int add(tv_memtable *m, uint64_t seq, unsigned type, tv_slice key, tv_slice value,
+               node **out)
 {
 	assert(seq <= TV_MAX_SEQ && type <= TV_TYPE_PUT_EXP);
 	/* Lengths are kept in 32 bits; such an entry could never be allocated
@@ -421,7 +460,94 @@ int tv_mem_add(tv_memtable *m, uint64_t seq, unsigned type, tv_slice key, tv_sli
 	if (succ0)
 		atomic_store_explicit(&succ0->back, n, memory_order_release);
 	atomic_fetch_add_explicit(&m->entries, 1, memory_order_relaxed);
+	*out = n;
 	return 0;
+}
+
+int tv_mem_add(tv_memtable *m, uint64_t seq, unsigned type, tv_slice key, tv_slice value)
+{
+	node *n;
+	return add(m, seq, type, key, value, &n);
+}
+
+/* Grows *arr (of *cap elements of size sz) to hold at least need, counting
+ * the bytes in m->unres_bytes. */
+static int grow(tv_memtable *m, void **arr, size_t *cap, size_t need, size_t sz)
+{
+	if (need <= *cap)
+		return 0;
+	size_t nc = *cap ? *cap * 2 : 256;
+	void *na = realloc(*arr, nc * sz);
+	if (!na)
+		return TROVE_ENOMEM;
+	atomic_fetch_add_explicit(&m->unres_bytes, (nc - *cap) * sz, memory_order_relaxed);
+	*arr = na;
+	*cap = nc;
+	return 0;
+}
+
+int tv_mem_add_unresolved(tv_memtable *m, uint64_t seq, unsigned type, tv_slice key,
+                          tv_slice value)
+{
+	size_t i = atomic_load_explicit(&m->nunres, memory_order_relaxed);
+	int rc = 0;
+	if (i == m->capunres) {
+		pthread_mutex_lock(&m->umu);
+		rc = grow(m, (void **)&m->unres, &m->capunres, i + 1, sizeof *m->unres);
+		pthread_mutex_unlock(&m->umu);
+	}
+	node *n;
+	if (!rc)
+		rc = add(m, seq, type, key, value, &n);
+	if (rc)
+		return rc;
+	assert(i == 0 || node_seq(m->unres[i - 1]) <= seq);
+	m->unres[i] = n;
+	atomic_store_explicit(&m->nunres, i + 1, memory_order_release);
+	return 0;
+}
+
+int tv_mem_unresolved_delta(tv_memtable *m, uint64_t seq, tv_mem_resolve_fn fn, void *arg,
+                            int64_t *delta)
+{
+	int rc = 0;
+	pthread_mutex_lock(&m->rmu);
+	for (;;) {
+		pthread_mutex_lock(&m->umu);
+		size_t n = atomic_load_explicit(&m->nunres, memory_order_acquire);
+		node *u = NULL;
+		if (m->nsums < n && node_seq(m->unres[m->nsums]) <= seq)
+			u = m->unres[m->nsums];
+		pthread_mutex_unlock(&m->umu);
+		if (!u)
+			break;
+		/* The key's entries are adjacent, newest first, and a newer one
+		 * never goes in after u: u's successor is its older entry, if
+		 * the memtable holds one. */
+		node *next = load_next(u, 0);
+		int older = next && next->klen == u->klen &&
+		                    memcmp(node_data(next), node_data(u), u->klen) == 0
+		            ? (int)(next->trailer & 0xff)
+		            : -1;
+		int d = 0;
+		if ((rc = fn(arg, tv_slice_make(node_data(u), u->klen), node_seq(u),
+		             (unsigned)(u->trailer & 0xff), older, &d)) != 0 ||
+		    (rc = grow(m, (void **)&m->sums, &m->capsums, m->nsums + 1, sizeof *m->sums)) != 0)
+			break;
+		m->sums[m->nsums] = (m->nsums ? m->sums[m->nsums - 1] : 0) + d;
+		m->nsums++;
+	}
+	if (!rc) {
+		/* An earlier call may have resolved entries newer than seq. */
+		size_t i = m->nsums;
+		pthread_mutex_lock(&m->umu);
+		while (i > 0 && node_seq(m->unres[i - 1]) > seq)
+			i--;
+		pthread_mutex_unlock(&m->umu);
+		*delta = i ? m->sums[i - 1] : 0;
+	}
+	pthread_mutex_unlock(&m->rmu);
+	return rc;
 }
 
 /* ---- Reading ----------------------------------------------------------- */

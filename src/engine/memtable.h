@@ -34,6 +34,30 @@ void tv_mem_unref(tv_memtable *m);
 int tv_mem_add(tv_memtable *m, uint64_t seq, unsigned type, tv_slice key,
                tv_slice value);
 
+/* tv_mem_add for an entry whose change to the live-key count is not yet
+ * known (its key's previous state was not read): the entry is also added
+ * to the memtable's list of unresolved entries.  seq must be no lower than
+ * that of any unresolved entry added before (one batch's entries share
+ * theirs).  Single writer only. */
+int tv_mem_add_unresolved(tv_memtable *m, uint64_t seq, unsigned type, tv_slice key,
+                          tv_slice value);
+
+/* Works out the count change of one unresolved entry (stored key, its
+ * sequence number and type) into *delta; 0 or an error.  older is the
+ * type of the key's next older entry in the same memtable, or -1 if it has
+ * none there (then the state before the entry is in older sources). */
+typedef int (*tv_mem_resolve_fn)(void *arg, tv_slice key, uint64_t seq, unsigned type,
+                                 int older, int *delta);
+
+/* The total count change of the unresolved entries with sequence <= seq,
+ * in *delta.  Entries not resolved before are resolved with fn, in
+ * sequence order, and the results kept: fn is called once per entry over
+ * the memtable's life, so it must answer the same whenever it is called
+ * (the state before an entry never changes).  Any thread; resolvers take
+ * turns.  0 or fn's error. */
+int tv_mem_unresolved_delta(tv_memtable *m, uint64_t seq, tv_mem_resolve_fn fn, void *arg,
+                            int64_t *delta);
+
 /* Looks up the newest entry of `key` with sequence <= seq.  Returns 1 and
  * fills *type, *value (pointing into the memtable, valid while the caller
  * holds a reference) and *entry_seq; 0 if the memtable has no such entry. */
@@ -47,7 +71,8 @@ int tv_mem_get(tv_memtable *m, tv_slice key, uint64_t seq, unsigned *type,
 int tv_mem_get_for_write(tv_memtable *m, tv_slice key, uint64_t seq, unsigned *type,
                          tv_slice *value, uint64_t *entry_seq);
 
-/* Bytes of memory the memtable holds (arena blocks). */
+/* Bytes of memory the memtable holds (arena blocks, the filter and the
+ * list of unresolved entries). */
 size_t tv_mem_usage(const tv_memtable *m);
 /* Number of entries added. */
 uint64_t tv_mem_entries(const tv_memtable *m);

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "testutil.h"
@@ -662,6 +663,114 @@ static void test_list_keys(void **state)
 
 /* ---- Larger than memory: flushes, compactions, a model ------------------------------- */
 
+/* trove_count against a model while writes that skip reading their key's
+ * prior state (plain puts and deletes) mix with ones that read it (deletes
+ * that report what they removed, conditional puts, batches, keys with an
+ * expiry), across flushes, compactions and reopens; the count is checked
+ * after nearly every step, so unresolved writes are counted both while
+ * their memtable is live and once it reached the tables. */
+static void test_count_with_model(void **state)
+{
+	fixture *f = *state;
+	assert_int_equal(trove_close(f->db), 0);
+	f->o.memory_budget = 1 << 20; /* 128 KiB memtables */
+	assert_int_equal(trove_open(f->dir, &f->o, &f->db), 0);
+	enum { N = 1500 };
+	static char model[N], ttl[N]; /* live; written with an expiry */
+	memset(model, 0, sizeof model);
+	memset(ttl, 0, sizeof ttl);
+	uint64_t live = 0;
+	tu_rng r;
+	tu_rng_seed(&r, tu_seed("count_with_model"));
+	char k[32], v[200];
+	memset(v, 'v', sizeof v);
+	int64_t later = 0; /* an expiry far ahead, set once */
+	for (int step = 0; step < 30000; step++) {
+		if (step == 20000) {
+			/* Rewrite the keys with an expiry without one and compact
+			 * down, so that no table holds an expiry any more. */
+			for (int j = 0; j < N; j++)
+				if (ttl[j] && model[j]) {
+					int jl = snprintf(k, sizeof k, "key%05d", j);
+					assert_int_equal(trove_put(f->db, k, (size_t)jl, v, 5), 0);
+				}
+			memset(ttl, 0, sizeof ttl);
+			assert_int_equal(trove_compact_range(f->db, NULL, 0, NULL, 0), 0);
+		}
+		int i = (int)tu_below(&r, N), op = (int)tu_below(&r, 100);
+		int kl = snprintf(k, sizeof k, "key%05d", i);
+		int was = model[i];
+		if (op < 45) {
+			assert_int_equal(trove_put(f->db, k, (size_t)kl, v, 20 + (size_t)(step % 150)), 0);
+			model[i] = 1;
+		} else if (op < 70) {
+			assert_int_equal(trove_del(f->db, k, (size_t)kl), 0);
+			model[i] = 0;
+		} else if (op < 76) {
+			int deleted = -1;
+			assert_int_equal(trove_del_ex(f->db, k, (size_t)kl, NULL, &deleted), 0);
+			assert_int_equal(deleted, was);
+			model[i] = 0;
+		} else if (op < 80) {
+			int rc = trove_put_if_absent(f->db, k, (size_t)kl, v, 10);
+			assert_int_equal(rc, was ? TROVE_EEXIST : 0);
+			model[i] = 1;
+		} else if (op < 88) {
+			/* A batch touching a few keys, some twice. */
+			trove_batch *b = trove_batch_new();
+			for (int n = 0; n < 4; n++) {
+				int j = n == 3 ? i : (int)tu_below(&r, N);
+				kl = snprintf(k, sizeof k, "key%05d", j);
+				if (tu_below(&r, 3) == 0) {
+					assert_int_equal(trove_batch_del(b, k, (size_t)kl), 0);
+					model[j] = 0;
+				} else {
+					assert_int_equal(trove_batch_put(b, k, (size_t)kl, v, 30), 0);
+					model[j] = 1;
+				}
+			}
+			assert_int_equal(trove_write(f->db, b, NULL), 0);
+			trove_batch_free(b);
+		} else if (op < 90 && step < 15000) {
+			/* An expiry far ahead: tables then hold an expiry, and
+			 * writes read their keys again until it is gone. */
+			if (!later)
+				later = (int64_t)time(NULL) * 1000 + 3600 * 1000;
+			trove_put_opts o = { .ttl_mode = TROVE_TTL_AT, .expire_at_ms = later };
+			assert_int_equal(trove_put_ex(f->db, k, (size_t)kl, v, 40, &o, NULL), 0);
+			model[i] = ttl[i] = 1;
+		} else if (op < 91) {
+			assert_int_equal(trove_flush(f->db), 0);
+		} else if (op < 92 && step % 7 == 0) {
+			reopen(f);
+		} else if (op < 93) {
+			assert_int_equal(trove_compact_range(f->db, NULL, 0, NULL, 0), 0);
+		}
+		live = 0;
+		for (int j = 0; j < N; j++)
+			live += (uint64_t)model[j];
+		if (step % 3 == 0 || op >= 88) {
+			uint64_t n;
+			assert_int_equal(trove_count(f->db, &n), 0);
+			if (n != live)
+				fail_msg("step %d (op %d): count %llu, model %llu", step, op,
+				         (unsigned long long)n, (unsigned long long)live);
+		}
+	}
+	reopen(f);
+	uint64_t n;
+	assert_int_equal(trove_count(f->db, &n), 0);
+	assert_int_equal(n, live);
+	/* Read-only, the replayed writes are counted without being flushed. */
+	assert_int_equal(trove_put(f->db, "key00000", 8, v, 5), 0);
+	live += !model[0];
+	assert_int_equal(trove_close(f->db), 0);
+	f->o.read_only = 1;
+	assert_int_equal(trove_open(f->dir, &f->o, &f->db), 0);
+	assert_int_equal(trove_count(f->db, &n), 0);
+	assert_int_equal(n, live);
+}
+
 static void test_many_keys_with_model(void **state)
 {
 	fixture *f = *state;
@@ -1225,6 +1334,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_list_keys, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_many_keys_with_model, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cursor_walk_with_model, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_count_with_model, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_backup, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_memory_budget, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reads_during_installs, setup, teardown),

@@ -489,8 +489,27 @@ static void test_bad_header(void **state)
 		        TROVE_ECORRUPT);
 	}
 
+	/* Write-ahead logs are written at their newest version and read at
+	 * the first one too; a manifest only at the first. */
+	assert_int_equal(tv_get_fixed32(full + 8), TV_WAL_VERSION);
+	tv_put_fixed32(full + 8, TV_LOG_VERSION);
+	tv_put_fixed32(full + 12, tv_checksum(full, 12));
+	spit(fx->path, full, flen);
+	assert_int_equal(tv_log_reader_open(tv_vfs_posix(), fx->path, TV_MAGIC_WAL, &fx->lg, &r), 0);
+	tv_log_reader_close(r);
+	r = NULL;
+	memcpy(full, TV_MAGIC_MANIFEST, 8);
+	tv_put_fixed32(full + 8, TV_WAL_VERSION);
+	tv_put_fixed32(full + 12, tv_checksum(full, 12));
+	spit(fx->path, full, flen);
+	assert_int_equal(
+	        tv_log_reader_open(tv_vfs_posix(), fx->path, TV_MAGIC_MANIFEST, &fx->lg, &r),
+	        TROVE_EVERSION);
+	assert_null(r);
+	memcpy(full, TV_MAGIC_WAL, 8);
+
 	/* A newer version with a correct checksum. */
-	tv_put_fixed32(full + 8, TV_LOG_VERSION + 1);
+	tv_put_fixed32(full + 8, TV_WAL_VERSION + 1);
 	tv_put_fixed32(full + 12, tv_checksum(full, 12));
 	spit(fx->path, full, flen);
 	assert_int_equal(tv_log_reader_open(tv_vfs_posix(), fx->path, TV_MAGIC_WAL, &fx->lg, &r),

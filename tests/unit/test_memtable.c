@@ -5,7 +5,9 @@
  * tv_ikey_cmp; lookups at several sequence numbers, iteration in both
  * directions and seeks must agree with the array.  A threaded test runs
  * one writer against concurrent readers that check every snapshot they see
- * is sorted and self-consistent.
+ * is sorted and self-consistent.  The list of unresolved entries must give
+ * the running sum of its entries' count changes at any sequence number,
+ * resolving each entry once.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -615,6 +617,153 @@ static void test_concurrent_readers(void **state)
 	free(st);
 }
 
+/* ---- Unresolved entries ------------------------------------------------- */
+
+typedef struct resolver {
+	int calls;
+	uint64_t last_seq;
+} resolver;
+
+/* A resolve function whose answer is a function of the entry: +1 for a
+ * value whose key ends in an even digit, else -1, but for key "dup",
+ * which the memtable also holds as an older value; it checks that entries
+ * come in sequence order and that each is resolved once. */
+static int fake_resolve(void *arg, tv_slice key, uint64_t seq, unsigned type, int older,
+                        int *delta)
+{
+	resolver *r = arg;
+	assert_true(seq >= r->last_seq);
+	r->last_seq = seq;
+	r->calls++;
+	if (key.len == 3 && memcmp(key.data, "dup", 3) == 0) {
+		assert_int_equal(older, TV_TYPE_PUT);
+		*delta = (type != TV_TYPE_DEL) - 1;
+		return 0;
+	}
+	assert_int_equal(older, -1);
+	*delta = type != TV_TYPE_DEL && (key.data[key.len - 1] - '0') % 2 == 0 ? 1 : -1;
+	return 0;
+}
+
+static void test_unresolved(void **state)
+{
+	(void)state;
+	tv_memtable *m = tv_mem_new();
+	resolver r = { 0, 0 };
+	int64_t d = 99;
+	assert_int_equal(tv_mem_unresolved_delta(m, 100, fake_resolve, &r, &d), 0);
+	assert_int_equal(d, 0);
+	size_t base = tv_mem_usage(m);
+	char k[16];
+	int64_t want[1001] = { 0 }; /* want[s]: sum of entries with seq <= s */
+	for (int i = 1; i <= 1000; i++) {
+		snprintf(k, sizeof k, "k%04d", i);
+		unsigned type = i % 3 ? TV_TYPE_PUT : TV_TYPE_DEL;
+		/* Every other sequence number carries two entries (one batch). */
+		uint64_t seq = (uint64_t)(i + 1) / 2;
+		tv_slice key = tv_slice_make(k, strlen(k));
+		if (i % 5 == 0) {
+			assert_int_equal(tv_mem_add(m, seq, type, key, tv_slice_make("v", 1)), 0);
+		} else {
+			assert_int_equal(tv_mem_add_unresolved(m, seq, type, key, tv_slice_make("v", 1)), 0);
+			want[seq] += type != TV_TYPE_DEL && i % 2 == 0 ? 1 : -1;
+		}
+	}
+	for (int s = 1; s <= 1000; s++)
+		want[s] += want[s - 1];
+	assert_true(tv_mem_usage(m) > base);
+	/* A later call asks for less than an earlier one resolved. */
+	assert_int_equal(tv_mem_unresolved_delta(m, 300, fake_resolve, &r, &d), 0);
+	assert_int_equal(d, want[300]);
+	assert_int_equal(tv_mem_unresolved_delta(m, 120, fake_resolve, &r, &d), 0);
+	assert_int_equal(d, want[120]);
+	int calls = r.calls;
+	assert_int_equal(tv_mem_unresolved_delta(m, 250, fake_resolve, &r, &d), 0);
+	assert_int_equal(d, want[250]);
+	assert_int_equal(r.calls, calls);
+	assert_int_equal(tv_mem_unresolved_delta(m, UINT64_MAX, fake_resolve, &r, &d), 0);
+	assert_int_equal(d, want[500]);
+	assert_int_equal(r.calls, 800);
+	/* An unresolved delete over an older value of the same memtable (as
+	 * recovery replays two logs into one) and a newer key after it. */
+	assert_int_equal(tv_mem_add(m, 501, TV_TYPE_PUT, tv_slice_make("dup", 3),
+	                            tv_slice_make("v", 1)), 0);
+	assert_int_equal(tv_mem_add_unresolved(m, 502, TV_TYPE_DEL, tv_slice_make("dup", 3),
+	                                       tv_slice_make(NULL, 0)), 0);
+	assert_int_equal(tv_mem_add(m, 503, TV_TYPE_PUT, tv_slice_make("dup0", 4),
+	                            tv_slice_make("v", 1)), 0);
+	assert_int_equal(tv_mem_unresolved_delta(m, UINT64_MAX, fake_resolve, &r, &d), 0);
+	assert_int_equal(d, want[500] - 1);
+	assert_int_equal(r.calls, 801);
+	tv_mem_unref(m);
+}
+
+/* One writer adds unresolved entries while two threads resolve them: the
+ * sums must come out the same as resolving after the fact. */
+enum { UR_KEYS = 20000 };
+
+typedef struct ur_state {
+	tv_memtable *m;
+	atomic_int done;
+	atomic_int failures;
+} ur_state;
+
+static int ur_resolve(void *arg, tv_slice key, uint64_t seq, unsigned type, int older,
+                      int *delta)
+{
+	(void)arg;
+	(void)key;
+	(void)older;
+	*delta = type == TV_TYPE_DEL ? -1 : (int)(seq % 2);
+	return 0;
+}
+
+static void *ur_reader(void *arg)
+{
+	ur_state *st = arg;
+	int64_t last = 0;
+	uint64_t seq = 0;
+	while (!atomic_load(&st->done)) {
+		int64_t d;
+		seq += 7;
+		if (tv_mem_unresolved_delta(st->m, seq, ur_resolve, NULL, &d))
+			atomic_fetch_add(&st->failures, 1);
+		if (d < last - 1) /* at most one delete (-1) per sequence number */
+			atomic_fetch_add(&st->failures, 1);
+		last = d;
+	}
+	return NULL;
+}
+
+static void test_unresolved_concurrent(void **state)
+{
+	(void)state;
+	ur_state st;
+	st.m = tv_mem_new();
+	atomic_init(&st.done, 0);
+	atomic_init(&st.failures, 0);
+	pthread_t r[2];
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(pthread_create(&r[i], NULL, ur_reader, &st), 0);
+	char k[16];
+	int64_t want = 0;
+	for (uint64_t seq = 1; seq <= UR_KEYS; seq++) {
+		snprintf(k, sizeof k, "u%06llu", (unsigned long long)seq);
+		unsigned type = seq % 5 ? TV_TYPE_PUT : TV_TYPE_DEL;
+		assert_int_equal(tv_mem_add_unresolved(st.m, seq, type, tv_slice_make(k, strlen(k)),
+		                                       tv_slice_make("v", 1)), 0);
+		want += type == TV_TYPE_DEL ? -1 : (int64_t)(seq % 2);
+	}
+	atomic_store(&st.done, 1);
+	for (int i = 0; i < 2; i++)
+		pthread_join(r[i], NULL);
+	assert_int_equal(atomic_load(&st.failures), 0);
+	int64_t d;
+	assert_int_equal(tv_mem_unresolved_delta(st.m, UINT64_MAX, ur_resolve, NULL, &d), 0);
+	assert_int_equal(d, want);
+	tv_mem_unref(st.m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -628,6 +777,8 @@ int main(void)
 	        cmocka_unit_test(test_runs_and_big_entries),
 	        cmocka_unit_test(test_writer_lookups),
 	        cmocka_unit_test(test_concurrent_readers),
+	        cmocka_unit_test(test_unresolved),
+	        cmocka_unit_test(test_unresolved_concurrent),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
