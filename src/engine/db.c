@@ -613,14 +613,9 @@ static int set_entry(group *g, tv_slice key, uint64_t h, unsigned type, int64_t 
 	if (!e) {
 		if ((g->nents + 1) * 2 > g->nslots && ov_grow(g))
 			return TROVE_ENOMEM;
-		if (g->nents == g->capents) {
-			size_t nc = g->capents ? g->capents * 2 : 32;
-			ov_entry *ne = realloc(g->ents, nc * sizeof *ne);
-			if (!ne)
-				return TROVE_ENOMEM;
-			g->ents = ne;
-			g->capents = nc;
-		}
+		if (g->nents == g->capents &&
+		    tv_grow(&g->ents, &g->capents, g->nents + 1, sizeof *g->ents, 32))
+			return TROVE_ENOMEM;
 		char *kc = tv_arena_alloc(&g->arena, key.len);
 		if (!kc)
 			return TROVE_ENOMEM;
@@ -639,14 +634,9 @@ static int set_entry(group *g, tv_slice key, uint64_t h, unsigned type, int64_t 
 	e->unresolved = unresolved;
 	e->seq = g->base_seq + g->nbatches + 1;
 	if (e->batch != g->batch_id) {
-		if (g->ntouched == g->captouched) {
-			size_t nc = g->captouched ? g->captouched * 2 : 32;
-			size_t *nt = realloc(g->touched, nc * sizeof *nt);
-			if (!nt)
-				return TROVE_ENOMEM;
-			g->touched = nt;
-			g->captouched = nc;
-		}
+		if (g->ntouched == g->captouched &&
+		    tv_grow(&g->touched, &g->captouched, g->ntouched + 1, sizeof *g->touched, 32))
+			return TROVE_ENOMEM;
 		g->touched[g->ntouched++] = (size_t)(e - g->ents);
 		e->batch = g->batch_id;
 	}
