@@ -49,6 +49,7 @@
 
 #include "../util/arena.h"
 #include "../util/checksum.h"
+#include "../util/grow.h"
 #include "bloom.h"
 #include "ikey.h"
 #include "trove.h"
@@ -470,20 +471,15 @@ int tv_mem_add(tv_memtable *m, uint64_t seq, unsigned type, tv_slice key, tv_sli
 	return add(m, seq, type, key, value, &n);
 }
 
-/* Grows *arr (of *cap elements of size sz) to hold at least need, counting
- * the bytes in m->unres_bytes. */
-static int grow(tv_memtable *m, void **arr, size_t *cap, size_t need, size_t sz)
+/* Grows the array *arrp (of *cap elements of size sz) to hold at least
+ * need, counting the bytes in m->unres_bytes. */
+static int grow(tv_memtable *m, void *arrp, size_t *cap, size_t need, size_t sz)
 {
-	if (need <= *cap)
-		return 0;
-	size_t nc = *cap ? *cap * 2 : 256;
-	void *na = realloc(*arr, nc * sz);
-	if (!na)
-		return TROVE_ENOMEM;
-	atomic_fetch_add_explicit(&m->unres_bytes, (nc - *cap) * sz, memory_order_relaxed);
-	*arr = na;
-	*cap = nc;
-	return 0;
+	size_t old = *cap;
+	int rc = tv_grow(arrp, cap, need, sz, 256);
+	if (!rc)
+		atomic_fetch_add_explicit(&m->unres_bytes, (*cap - old) * sz, memory_order_relaxed);
+	return rc;
 }
 
 int tv_mem_add_unresolved(tv_memtable *m, uint64_t seq, unsigned type, tv_slice key,
@@ -493,7 +489,7 @@ int tv_mem_add_unresolved(tv_memtable *m, uint64_t seq, unsigned type, tv_slice 
 	int rc = 0;
 	if (i == m->capunres) {
 		pthread_mutex_lock(&m->umu);
-		rc = grow(m, (void **)&m->unres, &m->capunres, i + 1, sizeof *m->unres);
+		rc = grow(m, &m->unres, &m->capunres, i + 1, sizeof *m->unres);
 		pthread_mutex_unlock(&m->umu);
 	}
 	node *n;
@@ -532,7 +528,7 @@ int tv_mem_unresolved_delta(tv_memtable *m, uint64_t seq, tv_mem_resolve_fn fn, 
 		int d = 0;
 		if ((rc = fn(arg, tv_slice_make(node_data(u), u->klen), node_seq(u),
 		             (unsigned)(u->trailer & 0xff), older, &d)) != 0 ||
-		    (rc = grow(m, (void **)&m->sums, &m->capsums, m->nsums + 1, sizeof *m->sums)) != 0)
+		    (rc = grow(m, &m->sums, &m->capsums, m->nsums + 1, sizeof *m->sums)) != 0)
 			break;
 		m->sums[m->nsums] = (m->nsums ? m->sums[m->nsums - 1] : 0) + d;
 		m->nsums++;
