@@ -328,10 +328,7 @@ static int at_or_past(const tv_block_iter *it, tv_slice target, tv_slice t, size
  * K > P.)  A skipped entry's key is never rebuilt: the entry the scan
  * stops at shares at most m bytes with its predecessor, and those are
  * t's.  Where a user key ends first, tv_ikey_cmp decides and the next
- * entry is decoded and compared in full.  So is an entry that shares
- * nothing (s = 0 < m): it may be a restart point, whose key is stored
- * whole whatever it shares, and a scan may run past one (a hash index
- * lookup starts a restart point early). */
+ * entry is decoded and compared in full. */
 static void scan_to(tv_block_iter *it, tv_slice target)
 {
 	tv_slice t = tv_ikey_user(target);
@@ -377,12 +374,8 @@ static void scan_to(tv_block_iter *it, tv_slice target)
 			return;
 		while (it->rindex + 1 < it->blk.nrestarts && restart_point(it, it->rindex + 1) <= off)
 			it->rindex++;
-		if (f.shared < m) {
-			if (f.shared > 0)
-				return;
-			m = 0; /* a whole key: compared in full */
-			diverged = 0;
-		}
+		if (f.shared < m)
+			return;
 	}
 }
 
@@ -431,77 +424,6 @@ void tv_block_iter_next(tv_block_iter *it)
 {
 	assert(tv_block_iter_valid(it));
 	parse_next(it);
-}
-
-/* ---- Point-lookup hash index ------------------------------------------- */
-
-size_t tv_block_hash_buckets(size_t size)
-{
-	if (size >= TV_BLOCK_HASH_MANY)
-		return 0;
-	size_t n = 16;
-	while (n < size / 32)
-		n <<= 1;
-	return n;
-}
-
-int tv_block_hash_build(const tv_block *blk, uint16_t *buckets, size_t nbuckets,
-                        uint64_t (*hash)(tv_slice user))
-{
-	assert(nbuckets > 0 && (nbuckets & (nbuckets - 1)) == 0);
-	assert(blk->restarts < TV_BLOCK_HASH_MANY);
-	for (size_t i = 0; i < nbuckets; i++)
-		buckets[i] = TV_BLOCK_HASH_EMPTY;
-	tv_block_iter it;
-	tv_block_iter_init(&it, blk);
-	char last[TV_BLOCK_ITER_INLINE];
-	size_t last_len = SIZE_MAX; /* no key yet, or one too long to keep */
-	for (tv_block_iter_seek_first(&it); tv_block_iter_valid(&it); tv_block_iter_next(&it)) {
-		tv_slice u = tv_ikey_user(it.key);
-		if (u.len == last_len && memcmp(u.data, last, u.len) == 0)
-			continue; /* an older version: the first one's restart serves */
-		last_len = u.len <= sizeof last ? u.len : SIZE_MAX;
-		if (last_len != SIZE_MAX)
-			memcpy(last, u.data, u.len);
-		uint16_t here = (uint16_t)restart_point(&it, it.rindex);
-		uint16_t *b = &buckets[hash(u) & (nbuckets - 1)];
-		/* Restart points come in order, so *b is never after here; a key
-		 * one restart point later is reached by scanning from *b. */
-		if (*b == TV_BLOCK_HASH_EMPTY)
-			*b = here;
-		else if (*b != here && *b != TV_BLOCK_HASH_MANY &&
-		         (it.rindex == 0 || restart_point(&it, it.rindex - 1) != *b))
-			*b = TV_BLOCK_HASH_MANY;
-	}
-	int rc = it.status;
-	tv_block_iter_fini(&it);
-	return rc;
-}
-
-void tv_block_iter_find(tv_block_iter *it, tv_slice target, const uint16_t *buckets,
-                        size_t nbuckets, uint64_t hash)
-{
-	assert(target.len >= TV_TRAILER);
-	uint16_t b = buckets[hash & (nbuckets - 1)];
-	if (b == TV_BLOCK_HASH_MANY || it->status || it->blk.nrestarts == 0) {
-		tv_block_iter_seek(it, target);
-		return;
-	}
-	if (b == TV_BLOCK_HASH_EMPTY) {
-		mark_end(it); /* no key of the block hashes there */
-		return;
-	}
-	if (b >= it->blk.restarts) {
-		fail(it, TROVE_ECORRUPT);
-		return;
-	}
-	/* Entries before restart point b sort before target's user key.  The
-	 * last restart index keeps the scan from reading the restart array to
-	 * track it: hence no stepping afterwards. */
-	it->key = tv_slice_make(NULL, 0);
-	it->next = b;
-	it->rindex = it->blk.nrestarts - 1;
-	scan_to(it, target);
 }
 
 /* One entry of the interval cached by prev. */

@@ -141,36 +141,4 @@ void tv_block_iter_seek_restart(tv_block_iter *it, uint32_t i);
 void tv_block_iter_next(tv_block_iter *it);
 void tv_block_iter_prev(tv_block_iter *it);
 
-/* ---- Point-lookup hash index --------------------------------------------
- *
- * An index built in memory when a data block is read for a point lookup
- * (it is never written to a file): buckets of 16 bits, chosen by a hash
- * of the user key, each holding the offset of the restart point from
- * which the first entry of every user key hashing there can be reached
- * by a short scan (the earlier of two neighbouring restart points when
- * two keys share a bucket), TV_BLOCK_HASH_EMPTY when no key of the block
- * hashes there, or TV_BLOCK_HASH_MANY when keys too far apart do.  A
- * lookup then reads one bucket and scans from that restart point: it
- * touches neither the restart array nor the restart keys a binary search
- * passes, each a cache line of a block that is usually not in the CPU
- * cache. */
-#define TV_BLOCK_HASH_EMPTY UINT16_C(0xffff)
-#define TV_BLOCK_HASH_MANY UINT16_C(0xfffe)
-
-/* How many buckets to give a block of `size` bytes: a power of two, about
- * one per 32 bytes, or 0 if the block is too big for 16-bit offsets. */
-size_t tv_block_hash_buckets(size_t size);
-/* Fills the nbuckets (from tv_block_hash_buckets) buckets for blk, hashing
- * user keys with hash.  0, or TROVE_ECORRUPT if the block does not decode
- * (the buckets are then unusable). */
-int tv_block_hash_build(const tv_block *blk, uint16_t *buckets, size_t nbuckets,
-                        uint64_t (*hash)(tv_slice user));
-/* Positions it, an iterator over the block the buckets were built for, at
- * the first entry >= target if the block holds target's user key (whose
- * hash is `hash`); if it does not, it may end anywhere or invalid.  For
- * point lookups only: afterwards the iterator may be read (key, value,
- * status) but must be sought again before it steps. */
-void tv_block_iter_find(tv_block_iter *it, tv_slice target, const uint16_t *buckets,
-                        size_t nbuckets, uint64_t hash);
-
 #endif

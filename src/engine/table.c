@@ -19,7 +19,6 @@
 #include "table.h"
 
 #include <assert.h>
-#include <stdatomic.h>
 #include <limits.h>
 #include <lz4.h>
 #include <stdbool.h>
@@ -381,21 +380,10 @@ void tv_table_builder_free(tv_table_builder *b)
  * One allocation (block_alloc, block_free), its bytes inline. */
 typedef struct table_block {
 	tv_block blk; /* parsed view, for data and index blocks */
-	/* A data block read for a point lookup has room for a hash index
-	 * (block.h) in the allocation's last bytes (else hindex is NULL).  It
-	 * is built by the second lookup to use the block, once the block has
-	 * shown it is worth keeping an index for: a block read once pays
-	 * nothing (a build costs about as much as decompressing the block).
-	 * hstate says whether it is usable. */
-	uint16_t *hindex;
-	size_t nbuckets;
-	atomic_int hstate; /* HASH_* */
 	size_t size;  /* bytes of contents */
 	size_t alloc; /* bytes allocated, header included */
 	char data[];
 } table_block;
-
-enum { HASH_NONE, HASH_BUILDING, HASH_READY };
 
 struct tv_table {
 	trove_vfs *vfs;
@@ -449,20 +437,13 @@ static int read_exact(const tv_table *t, uint64_t off, void *buf, size_t n, cons
 
 /* A block of n content bytes, from the cache's recycled memory when the
  * table has a cache (so that block memory stays within the cache's
- * capacity whichever thread reads), else from malloc; with `hashed`, and
- * room after the contents for the hash index of a block of n bytes.
- * NULL on ENOMEM. */
-static table_block *block_alloc(const tv_table *t, size_t n, bool hashed)
+ * capacity whichever thread reads), else from malloc.  NULL on ENOMEM. */
+static table_block *block_alloc(const tv_table *t, size_t n)
 {
-	size_t nbuckets = hashed ? tv_block_hash_buckets(n) : 0;
-	size_t alloc = sizeof(table_block) + n + (n & 1) + nbuckets * sizeof(uint16_t);
+	size_t alloc = sizeof(table_block) + n;
 	table_block *tb = t->cache ? tv_cache_alloc(t->cache, alloc) : malloc(alloc);
-	if (tb) {
+	if (tb)
 		tb->alloc = alloc;
-		tb->nbuckets = nbuckets;
-		tb->hindex = nbuckets ? (uint16_t *)((char *)tb + alloc) - nbuckets : NULL;
-		atomic_init(&tb->hstate, HASH_NONE);
-	}
 	return tb;
 }
 
@@ -476,8 +457,8 @@ static void block_free(const tv_table *t, table_block *tb)
 }
 
 /* Expands a compressed block: varint32 raw size, then the payload. */
-static int decompress(const tv_table *t, const char *src, size_t n, int type, bool hashed,
-                      table_block **out, const char **why)
+static int decompress(const tv_table *t, const char *src, size_t n, int type, table_block **out,
+                      const char **why)
 {
 	uint32_t ulen;
 	const char *p = tv_decode_varint32(src, src + n, &ulen);
@@ -486,7 +467,7 @@ static int decompress(const tv_table *t, const char *src, size_t n, int type, bo
 		return TROVE_ECORRUPT;
 	}
 	size_t clen = (size_t)(src + n - p);
-	table_block *tb = block_alloc(t, ulen, hashed);
+	table_block *tb = block_alloc(t, ulen);
 	if (!tb) {
 		*why = "out of memory";
 		return TROVE_ENOMEM;
@@ -509,16 +490,12 @@ static int decompress(const tv_table *t, const char *src, size_t n, int type, bo
 }
 
 /* Reads the block at h (never through the cache), checks its checksum and
- * decompresses it, leaving room for a hash index if `hashed`.  On failure
- * *why says what was wrong at h.off. */
-static int read_raw(const tv_table *t, bhandle h, bool hashed, table_block **out,
-                    const char **why)
+ * decompresses it.  On failure *why says what was wrong at h.off. */
+static int read_raw(const tv_table *t, bhandle h, table_block **out, const char **why)
 {
 	assert(h.size <= TV_BLOCK_MAX_SIZE);
 	size_t n = (size_t)h.size;
-	/* A raw block's index is sized for its bytes and the trailer, which
-	 * can only round the bucket count up. */
-	table_block *tb = block_alloc(t, n + TRAILER_SIZE, hashed);
+	table_block *tb = block_alloc(t, n + TRAILER_SIZE);
 	if (!tb) {
 		*why = "out of memory";
 		return TROVE_ENOMEM;
@@ -537,7 +514,7 @@ static int read_raw(const tv_table *t, bhandle h, bool hashed, table_block **out
 		*out = tb;
 		return 0;
 	} else if (type == BLOCK_LZ4 || type == BLOCK_ZSTD) {
-		rc = decompress(t, tb->data, n, (int)type, hashed, out, why);
+		rc = decompress(t, tb->data, n, (int)type, out, why);
 	} else {
 		*why = "unknown block type";
 		rc = TROVE_ECORRUPT;
@@ -546,13 +523,11 @@ static int read_raw(const tv_table *t, bhandle h, bool hashed, table_block **out
 	return rc;
 }
 
-/* read_raw (with room for a hash index if `hashed`), then parses the
- * block's restart array. */
-static int read_block(const tv_table *t, bhandle h, bool hashed, table_block **out,
-                      const char **why)
+/* read_raw, then parses the block's restart array. */
+static int read_block(const tv_table *t, bhandle h, table_block **out, const char **why)
 {
 	table_block *tb;
-	int rc = read_raw(t, h, hashed, &tb, why);
+	int rc = read_raw(t, h, &tb, why);
 	if (rc)
 		return rc;
 	if (tv_block_parse(&tb->blk, tb->data, tb->size)) {
@@ -577,25 +552,19 @@ static int data_handle(const tv_table *t, tv_slice v, bhandle *h)
 }
 
 /* Gets the data block at h from the cache, or else from disk, inserting
- * it into the cache if fill (and there is a cache); a block read for a
- * point lookup (`point`) and cached gets room for a hash index; *hit
- * (if not NULL) says whether it was found in the cache.  Release it with
+ * it into the cache if fill (and there is a cache).  Release it with
  * put_block(t, *hd, *tb); *hd is NULL when the block is the caller's
  * alone. */
-static int get_block(const tv_table *t, bhandle h, bool fill, bool point, tv_cache_handle **hd,
-                     table_block **tb, bool *hit)
+static int get_block(const tv_table *t, bhandle h, bool fill, tv_cache_handle **hd,
+                     table_block **tb)
 {
 	*hd = NULL;
 	if (t->cache && (*hd = tv_cache_lookup(t->cache, t->file_number, h.off))) {
 		*tb = tv_cache_value(*hd);
-		if (hit)
-			*hit = true;
 		return 0;
 	}
-	if (hit)
-		*hit = false;
 	const char *why = NULL;
-	int rc = read_block(t, h, point && fill && t->cache, tb, &why);
+	int rc = read_block(t, h, tb, &why);
 	if (rc) {
 		if (rc != TROVE_ENOMEM)
 			tv_logf(t->lg, TROVE_LOG_ERROR, "%s: %s at offset %llu", t->path, why,
@@ -609,28 +578,6 @@ static int get_block(const tv_table *t, bhandle h, bool fill, bool point, tv_cac
 			return TROVE_ENOMEM; /* the cache freed the block */
 	}
 	return 0;
-}
-
-/* The hash index of a data block a point lookup holds, building it if
- * this lookup found the block in the cache and nobody has built it; NULL
- * if there is none (yet). */
-static const uint16_t *block_hash(table_block *tb, bool cached)
-{
-	if (!tb->hindex)
-		return NULL;
-	int st = atomic_load_explicit(&tb->hstate, memory_order_acquire);
-	if (st == HASH_READY)
-		return tb->hindex;
-	if (st != HASH_NONE || !cached ||
-	    !atomic_compare_exchange_strong_explicit(&tb->hstate, &st, HASH_BUILDING,
-	                                             memory_order_acquire, memory_order_relaxed))
-		return NULL;
-	/* A block that does not decode keeps no index (left BUILDING): the
-	 * plain seek reports the damage. */
-	if (tv_block_hash_build(&tb->blk, tb->hindex, tb->nbuckets, tv_bloom_hash))
-		return NULL;
-	atomic_store_explicit(&tb->hstate, HASH_READY, memory_order_release);
-	return tb->hindex;
 }
 
 static void put_block(const tv_table *t, tv_cache_handle *hd, table_block *tb)
@@ -728,17 +675,17 @@ static int open_meta(tv_table *t)
 {
 	const char *why;
 	table_block *props = NULL;
-	int rc = read_block(t, t->index_h, false, &t->index, &why);
+	int rc = read_block(t, t->index_h, &t->index, &why);
 	if (rc)
 		return rc == TROVE_ECORRUPT ? corrupt(t, t->index_h.off, why) : rc;
 	if (t->filter_h.size || t->filter_h.off) {
-		rc = read_raw(t, t->filter_h, false, &t->filter, &why);
+		rc = read_raw(t, t->filter_h, &t->filter, &why);
 		if (rc)
 			return rc == TROVE_ECORRUPT ? corrupt(t, t->filter_h.off, why) : rc;
 		if (!tv_bloom_valid(tv_slice_make(t->filter->data, t->filter->size)))
 			return corrupt(t, t->filter_h.off, "malformed bloom filter");
 	}
-	rc = read_raw(t, t->props_h, false, &props, &why);
+	rc = read_raw(t, t->props_h, &props, &why);
 	if (rc)
 		return rc == TROVE_ECORRUPT ? corrupt(t, t->props_h.off, why) : rc;
 	rc = decode_props(t, tv_slice_make(props->data, props->size));
@@ -975,16 +922,11 @@ int tv_table_get_hashed(tv_table *t, tv_slice target, uint64_t hash,
 	} else {
 		tv_cache_handle *hd;
 		table_block *tb;
-		bool hit;
-		rc = get_block(t, h, true, true, &hd, &tb, &hit);
+		rc = get_block(t, h, true, &hd, &tb);
 		if (!rc) {
 			tv_block_iter di;
 			tv_block_iter_init(&di, &tb->blk);
-			const uint16_t *hx = block_hash(tb, hit);
-			if (hx)
-				tv_block_iter_find(&di, target, hx, tb->nbuckets, hash);
-			else
-				tv_block_iter_seek(&di, target);
+			tv_block_iter_seek(&di, target);
 			if (tv_block_iter_valid(&di) && tv_slice_eq(tv_ikey_user(di.key), ukey))
 				rc = fn(arg, di.key, di.value);
 			else if (di.status)
@@ -1046,7 +988,7 @@ static bool load_block(table_iter *it)
 		return true;
 	}
 	drop_block(it);
-	int rc = get_block(it->t, h, it->fill_cache, false, &it->hd, &it->tb, NULL);
+	int rc = get_block(it->t, h, it->fill_cache, &it->hd, &it->tb);
 	if (rc) {
 		it->status = rc;
 		return false;
@@ -1267,7 +1209,7 @@ static int verify_read(verifier *v, bhandle h, bool parse, table_block **out)
 {
 	const char *why = NULL;
 	*out = NULL;
-	int rc = parse ? read_block(v->t, h, false, out, &why) : read_raw(v->t, h, false, out, &why);
+	int rc = parse ? read_block(v->t, h, out, &why) : read_raw(v->t, h, out, &why);
 	if (rc == TROVE_ECORRUPT) {
 		problem(v, h.off, why);
 		return 0;

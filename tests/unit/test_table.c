@@ -581,77 +581,6 @@ static void test_block_restart_boundaries(void **state)
 	restart_boundaries(16);
 }
 
-/* A hash that sends every key to one bucket. */
-static uint64_t one_bucket(tv_slice user)
-{
-	(void)user;
-	return 0;
-}
-
-/* Checks tv_block_iter_find on blk (d's entries) with the given buckets:
- * every entry, the newest version of every user key, and user keys the
- * block lacks. */
-static void check_find(const tv_block *blk, const dataset *d, size_t nbuckets,
-                       uint64_t (*hash)(tv_slice))
-{
-	uint16_t *buckets = malloc(nbuckets * sizeof *buckets);
-	assert_non_null(buckets);
-	assert_int_equal(tv_block_hash_build(blk, buckets, nbuckets, hash), 0);
-	tv_block_iter it;
-	tv_block_iter_init(&it, blk);
-	for (size_t i = 0; i < d->n; i++) {
-		tv_slice k = ekey(&d->e[i]);
-		tv_slice u = tv_ikey_user(k);
-		tv_block_iter_find(&it, k, buckets, nbuckets, hash(u));
-		assert_true(tv_block_iter_valid(&it));
-		assert_slice_eq(it.key, k);
-		assert_slice_eq(it.value, eval(&d->e[i]));
-		size_t klen;
-		char *newest = make_ikey(u.data, u.len, TV_MAX_SEQ, TV_SEEK_TYPE, &klen);
-		tv_slice nk = tv_slice_make(newest, klen);
-		tv_block_iter_find(&it, nk, buckets, nbuckets, hash(u));
-		assert_true(tv_block_iter_valid(&it));
-		assert_slice_eq(it.key, ekey(&d->e[lower_bound(d, nk)]));
-		free(newest);
-	}
-	for (size_t n = 0; n < d->nusers; n++) { /* odd user keys: absent */
-		char uk[32];
-		size_t ulen = user_key(uk, 2 * n + 1), klen;
-		char *k = make_ikey(uk, ulen, TV_MAX_SEQ, TV_SEEK_TYPE, &klen);
-		tv_slice u = tv_slice_make(uk, ulen);
-		tv_block_iter_find(&it, tv_slice_make(k, klen), buckets, nbuckets, hash(u));
-		assert_false(tv_block_iter_valid(&it) && tv_slice_eq(tv_ikey_user(it.key), u));
-		free(k);
-	}
-	assert_int_equal(it.status, 0);
-	tv_block_iter_fini(&it);
-	free(buckets);
-}
-
-/* The point-lookup hash index finds every key from its bucket's restart
- * point, whatever the restart interval, however many buckets (one: every
- * key shares it) and however keys collide. */
-static void test_block_hash_find(void **state)
-{
-	(void)state;
-	dataset d = make_dataset(300, 31);
-	const int intervals[] = {1, 2, TV_BLOCK_RESTART_INTERVAL, 16};
-	for (size_t i = 0; i < sizeof intervals / sizeof *intervals; i++) {
-		tv_block_builder bb;
-		tv_block blk;
-		size_t size = build_block_every(&bb, &d, &blk, intervals[i]);
-		assert_true(tv_block_hash_buckets(size) >= size / 64);
-		const size_t counts[] = {1, 2, 16, tv_block_hash_buckets(size)};
-		for (size_t c = 0; c < sizeof counts / sizeof *counts; c++) {
-			check_find(&blk, &d, counts[c], tv_bloom_hash);
-			check_find(&blk, &d, counts[c], one_bucket);
-		}
-		tv_block_builder_free(&bb);
-	}
-	assert_int_equal(tv_block_hash_buckets(TV_BLOCK_HASH_MANY), 0); /* 16-bit offsets */
-	free_dataset(&d);
-}
-
 static void test_block_empty(void **state)
 {
 	(void)state;
@@ -1435,7 +1364,6 @@ int main(void)
 	        cmocka_unit_test(test_block_roundtrip),
 	        cmocka_unit_test(test_block_seek_random),
 	        cmocka_unit_test(test_block_restart_boundaries),
-	        cmocka_unit_test(test_block_hash_find),
 	        cmocka_unit_test(test_block_empty),
 	        cmocka_unit_test(test_block_hostile),
 	        cmocka_unit_test(test_bloom),
