@@ -978,7 +978,7 @@ static void test_cursor_walk_with_model(void **state)
 
 typedef struct writer_arg {
 	trove_db *db;
-	volatile int stop;
+	atomic_int stop;
 	int written;
 } writer_arg;
 
@@ -986,7 +986,7 @@ static void *writer_main(void *p)
 {
 	writer_arg *a = p;
 	char k[32];
-	while (!a->stop) {
+	while (!atomic_load(&a->stop)) {
 		snprintf(k, sizeof k, "w%08d", a->written);
 		if (trove_put(a->db, k, strlen(k), k, strlen(k)) != 0)
 			break;
@@ -1005,7 +1005,7 @@ static void test_backup(void **state)
 	usleep(20 * 1000);
 	char *bdir = tu_join(f->dir, "backup");
 	assert_int_equal(trove_backup(f->db, bdir), 0);
-	a.stop = 1;
+	atomic_store(&a.stop, 1);
 	pthread_join(t, NULL);
 	assert_true(a.written > 0);
 	assert_int_equal(trove_backup(f->db, bdir), TROVE_EEXIST);
@@ -1053,7 +1053,7 @@ typedef struct problems {
 typedef struct budget_reader {
 	trove_db *db;
 	int keys;
-	volatile int stop;
+	atomic_int stop;
 	uint64_t seed;
 } budget_reader;
 
@@ -1063,7 +1063,7 @@ static void *budget_reader_main(void *p)
 	tu_rng rng;
 	tu_rng_seed(&rng, r->seed);
 	char k[32];
-	while (!r->stop) {
+	while (!atomic_load(&r->stop)) {
 		snprintf(k, sizeof k, "key%08d", (int)tu_below(&rng, (uint64_t)r->keys));
 		void *v;
 		size_t vl;
@@ -1140,7 +1140,7 @@ static void test_memory_budget(void **state)
 		over = over_budget(f->db, budget, 4, why, sizeof why);
 	}
 	for (int i = 0; i < 4; i++) {
-		r[i].stop = 1;
+		atomic_store(&r[i].stop, 1);
 		pthread_join(th[i], NULL);
 	}
 	assert_int_equal(rc, 0);
