@@ -153,7 +153,8 @@ const bench_engine bench_trove = {
                  "nosync = TROVE_SYNC_NONE (write(2) to the log, no fsync); "
                  "sync = TROVE_SYNC_ALWAYS (fdatasync before a write returns, shared "
                  "by concurrent writers). Cache cap = memory_budget, which covers "
-                 "memtables (1/4) and the block cache (1/2): stricter than the peers' "
+                 "its memtables (1/8 each, two at most), the block cache and every "
+                 "open table's index and filter blocks: stricter than the peers' "
                  "block-cache-only caps.",
         .caps = BENCH_ORDERED | BENCH_ATOMIC_BATCH,
         .version = tv_version,
