@@ -521,10 +521,8 @@ int tv_mem_unresolved_delta(tv_memtable *m, uint64_t seq, tv_mem_resolve_fn fn, 
 		 * never goes in after u: u's successor is its older entry, if
 		 * the memtable holds one. */
 		node *next = load_next(u, 0);
-		int older = next && next->klen == u->klen &&
-		                    memcmp(node_data(next), node_data(u), u->klen) == 0
-		            ? (int)(next->trailer & 0xff)
-		            : -1;
+		skey uk = node_skey(u);
+		int older = next && same_user_key(next, &uk) ? (int)(next->trailer & 0xff) : -1;
 		int d = 0;
 		if ((rc = fn(arg, tv_slice_make(node_data(u), u->klen), node_seq(u),
 		             (unsigned)(u->trailer & 0xff), older, &d)) != 0 ||

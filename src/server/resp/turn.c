@@ -57,7 +57,7 @@ struct resp_turn {
 	char *arena;
 	size_t used, acap;
 	char **argv; /* for a replayed command */
-	int argvcap;
+	size_t argvcap;
 	uint64_t gen; /* numbers the batches, so a connection knows its mark's */
 	srv_stats *st;
 };
@@ -132,14 +132,9 @@ static int record(resp_turn *tn, resp_client *c, const resp_cmd *cmd, int argc, 
  * against the engine. */
 static void rerun(resp_turn *tn, const turn_cmd *q, int in_batch)
 {
-	if (q->argc > tn->argvcap) {
-		char **na = realloc(tn->argv, (size_t)q->argc * sizeof *na);
-		if (!na) {
-			add_error(q->c, "ERR out of memory");
-			return;
-		}
-		tn->argv = na;
-		tn->argvcap = q->argc;
+	if (srv_grow(&tn->argv, &tn->argvcap, (size_t)q->argc, sizeof *tn->argv, 8)) {
+		add_error(q->c, "ERR out of memory");
+		return;
 	}
 	size_t *lens = (size_t *)(void *)(tn->arena + q->off);
 	char *p = tn->arena + q->off + (size_t)q->argc * sizeof(size_t);
