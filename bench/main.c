@@ -505,6 +505,32 @@ static void check_found(const char *what, uint64_t found, uint64_t want)
 			return -1;                                                                 \
 	} while (0)
 
+/* CPU seconds used so far by every thread of this process. */
+static double cpu_secs(void)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+	       (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+/* Waits until the engine's background work (flushes, compactions) left
+ * behind by the writes has finished, so that a read phase measures reads
+ * and not the state a compaction happened to be in: the process is idle
+ * once it used under 2% of a core over 200 ms.  Gives up after 60 s. */
+static void settle(const char *before)
+{
+	double t0 = now(), c0 = cpu_secs();
+	while (now() - t0 < 60) {
+		usleep(200000);
+		double c1 = cpu_secs();
+		if (c1 - c0 < 0.004)
+			break;
+		c0 = c1;
+	}
+	fprintf(stderr, "  %-10s settled in %.1f s before %s\n", "", now() - t0, before);
+}
+
 /* The nosync workloads on num keys. */
 static int part_main(part_ctx *pc)
 {
@@ -530,6 +556,7 @@ static int part_main(part_ctx *pc)
 
 	j = (job){.kind = J_PUT_RAND, .count = c->num, .range = c->num, .gen = 1, .seed = 21};
 	TRY(run_single(pc, W_OVERWRITE, &j, 0));
+	settle("readrandom");
 
 	j = (job){.kind = J_GET, .count = c->reads, .range = c->num, .seed = 31};
 	TRY(run_single(pc, W_READRANDOM, &j, 1));
@@ -664,6 +691,7 @@ static int part_big(part_ctx *pc)
 	part_close(pc);
 	send_line("D big %llu\n", (unsigned long long)disk_usage(pc->dir));
 	TRY(part_open(pc));
+	settle("big-readrandom");
 	j = (job){.kind = J_GET, .count = c->big_reads, .range = c->big_num, .seed = 92};
 	TRY(run_single(pc, W_BIG_READRANDOM, &j, 1));
 	check_found("big-readrandom", j.found, j.done);
