@@ -653,7 +653,7 @@ void *tv_timer_main(void *arg)
 		if (db->shutting_down)
 			break;
 		int need_sync = db->use_wal && db->opts.sync == TROVE_SYNC_PERIODIC &&
-		                atomic_load(&db->wal_dirty) &&
+		                db->wal_end > db->wal_durable &&
 		                (uint64_t)tv_now_ms() - db->last_sync_ms >= db->opts.sync_period_ms;
 		int bad = db->bad;
 		pthread_mutex_unlock(&db->mu);

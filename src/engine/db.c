@@ -6,12 +6,14 @@
  * one at the head becomes the leader, takes a group of queued writers,
  * and without holding mu: checks each batch's conditions and resolves its
  * ops against the database plus the effects of earlier batches of the
- * group (the overlay), encodes the results as one log record, appends and
- * (per the sync policy) syncs it once for the whole group, and inserts the
- * record into the memtable.  Then it publishes the new last sequence
- * number under mu and wakes the group.  Because the leader alone decides
- * conditions and applies writes, conditional writes are atomic and the
- * live-key counter is exact.
+ * group (the overlay), encodes the results as one log record, appends it
+ * and inserts it into the memtable.  Then, under mu, it publishes the new
+ * last sequence number and wakes the group - or, if the group must be
+ * durable, leaves the writer queue to the next leader and waits in the
+ * sync pipeline, where one fsync at a time covers every group appended
+ * before it began (under sync=always the group's writes are published
+ * only then).  Because the leader alone decides conditions and applies
+ * writes, conditional writes are atomic and the live-key counter is exact.
  *
  * Reads pin a super version (memtables + table version) and look the key
  * up newest first, at the published sequence number or a snapshot's.
@@ -888,11 +890,24 @@ static int resolve_batch(group *g, tv_writer *w)
 }
 
 /* A log record: fixed64 first sequence, fixed32 batch count, one flags
- * byte, then the batches (docs/FORMAT.md). */
+ * byte, [fixed64 durable offset,] then the batches (docs/FORMAT.md). */
 #define REC_HEADER 13
 /* The record was written under a sync policy that does not sync every
  * write, so after a power loss the log may have holes (see recovery). */
 #define REC_RELAXED 1
+/* The record was appended while earlier ones were not yet durable (the
+ * sync pipeline); the header holds how far the log was durable then. */
+#define REC_PIPELINED 2
+
+/* If rec is a pipelined record, 1 and how far the log was durable when
+ * it was appended in *at; otherwise 0. */
+static int record_durable_at(tv_slice rec, uint64_t *at)
+{
+	if (rec.len < REC_HEADER + 8 || !(rec.data[12] & REC_PIPELINED))
+		return 0;
+	*at = tv_get_fixed64(rec.data + REC_HEADER);
+	return 1;
+}
 
 /* Decodes a log record and inserts it into m.  Returns the last sequence
  * number in *last_seq, the live-key change in *delta and the record's
@@ -908,6 +923,11 @@ static int apply_record(tv_memtable *m, tv_slice rec, uint64_t *last_seq, int64_
 	uint32_t nb = tv_get_fixed32(p + 8);
 	*flags = (unsigned char)p[12];
 	p += REC_HEADER;
+	if (*flags & REC_PIPELINED) {
+		if (end - p < 8)
+			return TROVE_ECORRUPT;
+		p += 8;
+	}
 	if (seq == 0 || seq > TV_MAX_SEQ - nb)
 		return TROVE_ECORRUPT;
 	int64_t d = 0;
@@ -1016,29 +1036,19 @@ static group *group_begin(trove_db *db, tv_super *s)
 	g->db = db;
 	g->s = s;
 	g->blind_ok = !tables_hold_expiry(s->version);
-	g->base_seq = atomic_load_explicit(&db->last_seq, memory_order_relaxed);
+	g->base_seq = db->write_seq;
 	g->now = 0;
 	g->rec = &db->wal_rec;
 	return g;
 }
 
-/* Syncs the log, counting it.  Called by the leader only. */
-static int sync_wal(trove_db *db)
-{
-	int rc = tv_log_sync(db->wal);
-	if (rc == 0) {
-		db->wal_dirty = 0;
-		db->last_sync_ms = (uint64_t)tv_now_ms();
-		atomic_fetch_add_explicit(&db->st_syncs, 1, memory_order_relaxed);
-	}
-	return rc;
-}
-
-/* Runs a group of writers [first, last] without holding mu.  Returns an
- * error that fails every writer of the group still marked successful;
- * *new_seq and *delta describe what was committed. */
+/* Runs a group of writers [first, last] without holding mu; the log is
+ * durable up to durable_at (or further).  Returns an error that fails
+ * every writer of the group still marked successful; *new_seq and *delta
+ * describe what was committed, and *durable says whether the writers must
+ * wait for the log to be durable past it. */
 static int commit_group(trove_db *db, tv_super *s, tv_writer *first, tv_writer *last,
-                        uint64_t *new_seq, int64_t *delta)
+                        uint64_t durable_at, uint64_t *new_seq, int64_t *delta, int *durable)
 {
 	group *g = group_begin(db, s);
 	if (!g)
@@ -1047,13 +1057,22 @@ static int commit_group(trove_db *db, tv_super *s, tv_writer *first, tv_writer *
 	 * it is appended where it was built. */
 	tv_buf *r = g->rec;
 	tv_buf_clear(r);
-	if (tv_buf_reserve(r, TV_LOG_RECORD_HEADER + REC_HEADER))
+	/* Under sync=always a record appended while earlier ones still wait
+	 * for their sync says so: after a power loss, damage before it may
+	 * be a torn write of the pipeline, not corruption (see recovery). */
+	int pipelined = db->opts.sync == TROVE_SYNC_ALWAYS && durable_at < db->wal_end;
+	size_t hlen = REC_HEADER + (pipelined ? 8 : 0);
+	if (tv_buf_reserve(r, TV_LOG_RECORD_HEADER + hlen))
 		return TROVE_ENOMEM;
 	char *hdr = r->data + TV_LOG_RECORD_HEADER;
 	tv_put_fixed64(hdr, g->base_seq + 1);
 	tv_put_fixed32(hdr + 8, 0); /* the batch count, known at the end */
 	hdr[12] = db->opts.sync == TROVE_SYNC_ALWAYS ? 0 : REC_RELAXED;
-	r->len = TV_LOG_RECORD_HEADER + REC_HEADER;
+	if (pipelined) {
+		hdr[12] |= REC_PIPELINED;
+		tv_put_fixed64(hdr + REC_HEADER, durable_at);
+	}
+	r->len = TV_LOG_RECORD_HEADER + hlen;
 	int rc = 0, want_sync = 0;
 	for (tv_writer *w = first; !rc; w = w->next) {
 		want_sync |= w->flags & TV_W_SYNC;
@@ -1066,46 +1085,217 @@ static int commit_group(trove_db *db, tv_super *s, tv_writer *first, tv_writer *
 	}
 	*new_seq = g->base_seq;
 	*delta = 0;
-	if (rc || (g->nbatches == 0 && !want_sync))
+	/* Under sync=always even a group that wrote nothing waits: its
+	 * failed conditions may have read writes not yet durable. */
+	*durable = db->use_wal &&
+	           (want_sync || db->opts.sync == TROVE_SYNC_ALWAYS ||
+	            (db->opts.sync == TROVE_SYNC_PERIODIC &&
+	             (uint64_t)tv_now_ms() - db->last_sync_ms >= db->opts.sync_period_ms));
+	if (rc || g->nbatches == 0)
 		goto out;
 	tv_put_fixed32(r->data + TV_LOG_RECORD_HEADER + 8, g->nbatches);
 	if (db->use_wal) {
-		int sync = want_sync || db->opts.sync == TROVE_SYNC_ALWAYS ||
-		           (db->opts.sync == TROVE_SYNC_PERIODIC &&
-		            (uint64_t)tv_now_ms() - db->last_sync_ms >= db->opts.sync_period_ms);
-		if (g->nbatches) {
-			rc = tv_log_append_framed(db->wal, r->data, r->len);
-			if (rc) {
-				db->wal_broken = 1;
-				goto out;
-			}
-			db->wal_dirty = 1;
-			atomic_fetch_add_explicit(&db->st_wal_bytes, r->len, memory_order_relaxed);
+		rc = tv_log_append_framed(db->wal, r->data, r->len);
+		if (rc) {
+			db->wal_broken = 1;
+			goto out;
 		}
-		if (sync && db->wal_dirty && (rc = sync_wal(db)) != 0) {
-			/* The record may or may not be on disk: refuse writes until
-			 * a reopen settles what the log holds. */
+		atomic_fetch_add_explicit(&db->st_wal_bytes, r->len, memory_order_relaxed);
+	}
+	int64_t d;
+	unsigned f;
+	tv_slice rec = tv_slice_make(r->data + TV_LOG_RECORD_HEADER, r->len - TV_LOG_RECORD_HEADER);
+	rc = apply_record(s->mem, rec, new_seq, &d, &f);
+	if (rc) {
+		db->bad = 1;
+		goto out;
+	}
+	*delta = d;
+	atomic_fetch_add_explicit(&db->st_writes, g->nops, memory_order_relaxed);
+out:
+	return rc;
+}
+
+/* ---- The sync pipeline ----------------------------------------------------- */
+
+/* A group that must be durable leaves the writer queue once its record is
+ * appended and waits in db->sync_head's list, so the next leader appends
+ * its group while this one's sync runs: a writer that arrives during a
+ * sync joins the next one without waiting for the queue.  One sync runs
+ * at a time, outside mu, run by a waiting leader; it makes the log
+ * durable up to db->wal_end as it was when it began, and completes every
+ * group that ends there.  Under sync=always a group's writes become
+ * visible (last_seq, the count) only then, in log order. */
+
+/* Group commit waits at most this long (and half the last sync) for the
+ * writers the last sync released to come back. */
+#define GATHER_MAX_US 2000
+
+/* Marks the writers of group [first, last] done (failed with rc if it is
+ * set) and wakes them. */
+static void finish_group(tv_writer *first, tv_writer *last, int rc)
+{
+	for (tv_writer *x = first, *next;; x = next) {
+		next = x->next;
+		if (rc)
+			x->status = rc;
+		x->done = 1;
+		if (x->has_cv)
+			pthread_cond_signal(&x->cv);
+		if (x == last)
+			break;
+	}
+}
+
+/* Completes the groups of the list that end at or before end (all of
+ * them, failed with rc, if rc is set); returns how many writers. */
+static unsigned complete_syncs(trove_db *db, uint64_t end, int rc)
+{
+	unsigned n = 0;
+	tv_writer *g;
+	while ((g = db->sync_head) != NULL && (rc || g->end <= end)) {
+		db->sync_head = g->sync_next;
+		if (!db->sync_head)
+			db->sync_tail = NULL;
+		db->sync_writers -= g->nwriters;
+		n += g->nwriters;
+		if (!rc && g->publish) {
+			db->count = (uint64_t)((int64_t)db->count + g->delta);
+			atomic_store_explicit(&db->last_seq, g->seq, memory_order_release);
+		}
+		finish_group(g, g->last, rc);
+	}
+	return n;
+}
+
+/* Before a sync begins while others already wait: group commit.  The
+ * writers the last sync released bring their next writes a moment later;
+ * begun at once, this sync would cover only the groups that arrived while
+ * the last one ran, the returning writers would wait for the one after,
+ * and the writers would settle into two cohorts, each waiting for two
+ * syncs per write.  So wait until as many writers wait as the last sync
+ * released on top of those that waited then, or half the last sync's
+ * duration (at most GATHER_MAX_US) has passed since it ended.  A lone
+ * writer waits for nothing. */
+static void gather(trove_db *db, tv_writer *self)
+{
+	uint64_t wait = db->last_sync_us / 2 < GATHER_MAX_US ? db->last_sync_us / 2 : GATHER_MAX_US;
+	uint64_t deadline = db->last_sync_end_us + wait;
+	db->gatherer = self;
+	while (db->sync_writers < db->gather_target && !db->bad) {
+		uint64_t now = tv_now_us();
+		if (now >= deadline)
+			break;
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		uint64_t ns = (uint64_t)ts.tv_nsec + (deadline - now) * 1000u;
+		ts.tv_sec += (time_t)(ns / 1000000000u);
+		ts.tv_nsec = (long)(ns % 1000000000u);
+		pthread_cond_timedwait(&self->cv, &db->mu, &ts);
+	}
+	db->gatherer = NULL;
+	db->gather_target = 0;
+}
+
+/* Runs one sync for the list (mu held, no sync running, the list not
+ * empty); self, the leader of a group in the list, gathers first.  A
+ * failed sync fails every group waiting and the handle: after a failed
+ * fsync the kernel may or may not have kept the data, so only a reopen
+ * can say what the log holds. */
+static void run_sync(trove_db *db, tv_writer *self)
+{
+	db->syncing = 1;
+	if (self && db->gather_target > db->sync_writers)
+		gather(db, self);
+	int rc = db->bad ? TROVE_EBADDB : 0;
+	uint64_t target = db->wal_end;
+	if (!rc) {
+		tv_log_writer *wal = db->wal;
+		pthread_mutex_unlock(&db->mu);
+		uint64_t t0 = tv_now_us();
+		rc = tv_log_sync(wal);
+		uint64_t t1 = tv_now_us();
+		pthread_mutex_lock(&db->mu);
+		db->last_sync_us = t1 - t0;
+		db->last_sync_end_us = t1;
+		if (rc) {
 			db->bad = 1;
 			tv_logf(&db->lg, TROVE_LOG_ERROR, "write-ahead log sync failed: %s",
 			        trove_strerror(rc));
-			goto out;
+		} else {
+			db->wal_durable = target;
+			db->last_sync_ms = (uint64_t)tv_now_ms();
+			atomic_fetch_add_explicit(&db->st_syncs, 1, memory_order_relaxed);
 		}
 	}
-	if (g->nbatches) {
-		int64_t d;
-		unsigned f;
-		tv_slice rec = tv_slice_make(r->data + TV_LOG_RECORD_HEADER,
-		                             r->len - TV_LOG_RECORD_HEADER);
-		rc = apply_record(s->mem, rec, new_seq, &d, &f);
-		if (rc) {
-			db->bad = 1;
-			goto out;
-		}
-		*delta = d;
-		atomic_fetch_add_explicit(&db->st_writes, g->nops, memory_order_relaxed);
+	db->syncing = 0;
+	unsigned released = complete_syncs(db, target, rc);
+	if (!rc)
+		db->gather_target = db->sync_writers + released;
+	/* The first group left runs the next sync. */
+	if (db->sync_head)
+		pthread_cond_signal(&db->sync_head->cv);
+	else if (db->draining)
+		pthread_cond_broadcast(&db->drain_cv);
+}
+
+/* Takes the group ending at last off the head of the writer queue and
+ * wakes the next leader (mu held). */
+static void leave_queue(trove_db *db, tv_writer *last)
+{
+	db->queue_head = last->next;
+	if (!db->queue_head)
+		db->queue_tail = NULL;
+	last->next = NULL;
+	if (db->queue_head)
+		pthread_cond_signal(&db->queue_head->cv);
+}
+
+/* Leader w, its group [w, last] committed (appended, applied) and
+ * described by w's sync fields, leaves the writer queue so that the next
+ * leader can go on, and waits until the log is durable past its record
+ * (mu held). */
+static void wait_durable(trove_db *db, tv_writer *w, tv_writer *last)
+{
+	leave_queue(db, last);
+	if (w->end <= db->wal_durable && !db->sync_head) {
+		finish_group(w, last, 0); /* nothing of it, or before it, waits */
+		return;
 	}
-out:
-	return rc;
+	if (!w->has_cv) {
+		pthread_cond_init(&w->cv, NULL);
+		w->has_cv = 1;
+	}
+	w->sync_next = NULL;
+	if (db->sync_tail)
+		db->sync_tail->sync_next = w;
+	else
+		db->sync_head = w;
+	db->sync_tail = w;
+	db->sync_writers += w->nwriters;
+	if (db->gatherer && db->sync_writers >= db->gather_target)
+		pthread_cond_signal(&db->gatherer->cv);
+	while (!w->done) {
+		if (!db->syncing)
+			run_sync(db, w);
+		else
+			pthread_cond_wait(&w->cv, &db->mu);
+	}
+}
+
+/* Waits until no group waits for a sync and none runs (mu held): before
+ * the log is switched. */
+static void drain_syncs(trove_db *db)
+{
+	while (db->syncing || db->sync_head) {
+		if (!db->syncing) {
+			run_sync(db, NULL);
+		} else {
+			db->draining++;
+			pthread_cond_wait(&db->drain_cv, &db->mu);
+			db->draining--;
+		}
+	}
 }
 
 /* ---- The write path: the queue and room in the memtable ------------------- */
@@ -1122,10 +1312,14 @@ static int new_wal(trove_db *db)
 	char path[4096];
 	tv_file_path(path, sizeof path, db->path, number, "log");
 	tv_log_writer *w;
-	if (db->wal && db->wal_dirty) {
-		int rc = sync_wal(db);
+	drain_syncs(db);
+	if (db->bad)
+		return TROVE_EBADDB;
+	if (db->wal && db->wal_end > db->wal_durable) {
+		int rc = tv_log_sync(db->wal);
 		if (rc)
 			return rc;
+		atomic_fetch_add_explicit(&db->st_syncs, 1, memory_order_relaxed);
 	}
 	/* The header is synced on its own: a power loss in the first record's
 	 * sync must leave a torn tail, not a damaged header. */
@@ -1145,7 +1339,7 @@ static int new_wal(trove_db *db)
 	db->wal = w;
 	db->wal_number = number;
 	db->wal_broken = 0;
-	db->wal_dirty = 0;
+	db->wal_end = db->wal_durable = tv_log_size(w);
 	return 0;
 }
 
@@ -1271,35 +1465,41 @@ int tv_write_internal(trove_db *db, const trove_batch *b, int flags, trove_write
 		tv_writer *last = rc ? &w : build_group(db);
 		uint64_t new_seq = 0;
 		int64_t delta = 0;
+		int durable = 0;
 		if (!rc) {
 			tv_super *s = db->super;
+			uint64_t durable_at = db->wal_durable;
 			atomic_fetch_add(&s->refs, 1);
 			pthread_mutex_unlock(&db->mu);
-			rc = commit_group(db, s, &w, last, &new_seq, &delta);
+			rc = commit_group(db, s, &w, last, durable_at, &new_seq, &delta, &durable);
 			tv_super_put(db, s);
 			pthread_mutex_lock(&db->mu);
-			if (!rc) {
+		}
+		if (!rc) {
+			db->write_seq = new_seq;
+			if (db->use_wal)
+				db->wal_end = tv_log_size(db->wal);
+			atomic_fetch_add_explicit(&db->st_groups, 1, memory_order_relaxed);
+			/* Under sync=always, a write is seen once it is durable. */
+			w.publish = durable && db->opts.sync == TROVE_SYNC_ALWAYS;
+			if (!w.publish) {
 				db->count = (uint64_t)((int64_t)db->count + delta);
 				atomic_store_explicit(&db->last_seq, new_seq, memory_order_release);
-				atomic_fetch_add_explicit(&db->st_groups, 1, memory_order_relaxed);
 			}
 		}
-		/* Pop the group and wake it. */
-		for (;;) {
-			tv_writer *x = db->queue_head;
-			db->queue_head = x->next;
-			if (!db->queue_head)
-				db->queue_tail = NULL;
-			if (rc)
-				x->status = rc;
-			x->done = 1;
-			if (x != &w)
-				pthread_cond_signal(&x->cv);
-			if (x == last)
-				break;
+		if (!rc && durable) {
+			w.last = last;
+			w.end = db->wal_end;
+			w.seq = new_seq;
+			w.delta = delta;
+			w.nwriters = 1;
+			for (tv_writer *x = &w; x != last; x = x->next)
+				w.nwriters++;
+			wait_durable(db, &w, last);
+		} else {
+			leave_queue(db, last);
+			finish_group(&w, last, rc);
 		}
-		if (db->queue_head)
-			pthread_cond_signal(&db->queue_head->cv);
 	}
 	pthread_mutex_unlock(&db->mu);
 	if (w.has_cv)
@@ -1632,6 +1832,31 @@ static int cmp_u64(const void *a, const void *b)
  * there a power loss may leave holes in the unsynced part, so recovery
  * stops at the damage, keeps the prefix before it and ignores newer logs
  * (point-in-time recovery), and says so in the log. */
+/* After damage at offset `damaged` of the newest log, written under
+ * sync=always: true if every intact record after it was appended while the
+ * log was durable no further than the damage.  Then no sync had covered
+ * the damaged bytes when anything after them was written: what a power
+ * loss during the sync pipeline leaves (the writes after the damage were
+ * waiting for a sync, not yet acknowledged), and it is dropped like a torn
+ * tail.  Damage there to bytes a later sync did cover (the media's, not a
+ * crash's) cannot be told from that, as damage to the last record of any
+ * log cannot be told from a torn tail. */
+static int pipeline_tail(tv_log_reader *r, uint64_t damaged)
+{
+	tv_slice rec;
+	int rc;
+	do {
+		if (tv_log_reader_skip_damage(r))
+			return 0;
+		while ((rc = tv_log_read(r, &rec)) == 1) {
+			uint64_t at;
+			if (!record_durable_at(rec, &at) || at > damaged)
+				return 0;
+		}
+	} while (rc == TROVE_ECORRUPT);
+	return rc == 0;
+}
+
 static int replay_logs(trove_db *db, name_list *logs)
 {
 	if (logs->n > 1)
@@ -1691,6 +1916,15 @@ static int replay_logs(trove_db *db, name_list *logs)
 			rc = 0;
 			stopped = 1;
 		}
+		uint64_t damaged = tv_log_reader_good_end(r);
+		if (rc == TROVE_ECORRUPT && i == logs->n - 1 && pipeline_tail(r, damaged)) {
+			tv_logf(&db->lg, TROVE_LOG_WARN,
+			        "%s: damaged after offset %llu, before records appended while it "
+			        "was not yet durable: a torn write of the sync pipeline; recovery "
+			        "keeps what precedes it",
+			        path, (unsigned long long)damaged);
+			rc = 0;
+		}
 		if (rc == 0 && tv_log_reader_torn(r))
 			tv_logf(&db->lg, TROVE_LOG_INFO, "%s: dropped a torn tail after offset %llu",
 			        path, (unsigned long long)tv_log_reader_good_end(r));
@@ -1699,6 +1933,7 @@ static int replay_logs(trove_db *db, name_list *logs)
 			return rc;
 	}
 	atomic_store(&db->last_seq, last);
+	db->write_seq = last;
 	db->count = (uint64_t)count;
 	return 0;
 }
@@ -1910,6 +2145,7 @@ static void free_db(trove_db *db)
 	pthread_mutex_destroy(&db->compact_mu);
 	pthread_mutex_destroy(&db->err_mu);
 	pthread_cond_destroy(&db->bg_cv);
+	pthread_cond_destroy(&db->drain_cv);
 	free(db->path);
 	free(db);
 }
@@ -1974,6 +2210,7 @@ int trove_open(const char *path, const trove_options *opts, trove_db **out)
 	pthread_mutex_init(&db->compact_mu, NULL);
 	pthread_mutex_init(&db->err_mu, NULL);
 	pthread_cond_init(&db->bg_cv, NULL);
+	pthread_cond_init(&db->drain_cv, NULL);
 	db->snapshots.next = db->snapshots.prev = &db->snapshots;
 	db->lg.fn = tv_db_log;
 	db->lg.arg = db;
@@ -2036,7 +2273,7 @@ int trove_close(trove_db *db)
 	}
 	stop_threads(db);
 	int rc = 0;
-	if (db->wal && db->wal_dirty && !db->wal_broken && !db->bad)
+	if (db->wal && db->wal_end > db->wal_durable && !db->wal_broken && !db->bad)
 		rc = tv_log_sync(db->wal);
 	free_db(db);
 #ifdef __GLIBC__

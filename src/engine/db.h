@@ -114,9 +114,18 @@ typedef struct tv_writer {
 	int status;
 	trove_write_result res;
 	int done;
-	int has_cv;               /* cv is initialised: it queued behind another */
+	int has_cv;               /* cv is initialised */
 	pthread_cond_t cv;
 	struct tv_writer *next;
+	/* Set in a group's leader while the group waits for the log to be
+	 * durable past its record (db->sync_head's list; see db.c). */
+	struct tv_writer *last;      /* the group's last writer */
+	struct tv_writer *sync_next; /* the next group waiting */
+	uint64_t end;                /* log offset just past the group's record */
+	uint64_t seq;                /* last sequence number of the group */
+	int64_t delta;               /* its change to the live-key count */
+	int publish;                 /* seq and delta become visible when durable */
+	unsigned nwriters;
 } tv_writer;
 
 #define TV_READ_STRIPES 16
@@ -139,10 +148,23 @@ struct trove_db {
 	tv_writer *queue_head, *queue_tail;
 	tv_log_writer *wal;
 	uint64_t wal_number;
-	atomic_int wal_dirty; /* appended since the last sync */
+	uint64_t wal_end;     /* the log's size after the last group appended */
+	uint64_t wal_durable; /* the log is durable up to here */
 	int wal_broken;       /* an append failed: start a new log */
 	_Atomic uint64_t last_sync_ms;
 	_Atomic uint64_t last_seq; /* published: readers see <= this */
+	uint64_t write_seq;   /* last sequence number written (>= last_seq) */
+	/* The sync pipeline (mu): groups whose writers wait for the log to be
+	 * durable past their records, in log order, linked through their
+	 * leaders; at most one sync runs at a time, outside mu. */
+	tv_writer *sync_head, *sync_tail;
+	unsigned sync_writers;  /* writers in that list */
+	int syncing;            /* a sync is running (or gathering writers) */
+	tv_writer *gatherer;    /* the syncer, while it waits for writers */
+	unsigned gather_target; /* writers the next sync waits for */
+	uint64_t last_sync_us, last_sync_end_us; /* duration, end (monotonic) */
+	int draining;           /* threads waiting on drain_cv */
+	pthread_cond_t drain_cv; /* the list emptied and no sync runs */
 	uint64_t count;       /* live-key counter (expired-unreaped included) */
 	atomic_int bad;       /* a log sync failed: writes refused */
 	int bg_error;         /* last background failure, cleared on success */

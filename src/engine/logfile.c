@@ -166,6 +166,7 @@ struct tv_log_reader {
 	uint64_t file_size; /* taken at open */
 	uint64_t pos;       /* offset of the next record */
 	uint64_t good_end;  /* just past the last intact record returned */
+	uint64_t intact_after; /* damage with an intact record here after it */
 	int torn;
 	int state; /* READING, AT_END, or a sticky negative error */
 	/* The read buffer holds file bytes [buf_off, buf_off + buf_len). */
@@ -295,6 +296,7 @@ static int classify_damage(tv_log_reader *r)
 		r->torn = 1;
 		return 0;
 	case REC_OK:
+		r->intact_after = at;
 		tv_logf(&r->lg, TROVE_LOG_ERROR,
 		        "%s: damaged record at offset %llu (an intact record follows at offset "
 		        "%llu)",
@@ -411,6 +413,16 @@ int tv_log_read(tv_log_reader *r, tv_slice *record)
 		rc = classify_damage(r);
 	r->state = rc < 0 ? rc : AT_END;
 	return rc;
+}
+
+int tv_log_reader_skip_damage(tv_log_reader *r)
+{
+	if (r->state != TROVE_ECORRUPT || r->intact_after <= r->pos)
+		return TROVE_ECORRUPT;
+	r->pos = r->intact_after;
+	r->intact_after = 0;
+	r->state = READING;
+	return 0;
 }
 
 int tv_log_reader_torn(const tv_log_reader *r)

@@ -30,10 +30,12 @@
 #define TV_MAGIC_WAL "TROVEWAL"
 #define TV_MAGIC_MANIFEST "TROVEMAN"
 #define TV_LOG_VERSION 1
-/* Write-ahead logs are at version 2: their records may hold unresolved
- * entries (docs/FORMAT.md), which a build that reads only version 1 must
- * refuse rather than take for damage.  Version 1 logs are still read. */
-#define TV_WAL_VERSION 2
+/* Write-ahead logs are at version 3: since version 2 their records may
+ * hold unresolved entries, since 3 a record header may say how far the
+ * log was durable when it was appended (docs/FORMAT.md); a build that
+ * reads only an older version must refuse a newer log rather than take
+ * what it does not know for damage.  Versions 1 and 2 are still read. */
+#define TV_WAL_VERSION 3
 
 typedef struct tv_log_writer tv_log_writer;
 typedef struct tv_log_reader tv_log_reader;
@@ -71,6 +73,11 @@ int tv_log_read(tv_log_reader *r, tv_slice *record);
 int tv_log_reader_torn(const tv_log_reader *r);
 /* Offset just past the last intact record returned. */
 uint64_t tv_log_reader_good_end(const tv_log_reader *r);
+/* After tv_log_read returned TROVE_ECORRUPT for a damaged record that an
+ * intact record follows: moves to that record, so that tv_log_read goes on
+ * from there (the caller decides whether the damage was an error).
+ * Returns 0, or TROVE_ECORRUPT when the error was of another kind. */
+int tv_log_reader_skip_damage(tv_log_reader *r);
 void tv_log_reader_close(tv_log_reader *r);
 
 #endif

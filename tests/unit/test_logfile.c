@@ -406,6 +406,40 @@ static void test_corrupt_middle(void **state)
 	free(full);
 }
 
+/* tv_log_reader_skip_damage: after damage with intact records after it,
+ * reading goes on at the first of them (recovery uses it to look at what
+ * follows damage); after any other error it refuses. */
+static void test_skip_damage(void **state)
+{
+	fixture *fx = *state;
+	const size_t lens[] = {40, 100, 30, 500, 20};
+	const size_t n = sizeof lens / sizeof lens[0];
+	uint64_t offs[sizeof lens / sizeof lens[0] + 1];
+	write_log(fx->path, TV_MAGIC_WAL, lens, n, offs);
+	size_t flen;
+	char *full = slurp(fx->path, &flen);
+	full[offs[1] + 10] ^= 0x40;
+	full[offs[3] + 20] ^= 0x40;
+	spit(fx->path, full, flen);
+	tv_log_reader *r;
+	assert_int_equal(tv_log_reader_open(tv_vfs_posix(), fx->path, TV_MAGIC_WAL, &fx->lg, &r), 0);
+	tv_slice rec;
+	assert_int_equal(tv_log_read(r, &rec), 1);
+	assert_int_equal(tv_log_read(r, &rec), TROVE_ECORRUPT);
+	assert_int_equal(tv_log_reader_good_end(r), offs[1]);
+	assert_int_equal(tv_log_reader_skip_damage(r), 0);
+	assert_int_equal(tv_log_read(r, &rec), 1);
+	assert_int_equal(rec.len, lens[2]);
+	assert_int_equal(tv_log_read(r, &rec), TROVE_ECORRUPT);
+	assert_int_equal(tv_log_reader_skip_damage(r), 0);
+	assert_int_equal(tv_log_read(r, &rec), 1);
+	assert_int_equal(rec.len, lens[4]);
+	assert_int_equal(tv_log_read(r, &rec), 0);
+	assert_int_equal(tv_log_reader_skip_damage(r), TROVE_ECORRUPT);
+	tv_log_reader_close(r);
+	free(full);
+}
+
 /* Damage followed by a candidate record too big to verify within the scan
  * budget: the reader cannot rule out an intact record, so it reports
  * corruption instead of dropping what may be acknowledged data. */
@@ -571,6 +605,7 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(test_garbage_tail, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_zero_tail, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_corrupt_middle, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_skip_damage, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_scan_budget, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_damaged_last_record, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_bad_header, setup, teardown),
