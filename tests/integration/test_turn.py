@@ -75,6 +75,27 @@ def test_pipelined_mixed_commands_answer_in_order(make_server):
     raw.close()
 
 
+def test_values_a_batch_reads_count_against_its_cap(make_server):
+    """The values a turn's batch holds for its commit - the ones its reads
+    loaded after its first write - count against its 8 MiB cap, so a
+    pipeline of reads of large values between two SETs commits in two
+    batches rather than holding every value until the turn ends (STRLEN:
+    its small replies do not pause the connection as 4 MiB of unsent
+    replies would)."""
+    s = make_server()
+    c = s.client()
+    big = b"x" * (1 << 20)
+    for i in range(12):
+        c.set("big%d" % i, big)
+    before = info_stats(c)["trove_turn_batches"]
+    raw = s.raw()
+    cmds = [("SET", "a", "1")] + [("STRLEN", "big%d" % i) for i in range(12)] + [("SET", "b", "2")]
+    got = pipelined(raw, cmds)
+    assert got == ["OK"] + [len(big)] * 12 + ["OK"]
+    assert info_stats(c)["trove_turn_batches"] - before == 2
+    raw.close()
+
+
 def test_racing_batches_stay_exact(make_server):
     """Clients on both workers pipeline INCRs of the same few keys and
     SET NX of the same lock keys: every increment is answered with its own

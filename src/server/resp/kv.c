@@ -19,14 +19,14 @@
  * which keeps a read-only turn free and a write-only turn unconditional:
  * until the batch has written something, reads add no condition (such a
  * read takes effect when it runs, before anything the batch will commit),
- * and each command reads the engine afresh - an entry an earlier command
- * loaded is read again - while within one command the entry stands, so
- * that INCR's write finds what its read loaded; once the batch has
- * written, an entry read from the engine is *required* - its version
- * becomes a condition of the commit - because that read takes effect at
- * the commit, after the batch's earlier writes.  A write that depends on
- * a read (a condition, KEEPTTL, INCR's version) makes the read required
- * too.  In EXEC every read is required.
+ * and what a command loaded is forgotten when the next one begins
+ * (kv_txn_next_command), so each command reads the engine afresh while a
+ * write finds what its own command's read loaded (INCR, SET ... GET);
+ * once the batch has written, an entry read from the engine is
+ * *required* - its version becomes a condition of the commit - because
+ * that read takes effect at the commit, after the batch's earlier writes.
+ * A write that depends on a read (a condition, KEEPTTL, INCR's version)
+ * makes the read required too.  In EXEC every read is required.
  *
  * Outside EXEC and turn batches every call is the matching trove.h call,
  * nothing more.  This file never replies to a client and never takes a
@@ -115,7 +115,6 @@ typedef struct kv_ent {
 	size_t vlen;
 	int64_t expire_at;
 	uint64_t base; /* the engine's version when loaded; 0: absent */
-	uint64_t cmd;  /* in a turn's batch: the command that loaded it */
 	size_t slot;   /* its place in the hash index */
 	unsigned loaded : 1;
 	unsigned required : 1; /* base is a condition of the commit */
@@ -143,9 +142,8 @@ struct kv_txn {
 	int err; /* a write half-applied to the overlay failed: so does the commit */
 	kv_pool pool;   /* the entries */
 	int turn;       /* a loop turn's batch (turn.c), not an EXEC */
-	uint64_t cmd;   /* numbers the batch's commands (kv_txn_next_command) */
 	size_t nwrites; /* writes applied to the overlay */
-	size_t bytes;   /* keys and values written, roughly */
+	size_t bytes;   /* keys and values written, and values read, roughly */
 };
 
 /* Keys compare bytewise, a shorter key first on ties: the engine's order. */
@@ -194,7 +192,8 @@ static void val_release(kv_ent *e)
 
 void kv_txn_next_command(kv_txn *t)
 {
-	t->cmd++;
+	if (t->turn && !t->nwrites && t->n)
+		kv_txn_reset(t);
 }
 
 void kv_txn_reset(kv_txn *t)
@@ -331,15 +330,6 @@ static size_t ent_lower_bound(const kv_txn *t, const char *key, size_t klen, int
 	return lo;
 }
 
-/* 1 if e, in a turn's batch that has written nothing yet, was loaded by
- * an earlier command.  Such a read took effect when it ran, so a later
- * command reads the engine again; within one command the entry stands,
- * so that a write finds what its own read loaded (INCR, SET ... GET). */
-static int ent_stale(const kv_txn *t, const kv_ent *e)
-{
-	return t->turn && !t->nwrites && e->cmd != t->cmd;
-}
-
 /* The entry of key as the transaction sees it, read from the engine (and
  * so made a condition of the commit) if the transaction has not touched
  * the key yet. */
@@ -347,7 +337,7 @@ static int ent_load(resp_client *c, const char *key, size_t klen, kv_ent **out)
 {
 	kv_txn *t = c->txn;
 	kv_ent *e = ent_find(t, key, klen);
-	if (e && !ent_stale(t, e)) {
+	if (e) {
 		if (e->loaded && t->nwrites)
 			e->required = 1; /* read again after a write: see above */
 		*out = e;
@@ -359,21 +349,21 @@ static int ent_load(resp_client *c, const char *key, size_t klen, kv_ent **out)
 	int rc = trove_get_ex(c->db, NULL, key, klen, &v, &vl, &m);
 	if (rc && rc != TROVE_ENOTFOUND)
 		return rc;
-	if (!e && !(e = ent_insert(t, key, klen))) {
+	e = ent_insert(t, key, klen);
+	if (!e) {
 		trove_free(v);
 		return TROVE_ENOMEM;
 	}
-	val_release(e);
 	e->loaded = 1;
 	e->required = !t->turn || t->nwrites;
-	e->cmd = t->cmd;
-	e->present = rc == 0;
-	e->base = rc == 0 ? m.version : 0;
-	e->expire_at = rc == 0 ? m.expire_at_ms : 0;
 	if (rc == 0) {
+		e->present = 1;
+		e->base = m.version;
+		e->expire_at = m.expire_at_ms;
 		e->val = v;
 		e->vlen = vl;
 		e->engine_val = 1;
+		t->bytes += vl; /* held until the commit: counted against its cap */
 	}
 	*out = e;
 	return 0;
@@ -515,7 +505,7 @@ int kv_get(resp_client *c, const char *key, size_t klen, void **val, size_t *vle
 		return trove_get_ex(c->db, NULL, key, klen, val, vlen, m);
 	/* Even before a turn's batch writes, the read goes through the
 	 * overlay: a write of the same command then finds the key there
-	 * instead of reading it again (ent_stale says why that is right). */
+	 * instead of reading it again (see "A loop turn's batch" above). */
 	kv_ent *e;
 	int rc = ent_load(c, key, klen, &e);
 	if (rc)
