@@ -188,6 +188,23 @@ class RawConn:
             return False
 
 
+def run_threads(n, fn):
+    """Runs fn(0) .. fn(n - 1) in n threads; fails if any raised."""
+    errors = []
+
+    def wrap(i):
+        try:
+            fn(i)
+        except Exception as e:  # surfaced below: a thread cannot fail the test
+            errors.append(e)
+    ts = [threading.Thread(target=wrap, args=(i,)) for i in range(n)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    assert not errors, errors
+
+
 def kill_under_load(s, spawn, writer, acked, stop, writers=6, secs=1.5, sigterm=False):
     """Runs writer(w) on `writers` threads against server s, SIGKILLs s
     mid-load (with sigterm: stops it with SIGTERM, which must exit 0),

@@ -5,11 +5,12 @@ writes as one conditional batch: reads see the transaction's own writes,
 a WATCHed key changed by anyone makes EXEC answer nil with nothing
 applied, and a change to a key the transaction only read makes EXEC run
 again, so concurrent transactions behave as if they ran one at a time."""
-import threading
 import time
 
 import pytest
 import redis
+
+from conftest import run_threads
 
 
 def err(fn, *args):
@@ -408,22 +409,6 @@ def test_transaction_survives_restart(make_server):
     c = s.client(decode_responses=True)
     assert c.mget("a", "b") == ["2", "2"]
     c.close()
-
-
-def run_threads(n, fn):
-    errors = []
-
-    def wrap(i):
-        try:
-            fn(i)
-        except Exception as e:  # surfaced below
-            errors.append(e)
-    ts = [threading.Thread(target=wrap, args=(i,)) for i in range(n)]
-    for t in ts:
-        t.start()
-    for t in ts:
-        t.join()
-    assert not errors, errors
 
 
 def test_concurrent_watch_increments(server, r):

@@ -8,7 +8,7 @@ import threading
 
 import redis
 
-from conftest import encode, kill_under_load
+from conftest import encode, kill_under_load, run_threads
 
 
 def pipelined(raw, cmds):
@@ -75,6 +75,27 @@ def test_pipelined_mixed_commands_answer_in_order(make_server):
     raw.close()
 
 
+def test_values_a_batch_reads_count_against_its_cap(make_server):
+    """The values a turn's batch holds for its commit - the ones its reads
+    loaded after its first write - count against its 8 MiB cap, so a
+    pipeline of reads of large values between two SETs commits in two
+    batches rather than holding every value until the turn ends (STRLEN:
+    its small replies do not pause the connection as 4 MiB of unsent
+    replies would)."""
+    s = make_server()
+    c = s.client()
+    big = b"x" * (1 << 20)
+    for i in range(12):
+        c.set("big%d" % i, big)
+    before = info_stats(c)["trove_turn_batches"]
+    raw = s.raw()
+    cmds = [("SET", "a", "1")] + [("STRLEN", "big%d" % i) for i in range(12)] + [("SET", "b", "2")]
+    got = pipelined(raw, cmds)
+    assert got == ["OK"] + [len(big)] * 12 + ["OK"]
+    assert info_stats(c)["trove_turn_batches"] - before == 2
+    raw.close()
+
+
 def test_racing_batches_stay_exact(make_server):
     """Clients on both workers pipeline INCRs of the same few keys and
     SET NX of the same lock keys: every increment is answered with its own
@@ -105,33 +126,24 @@ def race(s, prefix, rounds, per_round, nthreads):
     """One race of test_racing_batches_stay_exact, on keys under prefix."""
     seen = [[] for _ in range(3)]
     claims = {}
-    errors = []
     lock = threading.Lock()
 
     def worker(w):
-        try:
-            c = s.client()
-            for r in range(rounds):
-                p = c.pipeline(transaction=False)
+        c = s.client()
+        for r in range(rounds):
+            p = c.pipeline(transaction=False)
+            for i in range(per_round):
+                p.incr("%shot:%d" % (prefix, i % 3))
+                p.set("%slock:%d:%d" % (prefix, r, i % 5), w, nx=True)
+                p.get("%slock:%d:%d" % (prefix, r, (i + 1) % 5))
+            res = p.execute()
+            with lock:
                 for i in range(per_round):
-                    p.incr("%shot:%d" % (prefix, i % 3))
-                    p.set("%slock:%d:%d" % (prefix, r, i % 5), w, nx=True)
-                    p.get("%slock:%d:%d" % (prefix, r, (i + 1) % 5))
-                res = p.execute()
-                with lock:
-                    for i in range(per_round):
-                        seen[i % 3].append(res[3 * i])
-                        if res[3 * i + 1]:
-                            claims.setdefault((r, i % 5), []).append(w)
-        except Exception as e:  # reported below: a thread cannot fail the test
-            errors.append(e)
+                    seen[i % 3].append(res[3 * i])
+                    if res[3 * i + 1]:
+                        claims.setdefault((r, i % 5), []).append(w)
 
-    threads = [threading.Thread(target=worker, args=(w,)) for w in range(nthreads)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors
+    run_threads(nthreads, worker)
     c = s.client()
     for k in range(3):
         assert sorted(seen[k]) == list(range(1, len(seen[k]) + 1))
@@ -139,6 +151,55 @@ def race(s, prefix, rounds, per_round, nthreads):
     assert len(claims) == rounds * 5
     for (r, i), winners in claims.items():
         assert winners == [int(c.get("%slock:%d:%d" % (prefix, r, i)))]
+
+
+def test_racing_read_modify_writes_stay_exact(make_server):
+    """Pipelines that begin with a read-modify-write (so it reads its key
+    before its batch has written anything, and its write reuses that
+    read), racing on the same keys from both workers: INCR and INCRBY
+    answers are each one step of the counter, and GETSET answers form one
+    chain - every value written is answered as the old value exactly
+    once, except the one left at the end."""
+    s = make_server()
+    rounds, nthreads = 80, 6
+    steps = []
+    olds, written = [], []
+    lock = threading.Lock()
+
+    def worker(w):
+        c = s.client()
+        for r in range(rounds):
+            p = c.pipeline(transaction=False)
+            p.incr("ctr")
+            p.getset("chain", "%d:%d:0" % (w, r))
+            p.incrby("ctr", 2)
+            p.get("ctr")
+            p.set("chain", "%d:%d:1" % (w, r), get=True)
+            p.set("own:%d" % w, r)
+            p.incr("ctr")
+            res = p.execute()
+            with lock:
+                steps.extend([(res[0], 1), (res[2], 2), (res[6], 1)])
+                olds.extend([res[1], res[4]])
+                written.extend([b"%d:%d:0" % (w, r), b"%d:%d:1" % (w, r)])
+            assert res[0] < res[2] <= int(res[3]) < res[6]
+
+    run_threads(nthreads, worker)
+    c = s.client()
+    # Each answer is the counter after its own step: sorted, every answer
+    # minus its step is the answer before it.
+    steps.sort()
+    prev = 0
+    for value, by in steps:
+        assert value - by == prev
+        prev = value
+    assert int(c.get("ctr")) == prev == rounds * nthreads * 4
+    final = c.get("chain")
+    assert sorted(o for o in olds if o is not None) == sorted(
+        v for v in written if v != final)
+    assert olds.count(None) == 1
+    for w in range(nthreads):
+        assert c.get("own:%d" % w) == str(rounds - 1).encode()
 
 
 def test_sigkill_keeps_acknowledged_batched_writes(spawn):

@@ -263,9 +263,22 @@ static void refused(resp_client *c, const resp_cmd *cmd, const resp_subcmd *sub)
 	publish(c, sub ? sub->name : cmd->name);
 }
 
+/* resp_lookup, trying first the connection's last command: pipelines
+ * and benchmarks repeat one. */
+static const resp_cmd *lookup_again(resp_client *c, const char *name, size_t len)
+{
+	const resp_cmd *cmd = c->last_cmd;
+	if (cmd && strlen(cmd->name) == len && !strncasecmp(name, cmd->name, len))
+		return cmd;
+	cmd = resp_lookup(name, len);
+	if (cmd)
+		c->last_cmd = cmd;
+	return cmd;
+}
+
 void resp_dispatch(resp_client *c, int argc, char **argv, size_t *lens)
 {
-	const resp_cmd *cmd = resp_lookup(argv[0], lens[0]);
+	const resp_cmd *cmd = lookup_again(c, argv[0], lens[0]);
 	if (!cmd) {
 		unknown_command(c, argc, argv, lens);
 		multi_reject(c);

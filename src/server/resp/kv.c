@@ -17,13 +17,16 @@
  *
  * A loop turn's batch (turn.c) is the same overlay with one difference,
  * which keeps a read-only turn free and a write-only turn unconditional:
- * until the batch has written something, reads go straight to the engine
- * and add no condition (such a read takes effect when it runs, before
- * anything the batch will commit); once it has, an entry read from the
- * engine is *required* - its version becomes a condition of the commit -
- * because that read takes effect at the commit, after the batch's earlier
- * writes.  A write that depends on a read (a condition, KEEPTTL, INCR's
- * version) makes the read required too.  In EXEC every read is required.
+ * until the batch has written something, reads add no condition (such a
+ * read takes effect when it runs, before anything the batch will commit),
+ * and what a command loaded is forgotten when the next one begins
+ * (kv_txn_next_command), so each command reads the engine afresh while a
+ * write finds what its own command's read loaded (INCR, SET ... GET);
+ * once the batch has written, an entry read from the engine is
+ * *required* - its version becomes a condition of the commit - because
+ * that read takes effect at the commit, after the batch's earlier writes.
+ * A write that depends on a read (a condition, KEEPTTL, INCR's version)
+ * makes the read required too.  In EXEC every read is required.
  *
  * Outside EXEC and turn batches every call is the matching trove.h call,
  * nothing more.  This file never replies to a client and never takes a
@@ -112,6 +115,7 @@ typedef struct kv_ent {
 	size_t vlen;
 	int64_t expire_at;
 	uint64_t base; /* the engine's version when loaded; 0: absent */
+	size_t slot;   /* its place in the hash index */
 	unsigned loaded : 1;
 	unsigned required : 1; /* base is a condition of the commit */
 	unsigned dirty : 1;
@@ -139,7 +143,7 @@ struct kv_txn {
 	kv_pool pool;   /* the entries */
 	int turn;       /* a loop turn's batch (turn.c), not an EXEC */
 	size_t nwrites; /* writes applied to the overlay */
-	size_t bytes;   /* keys and values written, roughly */
+	size_t bytes;   /* keys and values written, and values read, roughly */
 };
 
 /* Keys compare bytewise, a shorter key first on ties: the engine's order. */
@@ -186,15 +190,23 @@ static void val_release(kv_ent *e)
 	e->pooled_val = 0;
 }
 
+void kv_txn_next_command(kv_txn *t)
+{
+	if (t->turn && !t->nwrites && t->n)
+		kv_txn_reset(t);
+}
+
 void kv_txn_reset(kv_txn *t)
 {
-	for (size_t i = 0; i < t->n; i++)
+	/* A turn's batch is often a few keys in an index grown by a long
+	 * pipeline: empty only their slots. */
+	for (size_t i = 0; i < t->n; i++) {
 		val_release(t->ents[i]);
+		t->slots[t->ents[i]->slot] = 0;
+	}
 	pool_reset(&t->pool);
 	t->n = 0;
 	t->sorted = 1;
-	if (t->nslots)
-		memset(t->slots, 0, t->nslots * sizeof *t->slots);
 	for (size_t i = 0; i < t->nseen; i++)
 		free(t->seen[i].key);
 	t->nseen = 0;
@@ -229,6 +241,7 @@ static void index_fill(kv_txn *t)
 		while (t->slots[h])
 			h = (h + 1) & (t->nslots - 1);
 		t->slots[h] = i + 1;
+		t->ents[i]->slot = h;
 	}
 }
 
@@ -273,6 +286,7 @@ static kv_ent *ent_insert(kv_txn *t, const char *key, size_t klen)
 	while (t->slots[h])
 		h = (h + 1) & (t->nslots - 1);
 	t->slots[h] = t->n + 1;
+	e->slot = h;
 	t->ents[t->n++] = e;
 	return e;
 }
@@ -349,6 +363,7 @@ static int ent_load(resp_client *c, const char *key, size_t klen, kv_ent **out)
 		e->val = v;
 		e->vlen = vl;
 		e->engine_val = 1;
+		t->bytes += vl; /* held until the commit: counted against its cap */
 	}
 	*out = e;
 	return 0;
@@ -457,8 +472,9 @@ static int refused(kv_txn *t, int rc)
 
 /* ---- Point reads and writes ------------------------------------------------------ */
 
-/* 1 if reads go straight to the engine: outside EXEC, and in a turn's
- * batch that has written nothing yet (see "A loop turn's batch" above). */
+/* 1 if reads that no write can follow (EXISTS, MGET) go straight to the
+ * engine: outside EXEC, and in a turn's batch that has written nothing
+ * yet (see "A loop turn's batch" above). */
 static int reads_engine(const resp_client *c)
 {
 	return !c->txn || (c->txn->turn && !c->txn->nwrites);
@@ -485,10 +501,11 @@ static int own_value(void **val, size_t vlen)
 int kv_get(resp_client *c, const char *key, size_t klen, void **val, size_t *vlen,
            trove_meta *m)
 {
-	if (reads_engine(c)) {
-		int rc = trove_get_ex(c->db, NULL, key, klen, val, vlen, m);
-		return rc || !c->txn ? rc : own_value(val, vlen ? *vlen : 0);
-	}
+	if (!c->txn)
+		return trove_get_ex(c->db, NULL, key, klen, val, vlen, m);
+	/* Even before a turn's batch writes, the read goes through the
+	 * overlay: a write of the same command then finds the key there
+	 * instead of reading it again (see "A loop turn's batch" above). */
 	kv_ent *e;
 	int rc = ent_load(c, key, klen, &e);
 	if (rc)

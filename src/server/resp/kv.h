@@ -106,7 +106,12 @@ typedef struct kv_txn kv_txn;
  * become conditions only after its first write (kv.c says why). */
 kv_txn *kv_txn_new(int turn);
 void kv_txn_free(kv_txn *t);
-/* Roughly the bytes of memory the pending writes hold; 0 if none. */
+/* In a turn's batch: the next command begins.  While the batch has
+ * written nothing, what earlier commands read is forgotten (their reads
+ * took effect when they ran; the next one reads the engine afresh). */
+void kv_txn_next_command(kv_txn *t);
+/* Roughly the bytes of memory the overlay holds (the values written and
+ * read, the entries) once it has a pending write; 0 if none. */
 size_t kv_txn_pending(const kv_txn *t);
 /* Forgets every pending write and read, for another attempt. */
 void kv_txn_reset(kv_txn *t);

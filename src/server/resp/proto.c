@@ -112,6 +112,23 @@ static long long find_line(const char *buf, size_t len, size_t from)
 	return r - buf;
 }
 
+/* srv_str2ll for a count or length line, without its general checks
+ * for the few plain digits these nearly always are. */
+static int parse_count(const char *s, size_t n, long long *v)
+{
+	if (n == 0 || n > 9 || (s[0] == '0' && n > 1))
+		return srv_str2ll(s, n, v);
+	long long acc = 0;
+	for (size_t i = 0; i < n; i++) {
+		unsigned d = (unsigned)(unsigned char)s[i] - '0';
+		if (d > 9)
+			return srv_str2ll(s, n, v); /* a sign, or not a number */
+		acc = acc * 10 + d;
+	}
+	*v = acc;
+	return 0;
+}
+
 /* Parses more of a multibulk request.  Returns the request's length once it
  * is complete, 0 if more input is needed, -1 on a protocol error. */
 static long long parse_multibulk(resp_client *c, char *buf, size_t len)
@@ -122,7 +139,7 @@ static long long parse_multibulk(resp_client *c, char *buf, size_t len)
 			return len > RESP_INLINE_MAX ? protocol_error(c, "too big mbulk count string")
 			                             : 0;
 		long long n;
-		if (srv_str2ll(buf + 1, (size_t)cr - 1, &n) || n > RESP_MAX_MULTIBULK)
+		if (parse_count(buf + 1, (size_t)cr - 1, &n) || n > RESP_MAX_MULTIBULK)
 			return protocol_error(c, "invalid multibulk length");
 		if (unauthenticated(c) && n > RESP_UNAUTH_MULTIBULK)
 			return protocol_error(c, "unauthenticated multibulk length");
@@ -147,7 +164,7 @@ static long long parse_multibulk(resp_client *c, char *buf, size_t len)
 				return protocol_error(c, what);
 			}
 			long long n;
-			if (srv_str2ll(buf + c->pos + 1, (size_t)cr - c->pos - 1, &n) || n < 0 ||
+			if (parse_count(buf + c->pos + 1, (size_t)cr - c->pos - 1, &n) || n < 0 ||
 			    (unsigned long long)n > SRV_CFG(srv_server_config(c->srv)->proto_max_bulk_len))
 				return protocol_error(c, "invalid bulk length");
 			if (unauthenticated(c) && n > RESP_UNAUTH_BULK)

@@ -44,6 +44,7 @@ typedef struct resp_client {
 	size_t *argoff, *arglen;
 	char **argv; /* argv[i] -> arg i, NUL-terminated in place */
 	int quit;
+	const struct resp_cmd *last_cmd; /* commands.c: the last command looked up */
 	struct resp_multi *multi;     /* multi.c: MULTI queue and WATCHed keys, or NULL */
 	struct kv_txn *txn;           /* kv.c: set while EXEC runs the queued commands */
 	struct resp_capture *capture; /* reply.c: set while EXEC runs; replies go here */

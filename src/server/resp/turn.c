@@ -142,8 +142,10 @@ static void rerun(resp_turn *tn, const turn_cmd *q, int in_batch)
 		tn->argv[i] = p;
 		p += lens[i] + 1;
 	}
-	if (in_batch)
+	if (in_batch) {
 		q->c->txn = tn->t;
+		kv_txn_next_command(tn->t);
+	}
 	q->cmd->proc(q->c, q->argc, tn->argv, lens);
 	q->c->txn = NULL;
 }
@@ -243,6 +245,7 @@ int resp_turn_join(resp_client *c, const resp_cmd *cmd, int argc, char **argv, s
 		return 0;
 	}
 	c->txn = tn->t;
+	kv_txn_next_command(tn->t);
 	return 1;
 }
 
