@@ -1322,8 +1322,11 @@ static int new_wal(trove_db *db)
 		atomic_fetch_add_explicit(&db->st_syncs, 1, memory_order_relaxed);
 	}
 	/* The header is synced on its own: a power loss in the first record's
-	 * sync must leave a torn tail, not a damaged header. */
-	int rc = tv_log_create(db->vfs, path, TV_MAGIC_WAL, &w);
+	 * sync must leave a torn tail, not a damaged header.  Without a sync
+	 * per write the log is appended through a mapping (a store instead of
+	 * a write(2) per group; either is in the page cache on return). */
+	int mapped = db->opts.sync != TROVE_SYNC_ALWAYS;
+	int rc = tv_log_create(db->vfs, path, TV_MAGIC_WAL, mapped, &w);
 	if (!rc && (rc = tv_log_sync(w)) != 0)
 		tv_log_close(w);
 	if (!rc && (rc = db->vfs->sync_dir(db->vfs, db->path)) != 0)

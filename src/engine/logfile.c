@@ -61,13 +61,15 @@ static uint32_t newest_version(const char *magic)
 	return memcmp(magic, TV_MAGIC_WAL, 8) == 0 ? TV_WAL_VERSION : TV_LOG_VERSION;
 }
 
-int tv_log_create(trove_vfs *vfs, const char *path, const char *magic, tv_log_writer **out)
+int tv_log_create(trove_vfs *vfs, const char *path, const char *magic, int mapped,
+                  tv_log_writer **out)
 {
 	assert(strlen(magic) == 8);
 	tv_log_writer *w = malloc(sizeof *w);
 	if (!w)
 		return TROVE_ENOMEM;
-	int rc = vfs->open(vfs, path, TV_OPEN_APPEND | TV_OPEN_TRUNCATE, &w->f);
+	int flags = TV_OPEN_APPEND | TV_OPEN_TRUNCATE | (mapped ? TV_OPEN_MAPPED : 0);
+	int rc = vfs->open(vfs, path, flags, &w->f);
 	if (rc) {
 		free(w);
 		return rc;

@@ -453,7 +453,7 @@ int tv_vs_write_snapshot(trove_vfs *vfs, const char *dir, tv_version *v,
 	int rc = encode_snapshot(&rec, v, next_file, last_seq, log_number, count);
 	tv_log_writer *w = NULL;
 	if (!rc)
-		rc = tv_log_create(vfs, path, TV_MAGIC_MANIFEST, &w);
+		rc = tv_log_create(vfs, path, TV_MAGIC_MANIFEST, 0, &w);
 	if (!rc)
 		rc = tv_log_append(w, tv_buf_slice(&rec));
 	if (!rc)
@@ -481,7 +481,7 @@ static int new_manifest(tv_vset *vs, tv_version *v, uint64_t number, uint64_t ne
 	int rc = encode_snapshot(&rec, v, next_file, last_seq, log_number, count);
 	tv_log_writer *w = NULL;
 	if (!rc)
-		rc = tv_log_create(vs->vfs, path, TV_MAGIC_MANIFEST, &w);
+		rc = tv_log_create(vs->vfs, path, TV_MAGIC_MANIFEST, 0, &w);
 	if (!rc)
 		rc = tv_log_append(w, tv_buf_slice(&rec));
 	if (!rc)

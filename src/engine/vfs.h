@@ -43,6 +43,14 @@ enum {
 	TV_OPEN_APPEND = 1,      /* write-only, appends; created if missing */
 	TV_OPEN_TRUNCATE = 2,    /* with TV_OPEN_APPEND: start empty */
 	TV_OPEN_EXCL = 4,        /* with TV_OPEN_APPEND: fail if it exists */
+	/* With TV_OPEN_APPEND: appends may be stores into a shared mapping of
+	 * the file instead of write(2) calls (a VFS without mappings ignores
+	 * the flag).  A store is in the OS's cache once the append returns,
+	 * as a write(2) would be, so a crash of the process loses nothing;
+	 * but until the file is closed it may end in zero bytes the mapping
+	 * reserved past the last append (a power loss or a kill leaves them
+	 * there), and `size` reports the bytes appended. */
+	TV_OPEN_MAPPED = 8,
 };
 
 /* Called by list_dir once per entry (not "." or ".."); a non-zero return

@@ -437,9 +437,11 @@ static int open_for_write(tv_fault *f, const char *path, int flags, tv_file **ou
 	if (rc == 0 && !node && !(node = fresh = node_prepare(f, np)))
 		rc = TROVE_ENOMEM;
 
+	/* Appends go to the base file as write(2)s: what a simulated crash
+	 * keeps is modelled on them, not on a mapping's zero tail. */
 	tv_file *inner = NULL;
 	if (rc == 0)
-		rc = f->base->open(f->base, path, flags, &inner);
+		rc = f->base->open(f->base, path, flags & ~TV_OPEN_MAPPED, &inner);
 	uint64_t size = 0;
 	if (rc == 0 && fresh && !created && !(flags & TV_OPEN_TRUNCATE)) {
 		rc = f->base->size(inner, &size);

@@ -7,6 +7,15 @@
  * fcntl write lock for the database's LOCK file.  errno is turned into a
  * TROVE_E* code at the edge of every function and never escapes.
  *
+ * A file opened with TV_OPEN_MAPPED takes its appends as stores into a
+ * shared mapping of a window of the file (64 KiB, doubling with each move
+ * up to MAP_WINDOW, so a small log stays small; reserved with
+ * posix_fallocate before it is mapped, since a store into a hole the disk
+ * has no room for raises SIGBUS instead of returning ENOSPC).  A store
+ * costs a memcpy where a write(2) costs a system call and the file
+ * system's locking; like a write(2), it is in the page cache when it
+ * returns.  Closing the file cuts the unused rest of the window off.
+ *
  * POSIX record locks belong to the process, not to the descriptor: a
  * second open of a locked file in the same process would "succeed", and
  * closing that second descriptor would silently drop the first lock.  So
@@ -29,6 +38,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -48,7 +58,22 @@ struct posix_file {
 	dev_t dev;   /* identity of a lock file */
 	ino_t ino;
 	posix_file *next_lock; /* the registry of held locks */
+	/* TV_OPEN_MAPPED: file bytes [map_off, map_off + map_len) are mapped
+	 * at map (NULL before the first append), and `end` bytes have been
+	 * appended. */
+	int mapped;
+	char *map;
+	uint64_t map_off;
+	size_t map_len;
+	uint64_t end;
 };
+
+/* A mapped file's first window, and its largest: about 7000 log records
+ * of the benchmark's size between two moves, and at most this much of the
+ * file resident in the process's address space (unless one append needs
+ * more). */
+#define MAP_WINDOW_FIRST (64u << 10)
+#define MAP_WINDOW (1u << 20)
 
 static trove_vfs posix_vfs;
 
@@ -101,14 +126,16 @@ static posix_file *pfile_new(int fd)
 static int posix_open(trove_vfs *vfs, const char *path, int flags, tv_file **out)
 {
 	assert(vfs == &posix_vfs);
-	const int known = TV_OPEN_APPEND | TV_OPEN_TRUNCATE | TV_OPEN_EXCL;
-	if ((flags & ~known) ||
-	    ((flags & (TV_OPEN_TRUNCATE | TV_OPEN_EXCL)) && !(flags & TV_OPEN_APPEND)))
+	const int known = TV_OPEN_APPEND | TV_OPEN_TRUNCATE | TV_OPEN_EXCL | TV_OPEN_MAPPED;
+	if ((flags & ~known) || ((flags & (TV_OPEN_TRUNCATE | TV_OPEN_EXCL | TV_OPEN_MAPPED)) &&
+	                         !(flags & TV_OPEN_APPEND)))
 		return TROVE_EINVAL;
 
 	int oflags = O_RDONLY | O_CLOEXEC;
 	if (flags & TV_OPEN_APPEND) {
-		oflags = O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC;
+		/* A shared writable mapping needs a descriptor open for reading. */
+		oflags = (flags & TV_OPEN_MAPPED) ? O_RDWR | O_CREAT | O_CLOEXEC
+		                                  : O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC;
 		if (flags & TV_OPEN_TRUNCATE)
 			oflags |= O_TRUNC;
 		if (flags & TV_OPEN_EXCL)
@@ -117,10 +144,20 @@ static int posix_open(trove_vfs *vfs, const char *path, int flags, tv_file **out
 	int fd = open(path, oflags, 0644);
 	if (fd < 0)
 		return posix_err(errno);
+	struct stat st;
+	if ((flags & TV_OPEN_MAPPED) && fstat(fd, &st) != 0) {
+		int err = posix_err(errno);
+		close(fd);
+		return err;
+	}
 	posix_file *pf = pfile_new(fd);
 	if (!pf) {
 		close(fd);
 		return TROVE_ENOMEM;
+	}
+	if (flags & TV_OPEN_MAPPED) {
+		pf->mapped = 1;
+		pf->end = (uint64_t)st.st_size;
 	}
 	*out = &pf->base;
 	return 0;
@@ -147,11 +184,63 @@ static int posix_read(tv_file *f, uint64_t off, void *buf, size_t n, size_t *got
 	return 0;
 }
 
+/* Unmaps the window, if any. */
+static void unmap_window(posix_file *pf)
+{
+	if (pf->map)
+		munmap(pf->map, pf->map_len);
+	pf->map = NULL;
+	pf->map_len = 0;
+}
+
+/* Maps a new window covering [end, end + n): from the page that holds
+ * `end`, twice the last window's bytes (MAP_WINDOW_FIRST at first, at most
+ * MAP_WINDOW) or as many whole pages as n needs.  The space is
+ * allocated first, so stores into it cannot fail; ENOSPC is returned here
+ * instead.  On error the file has no window (and may have grown by zeros,
+ * which its readers take as its end). */
+static int map_window(posix_file *pf, size_t n)
+{
+	uint64_t want = pf->map_len ? 2 * (uint64_t)pf->map_len : MAP_WINDOW_FIRST;
+	if (want > MAP_WINDOW)
+		want = MAP_WINDOW;
+	unmap_window(pf);
+	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+	uint64_t start = pf->end - pf->end % page;
+	uint64_t need = pf->end - start + n;
+	uint64_t len = need > want ? (need + page - 1) / page * page : want;
+	int e = posix_fallocate(pf->fd, (off_t)start, (off_t)len);
+	if (e != 0)
+		return posix_err(e);
+	void *p = mmap(NULL, (size_t)len, PROT_READ | PROT_WRITE, MAP_SHARED, pf->fd, (off_t)start);
+	if (p == MAP_FAILED)
+		return posix_err(errno);
+	pf->map = p;
+	pf->map_off = start;
+	pf->map_len = (size_t)len;
+	return 0;
+}
+
+/* Appends by copying into the window, moving it first if buf does not fit. */
+static int mapped_append(posix_file *pf, const void *buf, size_t n)
+{
+	if (!pf->map || n > pf->map_off + pf->map_len - pf->end) {
+		int rc = map_window(pf, n);
+		if (rc)
+			return rc;
+	}
+	memcpy(pf->map + (pf->end - pf->map_off), buf, n);
+	pf->end += n;
+	return 0;
+}
+
 /* Writes all n bytes at the end of the file, resuming after short writes
  * and EINTR; on error some prefix of buf may have been written. */
 static int posix_append(tv_file *f, const void *buf, size_t n)
 {
 	posix_file *pf = pfile(f);
+	if (pf->mapped)
+		return mapped_append(pf, buf, n);
 	size_t done = 0;
 	while (done < n) {
 		ssize_t w = write(pf->fd, (const char *)buf + done, n - done);
@@ -169,7 +258,8 @@ static int posix_append(tv_file *f, const void *buf, size_t n)
 
 /* fdatasync.  A failure is reported, never retried: after a failed sync
  * the kernel may have dropped the dirty pages, so a retry could "succeed"
- * without the data. */
+ * without the data.  For a mapped file it also writes the pages dirtied
+ * through the mapping (on Linux, msync(MS_SYNC) is this same call). */
 static int posix_sync(tv_file *f)
 {
 	posix_file *pf = pfile(f);
@@ -179,6 +269,10 @@ static int posix_sync(tv_file *f)
 static int posix_size(tv_file *f, uint64_t *out)
 {
 	posix_file *pf = pfile(f);
+	if (pf->mapped) {
+		*out = pf->end;
+		return 0;
+	}
 	struct stat st;
 	if (fstat(pf->fd, &st) != 0)
 		return posix_err(errno);
@@ -198,11 +292,16 @@ static void lock_list_remove(posix_file *pf)
 }
 
 /* Closes the descriptor and frees f whatever happens.  For a lock file
- * this also releases the lock (and its registry entry). */
+ * this also releases the lock (and its registry entry); a mapped file is
+ * first cut to the bytes appended (if that fails, the zeros stay). */
 static int posix_close(tv_file *f)
 {
 	posix_file *pf = pfile(f);
-	int rc;
+	int rc, cut = 0;
+	if (pf->mapped) {
+		unmap_window(pf);
+		cut = ftruncate(pf->fd, (off_t)pf->end) == 0 ? 0 : posix_err(errno);
+	}
 	if (pf->is_lock) {
 		/* Under lock_mu, so no new locker can slip in between. */
 		pthread_mutex_lock(&lock_mu);
@@ -215,7 +314,7 @@ static int posix_close(tv_file *f)
 	/* On Linux the descriptor is gone even on EINTR: never close twice. */
 	int err = (rc != 0 && errno != EINTR) ? posix_err(errno) : 0;
 	free(pf);
-	return err;
+	return cut ? cut : err;
 }
 
 /* ---- Names and directories ------------------------------------------ */

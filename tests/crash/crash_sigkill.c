@@ -1,7 +1,9 @@
 /*
  * crash_sigkill.c - acknowledged writes survive SIGKILL at any moment.
  *
- * A child process writes with TROVE_SYNC_ALWAYS and a 1 MiB memory budget
+ * A child process writes with TROVE_SYNC_ALWAYS (then, in a second test,
+ * with TROVE_SYNC_NONE, whose log is appended through a shared mapping
+ * and promises the same against a killed process) and a 1 MiB memory budget
  * (so flushes and compactions run all the time): single puts and deletes,
  * and batches that put (or delete) the five keys b<g>_0..b<g>_4 together
  * with one value.  Through a pipe it tells the parent what it is about to
@@ -109,10 +111,13 @@ static void apply(slot *slots, const msg *m, uint32_t iter)
 		slots[s] = (slot){put, put ? iter : 0, put ? m->wno : 0};
 }
 
+/* The sync mode of the test being run. */
+static trove_sync_mode sync_mode = TROVE_SYNC_ALWAYS;
+
 static void crash_options(trove_options *o)
 {
 	trove_options_init(o);
-	o->sync = TROVE_SYNC_ALWAYS;
+	o->sync = sync_mode;
 	o->memory_budget = 1 << 20;
 }
 
@@ -376,14 +381,15 @@ static void check_round(const char *dir, model *md, uint64_t *inflight_found)
 
 /* ---- The test ------------------------------------------------------------------------ */
 
-static void test_sigkill_rounds(void **state)
+/* TROVE_CRASH_ITERS rounds of write, kill, reopen and check under mode. */
+static void sigkill_rounds(trove_sync_mode mode, const char *name)
 {
-	(void)state;
+	sync_mode = mode;
 	int iters = cu_env_count("TROVE_CRASH_ITERS", 300);
-	char *dir = cu_tmpdir("sigkill");
+	char *dir = cu_tmpdir(name);
 	assert_non_null(dir);
 	tu_rng r;
-	tu_rng_seed(&r, tu_seed("sigkill"));
+	tu_rng_seed(&r, tu_seed(name));
 	model *md = calloc(1, sizeof *md);
 	assert_non_null(md);
 	uint64_t acks = 0, flushes = 0, compactions = 0, inflight = 0, inflight_found = 0;
@@ -421,10 +427,10 @@ static void test_sigkill_rounds(void **state)
 	}
 	alarm(0);
 	double secs = (double)(cu_now_us() - t0) / 1e6;
-	printf("# sigkill: %d crashes, %llu acknowledged writes verified, %llu writes in flight "
+	printf("# %s: %d crashes, %llu acknowledged writes verified, %llu writes in flight "
 	       "at the kill (%llu of them survived); the children ran %llu flushes and %llu "
 	       "compactions; %.1f s\n",
-	       iters, (unsigned long long)acks, (unsigned long long)inflight,
+	       name, iters, (unsigned long long)acks, (unsigned long long)inflight,
 	       (unsigned long long)inflight_found, (unsigned long long)flushes,
 	       (unsigned long long)compactions, secs);
 	assert_true(flushes > 0);
@@ -434,10 +440,23 @@ static void test_sigkill_rounds(void **state)
 	free(dir);
 }
 
+static void test_sigkill_rounds(void **state)
+{
+	(void)state;
+	sigkill_rounds(TROVE_SYNC_ALWAYS, "sigkill");
+}
+
+static void test_sigkill_rounds_nosync(void **state)
+{
+	(void)state;
+	sigkill_rounds(TROVE_SYNC_NONE, "sigkill-nosync");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_sigkill_rounds),
+	        cmocka_unit_test(test_sigkill_rounds_nosync),
 	};
 	return cmocka_run_group_tests_name("crash_sigkill", tests, NULL, NULL);
 }

@@ -3,7 +3,8 @@
  *
  * Logs are written through the POSIX VFS, then damaged with plain file
  * calls (cut short, extended with garbage or zeros, bytes flipped) and read
- * back: a torn tail must be dropped with every earlier record intact,
+ * back: a torn tail (including the zeros a mapped log ends in when its
+ * writer is killed) must be dropped with every earlier record intact,
  * damage followed by an intact record must be TROVE_ECORRUPT with a
  * message naming the file and offset.
  */
@@ -14,9 +15,11 @@
 #include <cmocka.h>
 
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "engine/logfile.h"
@@ -82,7 +85,7 @@ static void write_log(const char *path, const char *magic, const size_t *lens, s
                       uint64_t *offs)
 {
 	tv_log_writer *w;
-	assert_int_equal(tv_log_create(tv_vfs_posix(), path, magic, &w), 0);
+	assert_int_equal(tv_log_create(tv_vfs_posix(), path, magic, 0, &w), 0);
 	assert_int_equal(tv_log_size(w), TV_LOG_HEADER);
 	for (size_t i = 0; i < n; i++) {
 		if (offs)
@@ -203,7 +206,7 @@ static void test_writer_limits(void **state)
 {
 	fixture *fx = *state;
 	tv_log_writer *w;
-	assert_int_equal(tv_log_create(tv_vfs_posix(), fx->path, TV_MAGIC_WAL, &w), 0);
+	assert_int_equal(tv_log_create(tv_vfs_posix(), fx->path, TV_MAGIC_WAL, 0, &w), 0);
 	char one = 'x';
 	/* Refused before a byte is read or written. */
 	assert_int_equal(tv_log_append(w, tv_slice_make(&one, (size_t)TV_LOG_MAX_RECORD + 1)),
@@ -351,6 +354,63 @@ static void test_zero_tail(void **state)
 	assert_int_equal(good_end, offs[1]);
 	free(zeros);
 	free(full);
+}
+
+/* A log appended through a mapping by a process killed before it closed
+ * the log: the file runs on in the zeros the mapping reserved, and every
+ * record appended before the kill reads back, the zeros taken as a torn
+ * tail.  Closed, the same log has no tail. */
+static void test_mapped_killed(void **state)
+{
+	fixture *fx = *state;
+	const size_t lens[] = {50, 70000, 1, 3000, (size_t)(2u << 20) + 17, 10, 0, 400};
+	const size_t n = sizeof lens / sizeof lens[0];
+	uint64_t end = TV_LOG_HEADER;
+	for (size_t i = 0; i < n; i++)
+		end += TV_LOG_RECORD_HEADER + lens[i];
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		tv_log_writer *w;
+		if (tv_log_create(tv_vfs_posix(), fx->path, TV_MAGIC_WAL, 1, &w) != 0)
+			_exit(2);
+		for (size_t i = 0; i < n; i++) {
+			char *rec = make_record(i, lens[i]);
+			if (tv_log_append(w, tv_slice_make(rec, lens[i])) != 0)
+				_exit(3);
+			free(rec);
+		}
+		raise(SIGKILL);
+		_exit(4);
+	}
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+	size_t flen;
+	free(slurp(fx->path, &flen));
+	assert_true(flen > end);
+
+	size_t count;
+	int torn;
+	uint64_t good_end;
+	assert_int_equal(read_log(fx, TV_MAGIC_WAL, lens, &count, &torn, &good_end), 0);
+	assert_int_equal(count, n);
+	assert_true(torn);
+	assert_int_equal(good_end, end);
+
+	tv_log_writer *w;
+	assert_int_equal(tv_log_create(tv_vfs_posix(), fx->path, TV_MAGIC_WAL, 1, &w), 0);
+	for (size_t i = 0; i < n; i++) {
+		char *rec = make_record(i, lens[i]);
+		assert_int_equal(tv_log_append(w, tv_slice_make(rec, lens[i])), 0);
+		free(rec);
+	}
+	assert_int_equal(tv_log_size(w), end);
+	assert_int_equal(tv_log_close(w), 0);
+	assert_int_equal(read_log(fx, TV_MAGIC_WAL, lens, &count, &torn, &good_end), 0);
+	assert_int_equal(count, n);
+	assert_false(torn);
+	assert_int_equal(good_end, end);
 }
 
 /* ---- Corruption ------------------------------------------------------------ */
@@ -604,6 +664,7 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(test_torn_header, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_garbage_tail, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_zero_tail, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_mapped_killed, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_corrupt_middle, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_skip_damage, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_scan_budget, setup, teardown),

@@ -3,7 +3,8 @@
  * fault-injecting one.
  *
  * The POSIX tests pin down the contract of vfs.h on a real directory:
- * appends, positional reads, names, listings, errno mapping and the
+ * appends (through write(2) and through a mapping), positional reads,
+ * names, listings, errno mapping and the
  * exclusive lock, both within this process and against a forked child.
  * The fault tests check that each armed fault fails exactly the call it
  * names, and that a simulated power loss leaves on disk what a real one
@@ -109,6 +110,18 @@ static int collect(void *arg, const char *name)
 	return (n->stop_after && n->count == n->stop_after) ? 42 : 0;
 }
 
+/* n random bytes from seed, in a new buffer. */
+static unsigned char *random_bytes(size_t n, uint64_t seed)
+{
+	unsigned char *data = malloc(n);
+	assert_non_null(data);
+	tu_rng r;
+	tu_rng_seed(&r, seed);
+	for (size_t i = 0; i < n; i++)
+		data[i] = (unsigned char)tu_rand(&r);
+	return data;
+}
+
 /* ---- POSIX: files --------------------------------------------------- */
 
 static void test_posix_append_read_size(void **state)
@@ -161,13 +174,8 @@ static void test_posix_large_append(void **state)
 	trove_vfs *vfs = tv_vfs_posix();
 	const char *p = path_in(*state, "big", 0);
 	size_t n = 3u << 20;
-	unsigned char *data = malloc(n), *back = malloc(n);
-	assert_non_null(data);
+	unsigned char *data = random_bytes(n, 7), *back = malloc(n);
 	assert_non_null(back);
-	tu_rng r;
-	tu_rng_seed(&r, 7);
-	for (size_t i = 0; i < n; i++)
-		data[i] = (unsigned char)tu_rand(&r);
 
 	tv_file *f;
 	assert_int_equal(vfs->open(vfs, p, TV_OPEN_APPEND, &f), 0);
@@ -179,6 +187,66 @@ static void test_posix_large_append(void **state)
 	assert_int_equal(got, n - 12345);
 	assert_memory_equal(back, data + 12345, got);
 	assert_int_equal(vfs->close(f), 0);
+	free(data);
+	free(back);
+}
+
+/* A mapped file: appends of every size (small ones across window
+ * boundaries, one larger than a window) read back through another handle
+ * while it is open, where the file may run on in zeros, and exactly after
+ * close, which cuts the zeros off.  Reopening a mapped file appends. */
+static void test_posix_mapped_append(void **state)
+{
+	trove_vfs *vfs = tv_vfs_posix();
+	const char *p = path_in(*state, "m", 0);
+	size_t n = 5u << 20;
+	unsigned char *data = random_bytes(n, 11), *back = malloc(n + 1);
+	assert_non_null(back);
+	tu_rng r;
+	tu_rng_seed(&r, 12);
+
+	tv_file *f, *rd;
+	uint64_t sz, fsz;
+	const int flags = TV_OPEN_APPEND | TV_OPEN_TRUNCATE | TV_OPEN_MAPPED;
+	assert_int_equal(vfs->open(vfs, p, TV_OPEN_READ | TV_OPEN_MAPPED, &f), TROVE_EINVAL);
+	assert_int_equal(vfs->open(vfs, p, flags, &f), 0);
+	size_t done = 0;
+	while (done < n) {
+		size_t len = tu_below(&r, 10) == 0 ? (size_t)tu_below(&r, 3u << 20)
+		                                   : (size_t)tu_below(&r, 300);
+		if (len > n - done)
+			len = n - done;
+		assert_int_equal(vfs->append(f, data + done, len), 0);
+		done += len;
+		assert_int_equal(vfs->size(f, &sz), 0);
+		assert_int_equal(sz, done);
+	}
+	assert_int_equal(vfs->sync(f), 0);
+
+	assert_int_equal(vfs->file_size(vfs, p, &fsz), 0);
+	assert_true(fsz >= n);
+	assert_int_equal(vfs->open(vfs, p, TV_OPEN_READ, &rd), 0);
+	size_t got;
+	assert_int_equal(vfs->read(rd, 0, back, n + 1, &got), 0);
+	assert_int_equal(got, fsz > n ? n + 1 : n);
+	assert_memory_equal(back, data, n);
+	if (got > n)
+		assert_int_equal(back[n], 0);
+	assert_int_equal(vfs->close(rd), 0);
+
+	assert_int_equal(vfs->close(f), 0);
+	assert_int_equal(vfs->file_size(vfs, p, &fsz), 0);
+	assert_int_equal(fsz, n);
+
+	assert_int_equal(vfs->open(vfs, p, TV_OPEN_APPEND | TV_OPEN_MAPPED, &f), 0);
+	assert_int_equal(vfs->append(f, "!", 1), 0);
+	assert_int_equal(vfs->close(f), 0);
+	assert_int_equal(vfs->open(vfs, p, TV_OPEN_READ, &rd), 0);
+	assert_int_equal(vfs->read(rd, n - 3, back, 8, &got), 0);
+	assert_int_equal(got, 4);
+	assert_memory_equal(back, data + n - 3, 3);
+	assert_int_equal(back[3], '!');
+	assert_int_equal(vfs->close(rd), 0);
 	free(data);
 	free(back);
 }
@@ -897,6 +965,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	        POSIX_TEST(test_posix_append_read_size),
 	        POSIX_TEST(test_posix_large_append),
+	        POSIX_TEST(test_posix_mapped_append),
 	        POSIX_TEST(test_posix_names),
 	        POSIX_TEST(test_posix_errors),
 	        POSIX_TEST(test_posix_lock_in_process),
