@@ -542,46 +542,43 @@ static tv_block_iter *bi(tv_iter *it)
 	return (tv_block_iter *)it;
 }
 
-static int op_valid(tv_iter *it)
+/* Publishes the position after a move through the ops. */
+static void op_publish(tv_block_iter *b)
 {
-	return tv_block_iter_valid(bi(it));
+	if (tv_block_iter_valid(b))
+		tv_iter_publish(&b->base, b->key, b->value);
+	else
+		tv_iter_unpublish(&b->base);
 }
 
 static void op_seek_first(tv_iter *it)
 {
 	tv_block_iter_seek_first(bi(it));
+	op_publish(bi(it));
 }
 
 static void op_seek_last(tv_iter *it)
 {
 	tv_block_iter_seek_last(bi(it));
+	op_publish(bi(it));
 }
 
 static void op_seek(tv_iter *it, tv_slice target)
 {
 	tv_block_iter_seek(bi(it), target);
+	op_publish(bi(it));
 }
 
 static void op_next(tv_iter *it)
 {
 	tv_block_iter_next(bi(it));
+	op_publish(bi(it));
 }
 
 static void op_prev(tv_iter *it)
 {
 	tv_block_iter_prev(bi(it));
-}
-
-static tv_slice op_key(tv_iter *it)
-{
-	assert(tv_block_iter_valid(bi(it)));
-	return bi(it)->key;
-}
-
-static tv_slice op_value(tv_iter *it)
-{
-	assert(tv_block_iter_valid(bi(it)));
-	return bi(it)->value;
+	op_publish(bi(it));
 }
 
 static int op_status(tv_iter *it)
@@ -601,13 +598,11 @@ static void op_destroy_heap(tv_iter *it)
 }
 
 static const tv_iter_ops embedded_ops = {
-        op_valid, op_seek_first, op_seek_last, op_seek,   op_next,
-        op_prev,  op_key,        op_value,     op_status, op_destroy_embedded,
+        op_seek_first, op_seek_last, op_seek, op_next, op_prev, op_status, op_destroy_embedded,
 };
 
 static const tv_iter_ops heap_ops = {
-        op_valid, op_seek_first, op_seek_last, op_seek,   op_next,
-        op_prev,  op_key,        op_value,     op_status, op_destroy_heap,
+        op_seek_first, op_seek_last, op_seek, op_next, op_prev, op_status, op_destroy_heap,
 };
 
 void tv_block_iter_init(tv_block_iter *it, const tv_block *blk)
@@ -631,6 +626,7 @@ void tv_block_iter_reset(tv_block_iter *it, const tv_block *blk)
 	it->pc_i = UINT32_MAX;
 	it->pc_klen = 0;
 	mark_end(it);
+	tv_iter_unpublish(&it->base);
 }
 
 void tv_block_iter_fini(tv_block_iter *it)

@@ -126,8 +126,10 @@ void tv_block_iter_fini(tv_block_iter *it);
 /* The same iterator on the heap; destroy frees it.  NULL on ENOMEM. */
 tv_iter *tv_block_iter_new(const tv_block *blk);
 
-/* Direct calls for code that embeds a tv_block_iter (no indirection).
- * A failed iterator is never valid (its status says why). */
+/* Direct calls for code that embeds a tv_block_iter (no indirection);
+ * they keep the position in it->key and it->value and leave the tv_iter
+ * face's published one alone.  A failed iterator is never valid (its
+ * status says why). */
 static inline int tv_block_iter_valid(const tv_block_iter *it)
 {
 	return it->cur < it->blk.restarts;
