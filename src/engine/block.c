@@ -215,6 +215,31 @@ static inline int read_frame(tv_block_iter *it, uint32_t off, size_t prev_len, f
 	return 0;
 }
 
+/* memcpy for the few bytes of a key, in line: a data block's keys are
+ * short, and a call per entry cost more than the copy itself.  The
+ * overlapping 8- or 4-byte moves stay inside [src, src + n). */
+static inline void copy_key_bytes(char *dst, const char *src, size_t n)
+{
+	if (n > 16) {
+		memcpy(dst, src, n);
+	} else if (n >= 8) {
+		uint64_t a, b;
+		memcpy(&a, src, 8);
+		memcpy(&b, src + n - 8, 8);
+		memcpy(dst, &a, 8);
+		memcpy(dst + n - 8, &b, 8);
+	} else if (n >= 4) {
+		uint32_t a, b;
+		memcpy(&a, src, 4);
+		memcpy(&b, src + n - 4, 4);
+		memcpy(dst, &a, 4);
+		memcpy(dst + n - 4, &b, 4);
+	} else {
+		for (size_t i = 0; i < n; i++)
+			dst[i] = src[i];
+	}
+}
+
 /* Makes the entry at off, framed by f, current, its key's first
  * f->shared bytes taken from `prefix`.  0, or fails the iterator. */
 static int set_entry(tv_block_iter *it, uint32_t off, const frame *f, const char *prefix)
@@ -230,8 +255,8 @@ static int set_entry(tv_block_iter *it, uint32_t off, const frame *f, const char
 			return it->status;
 		}
 		if (!in_place)
-			memcpy(it->kbuf, prefix, f->shared);
-		memcpy(it->kbuf + f->shared, f->rest, f->unshared);
+			copy_key_bytes(it->kbuf, prefix, f->shared);
+		copy_key_bytes(it->kbuf + f->shared, f->rest, f->unshared);
 		it->key = tv_slice_make(it->kbuf, (size_t)f->shared + f->unshared);
 	}
 	it->value = tv_slice_make(f->rest + f->unshared, f->vlen);
@@ -396,10 +421,10 @@ void tv_block_iter_seek(tv_block_iter *it, tv_slice target)
 			fail(it, TROVE_ECORRUPT);
 			return;
 		}
-		it->key = tv_slice_make(NULL, 0);
-		if (decode_at(it, off))
+		frame f; /* a restart key shares nothing: read it in place */
+		if (read_frame(it, off, 0, &f))
 			return;
-		if (tv_ikey_cmp(it->key, target) < 0)
+		if (tv_ikey_cmp(tv_slice_make(f.rest, f.unshared), target) < 0)
 			left = mid;
 		else
 			right = mid - 1;
