@@ -285,11 +285,7 @@ static int parse_next(tv_block_iter *it)
 		mark_end(it);
 		return 0;
 	}
-	if (decode_at(it, off))
-		return 0;
-	while (it->rindex + 1 < it->blk.nrestarts && restart_point(it, it->rindex + 1) <= off)
-		it->rindex++;
-	return 1;
+	return decode_at(it, off) == 0;
 }
 
 /* Prepares parse_next to read restart point i; false if it is corrupt. */
@@ -397,8 +393,6 @@ static void scan_to(tv_block_iter *it, tv_slice target)
 		}
 		if (set_entry(it, off, &f, t.data))
 			return;
-		while (it->rindex + 1 < it->blk.nrestarts && restart_point(it, it->rindex + 1) <= off)
-			it->rindex++;
 		if (f.shared < m)
 			return;
 	}
@@ -528,6 +522,11 @@ void tv_block_iter_prev(tv_block_iter *it)
 		pc_use(it, it->pc_i - 1);
 		return;
 	}
+	/* Forward moves leave rindex behind (keeping it up to date cost a
+	 * look at the restart array per entry): catch it up to the current
+	 * entry's restart point first. */
+	while (it->rindex + 1 < it->blk.nrestarts && restart_point(it, it->rindex + 1) <= orig)
+		it->rindex++;
 	/* Back up to a restart point before the current entry, then scan
 	 * forward to the entry that ends where the current one starts,
 	 * remembering the interval's entries for the next steps back. */
