@@ -215,6 +215,31 @@ static inline int read_frame(tv_block_iter *it, uint32_t off, size_t prev_len, f
 	return 0;
 }
 
+/* memcpy for the few bytes of a key, in line: a data block's keys are
+ * short, and a call per entry cost more than the copy itself.  The
+ * overlapping 8- or 4-byte moves stay inside [src, src + n). */
+static inline void copy_key_bytes(char *dst, const char *src, size_t n)
+{
+	if (n > 16) {
+		memcpy(dst, src, n);
+	} else if (n >= 8) {
+		uint64_t a, b;
+		memcpy(&a, src, 8);
+		memcpy(&b, src + n - 8, 8);
+		memcpy(dst, &a, 8);
+		memcpy(dst + n - 8, &b, 8);
+	} else if (n >= 4) {
+		uint32_t a, b;
+		memcpy(&a, src, 4);
+		memcpy(&b, src + n - 4, 4);
+		memcpy(dst, &a, 4);
+		memcpy(dst + n - 4, &b, 4);
+	} else {
+		for (size_t i = 0; i < n; i++)
+			dst[i] = src[i];
+	}
+}
+
 /* Makes the entry at off, framed by f, current, its key's first
  * f->shared bytes taken from `prefix`.  0, or fails the iterator. */
 static int set_entry(tv_block_iter *it, uint32_t off, const frame *f, const char *prefix)
@@ -230,8 +255,8 @@ static int set_entry(tv_block_iter *it, uint32_t off, const frame *f, const char
 			return it->status;
 		}
 		if (!in_place)
-			memcpy(it->kbuf, prefix, f->shared);
-		memcpy(it->kbuf + f->shared, f->rest, f->unshared);
+			copy_key_bytes(it->kbuf, prefix, f->shared);
+		copy_key_bytes(it->kbuf + f->shared, f->rest, f->unshared);
 		it->key = tv_slice_make(it->kbuf, (size_t)f->shared + f->unshared);
 	}
 	it->value = tv_slice_make(f->rest + f->unshared, f->vlen);
@@ -260,11 +285,7 @@ static int parse_next(tv_block_iter *it)
 		mark_end(it);
 		return 0;
 	}
-	if (decode_at(it, off))
-		return 0;
-	while (it->rindex + 1 < it->blk.nrestarts && restart_point(it, it->rindex + 1) <= off)
-		it->rindex++;
-	return 1;
+	return decode_at(it, off) == 0;
 }
 
 /* Prepares parse_next to read restart point i; false if it is corrupt. */
@@ -372,8 +393,6 @@ static void scan_to(tv_block_iter *it, tv_slice target)
 		}
 		if (set_entry(it, off, &f, t.data))
 			return;
-		while (it->rindex + 1 < it->blk.nrestarts && restart_point(it, it->rindex + 1) <= off)
-			it->rindex++;
 		if (f.shared < m)
 			return;
 	}
@@ -396,10 +415,10 @@ void tv_block_iter_seek(tv_block_iter *it, tv_slice target)
 			fail(it, TROVE_ECORRUPT);
 			return;
 		}
-		it->key = tv_slice_make(NULL, 0);
-		if (decode_at(it, off))
+		frame f; /* a restart key shares nothing: read it in place */
+		if (read_frame(it, off, 0, &f))
 			return;
-		if (tv_ikey_cmp(it->key, target) < 0)
+		if (tv_ikey_cmp(tv_slice_make(f.rest, f.unshared), target) < 0)
 			left = mid;
 		else
 			right = mid - 1;
@@ -503,6 +522,11 @@ void tv_block_iter_prev(tv_block_iter *it)
 		pc_use(it, it->pc_i - 1);
 		return;
 	}
+	/* Forward moves leave rindex behind (keeping it up to date cost a
+	 * look at the restart array per entry): catch it up to the current
+	 * entry's restart point first. */
+	while (it->rindex + 1 < it->blk.nrestarts && restart_point(it, it->rindex + 1) <= orig)
+		it->rindex++;
 	/* Back up to a restart point before the current entry, then scan
 	 * forward to the entry that ends where the current one starts,
 	 * remembering the interval's entries for the next steps back. */
@@ -542,46 +566,43 @@ static tv_block_iter *bi(tv_iter *it)
 	return (tv_block_iter *)it;
 }
 
-static int op_valid(tv_iter *it)
+/* Publishes the position after a move through the ops. */
+static void op_publish(tv_block_iter *b)
 {
-	return tv_block_iter_valid(bi(it));
+	if (tv_block_iter_valid(b))
+		tv_iter_publish(&b->base, b->key, b->value);
+	else
+		tv_iter_unpublish(&b->base);
 }
 
 static void op_seek_first(tv_iter *it)
 {
 	tv_block_iter_seek_first(bi(it));
+	op_publish(bi(it));
 }
 
 static void op_seek_last(tv_iter *it)
 {
 	tv_block_iter_seek_last(bi(it));
+	op_publish(bi(it));
 }
 
 static void op_seek(tv_iter *it, tv_slice target)
 {
 	tv_block_iter_seek(bi(it), target);
+	op_publish(bi(it));
 }
 
 static void op_next(tv_iter *it)
 {
 	tv_block_iter_next(bi(it));
+	op_publish(bi(it));
 }
 
 static void op_prev(tv_iter *it)
 {
 	tv_block_iter_prev(bi(it));
-}
-
-static tv_slice op_key(tv_iter *it)
-{
-	assert(tv_block_iter_valid(bi(it)));
-	return bi(it)->key;
-}
-
-static tv_slice op_value(tv_iter *it)
-{
-	assert(tv_block_iter_valid(bi(it)));
-	return bi(it)->value;
+	op_publish(bi(it));
 }
 
 static int op_status(tv_iter *it)
@@ -601,13 +622,11 @@ static void op_destroy_heap(tv_iter *it)
 }
 
 static const tv_iter_ops embedded_ops = {
-        op_valid, op_seek_first, op_seek_last, op_seek,   op_next,
-        op_prev,  op_key,        op_value,     op_status, op_destroy_embedded,
+        op_seek_first, op_seek_last, op_seek, op_next, op_prev, op_status, op_destroy_embedded,
 };
 
 static const tv_iter_ops heap_ops = {
-        op_valid, op_seek_first, op_seek_last, op_seek,   op_next,
-        op_prev,  op_key,        op_value,     op_status, op_destroy_heap,
+        op_seek_first, op_seek_last, op_seek, op_next, op_prev, op_status, op_destroy_heap,
 };
 
 void tv_block_iter_init(tv_block_iter *it, const tv_block *blk)
@@ -631,6 +650,7 @@ void tv_block_iter_reset(tv_block_iter *it, const tv_block *blk)
 	it->pc_i = UINT32_MAX;
 	it->pc_klen = 0;
 	mark_end(it);
+	tv_iter_unpublish(&it->base);
 }
 
 void tv_block_iter_fini(tv_block_iter *it)

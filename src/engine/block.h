@@ -98,7 +98,7 @@ typedef struct tv_block_iter {
 	tv_block blk;
 	uint32_t cur;    /* offset of the current entry; blk.restarts if none */
 	uint32_t next;   /* offset of the entry after it */
-	uint32_t rindex; /* restart point at or before cur */
+	uint32_t rindex; /* a restart point at or before cur (prev catches up) */
 	uint32_t shared; /* key bytes cur shares with the entry before it */
 	int status;
 	tv_slice key; /* into the block (whole keys) or into kbuf */
@@ -126,8 +126,10 @@ void tv_block_iter_fini(tv_block_iter *it);
 /* The same iterator on the heap; destroy frees it.  NULL on ENOMEM. */
 tv_iter *tv_block_iter_new(const tv_block *blk);
 
-/* Direct calls for code that embeds a tv_block_iter (no indirection).
- * A failed iterator is never valid (its status says why). */
+/* Direct calls for code that embeds a tv_block_iter (no indirection);
+ * they keep the position in it->key and it->value and leave the tv_iter
+ * face's published one alone.  A failed iterator is never valid (its
+ * status says why). */
 static inline int tv_block_iter_valid(const tv_block_iter *it)
 {
 	return it->cur < it->blk.restarts;

@@ -94,6 +94,14 @@ static int set_status(tv_dbiter *d)
 	return d->status;
 }
 
+/* set_status where a scan stopped: a positioned iterator has met no error
+ * (an iterator that fails becomes invalid), so the children's statuses
+ * are asked only at the end of the sequence, not once per key. */
+static int stop_status(tv_dbiter *d)
+{
+	return tv_iter_valid(d->it) ? d->status : set_status(d);
+}
+
 /* Moves forward from the current position to the first visible live
  * entry; with skipping set, entries of key d->skip are hidden (the
  * position is at or past its first entry, so no smaller key follows). */
@@ -130,7 +138,7 @@ static int fwd_find(tv_dbiter *d, int skipping)
 		d->valid = 1;
 		return 0;
 	}
-	if (set_status(d))
+	if (stop_status(d))
 		return d->status;
 	return TROVE_ENOTFOUND;
 }
@@ -174,7 +182,7 @@ static int rev_find(tv_dbiter *d)
 		d->cur_type = type;
 		have = 1;
 	}
-	if (set_status(d))
+	if (stop_status(d))
 		return d->status;
 	if (!have)
 		return TROVE_ENOTFOUND;

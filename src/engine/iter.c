@@ -11,8 +11,8 @@
  * merging iterator does; moving on in the same direction costs one step of
  * one child and O(log n) comparisons.
  *
- * The merge never copies keys or values: key() and value() are the top
- * child's.  It must never hide a child's error: when a child stops on an
+ * The merge never copies keys or values: the key and value it publishes
+ * are the top child's.  It must never hide a child's error: when a child stops on an
  * error the merge becomes invalid too (rather than going on without that
  * child's entries), and status() reports the first child's error.
  */
@@ -31,10 +31,6 @@
  * of one is minus its index in the table. */
 #define EMPTY_SHARED 32
 
-static int empty_valid(tv_iter *it)
-{
-	return 0;
-}
 static void empty_move(tv_iter *it)
 {
 }
@@ -42,29 +38,20 @@ static void empty_seek(tv_iter *it, tv_slice target)
 {
 }
 
-static tv_slice empty_slice(tv_iter *it)
-{
-	assert(!"key or value of an invalid iterator");
-	return tv_slice_make(NULL, 0);
-}
-
 static int shared_status(tv_iter *it);
 
 static const tv_iter_ops shared_empty_ops = {
-        .valid = empty_valid,
         .seek_first = empty_move,
         .seek_last = empty_move,
         .seek = empty_seek,
         .next = empty_move,
         .prev = empty_move,
-        .key = empty_slice,
-        .value = empty_slice,
         .status = shared_status,
         .destroy = empty_move,
 };
 
 /* clang-format off */
-#define EMPTY1 { &shared_empty_ops }
+#define EMPTY1 { &shared_empty_ops, 0, {NULL, 0}, {NULL, 0} }
 #define EMPTY4 EMPTY1, EMPTY1, EMPTY1, EMPTY1
 #define EMPTY16 EMPTY4, EMPTY4, EMPTY4, EMPTY4
 /* clang-format on */
@@ -91,14 +78,11 @@ static void own_destroy(tv_iter *it)
 }
 
 static const tv_iter_ops own_empty_ops = {
-        .valid = empty_valid,
         .seek_first = empty_move,
         .seek_last = empty_move,
         .seek = empty_seek,
         .next = empty_move,
         .prev = empty_move,
-        .key = empty_slice,
-        .value = empty_slice,
         .status = own_status,
         .destroy = own_destroy,
 };
@@ -113,6 +97,7 @@ tv_iter *tv_iter_empty(int status)
 	if (!e)
 		return (tv_iter *)&shared_empty[-TROVE_ENOMEM];
 	e->base.ops = &own_empty_ops;
+	tv_iter_unpublish(&e->base);
 	e->status = status;
 	return &e->base;
 }
@@ -227,9 +212,13 @@ static void fix_top(merge_iter *m)
 		sift_down(m, s);
 }
 
-static int merge_valid(tv_iter *it)
+/* Publishes the top child's entry as the merge's position. */
+static void publish(merge_iter *m)
 {
-	return ((merge_iter *)it)->nheap > 0;
+	if (m->nheap > 0)
+		tv_iter_publish(&m->base, m->heap[0].key, m->heap[0].it->value);
+	else
+		tv_iter_unpublish(&m->base);
 }
 
 static void merge_seek_first(tv_iter *it)
@@ -238,6 +227,7 @@ static void merge_seek_first(tv_iter *it)
 	for (int i = 0; i < m->n; i++)
 		tv_iter_seek_first(m->children[i]);
 	rebuild(m, FORWARD);
+	publish(m);
 }
 
 static void merge_seek_last(tv_iter *it)
@@ -246,6 +236,7 @@ static void merge_seek_last(tv_iter *it)
 	for (int i = 0; i < m->n; i++)
 		tv_iter_seek_last(m->children[i]);
 	rebuild(m, REVERSE);
+	publish(m);
 }
 
 static void merge_seek(tv_iter *it, tv_slice target)
@@ -254,6 +245,7 @@ static void merge_seek(tv_iter *it, tv_slice target)
 	for (int i = 0; i < m->n; i++)
 		tv_iter_seek(m->children[i], target);
 	rebuild(m, FORWARD);
+	publish(m);
 }
 
 /* Moves every child but the current one to its first entry after the
@@ -299,11 +291,14 @@ static void merge_next(tv_iter *it)
 	assert(m->nheap > 0);
 	if (m->dir != FORWARD) {
 		turn_forward(m);
-		if (m->nheap == 0)
+		if (m->nheap == 0) {
+			publish(m);
 			return;
+		}
 	}
 	tv_iter_next(m->heap[0].it);
 	fix_top(m);
+	publish(m);
 }
 
 static void merge_prev(tv_iter *it)
@@ -312,25 +307,14 @@ static void merge_prev(tv_iter *it)
 	assert(m->nheap > 0);
 	if (m->dir != REVERSE) {
 		turn_reverse(m);
-		if (m->nheap == 0)
+		if (m->nheap == 0) {
+			publish(m);
 			return;
+		}
 	}
 	tv_iter_prev(m->heap[0].it);
 	fix_top(m);
-}
-
-static tv_slice merge_key(tv_iter *it)
-{
-	merge_iter *m = (merge_iter *)it;
-	assert(m->nheap > 0);
-	return m->heap[0].key;
-}
-
-static tv_slice merge_value(tv_iter *it)
-{
-	merge_iter *m = (merge_iter *)it;
-	assert(m->nheap > 0);
-	return tv_iter_value(m->heap[0].it);
+	publish(m);
 }
 
 static int merge_status(tv_iter *it)
@@ -353,14 +337,11 @@ static void merge_destroy(tv_iter *it)
 }
 
 static const tv_iter_ops merge_ops = {
-        .valid = merge_valid,
         .seek_first = merge_seek_first,
         .seek_last = merge_seek_last,
         .seek = merge_seek,
         .next = merge_next,
         .prev = merge_prev,
-        .key = merge_key,
-        .value = merge_value,
         .status = merge_status,
         .destroy = merge_destroy,
 };
@@ -380,6 +361,7 @@ tv_iter *tv_iter_merge(tv_iter **children, int n)
 		return NULL;
 	}
 	m->base.ops = &merge_ops;
+	tv_iter_unpublish(&m->base);
 	m->n = n;
 	m->nheap = 0;
 	m->dir = FORWARD;

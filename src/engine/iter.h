@@ -7,25 +7,28 @@
  * iterator that hits an error becomes invalid and reports the error from
  * `status`, so callers check status once when done.
  *
- * key() and value() stay valid until the iterator moves or is destroyed.
+ * Every move publishes the new position in the iterator's own fields
+ * (valid, key, value), so that a merge or a cursor reads it without an
+ * indirect call per entry: only moves, status and destroy go through the
+ * ops.  key and value stay valid until the iterator moves or is destroyed.
  */
 #ifndef TV_ITER_H
 #define TV_ITER_H
+
+#include <assert.h>
 
 #include "../util/slice.h"
 
 typedef struct tv_iter tv_iter;
 
+/* Each move must end with tv_iter_publish or tv_iter_unpublish. */
 typedef struct tv_iter_ops {
-	int (*valid)(tv_iter *it);
 	void (*seek_first)(tv_iter *it);
 	void (*seek_last)(tv_iter *it);
 	/* First entry >= target (an internal key). */
 	void (*seek)(tv_iter *it, tv_slice target);
 	void (*next)(tv_iter *it); /* requires valid */
 	void (*prev)(tv_iter *it); /* requires valid */
-	tv_slice (*key)(tv_iter *it);
-	tv_slice (*value)(tv_iter *it);
 	/* 0, or the first error met (TROVE_ECORRUPT, TROVE_EIO...). */
 	int (*status)(tv_iter *it);
 	void (*destroy)(tv_iter *it);
@@ -33,17 +36,60 @@ typedef struct tv_iter_ops {
 
 struct tv_iter {
 	const tv_iter_ops *ops;
+	int valid;           /* positioned; never while status is nonzero */
+	tv_slice key, value; /* the current entry, when valid */
 };
 
-static inline int tv_iter_valid(tv_iter *it) { return it->ops->valid(it); }
-static inline void tv_iter_seek_first(tv_iter *it) { it->ops->seek_first(it); }
-static inline void tv_iter_seek_last(tv_iter *it) { it->ops->seek_last(it); }
-static inline void tv_iter_seek(tv_iter *it, tv_slice t) { it->ops->seek(it, t); }
-static inline void tv_iter_next(tv_iter *it) { it->ops->next(it); }
-static inline void tv_iter_prev(tv_iter *it) { it->ops->prev(it); }
-static inline tv_slice tv_iter_key(tv_iter *it) { return it->ops->key(it); }
-static inline tv_slice tv_iter_value(tv_iter *it) { return it->ops->value(it); }
-static inline int tv_iter_status(tv_iter *it) { return it->ops->status(it); }
+/* For implementations: the position after a move. */
+static inline void tv_iter_publish(tv_iter *it, tv_slice key, tv_slice value)
+{
+	it->valid = 1;
+	it->key = key;
+	it->value = value;
+}
+static inline void tv_iter_unpublish(tv_iter *it)
+{
+	it->valid = 0;
+}
+
+static inline int tv_iter_valid(tv_iter *it)
+{
+	return it->valid;
+}
+static inline void tv_iter_seek_first(tv_iter *it)
+{
+	it->ops->seek_first(it);
+}
+static inline void tv_iter_seek_last(tv_iter *it)
+{
+	it->ops->seek_last(it);
+}
+static inline void tv_iter_seek(tv_iter *it, tv_slice t)
+{
+	it->ops->seek(it, t);
+}
+static inline void tv_iter_next(tv_iter *it)
+{
+	it->ops->next(it);
+}
+static inline void tv_iter_prev(tv_iter *it)
+{
+	it->ops->prev(it);
+}
+static inline tv_slice tv_iter_key(tv_iter *it)
+{
+	assert(it->valid);
+	return it->key;
+}
+static inline tv_slice tv_iter_value(tv_iter *it)
+{
+	assert(it->valid);
+	return it->value;
+}
+static inline int tv_iter_status(tv_iter *it)
+{
+	return it->ops->status(it);
+}
 static inline void tv_iter_destroy(tv_iter *it)
 {
 	if (it)

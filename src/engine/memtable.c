@@ -587,22 +587,30 @@ typedef struct mem_iter {
 	node *n; /* current node, NULL when not positioned */
 } mem_iter;
 
-static int mi_valid(tv_iter *it)
+/* Makes node n (NULL: none) the position. */
+static void mi_set(mem_iter *mi, node *n)
 {
-	return ((mem_iter *)it)->n != NULL;
+	mi->n = n;
+	if (!n) {
+		tv_iter_unpublish(&mi->base);
+		return;
+	}
+	const char *d = node_data(n);
+	size_t klen = (size_t)n->klen + TV_TRAILER;
+	tv_iter_publish(&mi->base, tv_slice_make(d, klen), tv_slice_make(d + klen, n->vlen));
 }
 
 static void mi_seek_first(tv_iter *it)
 {
 	mem_iter *mi = (mem_iter *)it;
-	mi->n = load_next(mi->m->head, 0);
+	mi_set(mi, load_next(mi->m->head, 0));
 }
 
 static void mi_seek_last(tv_iter *it)
 {
 	mem_iter *mi = (mem_iter *)it;
 	node *x = find_last(mi->m);
-	mi->n = x == mi->m->head ? NULL : x;
+	mi_set(mi, x == mi->m->head ? NULL : x);
 }
 
 static void mi_seek(tv_iter *it, tv_slice target)
@@ -610,14 +618,14 @@ static void mi_seek(tv_iter *it, tv_slice target)
 	mem_iter *mi = (mem_iter *)it;
 	assert(target.len >= TV_TRAILER);
 	skey k = make_skey(target.data, target.len - TV_TRAILER, tv_ikey_trailer(target));
-	mi->n = find_ge(mi->m, &k, NULL);
+	mi_set(mi, find_ge(mi->m, &k, NULL));
 }
 
 static void mi_next(tv_iter *it)
 {
 	mem_iter *mi = (mem_iter *)it;
 	assert(mi->n);
-	mi->n = load_next(mi->n, 0);
+	mi_set(mi, load_next(mi->n, 0));
 }
 
 static void mi_prev(tv_iter *it)
@@ -625,21 +633,7 @@ static void mi_prev(tv_iter *it)
 	mem_iter *mi = (mem_iter *)it;
 	assert(mi->n);
 	node *x = atomic_load_explicit(&mi->n->back, memory_order_acquire);
-	mi->n = x == mi->m->head ? NULL : x;
-}
-
-static tv_slice mi_key(tv_iter *it)
-{
-	const node *n = ((mem_iter *)it)->n;
-	assert(n);
-	return tv_slice_make(node_data(n), (size_t)n->klen + TV_TRAILER);
-}
-
-static tv_slice mi_value(tv_iter *it)
-{
-	const node *n = ((mem_iter *)it)->n;
-	assert(n);
-	return tv_slice_make(node_data(n) + n->klen + TV_TRAILER, n->vlen);
+	mi_set(mi, x == mi->m->head ? NULL : x);
 }
 
 static int mi_status(tv_iter *it)
@@ -655,14 +649,11 @@ static void mi_destroy(tv_iter *it)
 }
 
 static const tv_iter_ops mem_iter_ops = {
-        .valid = mi_valid,
         .seek_first = mi_seek_first,
         .seek_last = mi_seek_last,
         .seek = mi_seek,
         .next = mi_next,
         .prev = mi_prev,
-        .key = mi_key,
-        .value = mi_value,
         .status = mi_status,
         .destroy = mi_destroy,
 };
@@ -675,6 +666,6 @@ tv_iter *tv_mem_iter(tv_memtable *m)
 	mi->base.ops = &mem_iter_ops;
 	tv_mem_ref(m);
 	mi->m = m;
-	mi->n = NULL;
+	mi_set(mi, NULL);
 	return &mi->base;
 }

@@ -1052,10 +1052,13 @@ static void skip_backward(table_iter *it)
 	}
 }
 
-static int titer_valid(tv_iter *base)
+/* Publishes the data block iterator's entry, if there is one. */
+static void titer_publish(table_iter *it)
 {
-	table_iter *it = ti(base);
-	return !it->status && it->have_block && tv_block_iter_valid(&it->data);
+	if (!it->status && it->have_block && tv_block_iter_valid(&it->data))
+		tv_iter_publish(&it->base, it->data.key, it->data.value);
+	else
+		tv_iter_unpublish(&it->base);
 }
 
 static void titer_seek_first(tv_iter *base)
@@ -1067,6 +1070,7 @@ static void titer_seek_first(tv_iter *base)
 	if (enter_block(it))
 		tv_block_iter_seek_first(&it->data);
 	skip_forward(it);
+	titer_publish(it);
 }
 
 static void titer_seek_last(tv_iter *base)
@@ -1078,6 +1082,7 @@ static void titer_seek_last(tv_iter *base)
 	if (enter_block(it))
 		tv_block_iter_seek_last(&it->data);
 	skip_backward(it);
+	titer_publish(it);
 }
 
 static void titer_seek(tv_iter *base, tv_slice target)
@@ -1089,36 +1094,27 @@ static void titer_seek(tv_iter *base, tv_slice target)
 	if (enter_block(it))
 		tv_block_iter_seek(&it->data, target);
 	skip_forward(it);
+	titer_publish(it);
 }
 
 static void titer_next(tv_iter *base)
 {
 	table_iter *it = ti(base);
-	assert(titer_valid(base));
+	assert(base->valid);
 	tv_block_iter_next(&it->data);
 	if (!tv_block_iter_valid(&it->data))
 		skip_forward(it); /* the block ended, or failed */
+	titer_publish(it);
 }
 
 static void titer_prev(tv_iter *base)
 {
 	table_iter *it = ti(base);
-	assert(titer_valid(base));
+	assert(base->valid);
 	tv_block_iter_prev(&it->data);
 	if (!tv_block_iter_valid(&it->data))
 		skip_backward(it); /* the block ended, or failed */
-}
-
-static tv_slice titer_key(tv_iter *base)
-{
-	assert(titer_valid(base));
-	return ti(base)->data.key;
-}
-
-static tv_slice titer_value(tv_iter *base)
-{
-	assert(titer_valid(base));
-	return ti(base)->data.value;
+	titer_publish(it);
 }
 
 static int titer_status(tv_iter *base)
@@ -1142,13 +1138,13 @@ static void titer_destroy(tv_iter *base)
 }
 
 static const tv_iter_ops table_iter_ops = {
-        titer_valid, titer_seek_first, titer_seek_last, titer_seek,   titer_next,
-        titer_prev,  titer_key,        titer_value,     titer_status, titer_destroy,
+        titer_seek_first, titer_seek_last, titer_seek,    titer_next,
+        titer_prev,       titer_status,    titer_destroy,
 };
 
 static const tv_iter_ops table_iter_in_place_ops = {
-        titer_valid, titer_seek_first, titer_seek_last, titer_seek,   titer_next,
-        titer_prev,  titer_key,        titer_value,     titer_status, titer_destroy_in_place,
+        titer_seek_first, titer_seek_last,        titer_seek, titer_next, titer_prev,
+        titer_status,     titer_destroy_in_place,
 };
 
 size_t tv_table_iter_size(void)
@@ -1162,6 +1158,7 @@ tv_iter *tv_table_iter_in(void *mem, tv_table *t, bool fill_cache)
 {
 	table_iter *it = mem;
 	it->base.ops = &table_iter_in_place_ops;
+	tv_iter_unpublish(&it->base);
 	it->t = t;
 	it->have_block = false;
 	it->bh = (bhandle){0, 0};

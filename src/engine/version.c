@@ -863,10 +863,13 @@ static int li_open(level_iter *li, int idx)
 	return 1;
 }
 
-static int li_valid(tv_iter *it)
+/* Publishes the current table's position as the level's. */
+static void li_publish(level_iter *li)
 {
-	level_iter *li = (level_iter *)it;
-	return li->cur && tv_iter_valid(li->cur);
+	if (li->cur && tv_iter_valid(li->cur))
+		tv_iter_publish(&li->base, li->cur->key, li->cur->value);
+	else
+		tv_iter_unpublish(&li->base);
 }
 
 static void li_skip_forward(level_iter *li)
@@ -898,6 +901,7 @@ static void li_seek_first(tv_iter *it)
 		tv_iter_seek_first(li->cur);
 		li_skip_forward(li);
 	}
+	li_publish(li);
 }
 
 static void li_seek_last(tv_iter *it)
@@ -907,6 +911,7 @@ static void li_seek_last(tv_iter *it)
 		tv_iter_seek_last(li->cur);
 		li_skip_backward(li);
 	}
+	li_publish(li);
 }
 
 static void li_seek(tv_iter *it, tv_slice target)
@@ -917,6 +922,7 @@ static void li_seek(tv_iter *it, tv_slice target)
 		tv_iter_seek(li->cur, target);
 		li_skip_forward(li);
 	}
+	li_publish(li);
 }
 
 static void li_next(tv_iter *it)
@@ -924,6 +930,7 @@ static void li_next(tv_iter *it)
 	level_iter *li = (level_iter *)it;
 	tv_iter_next(li->cur);
 	li_skip_forward(li);
+	li_publish(li);
 }
 
 static void li_prev(tv_iter *it)
@@ -931,16 +938,7 @@ static void li_prev(tv_iter *it)
 	level_iter *li = (level_iter *)it;
 	tv_iter_prev(li->cur);
 	li_skip_backward(li);
-}
-
-static tv_slice li_key(tv_iter *it)
-{
-	return tv_iter_key(((level_iter *)it)->cur);
-}
-
-static tv_slice li_value(tv_iter *it)
-{
-	return tv_iter_value(((level_iter *)it)->cur);
+	li_publish(li);
 }
 
 static int li_status(tv_iter *it)
@@ -960,8 +958,7 @@ static void li_destroy(tv_iter *it)
 }
 
 static const tv_iter_ops level_iter_ops = {
-	li_valid, li_seek_first, li_seek_last, li_seek, li_next,
-	li_prev, li_key, li_value, li_status, li_destroy,
+	li_seek_first, li_seek_last, li_seek, li_next, li_prev, li_status, li_destroy,
 };
 
 tv_iter *tv_level_iter(tv_filemeta **files, int n, bool fill_cache)
@@ -970,6 +967,7 @@ tv_iter *tv_level_iter(tv_filemeta **files, int n, bool fill_cache)
 	if (!li)
 		return NULL;
 	li->base.ops = &level_iter_ops;
+	tv_iter_unpublish(&li->base);
 	li->files = files;
 	li->n = n;
 	li->idx = -1;

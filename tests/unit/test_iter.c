@@ -51,6 +51,11 @@ static void arr_set(arr_iter *a, long pos)
 	} else {
 		a->pos = pos;
 	}
+	if (a->pos < 0)
+		tv_iter_unpublish(&a->base);
+	else
+		tv_iter_publish(&a->base, tv_slice_make(a->items[a->pos].key, a->items[a->pos].klen),
+		                tv_slice_make(a->items[a->pos].val, a->items[a->pos].vlen));
 }
 
 static int arr_cmp_at(const arr_iter *a, size_t i, tv_slice t)
@@ -58,10 +63,6 @@ static int arr_cmp_at(const arr_iter *a, size_t i, tv_slice t)
 	return tv_ikey_cmp(tv_slice_make(a->items[i].key, a->items[i].klen), t);
 }
 
-static int arr_valid(tv_iter *it)
-{
-	return ((arr_iter *)it)->pos >= 0;
-}
 static void arr_seek_first(tv_iter *it)
 {
 	arr_set((arr_iter *)it, 0);
@@ -76,7 +77,7 @@ static void arr_seek(tv_iter *it, tv_slice t)
 	arr_iter *a = (arr_iter *)it;
 	if (a->fail_seek) {
 		a->status = TROVE_ECORRUPT;
-		a->pos = -1;
+		arr_set(a, -1);
 		return;
 	}
 	size_t i = 0;
@@ -96,18 +97,6 @@ static void arr_prev(tv_iter *it)
 	assert_true(a->pos >= 0);
 	arr_set(a, a->pos - 1);
 }
-static tv_slice arr_key(tv_iter *it)
-{
-	arr_iter *a = (arr_iter *)it;
-	assert_true(a->pos >= 0);
-	return tv_slice_make(a->items[a->pos].key, a->items[a->pos].klen);
-}
-static tv_slice arr_value(tv_iter *it)
-{
-	arr_iter *a = (arr_iter *)it;
-	assert_true(a->pos >= 0);
-	return tv_slice_make(a->items[a->pos].val, a->items[a->pos].vlen);
-}
 static int arr_status(tv_iter *it)
 {
 	return ((arr_iter *)it)->status;
@@ -121,14 +110,11 @@ static void arr_destroy(tv_iter *it)
 }
 
 static const tv_iter_ops arr_ops = {
-        .valid = arr_valid,
         .seek_first = arr_seek_first,
         .seek_last = arr_seek_last,
         .seek = arr_seek,
         .next = arr_next,
         .prev = arr_prev,
-        .key = arr_key,
-        .value = arr_value,
         .status = arr_status,
         .destroy = arr_destroy,
 };
@@ -530,7 +516,7 @@ static void test_child_error(void **state)
 	assert_true(tv_iter_valid(m));
 	int cur = -1;
 	for (int c = 0; c < 4; c++) {
-		if (arr_valid(kids[c]) && tv_slice_eq(arr_key(kids[c]), tv_iter_key(m)))
+		if (tv_iter_valid(kids[c]) && tv_slice_eq(tv_iter_key(kids[c]), tv_iter_key(m)))
 			cur = c;
 	}
 	assert_true(cur >= 0);

@@ -1967,33 +1967,33 @@ static racy_iter *racy(tv_iter *it)
 	return (racy_iter *)it;
 }
 
-static int ri_valid(tv_iter *it)
+/* Publishes the inner iterator's position as its own. */
+static void ri_publish(racy_iter *r)
 {
-	return tv_iter_valid(racy(it)->in);
+	if (tv_iter_valid(r->in))
+		tv_iter_publish(&r->base, tv_iter_key(r->in), tv_iter_value(r->in));
+	else
+		tv_iter_unpublish(&r->base);
 }
 static void ri_seek_first(tv_iter *it)
 {
 	tv_iter_seek_first(racy(it)->in);
+	ri_publish(racy(it));
 }
 static void ri_seek_last(tv_iter *it)
 {
 	tv_iter_seek_last(racy(it)->in);
+	ri_publish(racy(it));
 }
 static void ri_next(tv_iter *it)
 {
 	tv_iter_next(racy(it)->in);
+	ri_publish(racy(it));
 }
 static void ri_prev(tv_iter *it)
 {
 	tv_iter_prev(racy(it)->in);
-}
-static tv_slice ri_key(tv_iter *it)
-{
-	return tv_iter_key(racy(it)->in);
-}
-static tv_slice ri_value(tv_iter *it)
-{
-	return tv_iter_value(racy(it)->in);
+	ri_publish(racy(it));
 }
 static int ri_status(tv_iter *it)
 {
@@ -2004,6 +2004,7 @@ static void ri_seek(tv_iter *it, tv_slice target)
 {
 	racy_iter *r = racy(it);
 	tv_iter_seek(r->in, target);
+	ri_publish(r);
 	if (r->key) {
 		assert_int_equal(tv_mem_add(r->m, r->seq, TV_TYPE_PUT,
 		                            tv_slice_make(r->key, strlen(r->key)),
@@ -2020,8 +2021,7 @@ static void ri_destroy(tv_iter *it)
 }
 
 static const tv_iter_ops racy_ops = {
-        ri_valid, ri_seek_first, ri_seek_last, ri_seek,   ri_next,
-        ri_prev,  ri_key,        ri_value,     ri_status, ri_destroy,
+        ri_seek_first, ri_seek_last, ri_seek, ri_next, ri_prev, ri_status, ri_destroy,
 };
 
 static void mem_put(tv_memtable *m, const char *k, uint64_t seq)

@@ -821,6 +821,50 @@ static void check_iteration(tv_table *t, const dataset *d)
 	tv_iter_destroy(it);
 }
 
+/* A random walk over a table iterator: runs of next and prev that change
+ * direction inside and across data blocks, run off either end and come
+ * back by a seek, checking the published position (valid, key, value)
+ * against d at every move. */
+static void check_random_walk(tv_table *t, const dataset *d)
+{
+	tv_iter *it = tv_table_iter(t, true);
+	assert_non_null(it);
+	tu_rng r;
+	tu_rng_seed(&r, tu_seed("table walk"));
+	long pos = -1;
+	int forward = 1;
+	for (int step = 0; step < 40000; step++) {
+		uint64_t op = tu_below(&r, 64);
+		if (tu_below(&r, 8) == 0)
+			forward = !forward; /* runs of ~8 steps one way */
+		if (pos < 0 || op == 0) {
+			pos = (long)tu_below(&r, d->n);
+			tv_iter_seek(it, ekey(&d->e[pos]));
+		} else if (op == 1) {
+			tv_iter_seek_first(it);
+			pos = 0;
+		} else if (op == 2) {
+			tv_iter_seek_last(it);
+			pos = (long)d->n - 1;
+		} else if (forward) {
+			tv_iter_next(it);
+			pos = pos + 1 < (long)d->n ? pos + 1 : -1;
+		} else {
+			tv_iter_prev(it);
+			pos--;
+		}
+		if (pos < 0) {
+			assert_false(tv_iter_valid(it));
+			continue;
+		}
+		assert_true(tv_iter_valid(it));
+		assert_slice_eq(tv_iter_key(it), ekey(&d->e[pos]));
+		assert_slice_eq(tv_iter_value(it), eval(&d->e[pos]));
+	}
+	assert_int_equal(tv_iter_status(it), 0);
+	tv_iter_destroy(it);
+}
+
 /* For each user key (every 13th), looks up at sequences between and
  * around its versions and checks the newest visible one is returned. */
 static void check_gets(tv_table *t, const dataset *d)
@@ -884,6 +928,7 @@ static void roundtrip(fixture *f, int compression)
 	assert_int_equal(tv_table_file_size(t), size);
 	assert_true(tv_table_memory(t) > 0 && tv_table_memory(t) < size);
 	check_iteration(t, &d);
+	check_random_walk(t, &d);
 	check_gets(t, &d);
 	uint64_t hits = tv_cache_hits(cache);
 	check_gets(t, &d); /* everything fits: the second pass only hits */
