@@ -21,9 +21,11 @@ typedef struct tv_memtable tv_memtable;
 
 /* A new, empty memtable holding one reference; NULL on ENOMEM. */
 tv_memtable *tv_mem_new(void);
-/* The same with a bloom filter over its keys, sized for a memtable of
- * about expected_bytes (1/64 of that, counted in tv_mem_usage), which
- * lets tv_mem_get answer most absent keys without a search. */
+/* The same with a bloom filter over its keys and a hash index from each
+ * key to its newest entry, sized for a memtable of about expected_bytes
+ * (1/64 and 1/16 of that, counted in tv_mem_usage): tv_mem_get answers
+ * most absent keys from the filter and finds present ones through the
+ * index, without a search of the skip list. */
 tv_memtable *tv_mem_new_filtered(size_t expected_bytes);
 void tv_mem_ref(tv_memtable *m);
 void tv_mem_unref(tv_memtable *m);
