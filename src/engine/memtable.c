@@ -60,7 +60,6 @@
 #include <sys/mman.h>
 
 #include "../util/arena.h"
-#include "../util/checksum.h"
 #include "../util/grow.h"
 #include "bloom.h"
 #include "ikey.h"
@@ -527,7 +526,7 @@ static int add(tv_memtable *m, uint64_t seq, unsigned type, tv_slice key, tv_sli
 	if (value.len)
 		memcpy(n->data + key.len + TV_TRAILER, value.data, value.len);
 	atomic_init(&n->chain, NULL);
-	uint64_t hash = m->filter || m->index ? tv_hash64(key.data, key.len) : 0;
+	uint64_t hash = m->filter || m->index ? tv_bloom_hash(key) : 0;
 	if (m->filter)
 		filter_add(m, hash);
 
@@ -644,9 +643,10 @@ int tv_mem_unresolved_delta(tv_memtable *m, uint64_t seq, tv_mem_resolve_fn fn, 
 /* ---- Reading ----------------------------------------------------------- */
 
 /* The lookup of tv_mem_get and tv_mem_get_for_write; with splice set, the
- * predecessors of the search position are kept for the next add. */
-static int mem_get(tv_memtable *m, tv_slice key, uint64_t seq, unsigned *type, tv_slice *value,
-                   uint64_t *entry_seq, node **splice)
+ * predecessors of the search position are kept for the next add, and
+ * hash is not used. */
+static int mem_get(tv_memtable *m, tv_slice key, uint64_t hash, uint64_t seq, unsigned *type,
+                   tv_slice *value, uint64_t *entry_seq, node **splice)
 {
 	if (seq > TV_MAX_SEQ)
 		seq = TV_MAX_SEQ;
@@ -656,7 +656,6 @@ static int mem_get(tv_memtable *m, tv_slice key, uint64_t seq, unsigned *type, t
 		/* The writer's lookups search the list: they fill the splice. */
 		n = splice_fits(m, &k) ? load_next(splice[0], 0) : find_ge(m, &k, splice);
 	} else {
-		uint64_t hash = m->filter || m->index ? tv_hash64(key.data, key.len) : 0;
 		if (m->filter && !filter_may_contain(m, hash))
 			return 0;
 		n = m->index ? index_get(m, hash, &k) : find_ge(m, &k, NULL);
@@ -672,7 +671,13 @@ static int mem_get(tv_memtable *m, tv_slice key, uint64_t seq, unsigned *type, t
 int tv_mem_get(tv_memtable *m, tv_slice key, uint64_t seq, unsigned *type, tv_slice *value,
                uint64_t *entry_seq)
 {
-	return mem_get(m, key, seq, type, value, entry_seq, NULL);
+	return mem_get(m, key, tv_bloom_hash(key), seq, type, value, entry_seq, NULL);
+}
+
+int tv_mem_get_hashed(tv_memtable *m, tv_slice key, uint64_t hash, uint64_t seq,
+                      unsigned *type, tv_slice *value, uint64_t *entry_seq)
+{
+	return mem_get(m, key, hash, seq, type, value, entry_seq, NULL);
 }
 
 int tv_mem_get_for_write(tv_memtable *m, tv_slice key, uint64_t seq, unsigned *type,
@@ -680,7 +685,7 @@ int tv_mem_get_for_write(tv_memtable *m, tv_slice key, uint64_t seq, unsigned *t
 {
 	/* The search stops before every entry of key at or below seq, which
 	 * is where an entry of key with a newer sequence number goes. */
-	return mem_get(m, key, seq, type, value, entry_seq, m->splice);
+	return mem_get(m, key, 0, seq, type, value, entry_seq, m->splice);
 }
 
 /* ---- Iterator ---------------------------------------------------------- */

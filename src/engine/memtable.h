@@ -65,6 +65,10 @@ int tv_mem_unresolved_delta(tv_memtable *m, uint64_t seq, tv_mem_resolve_fn fn, 
  * holds a reference) and *entry_seq; 0 if the memtable has no such entry. */
 int tv_mem_get(tv_memtable *m, tv_slice key, uint64_t seq, unsigned *type,
                tv_slice *value, uint64_t *entry_seq);
+/* tv_mem_get for a key whose hash, tv_bloom_hash(key), is known: a point
+ * read hashes its key once for the memtables and the tables. */
+int tv_mem_get_hashed(tv_memtable *m, tv_slice key, uint64_t hash, uint64_t seq,
+                      unsigned *type, tv_slice *value, uint64_t *entry_seq);
 
 /* tv_mem_get for the single writer, when it is about to add an entry of
  * key with a sequence number above seq: the search is remembered so that
