@@ -208,7 +208,7 @@ static inline int cmp_node(const node *n, const skey *k)
 static inline int same_user_key(const node *n, const skey *k)
 {
 	return n->prefix == k->prefix && n->klen == k->klen &&
-	       (k->klen <= 8 || memcmp(node_data(n) + 8, k->key + 8, k->klen - 8) == 0);
+	       (k->klen <= 8 || tv_cmp_bytes(node_data(n) + 8, k->key + 8, k->klen - 8) == 0);
 }
 
 /* ---- Searching (any thread) ------------------------------------------- */

@@ -737,8 +737,8 @@ int tv_version_get(tv_version *v, tv_slice target, uint64_t hash,
 	tv_slice user = tv_ikey_user(target);
 	for (int i = 0; i < v->nfiles[0]; i++) {
 		tv_filemeta *f = v->files[0][i];
-		if (tv_slice_cmp(user, tv_ikey_user(tv_fm_smallest(f))) < 0 ||
-		    tv_slice_cmp(user, tv_ikey_user(tv_fm_largest(f))) > 0)
+		if (tv_ukey_cmp(user, tv_ikey_user(tv_fm_smallest(f))) < 0 ||
+		    tv_ukey_cmp(user, tv_ikey_user(tv_fm_largest(f))) > 0)
 			continue;
 		int rc = tv_table_get_hashed(f->table, target, hash, fn, arg);
 		if (rc)
@@ -752,7 +752,7 @@ int tv_version_get(tv_version *v, tv_slice target, uint64_t hash,
 		if (i >= n)
 			continue;
 		tv_filemeta *f = v->files[l][i];
-		if (tv_slice_cmp(user, tv_ikey_user(tv_fm_smallest(f))) < 0)
+		if (tv_ukey_cmp(user, tv_ikey_user(tv_fm_smallest(f))) < 0)
 			continue;
 		int rc = tv_table_get_hashed(f->table, target, hash, fn, arg);
 		if (rc)
