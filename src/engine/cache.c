@@ -76,7 +76,7 @@ struct tv_cache_handle {
 	tv_cache_handle *next_hash; /* chain in the shard's table */
 	uint64_t file, off, hash;
 	void *value;
-	uint32_t refs; /* the table's (if in_cache) + handles */
+	atomic_uint refs; /* the table's (if in_cache) + handles */
 	bool in_cache;
 	bool referenced; /* looked up since the hand last passed it */
 	bool embedded;   /* lives in its value's header (tv_cache_alloc) */
@@ -88,6 +88,9 @@ typedef struct cache_shard {
 	tv_cache_handle **table;
 	size_t nbuckets, count; /* nbuckets is a power of two */
 	tv_cache_handle *hand;  /* the ring's next entry to sweep; NULL if empty */
+	/* Set by the sweep when entries readers hold keep the shard over its
+	 * room: a release that lets go of such an entry then sweeps again. */
+	atomic_bool over;
 	/* Written under mu (no locked add), read by the counters' sums. */
 	atomic_uint_fast64_t hits, misses;
 } __attribute__((aligned(64))) cache_shard;
@@ -196,16 +199,15 @@ static void table_grow(cache_shard *s)
 }
 
 /* Drops one reference; returns true if the entry must now be deleted
- * (which the caller does after unlocking). */
+ * (which the caller does after unlocking).  The table's reference is
+ * dropped under the shard lock, a handle's without it (tv_cache_release):
+ * the acquire-release decrement orders every holder's use of the value
+ * before its deletion by the last one. */
 static bool entry_unref(tv_cache_handle *e)
 {
-	assert(e->refs > 0);
-	e->refs--;
-	if (e->refs == 0) {
-		assert(!e->in_cache);
-		return true;
-	}
-	return false;
+	unsigned old = atomic_fetch_sub_explicit(&e->refs, 1, memory_order_acq_rel);
+	assert(old > 0);
+	return old == 1;
 }
 
 /* Takes e (found in *slot) out of the table; returns true if it must be
@@ -220,7 +222,9 @@ static bool table_remove(cache_shard *s, tv_cache_handle **slot)
 	e->in_cache = false;
 	s->usage -= e->charge;
 	s->count--;
-	return entry_unref(e);
+	bool gone = entry_unref(e);
+	assert(!gone || !e->in_cache);
+	return gone;
 }
 
 /* The room a shard's entries have: its capacity less its share of the
@@ -245,7 +249,9 @@ static void shard_evict_spare(const tv_cache *c, cache_shard *s, size_t spare,
 	while (s->usage > room && s->hand && steps-- > 0) {
 		tv_cache_handle *e = s->hand;
 		s->hand = e->next;
-		if (e->refs > 1)
+		/* Only the lock holder adds references, so an entry seen with
+		 * the table's alone stays so. */
+		if (atomic_load(&e->refs) > 1)
 			continue; /* held by a reader */
 		if (e->referenced) {
 			e->referenced = false;
@@ -259,6 +265,7 @@ static void shard_evict_spare(const tv_cache *c, cache_shard *s, size_t spare,
 		e->next_hash = *dead;
 		*dead = e;
 	}
+	atomic_store(&s->over, s->usage > shard_room(c, s));
 }
 
 static void shard_evict(const tv_cache *c, cache_shard *s, tv_cache_handle **dead)
@@ -325,6 +332,7 @@ tv_cache *tv_cache_new(size_t capacity)
 		s->nbuckets = 64;
 		s->table = calloc(s->nbuckets, sizeof *s->table);
 		s->hand = NULL;
+		atomic_init(&s->over, false);
 		atomic_init(&s->hits, 0);
 		atomic_init(&s->misses, 0);
 		if (!s->table || pthread_mutex_init(&s->mu, NULL)) {
@@ -349,7 +357,7 @@ void tv_cache_free(tv_cache *c)
 		cache_shard *s = &c->shards[i];
 		while (s->hand) {
 			tv_cache_handle *e = s->hand;
-			assert(e->refs == 1); /* every handle released */
+			assert(atomic_load(&e->refs) == 1); /* every handle released */
 			ring_remove(s, e);
 			entry_delete(c, e);
 		}
@@ -373,7 +381,7 @@ tv_cache_handle *tv_cache_lookup(tv_cache *c, uint64_t file, uint64_t off)
 	pthread_mutex_lock(&s->mu);
 	tv_cache_handle *e = *table_find(s, hash, file, off);
 	if (e) {
-		e->refs++;
+		atomic_fetch_add_explicit(&e->refs, 1, memory_order_relaxed);
 		e->referenced = true;
 	}
 	count(e ? &s->hits : &s->misses);
@@ -397,7 +405,7 @@ tv_cache_handle *tv_cache_insert(tv_cache *c, uint64_t file, uint64_t off, void 
 	e->deleter = deleter;
 	e->charge = charge;
 	e->next_hash = e->prev = e->next = NULL;
-	e->refs = 1; /* the caller's handle */
+	atomic_init(&e->refs, 1); /* the caller's handle */
 	e->in_cache = false;
 	e->referenced = false;
 
@@ -417,7 +425,7 @@ tv_cache_handle *tv_cache_insert(tv_cache *c, uint64_t file, uint64_t off, void 
 		e->next_hash = *head;
 		*head = e;
 		e->in_cache = true;
-		e->refs++;
+		atomic_fetch_add_explicit(&e->refs, 1, memory_order_relaxed);
 		ring_insert(s, e);
 		s->usage += charge;
 		s->count++;
@@ -430,25 +438,35 @@ tv_cache_handle *tv_cache_insert(tv_cache *c, uint64_t file, uint64_t off, void 
 	return e;
 }
 
-/* Reads only what never changes while a handle is held: refs belong to
- * the shard lock. */
+/* Reads only what never changes while a handle is held. */
 void *tv_cache_value(tv_cache_handle *h)
 {
 	assert(h);
 	return h->value;
 }
 
+/* Takes no lock unless the shard waits over its room for held entries
+ * to go: a hit costs the shard lock once, in the lookup.  If one other
+ * reference is left it may be the table's alone, so the shard sweeps
+ * again.  The decrement, the flag's load and the sweep's load of the
+ * count and store of the flag are sequentially consistent: a sweep that
+ * passed over this entry because of the reference dropped here sets the
+ * flag where this load sees it. */
 void tv_cache_release(tv_cache *c, tv_cache_handle *h)
 {
 	cache_shard *s = shard_of(c, h->hash);
-	pthread_mutex_lock(&s->mu);
-	bool gone = entry_unref(h);
+	unsigned old = atomic_fetch_sub(&h->refs, 1);
+	assert(old > 0);
+	if (old == 1) {
+		entry_delete(c, h); /* out of the table: the last holder deletes */
+		return;
+	}
+	if (old != 2 || !atomic_load(&s->over))
+		return;
 	tv_cache_handle *dead = NULL;
-	if (!gone && h->in_cache && h->refs == 1)
-		shard_evict(c, s, &dead); /* it may have waited over capacity */
+	pthread_mutex_lock(&s->mu);
+	shard_evict(c, s, &dead);
 	pthread_mutex_unlock(&s->mu);
-	if (gone)
-		entry_delete(c, h);
 	delete_chain(c, dead);
 }
 

@@ -39,6 +39,7 @@
 #include "../util/checksum.h"
 #include "../util/coding.h"
 #include "../util/grow.h"
+#include "bloom.h"
 #include "ikey.h"
 
 /* ---- Time ------------------------------------------------------------------ */
@@ -259,11 +260,12 @@ static int lookup(tv_super *s, tv_slice skey, uint64_t seq, unsigned *type, tv_b
 {
 	tv_slice v;
 	tv_memtable *mems[2] = { s->mem, s->imm };
+	uint64_t hash = tv_bloom_hash(skey); /* once for every filter and index */
 	for (int i = 0; i < 2; i++) {
 		int hit = !mems[i] ? 0
 		          : i == 0 && for_write
 		                  ? tv_mem_get_for_write(mems[i], skey, seq, type, &v, entry_seq)
-		                  : tv_mem_get(mems[i], skey, seq, type, &v, entry_seq);
+		                  : tv_mem_get_hashed(mems[i], skey, hash, seq, type, &v, entry_seq);
 		if (hit) {
 			if (val && *type != TV_TYPE_DEL && copy_value(val, v, limit))
 				return TROVE_ENOMEM;
@@ -277,7 +279,8 @@ static int lookup(tv_super *s, tv_slice skey, uint64_t seq, unsigned *type, tv_b
 	memcpy(kb, skey.data, skey.len);
 	tv_put_fixed64(kb + skey.len, tv_pack_trailer(seq, TV_SEEK_TYPE));
 	found f = { 0, 0, val, limit, 0 };
-	int rc = tv_version_get(s->version, tv_slice_make(kb, skey.len + TV_TRAILER), found_cb, &f);
+	int rc = tv_version_get(s->version, tv_slice_make(kb, skey.len + TV_TRAILER), hash,
+	                        found_cb, &f);
 	if (kb != stack)
 		free(kb);
 	if (rc < 0)

@@ -21,9 +21,11 @@ typedef struct tv_memtable tv_memtable;
 
 /* A new, empty memtable holding one reference; NULL on ENOMEM. */
 tv_memtable *tv_mem_new(void);
-/* The same with a bloom filter over its keys, sized for a memtable of
- * about expected_bytes (1/64 of that, counted in tv_mem_usage), which
- * lets tv_mem_get answer most absent keys without a search. */
+/* The same with a bloom filter over its keys and a hash index from each
+ * key to its newest entry, sized for a memtable of about expected_bytes
+ * (1/64 and 1/16 of that, counted in tv_mem_usage): tv_mem_get answers
+ * most absent keys from the filter and finds present ones through the
+ * index, without a search of the skip list. */
 tv_memtable *tv_mem_new_filtered(size_t expected_bytes);
 void tv_mem_ref(tv_memtable *m);
 void tv_mem_unref(tv_memtable *m);
@@ -63,6 +65,10 @@ int tv_mem_unresolved_delta(tv_memtable *m, uint64_t seq, tv_mem_resolve_fn fn, 
  * holds a reference) and *entry_seq; 0 if the memtable has no such entry. */
 int tv_mem_get(tv_memtable *m, tv_slice key, uint64_t seq, unsigned *type,
                tv_slice *value, uint64_t *entry_seq);
+/* tv_mem_get for a key whose hash, tv_bloom_hash(key), is known: a point
+ * read hashes its key once for the memtables and the tables. */
+int tv_mem_get_hashed(tv_memtable *m, tv_slice key, uint64_t hash, uint64_t seq,
+                      unsigned *type, tv_slice *value, uint64_t *entry_seq);
 
 /* tv_mem_get for the single writer, when it is about to add an entry of
  * key with a sequence number above seq: the search is remembered so that

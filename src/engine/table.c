@@ -927,7 +927,7 @@ int tv_table_get_hashed(tv_table *t, tv_slice target, uint64_t hash,
 			tv_block_iter di;
 			tv_block_iter_init(&di, &tb->blk);
 			tv_block_iter_seek(&di, target);
-			if (tv_block_iter_valid(&di) && tv_slice_eq(tv_ikey_user(di.key), ukey))
+			if (tv_block_iter_valid(&di) && tv_ukey_cmp(tv_ikey_user(di.key), ukey) == 0)
 				rc = fn(arg, di.key, di.value);
 			else if (di.status)
 				rc = corrupt(t, h.off, "malformed data block");

@@ -731,15 +731,14 @@ static int find_file(tv_filemeta **files, int n, tv_slice target)
 	return lo;
 }
 
-int tv_version_get(tv_version *v, tv_slice target,
+int tv_version_get(tv_version *v, tv_slice target, uint64_t hash,
                    int (*fn)(void *arg, tv_slice ikey, tv_slice value), void *arg)
 {
 	tv_slice user = tv_ikey_user(target);
-	uint64_t hash = tv_bloom_hash(user); /* once for every table's filter */
 	for (int i = 0; i < v->nfiles[0]; i++) {
 		tv_filemeta *f = v->files[0][i];
-		if (tv_slice_cmp(user, tv_ikey_user(tv_fm_smallest(f))) < 0 ||
-		    tv_slice_cmp(user, tv_ikey_user(tv_fm_largest(f))) > 0)
+		if (tv_ukey_cmp(user, tv_ikey_user(tv_fm_smallest(f))) < 0 ||
+		    tv_ukey_cmp(user, tv_ikey_user(tv_fm_largest(f))) > 0)
 			continue;
 		int rc = tv_table_get_hashed(f->table, target, hash, fn, arg);
 		if (rc)
@@ -753,7 +752,7 @@ int tv_version_get(tv_version *v, tv_slice target,
 		if (i >= n)
 			continue;
 		tv_filemeta *f = v->files[l][i];
-		if (tv_slice_cmp(user, tv_ikey_user(tv_fm_smallest(f))) < 0)
+		if (tv_ukey_cmp(user, tv_ikey_user(tv_fm_smallest(f))) < 0)
 			continue;
 		int rc = tv_table_get_hashed(f->table, target, hash, fn, arg);
 		if (rc)

@@ -163,9 +163,9 @@ void tv_version_unref(tv_version *v, tv_deadlist *dead);
 
 /* Point lookup of internal key target in the version: calls fn for the
  * first entry at or after target whose stored key matches, searching
- * level 0 newest first, then each level.  Returns what fn returned (1 =
- * found) or 0, or an error. */
-int tv_version_get(tv_version *v, tv_slice target,
+ * level 0 newest first, then each level.  hash is tv_bloom_hash of the
+ * stored key.  Returns what fn returned (1 = found) or 0, or an error. */
+int tv_version_get(tv_version *v, tv_slice target, uint64_t hash,
                    int (*fn)(void *arg, tv_slice ikey, tv_slice value),
                    void *arg);
 

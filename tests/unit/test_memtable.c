@@ -5,7 +5,9 @@
  * tv_ikey_cmp; lookups at several sequence numbers, iteration in both
  * directions and seeks must agree with the array.  A threaded test runs
  * one writer against concurrent readers that check every snapshot they see
- * is sorted and self-consistent.  The list of unresolved entries must give
+ * is sorted and self-consistent, and another overwrites keys while
+ * readers check that each point read finds the entry newest at its
+ * sequence number (through the hash index).  The list of unresolved entries must give
  * the running sum of its entries' count changes at any sequence number,
  * resolving each entry once.
  */
@@ -60,15 +62,27 @@ static size_t rand_key(tu_rng *rng, char *buf)
 	return len;
 }
 
-/* Fills m and a sorted reference with n random entries, seq 1..n. */
-static ref *fill_random(tv_memtable *m, tu_rng *rng, size_t n)
+/* Fills m and a sorted reference with n random entries, seq 1..n, added
+ * in sequence order or, if shuffled, in random order (as if replayed out
+ * of order: a key's older entry may come after its newer one). */
+static ref *fill_random(tv_memtable *m, tu_rng *rng, size_t n, int shuffled)
 {
 	ref *r = calloc(n, sizeof *r);
+	uint64_t *seqs = malloc(n * sizeof *seqs);
 	assert_non_null(r);
+	assert_non_null(seqs);
+	for (size_t i = 0; i < n; i++)
+		seqs[i] = i + 1;
+	for (size_t i = n - 1; shuffled && i > 0; i--) {
+		size_t j = tu_below(rng, i + 1);
+		uint64_t t = seqs[i];
+		seqs[i] = seqs[j];
+		seqs[j] = t;
+	}
 	for (size_t i = 0; i < n; i++) {
 		char key[32];
 		size_t klen = rand_key(rng, key);
-		uint64_t seq = i + 1;
+		uint64_t seq = seqs[i];
 		unsigned type = (unsigned)tu_below(rng, 3);
 		size_t vlen = type == TV_TYPE_DEL ? 0 : tu_below(rng, 40);
 		char *val = malloc(vlen + 1);
@@ -86,6 +100,7 @@ static ref *fill_random(tv_memtable *m, tu_rng *rng, size_t n)
 		r[i].val = val;
 		r[i].vlen = vlen;
 	}
+	free(seqs);
 	qsort(r, n, sizeof *r, ref_cmp);
 	return r;
 }
@@ -146,7 +161,7 @@ static void test_iterate_both_ways(void **state)
 	const size_t n = 5000;
 	tv_memtable *m = tv_mem_new();
 	assert_non_null(m);
-	ref *r = fill_random(m, &rng, n);
+	ref *r = fill_random(m, &rng, n, 0);
 	assert_int_equal(tv_mem_entries(m), n);
 	assert_true(tv_mem_usage(m) > 0);
 
@@ -199,7 +214,7 @@ static void test_seek(void **state)
 	const size_t n = 3000;
 	tv_memtable *m = tv_mem_new();
 	assert_non_null(m);
-	ref *r = fill_random(m, &rng, n);
+	ref *r = fill_random(m, &rng, n, 0);
 	tv_iter *it = tv_mem_iter(m);
 	assert_non_null(it);
 	for (int i = 0; i < 5000; i++) {
@@ -241,13 +256,13 @@ static const ref *ref_get(const ref *r, size_t n, const char *key, size_t klen, 
 
 /* Random lookups in m (empty) against the reference, at random sequence
  * numbers: present keys, absent keys, versions too new to see. */
-static void get_at_sequences(tv_memtable *m)
+static void get_at_sequences(tv_memtable *m, int shuffled)
 {
 	tu_rng rng;
 	tu_rng_seed(&rng, tu_seed("memtable get"));
 	const size_t n = 4000;
 	assert_non_null(m);
-	ref *r = fill_random(m, &rng, n);
+	ref *r = fill_random(m, &rng, n, shuffled);
 	for (int i = 0; i < 20000; i++) {
 		char key[32];
 		size_t klen = rand_key(&rng, key);
@@ -274,24 +289,36 @@ static void get_at_sequences(tv_memtable *m)
 
 static void test_get_at_sequences(void **state)
 {
-	get_at_sequences(tv_mem_new());
+	get_at_sequences(tv_mem_new(), 0);
 }
 
-/* A filter sized for the entries: absent keys are mostly answered by it,
- * present ones must never be. */
+/* A filter and an index sized for the entries: absent keys are mostly
+ * answered by the filter, present ones must never be, and the index must
+ * lead to each key's entry at every sequence number. */
 static void test_get_filtered(void **state)
 {
 	tv_memtable *m = tv_mem_new_filtered(1 << 20);
 	assert_non_null(m);
-	assert_true(tv_mem_usage(m) >= (1 << 20) / 64); /* the filter is counted */
-	get_at_sequences(m);
+	/* The filter (1/64) and the index (1/16) are counted. */
+	assert_true(tv_mem_usage(m) >= (1 << 20) / 64 + (1 << 20) / 16);
+	get_at_sequences(m, 0);
 }
 
-/* A filter of one 64-byte line, saturated by 4000 keys: it lets every
- * key through and lookups must still be exact. */
+/* A filter of one 64-byte line and an index of one slot, saturated by
+ * 4000 keys: every key passes the filter, every key shares one chain,
+ * and lookups must still be exact. */
 static void test_get_filtered_tiny(void **state)
 {
-	get_at_sequences(tv_mem_new_filtered(1));
+	get_at_sequences(tv_mem_new_filtered(1), 0);
+}
+
+/* Entries added out of sequence order: a key's older entry added after
+ * its newer one must not take the newer one's place in the index. */
+static void test_get_index_out_of_order(void **state)
+{
+	get_at_sequences(tv_mem_new_filtered(1 << 16), 1);
+	get_at_sequences(tv_mem_new_filtered(1), 1);
+	get_at_sequences(tv_mem_new(), 1);
 }
 
 /* Versions of one key come newest first, and get picks by sequence. */
@@ -579,6 +606,18 @@ static void *mt_reader(void *arg)
 	return NULL;
 }
 
+/* Runs one writer and two readers over st until they all end. */
+static void run_threads(void *(*writer)(void *), void *(*reader)(void *), void *st)
+{
+	pthread_t w, r[2];
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(pthread_create(&r[i], NULL, reader, st), 0);
+	assert_int_equal(pthread_create(&w, NULL, writer, st), 0);
+	pthread_join(w, NULL);
+	for (int i = 0; i < 2; i++)
+		pthread_join(r[i], NULL);
+}
+
 static void test_concurrent_readers(void **state)
 {
 	mt_state *st = calloc(1, sizeof *st);
@@ -603,16 +642,105 @@ static void test_concurrent_readers(void **state)
 	atomic_init(&st->scans, 0);
 	atomic_init(&st->done, 0);
 	atomic_init(&st->failures, 0);
-	pthread_t w, r[2];
-	for (int i = 0; i < 2; i++)
-		assert_int_equal(pthread_create(&r[i], NULL, mt_reader, st), 0);
-	assert_int_equal(pthread_create(&w, NULL, mt_writer, st), 0);
-	pthread_join(w, NULL);
-	for (int i = 0; i < 2; i++)
-		pthread_join(r[i], NULL);
+	run_threads(mt_writer, mt_reader, st);
 	assert_int_equal(atomic_load(&st->failures), 0);
 	assert_true(atomic_load(&st->scans) > 0);
 	assert_int_equal(tv_mem_entries(st->m), MT_KEYS);
+	tv_mem_unref(st->m);
+	free(st);
+}
+
+/* ---- Overwrites under concurrent point reads --------------------------- */
+
+#define OV_KEYS 1000
+#define OV_ROUNDS 100
+
+/* Each round writes every key once, key ov_perm(p) p-th, at sequence
+ * round * OV_KEYS + p + 1: a reader can work out which entry of a key
+ * is the newest at any sequence number. */
+typedef struct ov_state {
+	tv_memtable *m;
+	atomic_uint_least64_t published; /* the last sequence number added */
+	atomic_int ready, done, failures;
+	uint32_t pos[OV_KEYS]; /* the position in each round of key k */
+} ov_state;
+
+static uint32_t ov_perm(uint32_t p)
+{
+	return p * 389 % OV_KEYS; /* 389 is prime to OV_KEYS */
+}
+
+static void *ov_writer(void *arg)
+{
+	ov_state *st = arg;
+	while (atomic_load(&st->ready) < 2)
+		;
+	uint64_t seq = 0;
+	for (int r = 0; r < OV_ROUNDS; r++) {
+		for (uint32_t p = 0; p < OV_KEYS; p++) {
+			char key[16], val[8];
+			size_t klen = (size_t)snprintf(key, sizeof key, "o%u", ov_perm(p));
+			tv_put_fixed64(val, mt_value(ov_perm(p), ++seq));
+			if (tv_mem_add(st->m, seq, TV_TYPE_PUT, tv_slice_make(key, klen),
+			               tv_slice_make(val, 8)) != 0)
+				atomic_fetch_add(&st->failures, 1);
+			atomic_store_explicit(&st->published, seq, memory_order_release);
+		}
+	}
+	atomic_store(&st->done, 1);
+	return NULL;
+}
+
+/* Reads random keys at the last published sequence number or an older
+ * one, and checks that each finds exactly the entry that was newest
+ * there: the index leads to a key's newest entry while the writer
+ * replaces it, and the walk down to an older sequence number stays in
+ * the key's entries. */
+static void *ov_reader(void *arg)
+{
+	ov_state *st = arg;
+	tu_rng rng;
+	tu_rng_seed(&rng, (uint64_t)(uintptr_t)&rng);
+	atomic_fetch_add(&st->ready, 1);
+	int bad = 0;
+	while (!atomic_load(&st->done) && !bad) {
+		uint64_t s = atomic_load_explicit(&st->published, memory_order_acquire);
+		if (tu_below(&rng, 2))
+			s = tu_below(&rng, s + 1);
+		uint32_t k = (uint32_t)tu_below(&rng, OV_KEYS);
+		char key[16];
+		size_t klen = (size_t)snprintf(key, sizeof key, "o%u", k);
+		uint64_t first = st->pos[k] + 1; /* the key's entry in round 0 */
+		uint64_t want = s < first ? 0 : first + (s - first) / OV_KEYS * OV_KEYS;
+		unsigned type;
+		tv_slice v;
+		uint64_t es = 0;
+		int got = tv_mem_get(st->m, tv_slice_make(key, klen), s, &type, &v, &es);
+		if (got != (want != 0) ||
+		    (got && (es != want || v.len != 8 || tv_get_fixed64(v.data) != mt_value(k, es))))
+			bad = 1;
+	}
+	if (bad)
+		atomic_fetch_add(&st->failures, 1);
+	return NULL;
+}
+
+static void test_concurrent_overwrites(void **state)
+{
+	ov_state *st = calloc(1, sizeof *st);
+	assert_non_null(st);
+	for (uint32_t p = 0; p < OV_KEYS; p++)
+		st->pos[ov_perm(p)] = p;
+	/* A small index: 32 slots, so every chain holds some 30 keys. */
+	st->m = tv_mem_new_filtered(32 * 128);
+	assert_non_null(st->m);
+	atomic_init(&st->published, 0);
+	atomic_init(&st->ready, 0);
+	atomic_init(&st->done, 0);
+	atomic_init(&st->failures, 0);
+	run_threads(ov_writer, ov_reader, st);
+	assert_int_equal(atomic_load(&st->failures), 0);
+	assert_int_equal(tv_mem_entries(st->m), OV_KEYS * OV_ROUNDS);
 	tv_mem_unref(st->m);
 	free(st);
 }
@@ -773,10 +901,12 @@ int main(void)
 	        cmocka_unit_test(test_get_at_sequences),
 	        cmocka_unit_test(test_get_filtered),
 	        cmocka_unit_test(test_get_filtered_tiny),
+	        cmocka_unit_test(test_get_index_out_of_order),
 	        cmocka_unit_test(test_versions),
 	        cmocka_unit_test(test_runs_and_big_entries),
 	        cmocka_unit_test(test_writer_lookups),
 	        cmocka_unit_test(test_concurrent_readers),
+	        cmocka_unit_test(test_concurrent_overwrites),
 	        cmocka_unit_test(test_unresolved),
 	        cmocka_unit_test(test_unresolved_concurrent),
 	};
