@@ -543,6 +543,10 @@ typedef struct group {
 	int removed;
 	int blind_ok;    /* no table holds an expiry: a key no memtable holds
 	                    has no expiry, so a write may skip reading it */
+	int one_op;      /* the group is one write of one key: the leader's
+	                    search of the memtable also prepares its insert
+	                    (with more keys, the inserts come after every
+	                    search, and the filter and index answer faster) */
 	tv_buf tmp;
 	tv_buf *rec;
 	uint32_t nbatches;
@@ -651,12 +655,15 @@ static int set_entry(group *g, tv_slice key, uint64_t h, unsigned type, int64_t 
 /* The newest entry of key in the pinned memtables, for the leader: as
  * lookup(), but it stops short of the tables and leaves the value in the
  * memtable. */
-static int mem_state(tv_super *s, tv_slice key, uint64_t seq, unsigned *type, tv_slice *v,
-                     uint64_t *entry_seq)
+static int mem_state(tv_super *s, tv_slice key, uint64_t seq, int for_write, unsigned *type,
+                     tv_slice *v, uint64_t *entry_seq)
 {
-	if (tv_mem_get_for_write(s->mem, key, seq, type, v, entry_seq))
-		return 1;
-	return s->imm && tv_mem_get(s->imm, key, seq, type, v, entry_seq);
+	if (for_write)
+		return tv_mem_get_for_write(s->mem, key, seq, type, v, entry_seq) ||
+		       (s->imm && tv_mem_get(s->imm, key, seq, type, v, entry_seq));
+	uint64_t hash = tv_bloom_hash(key);
+	return tv_mem_get_hashed(s->mem, key, hash, seq, type, v, entry_seq) ||
+	       (s->imm && tv_mem_get_hashed(s->imm, key, hash, seq, type, v, entry_seq));
 }
 
 /* The state of a stored key as the group sees it: its own writes first,
@@ -680,7 +687,7 @@ static int get_state(group *g, tv_slice key, int need_value, int may_skip, kstat
 	if (may_skip && g->blind_ok) {
 		unsigned type;
 		tv_slice v;
-		if (!mem_state(g->s, key, g->base_seq, &type, &v, &st->seq)) {
+		if (!mem_state(g->s, key, g->base_seq, g->one_op, &type, &v, &st->seq)) {
 			st->exists = 0;
 			st->exp = 0;
 			st->unresolved = UNREAD;
@@ -693,7 +700,7 @@ static int get_state(group *g, tv_slice key, int need_value, int may_skip, kstat
 	}
 	unsigned type = 0;
 	int rc = lookup(g->s, key, g->base_seq, &type, &g->tmp, need_value ? SIZE_MAX : 8,
-	                &st->seq, 1);
+	                &st->seq, g->one_op);
 	if (rc < 0)
 		return rc;
 	st->exists = rc == 1 && type != TV_TYPE_DEL;
@@ -1056,6 +1063,7 @@ static int commit_group(trove_db *db, tv_super *s, tv_writer *first, tv_writer *
 	group *g = group_begin(db, s);
 	if (!g)
 		return TROVE_ENOMEM;
+	g->one_op = first == last && first->batch && first->batch->nops == 1;
 	/* The record starts after room for the log's frame header, so that
 	 * it is appended where it was built. */
 	tv_buf *r = g->rec;
