@@ -304,19 +304,26 @@ static link_t *index_slot(const tv_memtable *m, uint64_t h)
 	return &m->index[((h >> 32) * m->index_slots) >> 32];
 }
 
-/* Makes n, just linked into the skip list, its key's entry in the index
- * if it is newer than the one there.  Single writer: the chain is walked
- * with relaxed loads, and n is published with a release store, so a
- * reader that reaches n sees it whole, links included. */
-static void index_add(tv_memtable *m, uint64_t h, node *n, const skey *k)
+/* Makes n, just linked into the skip list between `before` and `after`,
+ * its key's entry in the index if it is newer than the one there.  A
+ * key's entries are adjacent, newest first, so the neighbours say which
+ * case it is without walking the chain for a key the memtable did not
+ * hold.  Single writer: the chain is walked with relaxed loads, and n is
+ * published with a release store, so a reader that reaches n sees it
+ * whole, links included. */
+static void index_add(tv_memtable *m, uint64_t h, node *n, const skey *k, node *before,
+                      node *after)
 {
+	if (before != m->head && same_user_key(before, k))
+		return; /* an older entry added late (only replay can): the newer stays */
 	link_t *at = index_slot(m, h);
-	node *e;
-	while ((e = atomic_load_explicit(at, memory_order_relaxed)) && !same_user_key(e, k))
-		at = &e->chain;
-	if (e && e->trailer > n->trailer)
-		return; /* an older entry added late (only replay can): e stays */
-	node *rest = e ? atomic_load_explicit(&e->chain, memory_order_relaxed) : NULL;
+	node *e = NULL;
+	if (after && same_user_key(after, k)) {
+		/* after, the key's newest entry until now, is in the chain */
+		while ((e = atomic_load_explicit(at, memory_order_relaxed)) != NULL && e != after)
+			at = &e->chain;
+	}
+	node *rest = atomic_load_explicit(e ? &e->chain : at, memory_order_relaxed);
 	atomic_store_explicit(&n->chain, rest, memory_order_relaxed);
 	atomic_store_explicit(at, n, memory_order_release);
 }
@@ -544,8 +551,9 @@ static int add(tv_memtable *m, uint64_t seq, unsigned type, tv_slice key, tv_sli
 		 * at the head's new levels and simply drops down. */
 		atomic_store_explicit(&m->height, h, memory_order_relaxed);
 	}
-	node *succ0 = atomic_load_explicit(link(prev[0], 0), memory_order_relaxed);
-	atomic_init(&n->back, prev[0]);
+	node *pred0 = prev[0];
+	node *succ0 = atomic_load_explicit(link(pred0, 0), memory_order_relaxed);
+	atomic_init(&n->back, pred0);
 	for (int i = 0; i < h; i++) {
 		node *succ = atomic_load_explicit(link(prev[i], i), memory_order_relaxed);
 		atomic_init(link(n, i), succ);
@@ -555,7 +563,7 @@ static int add(tv_memtable *m, uint64_t seq, unsigned type, tv_slice key, tv_sli
 	if (succ0)
 		atomic_store_explicit(&succ0->back, n, memory_order_release);
 	if (m->index)
-		index_add(m, hash, n, &k);
+		index_add(m, hash, n, &k, pred0, succ0);
 	atomic_fetch_add_explicit(&m->entries, 1, memory_order_relaxed);
 	*out = n;
 	return 0;
