@@ -244,33 +244,39 @@ static int found_cb(void *arg, tv_slice ikey, tv_slice value)
 	return 1;
 }
 
-static int lookup(tv_super *s, tv_slice skey, uint64_t seq, unsigned *type, tv_buf *val,
-                  size_t limit, uint64_t *entry_seq, int for_write);
+static int lookup(tv_super *s, tv_slice skey, uint64_t hash, uint64_t seq, unsigned *type,
+                  tv_buf *val, size_t limit, uint64_t *entry_seq, int for_write);
 
 int tv_lookup(tv_super *s, tv_slice skey, uint64_t seq, unsigned *type, tv_buf *val,
               size_t limit, uint64_t *entry_seq)
 {
-	return lookup(s, skey, seq, type, val, limit, entry_seq, 0);
+	return lookup(s, skey, tv_bloom_hash(skey), seq, type, val, limit, entry_seq, 0);
 }
 
-/* tv_lookup; for_write is set by the commit leader, whose search of the
- * memtable then also prepares the insertion of the key. */
-static int lookup(tv_super *s, tv_slice skey, uint64_t seq, unsigned *type, tv_buf *val,
-                  size_t limit, uint64_t *entry_seq, int for_write)
+/* The newest entry of key (hashed: hash) at or below seq in the pinned
+ * memtables (the view under the memtables that resolve_entry reads has
+ * none): 1 and *v pointing into the memtable, or 0.  With for_write (the
+ * commit leader, for a group of one write) the search of the current
+ * memtable also prepares the key's insertion. */
+static int mem_state(tv_super *s, tv_slice key, uint64_t hash, uint64_t seq, int for_write,
+                     unsigned *type, tv_slice *v, uint64_t *entry_seq)
+{
+	if (s->mem && (for_write ? tv_mem_get_for_write(s->mem, key, seq, type, v, entry_seq)
+	                         : tv_mem_get_hashed(s->mem, key, hash, seq, type, v, entry_seq)))
+		return 1;
+	return s->imm && tv_mem_get_hashed(s->imm, key, hash, seq, type, v, entry_seq);
+}
+
+/* tv_lookup of a key whose hash (tv_bloom_hash: one for every filter and
+ * index) is known; for_write as for mem_state. */
+static int lookup(tv_super *s, tv_slice skey, uint64_t hash, uint64_t seq, unsigned *type,
+                  tv_buf *val, size_t limit, uint64_t *entry_seq, int for_write)
 {
 	tv_slice v;
-	tv_memtable *mems[2] = { s->mem, s->imm };
-	uint64_t hash = tv_bloom_hash(skey); /* once for every filter and index */
-	for (int i = 0; i < 2; i++) {
-		int hit = !mems[i] ? 0
-		          : i == 0 && for_write
-		                  ? tv_mem_get_for_write(mems[i], skey, seq, type, &v, entry_seq)
-		                  : tv_mem_get_hashed(mems[i], skey, hash, seq, type, &v, entry_seq);
-		if (hit) {
-			if (val && *type != TV_TYPE_DEL && copy_value(val, v, limit))
-				return TROVE_ENOMEM;
-			return 1;
-		}
+	if (mem_state(s, skey, hash, seq, for_write, type, &v, entry_seq)) {
+		if (val && *type != TV_TYPE_DEL && copy_value(val, v, limit))
+			return TROVE_ENOMEM;
+		return 1;
 	}
 	char stack[256];
 	char *kb = skey.len + TV_TRAILER <= sizeof stack ? stack : malloc(skey.len + TV_TRAILER);
@@ -314,7 +320,7 @@ static int resolve_entry(void *arg, tv_slice key, uint64_t seq, unsigned type, i
 	if (older < 0) {
 		unsigned t = 0;
 		uint64_t es;
-		int rc = lookup(arg, key, seq - 1, &t, NULL, 0, &es, 0);
+		int rc = lookup(arg, key, tv_bloom_hash(key), seq - 1, &t, NULL, 0, &es, 0);
 		if (rc < 0)
 			return rc;
 		existed = rc == 1 && t != TV_TYPE_DEL;
@@ -559,7 +565,7 @@ typedef struct kstate {
 	int64_t exp;
 	uint64_t seq;
 	tv_slice value; /* valid until the next get_state */
-	uint64_t hash;  /* of the key, for set_entry */
+	uint64_t hash;  /* of the key (tv_bloom_hash), for set_entry and lookups */
 	int unresolved; /* 0: the state is known; UNREAD: it was not read (the
 	                   key is in no memtable and has no expiry); SAME_BATCH:
 	                   the current batch wrote the key unresolved */
@@ -652,27 +658,13 @@ static int set_entry(group *g, tv_slice key, uint64_t h, unsigned type, int64_t 
 	return 0;
 }
 
-/* The newest entry of key in the pinned memtables, for the leader: as
- * lookup(), but it stops short of the tables and leaves the value in the
- * memtable. */
-static int mem_state(tv_super *s, tv_slice key, uint64_t seq, int for_write, unsigned *type,
-                     tv_slice *v, uint64_t *entry_seq)
-{
-	if (for_write)
-		return tv_mem_get_for_write(s->mem, key, seq, type, v, entry_seq) ||
-		       (s->imm && tv_mem_get(s->imm, key, seq, type, v, entry_seq));
-	uint64_t hash = tv_bloom_hash(key);
-	return tv_mem_get_hashed(s->mem, key, hash, seq, type, v, entry_seq) ||
-	       (s->imm && tv_mem_get_hashed(s->imm, key, hash, seq, type, v, entry_seq));
-}
-
 /* The state of a stored key as the group sees it: its own writes first,
  * then the database.  With need_value, st->value holds the whole value.
  * With may_skip (and g->blind_ok), a key no memtable holds is not looked
  * for in the tables: st->unresolved says so. */
 static int get_state(group *g, tv_slice key, int need_value, int may_skip, kstate *st)
 {
-	st->hash = tv_hash64(key.data, key.len);
+	st->hash = tv_bloom_hash(key);
 	st->unresolved = 0;
 	ov_entry *e = ov_find(g, key, st->hash);
 	if (e) {
@@ -687,7 +679,7 @@ static int get_state(group *g, tv_slice key, int need_value, int may_skip, kstat
 	if (may_skip && g->blind_ok) {
 		unsigned type;
 		tv_slice v;
-		if (!mem_state(g->s, key, g->base_seq, g->one_op, &type, &v, &st->seq)) {
+		if (!mem_state(g->s, key, st->hash, g->base_seq, g->one_op, &type, &v, &st->seq)) {
 			st->exists = 0;
 			st->exp = 0;
 			st->unresolved = UNREAD;
@@ -699,7 +691,7 @@ static int get_state(group *g, tv_slice key, int need_value, int may_skip, kstat
 		return 0;
 	}
 	unsigned type = 0;
-	int rc = lookup(g->s, key, g->base_seq, &type, &g->tmp, need_value ? SIZE_MAX : 8,
+	int rc = lookup(g->s, key, st->hash, g->base_seq, &type, &g->tmp, need_value ? SIZE_MAX : 8,
 	                &st->seq, g->one_op);
 	if (rc < 0)
 		return rc;
