@@ -40,6 +40,7 @@ typedef struct run {
 	int first_error[WRITERS];
 	int after_error[WRITERS];   /* what the write after the failure returned */
 	atomic_int seen[WRITERS];   /* the reader saw 0..seen-1 */
+	atomic_int any_acked;       /* some write was acknowledged */
 	atomic_int stop;
 } run;
 
@@ -84,6 +85,7 @@ static void *writer_main(void *arg)
 			break;
 		}
 		r->acked[t] = n + 1;
+		atomic_store(&r->any_acked, 1);
 	}
 	return NULL;
 }
@@ -163,7 +165,12 @@ static void round_once(const char *base, const char *dir, tv_fault_kind kind, ui
 		assert_int_equal(pthread_create(&th[t], NULL, writer_main, &args[t]), 0);
 	}
 	assert_int_equal(pthread_create(&rd, NULL, reader_main, r), 0);
+	/* The fault comes after the delay and after a first acknowledged
+	 * write, which a loaded machine may take longer than the delay to
+	 * schedule. */
 	usleep((useconds_t)delay_us);
+	while (!atomic_load(&r->any_acked))
+		usleep(1000);
 	/* A failed EIO stays failed: the first sync to fail may be a table's,
 	 * which the flush retries; the log's next one fails too. */
 	tv_fault_arm(f, TV_FAULT_SYNC, 1, kind, kind == TV_FAULT_EIO);
