@@ -682,19 +682,27 @@ static int in_key_order(tv_memtable *m, pending *p, size_t n, tv_mem_unres *e)
 	return 0;
 }
 
+/* The end of the entries unres[lo..hi) with sequence <= seq (umu held):
+ * the list is in sequence order. */
+static size_t upto(const tv_memtable *m, size_t lo, size_t hi, uint64_t seq)
+{
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (node_seq(m->unres[mid]) <= seq)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
 /* Resolves the entries unres[nsums..] with sequence <= seq through fn
  * (rmu held). */
 static int resolve_pending(tv_memtable *m, uint64_t seq, tv_mem_resolve_fn fn, void *arg)
 {
 	pthread_mutex_lock(&m->umu);
-	size_t first = m->nsums, end = atomic_load_explicit(&m->nunres, memory_order_acquire);
-	for (size_t lo = first; lo < end;) { /* the list is in sequence order */
-		size_t mid = lo + (end - lo) / 2;
-		if (node_seq(m->unres[mid]) <= seq)
-			lo = mid + 1;
-		else
-			end = mid;
-	}
+	size_t first = m->nsums;
+	size_t end = upto(m, first, atomic_load_explicit(&m->nunres, memory_order_acquire), seq);
 	size_t n = end - first;
 	pending *p = n ? malloc(n * sizeof *p) : NULL;
 	for (size_t i = 0; p && i < n; i++)
@@ -729,10 +737,8 @@ int tv_mem_unresolved_delta(tv_memtable *m, uint64_t seq, tv_mem_resolve_fn fn, 
 	int rc = resolve_pending(m, seq, fn, arg);
 	if (!rc) {
 		/* An earlier call may have resolved entries newer than seq. */
-		size_t i = m->nsums;
 		pthread_mutex_lock(&m->umu);
-		while (i > 0 && node_seq(m->unres[i - 1]) > seq)
-			i--;
+		size_t i = upto(m, 0, m->nsums, seq);
 		pthread_mutex_unlock(&m->umu);
 		*delta = i ? m->sums[i - 1] : 0;
 	}
