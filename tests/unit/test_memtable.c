@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/db.h"
 #include "engine/ikey.h"
 #include "engine/memtable.h"
 #include "testutil.h"
@@ -749,27 +750,30 @@ static void test_concurrent_overwrites(void **state)
 
 typedef struct resolver {
 	int calls;
-	uint64_t last_seq;
 } resolver;
 
 /* A resolve function whose answer is a function of the entry: +1 for a
  * value whose key ends in an even digit, else -1, but for key "dup",
  * which the memtable also holds as an older value; it checks that entries
- * come in sequence order and that each is resolved once. */
-static int fake_resolve(void *arg, tv_slice key, uint64_t seq, unsigned type, int older,
-                        int *delta)
+ * come in internal key order and that each is resolved once. */
+static int fake_resolve(void *arg, tv_mem_unres *e, size_t n)
 {
 	resolver *r = arg;
-	assert_true(seq >= r->last_seq);
-	r->last_seq = seq;
-	r->calls++;
-	if (key.len == 3 && memcmp(key.data, "dup", 3) == 0) {
-		assert_int_equal(older, TV_TYPE_PUT);
-		*delta = (type != TV_TYPE_DEL) - 1;
-		return 0;
+	for (size_t i = 0; i < n; i++) {
+		tv_slice key = e[i].key;
+		if (i > 0) {
+			int c = tv_ukey_cmp(e[i - 1].key, key);
+			assert_true(c < 0 || (c == 0 && e[i - 1].seq > e[i].seq));
+		}
+		r->calls++;
+		if (key.len == 3 && memcmp(key.data, "dup", 3) == 0) {
+			assert_int_equal(e[i].older, TV_TYPE_PUT);
+			e[i].delta = (e[i].type != TV_TYPE_DEL) - 1;
+			continue;
+		}
+		assert_int_equal(e[i].older, -1);
+		e[i].delta = e[i].type != TV_TYPE_DEL && (key.data[key.len - 1] - '0') % 2 == 0 ? 1 : -1;
 	}
-	assert_int_equal(older, -1);
-	*delta = type != TV_TYPE_DEL && (key.data[key.len - 1] - '0') % 2 == 0 ? 1 : -1;
 	return 0;
 }
 
@@ -777,7 +781,7 @@ static void test_unresolved(void **state)
 {
 	(void)state;
 	tv_memtable *m = tv_mem_new();
-	resolver r = { 0, 0 };
+	resolver r = { 0 };
 	int64_t d = 99;
 	assert_int_equal(tv_mem_unresolved_delta(m, 100, fake_resolve, &r, &d), 0);
 	assert_int_equal(d, 0);
@@ -836,13 +840,11 @@ typedef struct ur_state {
 	atomic_int failures;
 } ur_state;
 
-static int ur_resolve(void *arg, tv_slice key, uint64_t seq, unsigned type, int older,
-                      int *delta)
+static int ur_resolve(void *arg, tv_mem_unres *e, size_t n)
 {
 	(void)arg;
-	(void)key;
-	(void)older;
-	*delta = type == TV_TYPE_DEL ? -1 : (int)(seq % 2);
+	for (size_t i = 0; i < n; i++)
+		e[i].delta = e[i].type == TV_TYPE_DEL ? -1 : (int)(e[i].seq % 2);
 	return 0;
 }
 
@@ -892,6 +894,52 @@ static void test_unresolved_concurrent(void **state)
 	tv_mem_unref(st.m);
 }
 
+/* tv_unresolved_delta over a memtable and the older one under it (no
+ * tables): an entry of the newer one whose key the older one holds is
+ * resolved against that key's entry there, as of the entry's sequence. */
+static void test_unresolved_over_older_memtable(void **state)
+{
+	(void)state;
+	tv_memtable *imm = tv_mem_new(), *mem = tv_mem_new();
+	tv_version v;
+	memset(&v, 0, sizeof v);
+	tv_super s = { .mem = mem, .imm = imm, .version = &v };
+	char k[16];
+	int64_t want = 0;
+	uint64_t seq = 1;
+	/* Older memtable: keys 0..299, a value for even i, a delete for odd;
+	 * key i % 3 == 0 gets a value and then a delete. */
+	for (int i = 0; i < 300; i++) {
+		tv_slice key = tv_slice_make(k, (size_t)snprintf(k, sizeof k, "k%04d", i));
+		assert_int_equal(tv_mem_add_unresolved(imm, seq++, i % 2 ? TV_TYPE_DEL : TV_TYPE_PUT,
+		                                       key, tv_slice_make("v", 1)), 0);
+		want += i % 2 ? 0 : 1;
+		if (i % 3 == 0) {
+			assert_int_equal(tv_mem_add_unresolved(imm, seq++, TV_TYPE_DEL, key,
+			                                       tv_slice_make(NULL, 0)), 0);
+			want -= i % 2 ? 0 : 1;
+		}
+	}
+	int64_t d = 0;
+	assert_int_equal(tv_unresolved_delta(&s, seq, &d), 0);
+	assert_int_equal(d, want);
+	/* Newer memtable: a value for every key 0..399, some twice. */
+	for (int i = 0; i < 400; i++) {
+		tv_slice key = tv_slice_make(k, (size_t)snprintf(k, sizeof k, "k%04d", i));
+		int before = i < 300 && i % 2 == 0 && i % 3 != 0;
+		assert_int_equal(tv_mem_add_unresolved(mem, seq++, TV_TYPE_PUT, key,
+		                                       tv_slice_make("w", 1)), 0);
+		want += 1 - before;
+		if (i % 7 == 0)
+			assert_int_equal(tv_mem_add_unresolved(mem, seq++, TV_TYPE_PUT, key,
+			                                       tv_slice_make("x", 1)), 0);
+	}
+	assert_int_equal(tv_unresolved_delta(&s, seq, &d), 0);
+	assert_int_equal(d, want);
+	tv_mem_unref(imm);
+	tv_mem_unref(mem);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -909,6 +957,7 @@ int main(void)
 	        cmocka_unit_test(test_concurrent_overwrites),
 	        cmocka_unit_test(test_unresolved),
 	        cmocka_unit_test(test_unresolved_concurrent),
+	        cmocka_unit_test(test_unresolved_over_older_memtable),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
