@@ -498,12 +498,39 @@ static int splice_fits(tv_memtable *m, const skey *k)
 	return (p == m->head || cmp_node(p, k) < 0) && (!after || cmp_node(after, k) >= 0);
 }
 
-/* Fills m->splice with the predecessors of k's position at every level,
- * searching from the top only if the splice is not already there. */
+/* Fills m->splice with the predecessors of k's position at every level.
+ * The search descends from the top as find_ge does, but while it is still
+ * on the splice's path (its node at the level above is the splice's) it
+ * jumps ahead to the splice's node at this level if that node is before
+ * k.  So a key near the last one written (the next of an ascending run,
+ * such as a batch whose keys are sorted) costs ~log4 of the entries
+ * between the two instead of the list's height (~25 dependent cache
+ * misses at 200k entries), and a random key pays one comparison per level
+ * against splice nodes the last search left in the cache. */
 static void locate(tv_memtable *m, const skey *k)
 {
-	if (!splice_fits(m, k))
-		find_ge(m, k, m->splice);
+	node **s = m->splice, *x = m->head, *bound = NULL;
+	if (splice_fits(m, k))
+		return;
+	int on_path = 1; /* x is s[level + 1], or the head at the top */
+	for (int level = cur_height(m) - 1;; level--) {
+		if (on_path && s[level] != x) {
+			assert(s[level] != m->head);
+			if (cmp_node(s[level], k) < 0)
+				x = s[level];
+			else
+				on_path = 0;
+		}
+		node *next;
+		while ((next = load_next(x, level)) && next != bound && cmp_node(next, k) < 0) {
+			x = next;
+			on_path = 0;
+		}
+		s[level] = x;
+		if (level == 0)
+			return;
+		bound = next;
+	}
 }
 
 /* tv_mem_add; the new node in *out. */
@@ -760,7 +787,8 @@ static int mem_get(tv_memtable *m, tv_slice key, uint64_t hash, uint64_t seq, un
 	node *n;
 	if (splice) {
 		/* The writer's lookups search the list: they fill the splice. */
-		n = splice_fits(m, &k) ? load_next(splice[0], 0) : find_ge(m, &k, splice);
+		locate(m, &k);
+		n = load_next(splice[0], 0);
 	} else {
 		if (m->filter && !filter_may_contain(m, hash))
 			return 0;

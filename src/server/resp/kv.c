@@ -297,9 +297,9 @@ static int ent_cmp(const void *a, const void *b)
 	return keycmp(x->key, x->klen, y->key, y->klen);
 }
 
-/* Puts the entries in key order for a walk.  No entry is added while a
- * walk is open (walks only read; writes that follow a walk, as in
- * FLUSHDB, wait until it is closed). */
+/* Puts the entries in key order for a walk or the commit.  No entry is
+ * added while a walk is open (walks only read; writes that follow a walk,
+ * as in FLUSHDB, wait until it is closed). */
 static void txn_sort(kv_txn *t)
 {
 	if (t->sorted)
@@ -816,6 +816,11 @@ int kv_txn_commit(resp_client *c, kv_txn *t, trove_batch *b, trove_write_result 
 	memset(res, 0, sizeof *res);
 	int rc = t->err;
 	int64_t now = srv_now_ms();
+	/* In key order: the engine then inserts the batch into its skip list
+	 * as one ascending run, each key's search starting near the last one
+	 * over nodes still in the cache (pipelined turns of random keys spent
+	 * 15-24% of troved's CPU in searches from the top). */
+	txn_sort(t);
 	for (size_t i = 0; i < t->n && !rc; i++) {
 		kv_ent *e = t->ents[i];
 		trove_cond cond = { .kind = TROVE_IF_VERSION, .version = e->base };
