@@ -21,10 +21,9 @@
  * ZERO_AHEAD_MAX at a time).  The sync that first covers a run of zeros
  * commits the new size and blocks with it; the syncs after appends into
  * it then write data blocks only.  On ext4, an fdatasync after an append
- * that grew the file also waits for a journal commit (2.3-6.3 ms per sync
- * measured on this machine's shared disk, against 0.34-2.3 ms for the
- * same write over zeros written and synced before).  The zeros must be
- * written, not reserved: a posix_fallocate'd block is "unwritten", and the
+ * that grew the file also waits for a journal commit (docs/ENGINE.md, "The
+ * write path", has the measurements).  The zeros must be written, not
+ * reserved: a posix_fallocate'd block is "unwritten", and the
  * first write into it changes the extent map, which the sync must commit.
  * Closing the file cuts the zeros past the last append off.
  *
