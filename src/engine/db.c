@@ -1354,9 +1354,12 @@ static int new_wal(trove_db *db)
 	/* The header is synced on its own: a power loss in the first record's
 	 * sync must leave a torn tail, not a damaged header.  Without a sync
 	 * per write the log is appended through a mapping (a store instead of
-	 * a write(2) per group; either is in the page cache on return). */
-	int mapped = db->opts.sync != TROVE_SYNC_ALWAYS;
-	int rc = tv_log_create(db->vfs, path, TV_MAGIC_WAL, mapped, &w);
+	 * a write(2) per group; either is in the page cache on return).  With
+	 * one, the log is written over zeros written ahead of it, so that a
+	 * sync commits data blocks only, not the file's new size (the first
+	 * run of zeros is made durable with the header). */
+	int how = db->opts.sync == TROVE_SYNC_ALWAYS ? TV_OPEN_ZEROED : TV_OPEN_MAPPED;
+	int rc = tv_log_create(db->vfs, path, TV_MAGIC_WAL, how, &w);
 	if (!rc && (rc = tv_log_sync(w)) != 0)
 		tv_log_close(w);
 	if (!rc && (rc = db->vfs->sync_dir(db->vfs, db->path)) != 0)

@@ -61,14 +61,15 @@ static uint32_t newest_version(const char *magic)
 	return memcmp(magic, TV_MAGIC_WAL, 8) == 0 ? TV_WAL_VERSION : TV_LOG_VERSION;
 }
 
-int tv_log_create(trove_vfs *vfs, const char *path, const char *magic, int mapped,
+int tv_log_create(trove_vfs *vfs, const char *path, const char *magic, int how,
                   tv_log_writer **out)
 {
 	assert(strlen(magic) == 8);
+	assert(how == 0 || how == TV_OPEN_MAPPED || how == TV_OPEN_ZEROED);
 	tv_log_writer *w = malloc(sizeof *w);
 	if (!w)
 		return TROVE_ENOMEM;
-	int flags = TV_OPEN_APPEND | TV_OPEN_TRUNCATE | (mapped ? TV_OPEN_MAPPED : 0);
+	int flags = TV_OPEN_APPEND | TV_OPEN_TRUNCATE | how;
 	int rc = vfs->open(vfs, path, flags, &w->f);
 	if (rc) {
 		free(w);

@@ -41,12 +41,15 @@ typedef struct tv_log_writer tv_log_writer;
 typedef struct tv_log_reader tv_log_reader;
 
 /* Creates (or truncates) path and writes the header with `magic` (8
- * bytes).  The header is not synced until the first tv_log_sync.  With
- * `mapped`, appends may be stores into a mapping of the file
- * (TV_OPEN_MAPPED): cheaper than a write(2) each, and as safe from a
- * crash of the process, but until the writer is closed the file may end
- * in zeros, which a reader takes as a torn tail. */
-int tv_log_create(trove_vfs *vfs, const char *path, const char *magic, int mapped,
+ * bytes).  The header is not synced until the first tv_log_sync.  `how`
+ * is 0 or one of two ways of opening the file (vfs.h), after which, until
+ * the writer is closed, the file may end in zeros that a reader takes as
+ * a torn tail:
+ *   - TV_OPEN_MAPPED: appends may be stores into a mapping of the file,
+ *     cheaper than a write(2) each and as safe from a crash of the process;
+ *   - TV_OPEN_ZEROED: appends overwrite zeros written ahead of them, so a
+ *     sync after an append need not commit a new file size. */
+int tv_log_create(trove_vfs *vfs, const char *path, const char *magic, int how,
                   tv_log_writer **out);
 /* Appends one record.  On error the file may hold part of it; the writer
  * must then be abandoned (closed), never appended to again. */

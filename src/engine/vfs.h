@@ -9,7 +9,9 @@
  * tear writes and simulate power loss.
  *
  * The engine only ever appends to files it writes and reads files with
- * positional reads, so the interface has no seek and no overwrite.
+ * positional reads, so the interface has no seek and no overwrite (an
+ * append to a file opened TV_OPEN_ZEROED overwrites zeros the VFS itself
+ * wrote ahead of it).
  * Every function returns 0 or a negative TROVE_E* code; errno never
  * escapes (EIO -> TROVE_EIO, ENOSPC/EDQUOT -> TROVE_ENOSPC, ENOENT ->
  * TROVE_ENOENT, EEXIST -> TROVE_EEXIST, EACCES/EPERM/EROFS -> TROVE_EACCES,
@@ -51,6 +53,17 @@ enum {
 	 * reserved past the last append (a power loss or a kill leaves them
 	 * there), and `size` reports the bytes appended. */
 	TV_OPEN_MAPPED = 8,
+	/* With TV_OPEN_APPEND (not with TV_OPEN_MAPPED): the file is kept
+	 * ahead of the appends by zero bytes written in chunks (a VFS may
+	 * ignore the flag), so appends overwrite blocks that are already
+	 * allocated and written: once a sync has covered a chunk, a sync
+	 * after later appends into it writes data blocks only, with no new
+	 * file size or block map to commit.  As with TV_OPEN_MAPPED, until
+	 * the file is closed it ends in zeros past the last append (a power
+	 * loss or a kill leaves them; a power loss may also leave unsynced
+	 * appends torn into those zeros), and `size` reports the bytes
+	 * appended. */
+	TV_OPEN_ZEROED = 16,
 };
 
 /* Called by list_dir once per entry (not "." or ".."); a non-zero return
@@ -119,7 +132,8 @@ void tv_vfs_mem_free(trove_vfs *vfs);
  *
  * It wraps another VFS (normally POSIX), passing calls through, and keeps
  * enough state to undo everything that was not made durable:
- *   - per file: the length known durable (synced);
+ *   - per file: the length known durable (synced), and for a file
+ *     opened TV_OPEN_ZEROED the size it had then, zeros past that length;
  *   - per directory: the entry changes (create, rename, remove) made
  *     since its last sync_dir.
  * tv_fault_power_loss() then rewinds the real files on disk to what a
@@ -166,7 +180,12 @@ int tv_fault_crashed(tv_fault *f);
 
 /* Rewinds the disk to its durable state: every file is cut to its synced
  * length (with `tear` set, a random part of the unsynced tail is kept and
- * some of it overwritten with garbage, as a real disk may), files created
+ * some of it overwritten with garbage, as a real disk may); a file opened
+ * TV_OPEN_ZEROED keeps its synced size, its unsynced appends turned back
+ * into the zeros they overwrote (with `tear`, a random part of them is
+ * kept, possibly with a hole of zeros and garbage in it, since overwrites
+ * reach the disk in no particular order, and the size may be anywhere
+ * between the synced one and the current one), files created
  * since their directory's last sync vanish, unsynced renames and removals
  * are undone.  Call it only when nothing has the files open (after the
  * database was closed or abandoned).  `seed` drives the randomness. */

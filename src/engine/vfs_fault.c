@@ -4,7 +4,9 @@
  *
  * It wraps a base VFS and passes every call through, keeping two records
  * on the side.  For each file written through it, the length known to be
- * durable (its size when first opened, or when last synced).  For each
+ * durable (its size when first opened, or when last synced), and for a
+ * file opened TV_OPEN_ZEROED, whose appends overwrite zeros the base
+ * wrote ahead of them, the size of the file then as well.  For each
  * directory, a journal of the entry changes (creations, renames, removals)
  * made since its last sync_dir.  A removal, or a rename over an existing
  * file, does not destroy the old file: it is moved aside to a hidden name
@@ -42,6 +44,10 @@
 typedef struct fnode {
 	char *path;      /* its current name (normalized); NULL once deleted */
 	uint64_t synced; /* bytes known durable */
+	/* Opened TV_OPEN_ZEROED: the file's size when synced (`synced` is
+	 * then the bytes appended), zeros from `synced` on. */
+	int zeroed;
+	uint64_t zeroed_size;
 } fnode;
 
 typedef enum change_kind {
@@ -438,7 +444,8 @@ static int open_for_write(tv_fault *f, const char *path, int flags, tv_file **ou
 		rc = TROVE_ENOMEM;
 
 	/* Appends go to the base file as write(2)s: what a simulated crash
-	 * keeps is modelled on them, not on a mapping's zero tail. */
+	 * keeps is modelled on them, not on a mapping's zero tail.  Appends
+	 * over zeros written ahead are modelled as such (see cut_zeroed). */
 	tv_file *inner = NULL;
 	if (rc == 0)
 		rc = f->base->open(f->base, path, flags & ~TV_OPEN_MAPPED, &inner);
@@ -460,7 +467,8 @@ static int open_for_write(tv_fault *f, const char *path, int flags, tv_file **ou
 	if (fresh)
 		node_add(f, fresh);
 	if (created || fresh || (flags & TV_OPEN_TRUNCATE))
-		node->synced = size;
+		node->synced = node->zeroed_size = size;
+	node->zeroed = (flags & TV_OPEN_ZEROED) != 0;
 	free(np);
 	*out = wrap(f, ff, inner, node);
 	return 0;
@@ -548,7 +556,8 @@ static int fault_append(tv_file *file, const void *buf, size_t n)
 	return rc;
 }
 
-/* After a successful sync the file's whole current size is durable. */
+/* After a successful sync the file's whole current size is durable (for
+ * a zeroed file: what was appended, and the zeros after it). */
 static int fault_sync(tv_file *file)
 {
 	fault_file *ff = ffile(file);
@@ -556,11 +565,16 @@ static int fault_sync(tv_file *file)
 	pthread_mutex_lock(&f->mu);
 	tv_fault_kind k = file_take(ff, TV_FAULT_SYNC);
 	int rc = k ? kind_err(k) : f->base->sync(ff->inner);
-	if (rc == 0 && ff->node && ff->node->path) {
-		uint64_t size;
+	fnode *node = ff->node;
+	if (rc == 0 && node && node->path) {
+		uint64_t size, zsize = 0;
 		rc = f->base->size(ff->inner, &size);
-		if (rc == 0)
-			ff->node->synced = size;
+		if (rc == 0 && node->zeroed)
+			rc = f->base->file_size(f->base, node->path, &zsize);
+		if (rc == 0) {
+			node->synced = size;
+			node->zeroed_size = zsize;
+		}
 	}
 	pthread_mutex_unlock(&f->mu);
 	return rc;
@@ -839,35 +853,45 @@ static const trove_vfs fault_vfs_template = {
 
 /* ---- Power loss ----------------------------------------------------- */
 
-/* Replaces path by its first keep bytes, of which those from `from` on
- * get a few garbled when tear is set.  The copy is written next to it
- * and renamed over it, through the base VFS only. */
-static int rewrite_prefix(tv_fault *f, const char *path, uint64_t keep, uint64_t from, int tear)
+/* What a power loss leaves of a file: its first `len` bytes, those in
+ * [zero_from, len) turned into zeros (and those past its current size
+ * zeros too), with zeros over [hole, hole_end) as well, and a few bytes
+ * of [from, zero_from) garbled when tear is set. */
+typedef struct cut {
+	uint64_t len, from, zero_from, hole, hole_end;
+	int tear;
+} cut;
+
+/* Replaces path by what c says.  The copy is written next to it and
+ * renamed over it, through the base VFS only. */
+static int rewrite_cut(tv_fault *f, const char *path, const cut *c)
 {
-	assert(from <= keep);
-	unsigned char *buf = malloc(keep ? (size_t)keep : 1);
+	assert(c->from <= c->zero_from && c->zero_from <= c->len);
+	unsigned char *buf = calloc(1, c->len ? (size_t)c->len : 1);
 	char *dir = dir_of(path);
 	char *tmp = dir ? join(dir, HIDDEN_CUT) : NULL;
 	int rc = (buf && tmp) ? 0 : TROVE_ENOMEM;
 	tv_file *in, *out;
 	if (rc == 0 && (rc = f->base->open(f->base, path, TV_OPEN_READ, &in)) == 0) {
 		size_t got = 0;
-		rc = f->base->read(in, 0, buf, (size_t)keep, &got);
-		if (rc == 0 && got != keep)
+		rc = f->base->read(in, 0, buf, (size_t)c->zero_from, &got);
+		if (rc == 0 && got != c->zero_from)
 			rc = TROVE_EIO; /* the file shrank under us */
 		f->base->close(in);
 	}
-	if (rc == 0 && tear && keep > from) {
+	if (rc == 0 && c->hole < c->hole_end)
+		memset(buf + c->hole, 0, (size_t)(c->hole_end - c->hole));
+	if (rc == 0 && c->tear && c->zero_from > c->from) {
 		/* A burst of 1 to 4 bad bytes, as a half-written sector leaves. */
-		uint64_t at = from + rng_next(f) % (keep - from);
+		uint64_t at = c->from + rng_next(f) % (c->zero_from - c->from);
 		uint64_t end = at + 1 + rng_next(f) % 4;
-		for (; at < end && at < keep; at++)
+		for (; at < end && at < c->zero_from; at++)
 			garble(f, &buf[at]);
 	}
 	if (rc == 0)
 		rc = f->base->open(f->base, tmp, TV_OPEN_APPEND | TV_OPEN_TRUNCATE, &out);
 	if (rc == 0) {
-		rc = f->base->append(out, buf, (size_t)keep);
+		rc = f->base->append(out, buf, (size_t)c->len);
 		if (rc == 0)
 			rc = f->base->sync(out);
 		int crc = f->base->close(out);
@@ -881,20 +905,57 @@ static int rewrite_prefix(tv_fault *f, const char *path, uint64_t keep, uint64_t
 	return rc;
 }
 
+/* A random offset in [lo, hi]. */
+static uint64_t rng_between(tv_fault *f, uint64_t lo, uint64_t hi)
+{
+	return lo + rng_next(f) % (hi - lo + 1);
+}
+
+/* What a power loss leaves of a zeroed file now `size` bytes long (see
+ * tv_fault_power_loss): appends since the last sync overwrote zeros, and
+ * overwrites reach the disk in no order, so with tear a random part of
+ * them stays, possibly with a hole of zeros in it, and the size is
+ * anywhere between the synced one and the current one (which may be
+ * smaller, if the file was closed and cut since). */
+static cut cut_zeroed(tv_fault *f, const fnode *node, uint64_t size, int tear)
+{
+	uint64_t zsize = node->zeroed_size > node->synced ? node->zeroed_size : node->synced;
+	cut c = {.len = zsize, .from = node->synced, .zero_from = node->synced, .tear = tear};
+	if (tear) {
+		c.len = size < zsize ? rng_between(f, size, zsize) : rng_between(f, zsize, size);
+		uint64_t written = size < c.len ? size : c.len;
+		if (written > c.from) {
+			c.zero_from = rng_between(f, c.from, written);
+			if (rng_next(f) % 2 && c.zero_from > c.from) {
+				c.hole = rng_between(f, c.from, c.zero_from);
+				c.hole_end = rng_between(f, c.hole, c.zero_from);
+			}
+		}
+	}
+	return c;
+}
+
 /* Cuts node's file to its durable length; with tear, keeps a random part
- * of the unsynced tail, with garbage in it. */
+ * of the unsynced tail, with garbage in it.  A zeroed file keeps its
+ * zeros (cut_zeroed). */
 static int cut_file(tv_fault *f, const fnode *node, int tear)
 {
 	uint64_t size;
 	int rc = f->base->file_size(f->base, node->path, &size);
 	if (rc != 0)
 		return rc == TROVE_ENOENT ? 0 : rc;
-	if (size <= node->synced)
-		return 0;
-	uint64_t keep = node->synced;
-	if (tear)
-		keep += rng_next(f) % (size - node->synced + 1);
-	return rewrite_prefix(f, node->path, keep, node->synced, tear);
+	cut c;
+	if (node->zeroed) {
+		c = cut_zeroed(f, node, size, tear);
+	} else {
+		if (size <= node->synced)
+			return 0;
+		c = (cut){.len = node->synced, .from = node->synced, .tear = tear};
+		if (tear)
+			c.len = rng_between(f, node->synced, size);
+		c.zero_from = c.len;
+	}
+	return rewrite_cut(f, node->path, &c);
 }
 
 /* Removes path and, if it is a directory, everything below it. */

@@ -391,7 +391,8 @@ static int node_at(mem_fs *fs, char *path, int create, int excl, mem_node **out)
 static int mem_open(trove_vfs *vfs, const char *path, int flags, tv_file **out)
 {
 	mem_fs *fs = mfs(vfs);
-	const int known = TV_OPEN_APPEND | TV_OPEN_TRUNCATE | TV_OPEN_EXCL | TV_OPEN_MAPPED;
+	const int known = TV_OPEN_APPEND | TV_OPEN_TRUNCATE | TV_OPEN_EXCL | TV_OPEN_MAPPED |
+	                  TV_OPEN_ZEROED;
 	if ((flags & ~known) ||
 	    ((flags & (TV_OPEN_TRUNCATE | TV_OPEN_EXCL)) && !(flags & TV_OPEN_APPEND)))
 		return TROVE_EINVAL;

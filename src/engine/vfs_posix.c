@@ -16,6 +16,17 @@
  * system's locking; like a write(2), it is in the page cache when it
  * returns.  Closing the file cuts the unused rest of the window off.
  *
+ * A file opened with TV_OPEN_ZEROED takes its appends as pwrites over
+ * zeros written ahead of them (as much as the file holds, 64 KiB to
+ * ZERO_AHEAD_MAX at a time).  The sync that first covers a run of zeros
+ * commits the new size and blocks with it; the syncs after appends into
+ * it then write data blocks only.  On ext4, an fdatasync after an append
+ * that grew the file also waits for a journal commit (docs/ENGINE.md, "The
+ * write path", has the measurements).  The zeros must be written, not
+ * reserved: a posix_fallocate'd block is "unwritten", and the
+ * first write into it changes the extent map, which the sync must commit.
+ * Closing the file cuts the zeros past the last append off.
+ *
  * POSIX record locks belong to the process, not to the descriptor: a
  * second open of a locked file in the same process would "succeed", and
  * closing that second descriptor would silently drop the first lock.  So
@@ -66,6 +77,10 @@ struct posix_file {
 	uint64_t map_off;
 	size_t map_len;
 	uint64_t end;
+	/* TV_OPEN_ZEROED: appends go at `end` (as for a mapped file), and
+	 * the file holds zeros written up to zend. */
+	int zeroed;
+	uint64_t zend;
 };
 
 /* A mapped file's first window, and its largest: about 7000 log records
@@ -76,6 +91,11 @@ struct posix_file {
 #define MAP_WINDOW (1u << 20)
 /* Appends of at least this many bytes are written, not mapped. */
 #define MAP_LARGE (16u << 10)
+/* A TV_OPEN_ZEROED file is kept ahead of its appends by as many zero
+ * bytes as it holds, at least the first and at most the max. */
+#define ZERO_AHEAD_FIRST (64u << 10)
+#define ZERO_AHEAD_MAX (4u << 20)
+#define ZERO_BUF (64u << 10)
 
 static trove_vfs posix_vfs;
 
@@ -128,16 +148,21 @@ static posix_file *pfile_new(int fd)
 static int posix_open(trove_vfs *vfs, const char *path, int flags, tv_file **out)
 {
 	assert(vfs == &posix_vfs);
-	const int known = TV_OPEN_APPEND | TV_OPEN_TRUNCATE | TV_OPEN_EXCL | TV_OPEN_MAPPED;
-	if ((flags & ~known) || ((flags & (TV_OPEN_TRUNCATE | TV_OPEN_EXCL | TV_OPEN_MAPPED)) &&
-	                         !(flags & TV_OPEN_APPEND)))
+	const int known = TV_OPEN_APPEND | TV_OPEN_TRUNCATE | TV_OPEN_EXCL | TV_OPEN_MAPPED |
+	                  TV_OPEN_ZEROED;
+	const int positioned = TV_OPEN_MAPPED | TV_OPEN_ZEROED;
+	if ((flags & ~known) ||
+	    ((flags & (TV_OPEN_TRUNCATE | TV_OPEN_EXCL | positioned)) && !(flags & TV_OPEN_APPEND)) ||
+	    (flags & positioned) == positioned)
 		return TROVE_EINVAL;
 
 	int oflags = O_RDONLY | O_CLOEXEC;
 	if (flags & TV_OPEN_APPEND) {
-		/* A shared writable mapping needs a descriptor open for reading. */
-		oflags = (flags & TV_OPEN_MAPPED) ? O_RDWR | O_CREAT | O_CLOEXEC
-		                                  : O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC;
+		/* A shared writable mapping needs a descriptor open for reading;
+		 * a zeroed file is written at offsets, which O_APPEND ignores. */
+		oflags = (flags & TV_OPEN_MAPPED)   ? O_RDWR | O_CREAT | O_CLOEXEC
+		         : (flags & TV_OPEN_ZEROED) ? O_WRONLY | O_CREAT | O_CLOEXEC
+		                                    : O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC;
 		if (flags & TV_OPEN_TRUNCATE)
 			oflags |= O_TRUNC;
 		if (flags & TV_OPEN_EXCL)
@@ -147,7 +172,7 @@ static int posix_open(trove_vfs *vfs, const char *path, int flags, tv_file **out
 	if (fd < 0)
 		return posix_err(errno);
 	struct stat st;
-	if ((flags & TV_OPEN_MAPPED) && fstat(fd, &st) != 0) {
+	if ((flags & positioned) && fstat(fd, &st) != 0) {
 		int err = posix_err(errno);
 		close(fd);
 		return err;
@@ -157,9 +182,10 @@ static int posix_open(trove_vfs *vfs, const char *path, int flags, tv_file **out
 		close(fd);
 		return TROVE_ENOMEM;
 	}
-	if (flags & TV_OPEN_MAPPED) {
-		pf->mapped = 1;
-		pf->end = (uint64_t)st.st_size;
+	if (flags & positioned) {
+		pf->mapped = (flags & TV_OPEN_MAPPED) != 0;
+		pf->zeroed = (flags & TV_OPEN_ZEROED) != 0;
+		pf->end = pf->zend = (uint64_t)st.st_size;
 	}
 	*out = &pf->base;
 	return 0;
@@ -265,12 +291,52 @@ static int mapped_append(posix_file *pf, const void *buf, size_t n)
 	return 0;
 }
 
+/* Writes zeros from zend on, so that the file holds them up to past
+ * end + n by as many bytes as end (ZERO_AHEAD_FIRST to ZERO_AHEAD_MAX).
+ * On error the file may hold some of them. */
+static int zero_ahead(posix_file *pf, size_t n)
+{
+	static const char zeros[ZERO_BUF];
+	uint64_t ahead = pf->end < ZERO_AHEAD_FIRST ? ZERO_AHEAD_FIRST
+	                 : pf->end > ZERO_AHEAD_MAX ? ZERO_AHEAD_MAX
+	                                            : pf->end;
+	uint64_t target = pf->end + n + ahead;
+	target += ZERO_BUF - target % ZERO_BUF;
+	while (pf->zend < target) {
+		size_t len = target - pf->zend < ZERO_BUF ? (size_t)(target - pf->zend) : ZERO_BUF;
+		int rc = write_all(pf->fd, zeros, len, (int64_t)pf->zend);
+		if (rc)
+			return rc;
+		pf->zend += len;
+	}
+	return 0;
+}
+
+/* Writes buf over the zeros at end, writing more zeros first if it does
+ * not fit in them. */
+static int zeroed_append(posix_file *pf, const void *buf, size_t n)
+{
+	if (pf->end + n > pf->zend) {
+		int rc = zero_ahead(pf, n);
+		if (rc)
+			return rc;
+	}
+	int rc = write_all(pf->fd, buf, n, (int64_t)pf->end);
+	if (rc == 0)
+		pf->end += n;
+	return rc;
+}
+
 /* Writes all n bytes at the end of the file, resuming after short writes
  * and EINTR; on error some prefix of buf may have been written. */
 static int posix_append(tv_file *f, const void *buf, size_t n)
 {
 	posix_file *pf = pfile(f);
-	return pf->mapped ? mapped_append(pf, buf, n) : write_all(pf->fd, buf, n, -1);
+	if (pf->mapped)
+		return mapped_append(pf, buf, n);
+	if (pf->zeroed)
+		return zeroed_append(pf, buf, n);
+	return write_all(pf->fd, buf, n, -1);
 }
 
 /* fdatasync.  A failure is reported, never retried: after a failed sync
@@ -286,7 +352,7 @@ static int posix_sync(tv_file *f)
 static int posix_size(tv_file *f, uint64_t *out)
 {
 	posix_file *pf = pfile(f);
-	if (pf->mapped) {
+	if (pf->mapped || pf->zeroed) {
 		*out = pf->end;
 		return 0;
 	}
@@ -309,13 +375,13 @@ static void lock_list_remove(posix_file *pf)
 }
 
 /* Closes the descriptor and frees f whatever happens.  For a lock file
- * this also releases the lock (and its registry entry); a mapped file is
- * first cut to the bytes appended (if that fails, the zeros stay). */
+ * this also releases the lock (and its registry entry); a mapped or zeroed
+ * file is first cut to the bytes appended (if that fails, the zeros stay). */
 static int posix_close(tv_file *f)
 {
 	posix_file *pf = pfile(f);
 	int rc, cut = 0;
-	if (pf->mapped) {
+	if (pf->mapped || pf->zeroed) {
 		unmap_window(pf);
 		cut = ftruncate(pf->fd, (off_t)pf->end) == 0 ? 0 : posix_err(errno);
 	}

@@ -3,10 +3,10 @@
  *
  * Logs are written through the POSIX VFS, then damaged with plain file
  * calls (cut short, extended with garbage or zeros, bytes flipped) and read
- * back: a torn tail (including the zeros a mapped log ends in when its
- * writer is killed) must be dropped with every earlier record intact,
- * damage followed by an intact record must be TROVE_ECORRUPT with a
- * message naming the file and offset.
+ * back: a torn tail (including the zeros a mapped or zeroed log ends in
+ * when its writer is killed) must be dropped with every earlier record
+ * intact, damage followed by an intact record must be TROVE_ECORRUPT with
+ * a message naming the file and offset.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -356,11 +356,11 @@ static void test_zero_tail(void **state)
 	free(full);
 }
 
-/* A log appended through a mapping by a process killed before it closed
- * the log: the file runs on in the zeros the mapping reserved, and every
- * record appended before the kill reads back, the zeros taken as a torn
- * tail.  Closed, the same log has no tail. */
-static void test_mapped_killed(void **state)
+/* A log opened `how` (appended through a mapping, or over zeros written
+ * ahead) by a process killed before it closed the log: the file runs on
+ * in zeros, and every record appended before the kill reads back, the
+ * zeros taken as a torn tail.  Closed, the same log has no tail. */
+static void check_killed(void **state, int how)
 {
 	fixture *fx = *state;
 	const size_t lens[] = {50, 70000, 1, 3000, (size_t)(2u << 20) + 17, 10, 0, 400};
@@ -372,7 +372,7 @@ static void test_mapped_killed(void **state)
 	assert_true(pid >= 0);
 	if (pid == 0) {
 		tv_log_writer *w;
-		if (tv_log_create(tv_vfs_posix(), fx->path, TV_MAGIC_WAL, 1, &w) != 0)
+		if (tv_log_create(tv_vfs_posix(), fx->path, TV_MAGIC_WAL, how, &w) != 0)
 			_exit(2);
 		for (size_t i = 0; i < n; i++) {
 			char *rec = make_record(i, lens[i]);
@@ -399,7 +399,7 @@ static void test_mapped_killed(void **state)
 	assert_int_equal(good_end, end);
 
 	tv_log_writer *w;
-	assert_int_equal(tv_log_create(tv_vfs_posix(), fx->path, TV_MAGIC_WAL, 1, &w), 0);
+	assert_int_equal(tv_log_create(tv_vfs_posix(), fx->path, TV_MAGIC_WAL, how, &w), 0);
 	for (size_t i = 0; i < n; i++) {
 		char *rec = make_record(i, lens[i]);
 		assert_int_equal(tv_log_append(w, tv_slice_make(rec, lens[i])), 0);
@@ -411,6 +411,16 @@ static void test_mapped_killed(void **state)
 	assert_int_equal(count, n);
 	assert_false(torn);
 	assert_int_equal(good_end, end);
+}
+
+static void test_mapped_killed(void **state)
+{
+	check_killed(state, TV_OPEN_MAPPED);
+}
+
+static void test_zeroed_killed(void **state)
+{
+	check_killed(state, TV_OPEN_ZEROED);
 }
 
 /* ---- Corruption ------------------------------------------------------------ */
@@ -665,6 +675,7 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(test_garbage_tail, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_zero_tail, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_mapped_killed, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_zeroed_killed, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_corrupt_middle, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_skip_damage, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_scan_budget, setup, teardown),

@@ -191,11 +191,12 @@ static void test_posix_large_append(void **state)
 	free(back);
 }
 
-/* A mapped file: appends of every size (small ones across window
- * boundaries, one larger than a window) read back through another handle
- * while it is open, where the file may run on in zeros, and exactly after
- * close, which cuts the zeros off.  Reopening a mapped file appends. */
-static void test_posix_mapped_append(void **state)
+/* A file opened `how` (TV_OPEN_MAPPED or TV_OPEN_ZEROED): appends of
+ * every size (small ones across window or zero-run boundaries, one larger
+ * than a window) read back through another handle while it is open, where
+ * the file may run on in zeros, and exactly after close, which cuts the
+ * zeros off.  Reopening such a file appends. */
+static void check_positioned_append(void **state, int how)
 {
 	trove_vfs *vfs = tv_vfs_posix();
 	const char *p = path_in(*state, "m", 0);
@@ -207,8 +208,10 @@ static void test_posix_mapped_append(void **state)
 
 	tv_file *f, *rd;
 	uint64_t sz, fsz;
-	const int flags = TV_OPEN_APPEND | TV_OPEN_TRUNCATE | TV_OPEN_MAPPED;
-	assert_int_equal(vfs->open(vfs, p, TV_OPEN_READ | TV_OPEN_MAPPED, &f), TROVE_EINVAL);
+	const int flags = TV_OPEN_APPEND | TV_OPEN_TRUNCATE | how;
+	assert_int_equal(vfs->open(vfs, p, TV_OPEN_READ | how, &f), TROVE_EINVAL);
+	assert_int_equal(vfs->open(vfs, p, TV_OPEN_APPEND | TV_OPEN_MAPPED | TV_OPEN_ZEROED, &f),
+	                 TROVE_EINVAL);
 	assert_int_equal(vfs->open(vfs, p, flags, &f), 0);
 	size_t done = 0;
 	while (done < n) {
@@ -238,7 +241,7 @@ static void test_posix_mapped_append(void **state)
 	assert_int_equal(vfs->file_size(vfs, p, &fsz), 0);
 	assert_int_equal(fsz, n);
 
-	assert_int_equal(vfs->open(vfs, p, TV_OPEN_APPEND | TV_OPEN_MAPPED, &f), 0);
+	assert_int_equal(vfs->open(vfs, p, TV_OPEN_APPEND | how, &f), 0);
 	assert_int_equal(vfs->append(f, "!", 1), 0);
 	assert_int_equal(vfs->close(f), 0);
 	assert_int_equal(vfs->open(vfs, p, TV_OPEN_READ, &rd), 0);
@@ -249,6 +252,16 @@ static void test_posix_mapped_append(void **state)
 	assert_int_equal(vfs->close(rd), 0);
 	free(data);
 	free(back);
+}
+
+static void test_posix_mapped_append(void **state)
+{
+	check_positioned_append(state, TV_OPEN_MAPPED);
+}
+
+static void test_posix_zeroed_append(void **state)
+{
+	check_positioned_append(state, TV_OPEN_ZEROED);
 }
 
 /* ---- POSIX: names and directories ------------------------------------ */
@@ -816,6 +829,13 @@ static void test_fault_power_loss_undoes_mkdir(void **state)
 	assert_int_equal(x->posix->exists(x->posix, gone), TROVE_ENOENT);
 }
 
+/* Fills p with bytes that are never all the same nor mostly zero. */
+static void fill_pattern(unsigned char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		p[i] = (unsigned char)(i * 7 + 3);
+}
+
 /* Tear mode keeps the synced prefix intact and some of the tail, with a
  * few bytes of that tail garbled; the same seed tears the same way. */
 static void test_fault_power_loss_tear(void **state)
@@ -823,8 +843,7 @@ static void test_fault_power_loss_tear(void **state)
 	fx *x = *state;
 	enum { SYNCED = 100, TAIL = 1000 };
 	unsigned char data[SYNCED + TAIL];
-	for (size_t i = 0; i < sizeof data; i++)
-		data[i] = (unsigned char)(i * 7 + 3);
+	fill_pattern(data, sizeof data);
 	const char *a = fpath(x, "a", 0);
 	uint64_t seed = tu_seed("test_fault_power_loss_tear");
 	int kept_some = 0, garbled_some = 0;
@@ -876,6 +895,61 @@ static void test_fault_power_loss_tear(void **state)
 	assert_true(garbled_some);
 }
 
+
+/* A file opened TV_OPEN_ZEROED: a power loss keeps its synced size, the
+ * appends since the sync turned back into zeros; with tear, any of those
+ * bytes may have reached the disk or not (a hole of zeros among them, a
+ * few garbled), and the size lies between the synced one and the size
+ * at close. */
+static void test_fault_power_loss_zeroed(void **state)
+{
+	fx *x = *state;
+	enum { SYNCED = 100, TAIL = 3000 };
+	unsigned char data[SYNCED + TAIL];
+	fill_pattern(data, sizeof data);
+	const char *a = fpath(x, "z", 0);
+	uint64_t seed = tu_seed("test_fault_power_loss_zeroed");
+	int lost_some = 0, kept_some = 0;
+	for (int round = 0; round < 40; round++) {
+		put_file(x->posix, a, "", 1);
+		tv_file *f;
+		assert_int_equal(x->v->open(x->v, a, TV_OPEN_APPEND | TV_OPEN_ZEROED, &f), 0);
+		assert_int_equal(x->v->append(f, data, SYNCED), 0);
+		assert_int_equal(x->v->sync(f), 0);
+		uint64_t zsize = disk_size(x, a);
+		assert_true(zsize > SYNCED + TAIL);
+		assert_int_equal(x->v->append(f, data + SYNCED, TAIL), 0);
+		assert_int_equal(x->v->close(f), 0);
+		assert_int_equal(disk_size(x, a), SYNCED + TAIL);
+		int tear = round > 0;
+		assert_int_equal(tv_fault_power_loss(x->fault, tear, seed + (uint64_t)round), 0);
+
+		uint64_t len = disk_size(x, a);
+		assert_in_range(len, tear ? SYNCED + TAIL : zsize, zsize);
+		unsigned char *back = malloc((size_t)len + 1);
+		assert_non_null(back);
+		tv_file *r;
+		size_t got;
+		assert_int_equal(x->posix->open(x->posix, a, TV_OPEN_READ, &r), 0);
+		assert_int_equal(x->posix->read(r, 0, back, (size_t)len + 1, &got), 0);
+		assert_int_equal(x->posix->close(r), 0);
+		assert_int_equal(got, len);
+		assert_memory_equal(back, data, SYNCED);
+		int garbled = 0;
+		for (size_t i = SYNCED; i < SYNCED + TAIL; i++) {
+			lost_some |= back[i] == 0 && data[i] != 0;
+			kept_some |= back[i] == data[i] && data[i] != 0;
+			garbled += back[i] != data[i] && back[i] != 0;
+		}
+		assert_true(garbled <= 4);
+		if (!tear)
+			assert_int_equal(garbled + kept_some, 0);
+		for (uint64_t i = SYNCED + TAIL; i < len; i++)
+			assert_int_equal(back[i], 0);
+		free(back);
+	}
+	assert_true(lost_some && kept_some);
+}
 /* Handles from before a power loss are dead, but close still frees them. */
 static void test_fault_power_loss_kills_handles(void **state)
 {
@@ -966,6 +1040,7 @@ int main(void)
 	        POSIX_TEST(test_posix_append_read_size),
 	        POSIX_TEST(test_posix_large_append),
 	        POSIX_TEST(test_posix_mapped_append),
+	        POSIX_TEST(test_posix_zeroed_append),
 	        POSIX_TEST(test_posix_names),
 	        POSIX_TEST(test_posix_errors),
 	        POSIX_TEST(test_posix_lock_in_process),
@@ -985,6 +1060,7 @@ int main(void)
 	        FAULT_TEST(test_fault_power_loss_follows_renames),
 	        FAULT_TEST(test_fault_power_loss_undoes_mkdir),
 	        FAULT_TEST(test_fault_power_loss_tear),
+	        FAULT_TEST(test_fault_power_loss_zeroed),
 	        FAULT_TEST(test_fault_power_loss_kills_handles),
 	        FAULT_TEST(test_fault_free_deletes_hidden),
 	        FAULT_TEST(test_fault_crash_across_threads),
