@@ -131,6 +131,8 @@ int tv_block_parse(tv_block *b, const char *data, size_t size)
 	uint32_t restarts = (uint32_t)(size - 4 - (size_t)n * 4);
 	if (n == 0 && restarts != 0)
 		return TROVE_ECORRUPT; /* entries nobody can reach */
+	if (n > 0 && tv_get_fixed32(data + restarts) != 0)
+		return TROVE_ECORRUPT; /* the first entry must be a restart point */
 	b->data = data;
 	b->restarts = restarts;
 	b->nrestarts = n;

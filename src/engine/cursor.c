@@ -143,13 +143,28 @@ static int fwd_find(tv_dbiter *d, int skipping)
 	return TROVE_ENOTFOUND;
 }
 
+/* Copies the candidate's value, held in place, into vbuf. */
+static int keep_value(tv_dbiter *d)
+{
+	tv_buf_clear(&d->vbuf);
+	if (tv_buf_append(&d->vbuf, d->value.data, d->value.len))
+		return d->status = TROVE_ENOMEM;
+	d->value = tv_buf_slice(&d->vbuf);
+	return 0;
+}
+
 /* Moves backward from the current position to the previous visible live
- * key, leaving the merged iterator before that key's entries. */
+ * key, leaving the merged iterator before that key's entries.  The
+ * candidate's value is copied only when it might not outlive the next
+ * step (tv_iter_value_lasts) or a second step follows it: a key's older
+ * versions, which a newer one replaces, and the answer itself, which the
+ * step past it leaves in place, are usually not copied at all. */
 static int rev_find(tv_dbiter *d)
 {
 	d->valid = 0;
 	d->reverse = 1;
-	int have = 0; /* kbuf/vbuf hold a live candidate */
+	int have = 0; /* kbuf and d->value hold a live candidate */
+	int held = 0; /* d->value is in place, and stepped past once at most */
 	for (; tv_iter_valid(d->it); tv_iter_prev(d->it)) {
 		tv_slice k = tv_iter_key(d->it);
 		if (!tv_ikey_valid(k)) {
@@ -159,15 +174,19 @@ static int rev_find(tv_dbiter *d)
 		tv_slice uk = tv_ikey_user(k);
 		if (tv_ukey_cmp(uk, tv_buf_slice(&d->lo)) < 0)
 			break;
-		if (tv_ikey_seq(k) > d->seq)
+		if (tv_ikey_seq(k) > d->seq) {
+			if (held && keep_value(d)) /* the next step may take it away */
+				return d->status;
+			held = 0;
 			continue;
+		}
 		int same = have && same_key(uk, tv_buf_slice(&d->kbuf));
 		if (have && !same)
 			break; /* passed the candidate's entries: it is the answer */
 		tv_slice v = tv_iter_value(d->it);
 		unsigned type = tv_ikey_type(k);
 		if (entry_dead(d, type, v)) {
-			have = 0;
+			have = held = 0;
 			continue;
 		}
 		if (!same) { /* a newer version of the candidate keeps its key */
@@ -175,9 +194,10 @@ static int rev_find(tv_dbiter *d)
 			if (tv_buf_append(&d->kbuf, uk.data, uk.len))
 				return d->status = TROVE_ENOMEM;
 		}
-		tv_buf_clear(&d->vbuf);
-		if (tv_buf_append(&d->vbuf, v.data, v.len))
-			return d->status = TROVE_ENOMEM;
+		d->value = v;
+		held = tv_iter_value_lasts(d->it);
+		if (!held && keep_value(d))
+			return d->status;
 		d->cur_seq = tv_ikey_seq(k);
 		d->cur_type = type;
 		have = 1;
@@ -187,7 +207,6 @@ static int rev_find(tv_dbiter *d)
 	if (!have)
 		return TROVE_ENOTFOUND;
 	d->key = tv_buf_slice(&d->kbuf);
-	d->value = tv_buf_slice(&d->vbuf);
 	d->valid = 1;
 	return 0;
 }

@@ -51,7 +51,7 @@ static const tv_iter_ops shared_empty_ops = {
 };
 
 /* clang-format off */
-#define EMPTY1 { &shared_empty_ops, 0, {NULL, 0}, {NULL, 0} }
+#define EMPTY1 { &shared_empty_ops, 0, 0, {NULL, 0}, {NULL, 0} }
 #define EMPTY4 EMPTY1, EMPTY1, EMPTY1, EMPTY1
 #define EMPTY16 EMPTY4, EMPTY4, EMPTY4, EMPTY4
 /* clang-format on */
@@ -212,11 +212,15 @@ static void fix_top(merge_iter *m)
 		sift_down(m, s);
 }
 
-/* Publishes the top child's entry as the merge's position. */
-static void publish(merge_iter *m)
+/* Publishes the top child's entry as the merge's position.  After a
+ * backward move its value lasts as the child's does: the next next or
+ * prev moves that child alone (a turn moves the others, then steps it).
+ * Forward moves leave that unsaid: only reverse cursors ask. */
+static void publish(merge_iter *m, int backward)
 {
 	if (m->nheap > 0)
-		tv_iter_publish(&m->base, m->heap[0].key, m->heap[0].it->value);
+		tv_iter_publish_lasting(&m->base, m->heap[0].key, m->heap[0].it->value,
+		                        backward && m->heap[0].it->lasts);
 	else
 		tv_iter_unpublish(&m->base);
 }
@@ -227,7 +231,7 @@ static void merge_seek_first(tv_iter *it)
 	for (int i = 0; i < m->n; i++)
 		tv_iter_seek_first(m->children[i]);
 	rebuild(m, FORWARD);
-	publish(m);
+	publish(m, 0);
 }
 
 static void merge_seek_last(tv_iter *it)
@@ -236,7 +240,7 @@ static void merge_seek_last(tv_iter *it)
 	for (int i = 0; i < m->n; i++)
 		tv_iter_seek_last(m->children[i]);
 	rebuild(m, REVERSE);
-	publish(m);
+	publish(m, 1);
 }
 
 static void merge_seek(tv_iter *it, tv_slice target)
@@ -245,7 +249,7 @@ static void merge_seek(tv_iter *it, tv_slice target)
 	for (int i = 0; i < m->n; i++)
 		tv_iter_seek(m->children[i], target);
 	rebuild(m, FORWARD);
-	publish(m);
+	publish(m, 0);
 }
 
 /* Moves every child but the current one to its first entry after the
@@ -292,13 +296,13 @@ static void merge_next(tv_iter *it)
 	if (m->dir != FORWARD) {
 		turn_forward(m);
 		if (m->nheap == 0) {
-			publish(m);
+			publish(m, 0);
 			return;
 		}
 	}
 	tv_iter_next(m->heap[0].it);
 	fix_top(m);
-	publish(m);
+	publish(m, 0);
 }
 
 static void merge_prev(tv_iter *it)
@@ -308,13 +312,13 @@ static void merge_prev(tv_iter *it)
 	if (m->dir != REVERSE) {
 		turn_reverse(m);
 		if (m->nheap == 0) {
-			publish(m);
+			publish(m, 1);
 			return;
 		}
 	}
 	tv_iter_prev(m->heap[0].it);
 	fix_top(m);
-	publish(m);
+	publish(m, 1);
 }
 
 static int merge_status(tv_iter *it)

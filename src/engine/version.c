@@ -862,11 +862,14 @@ static int li_open(level_iter *li, int idx)
 	return 1;
 }
 
-/* Publishes the current table's position as the level's. */
-static void li_publish(level_iter *li)
+/* Publishes the current table's position as the level's; after a
+ * backward move its value lasts as the table's does (forward moves leave
+ * that unsaid, as the table's do). */
+static void li_publish(level_iter *li, int backward)
 {
 	if (li->cur && tv_iter_valid(li->cur))
-		tv_iter_publish(&li->base, li->cur->key, li->cur->value);
+		tv_iter_publish_lasting(&li->base, li->cur->key, li->cur->value,
+		                        backward && li->cur->lasts);
 	else
 		tv_iter_unpublish(&li->base);
 }
@@ -900,7 +903,7 @@ static void li_seek_first(tv_iter *it)
 		tv_iter_seek_first(li->cur);
 		li_skip_forward(li);
 	}
-	li_publish(li);
+	li_publish(li, 0);
 }
 
 static void li_seek_last(tv_iter *it)
@@ -910,7 +913,7 @@ static void li_seek_last(tv_iter *it)
 		tv_iter_seek_last(li->cur);
 		li_skip_backward(li);
 	}
-	li_publish(li);
+	li_publish(li, 1);
 }
 
 static void li_seek(tv_iter *it, tv_slice target)
@@ -921,7 +924,7 @@ static void li_seek(tv_iter *it, tv_slice target)
 		tv_iter_seek(li->cur, target);
 		li_skip_forward(li);
 	}
-	li_publish(li);
+	li_publish(li, 0);
 }
 
 static void li_next(tv_iter *it)
@@ -929,7 +932,7 @@ static void li_next(tv_iter *it)
 	level_iter *li = (level_iter *)it;
 	tv_iter_next(li->cur);
 	li_skip_forward(li);
-	li_publish(li);
+	li_publish(li, 0);
 }
 
 static void li_prev(tv_iter *it)
@@ -937,7 +940,7 @@ static void li_prev(tv_iter *it)
 	level_iter *li = (level_iter *)it;
 	tv_iter_prev(li->cur);
 	li_skip_backward(li);
-	li_publish(li);
+	li_publish(li, 1);
 }
 
 static int li_status(tv_iter *it)
