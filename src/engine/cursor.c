@@ -53,19 +53,19 @@ struct tv_dbiter {
 /* True if user keys a and b are equal.  The merge yields keys in order, so
  * the scans below only ever need to know whether an entry still belongs
  * to the key met before it; keys met one after another usually differ in
- * their last bytes, so those are compared first, as one word. */
+ * their last bytes, so those are compared first, as one word.  The rest
+ * is compared in line too: equal keys (a key's older versions, one per
+ * key in a scan of overwritten data) compare all of it. */
 static inline int same_key(tv_slice a, tv_slice b)
 {
 	if (a.len != b.len)
 		return 0;
-	if (a.len >= 8) {
-		uint64_t x, y;
-		memcpy(&x, a.data + a.len - 8, 8);
-		memcpy(&y, b.data + b.len - 8, 8);
-		if (x != y)
-			return 0;
-	}
-	return a.len == 0 || memcmp(a.data, b.data, a.len) == 0;
+	if (a.len < 8)
+		return tv_cmp_bytes(a.data, b.data, a.len) == 0;
+	uint64_t x, y;
+	memcpy(&x, a.data + a.len - 8, 8);
+	memcpy(&y, b.data + b.len - 8, 8);
+	return x == y && tv_cmp_bytes(a.data, b.data, a.len - 8) == 0;
 }
 
 /* True if an entry hides its key: a tombstone, or a value that has expired.
