@@ -12,6 +12,7 @@
  * The public trove_cursor wraps a tv_dbiter over the data namespace; the
  * same machinery walks the expiry index for trove_count and the reaper.
  */
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -230,14 +231,32 @@ static int seek_raw(tv_dbiter *d, tv_slice k, uint64_t seq, unsigned type)
 	return 0;
 }
 
+/* Bytes n rounded up to keep what follows aligned for any type. */
+static size_t aligned(size_t n)
+{
+	size_t a = _Alignof(max_align_t);
+	return (n + a - 1) / a * a;
+}
+
 tv_dbiter *tv_dbiter_new(trove_db *db, tv_super *s, uint64_t seq, tv_slice lo, tv_slice hi,
                          int has_hi, int check_expiry)
 {
-	/* One allocation holds the cursor and its level-0 table iterators. */
-	size_t a = _Alignof(max_align_t), head = (sizeof(tv_dbiter) + a - 1) / a * a;
-	tv_dbiter *d = malloc(head + tv_version_iters_mem(s->version));
-	if (!d)
+	/* One allocation holds the cursor, the memtables' and the version's
+	 * iterators and their merge: a short scan's open and close are one
+	 * malloc and one free. */
+	int n = 1 + (s->imm != NULL) + tv_version_iter_count(s->version);
+	size_t head = aligned(sizeof(tv_dbiter)), vmem = aligned(tv_version_iters_mem(s->version));
+	size_t mslot = aligned(tv_mem_iter_size());
+	char *p = malloc(head + vmem + 2 * mslot + tv_iter_merge_size(n));
+	tv_iter *its_st[SOURCES_INLINE];
+	tv_iter **its = n <= SOURCES_INLINE ? its_st : malloc((size_t)n * sizeof *its);
+	if (!p || !its) {
+		free(p);
+		if (its != its_st)
+			free(its);
 		return NULL;
+	}
+	tv_dbiter *d = (tv_dbiter *)p;
 	d->db = db;
 	d->s = s;
 	atomic_fetch_add(&s->refs, 1);
@@ -255,37 +274,22 @@ tv_dbiter *tv_dbiter_new(trove_db *db, tv_super *s, uint64_t seq, tv_slice lo, t
 	tv_buf_init_fixed(&d->skip, d->skip_st, sizeof d->skip_st);
 	tv_buf_init_fixed(&d->seekbuf, d->seek_st, sizeof d->seek_st);
 	d->has_hi = has_hi;
-	d->it = NULL;
-	int n = 2 + tv_version_iter_count(s->version);
-	tv_iter *its_st[SOURCES_INLINE];
-	tv_iter **its = n <= SOURCES_INLINE ? its_st : malloc((size_t)n * sizeof *its);
 	int k = 0;
-	if (!its || tv_buf_append(&d->lo, lo.data, lo.len) ||
-	    (has_hi && tv_buf_append(&d->hi, hi.data, hi.len)))
-		goto fail;
-	if (!(its[k++] = tv_mem_iter(s->mem)))
-		goto fail;
-	if (s->imm && !(its[k++] = tv_mem_iter(s->imm)))
-		goto fail;
-	int m = tv_version_iters(s->version, its + k, n - k, (char *)d + head);
-	if (m < 0)
-		goto fail;
-	k += m;
-	d->it = tv_iter_merge(its, k);
+	p += head;
+	its[k++] = tv_mem_iter_in(p + vmem, s->mem);
+	if (s->imm)
+		its[k++] = tv_mem_iter_in(p + vmem + mslot, s->imm);
+	k += tv_version_iters(s->version, its + k, n - k, p);
+	assert(k == n);
+	d->it = tv_iter_merge_in(p + vmem + 2 * mslot, its, n);
 	if (its != its_st)
 		free(its);
-	if (!d->it) {
+	if (tv_buf_append(&d->lo, lo.data, lo.len) ||
+	    (has_hi && tv_buf_append(&d->hi, hi.data, hi.len))) {
 		tv_dbiter_free(d);
 		return NULL;
 	}
 	return d;
-fail:
-	for (int i = 0; its && i < k; i++)
-		tv_iter_destroy(its[i]);
-	if (its != its_st)
-		free(its);
-	tv_dbiter_free(d);
-	return NULL;
 }
 
 void tv_dbiter_free(tv_dbiter *d)

@@ -118,6 +118,7 @@ typedef struct merge_iter {
 	int dir;    /* FORWARD: min-heap; REVERSE: max-heap */
 	int failed; /* a child stopped on an error: the merge is invalid */
 	int second; /* heap index (1 or 2) of the entry after the top; 0: unknown */
+	int on_heap; /* destroy frees it (tv_iter_merge, not tv_iter_merge_in) */
 	heap_entry *heap;
 	tv_iter *children[];
 } merge_iter;
@@ -337,7 +338,8 @@ static void merge_destroy(tv_iter *it)
 	merge_iter *m = (merge_iter *)it;
 	for (int i = 0; i < m->n; i++)
 		tv_iter_destroy(m->children[i]);
-	free(m);
+	if (m->on_heap)
+		free(m);
 }
 
 static const tv_iter_ops merge_ops = {
@@ -350,21 +352,37 @@ static const tv_iter_ops merge_ops = {
         .destroy = merge_destroy,
 };
 
+size_t tv_iter_merge_size(int n)
+{
+	assert(n >= 0);
+	return sizeof(merge_iter) + (size_t)n * (sizeof(tv_iter *) + sizeof(heap_entry));
+}
+
 tv_iter *tv_iter_merge(tv_iter **children, int n)
 {
 	assert(n >= 0);
-	if (n == 0)
-		return tv_iter_empty(0);
-	if (n == 1)
-		return children[0];
-	size_t kids = (size_t)n * sizeof(tv_iter *);
-	merge_iter *m = malloc(sizeof *m + kids + (size_t)n * sizeof(heap_entry));
-	if (!m) {
+	if (n <= 1)
+		return n ? children[0] : tv_iter_empty(0);
+	void *mem = malloc(tv_iter_merge_size(n));
+	if (!mem) {
 		for (int i = 0; i < n; i++)
 			tv_iter_destroy(children[i]);
 		return NULL;
 	}
+	tv_iter *it = tv_iter_merge_in(mem, children, n);
+	((merge_iter *)it)->on_heap = 1;
+	return it;
+}
+
+tv_iter *tv_iter_merge_in(void *mem, tv_iter **children, int n)
+{
+	assert(n >= 0);
+	if (n <= 1)
+		return n ? children[0] : tv_iter_empty(0);
+	size_t kids = (size_t)n * sizeof(tv_iter *);
+	merge_iter *m = mem;
 	m->base.ops = &merge_ops;
+	m->on_heap = 0;
 	tv_iter_unpublish(&m->base);
 	m->n = n;
 	m->nheap = 0;

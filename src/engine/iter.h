@@ -122,5 +122,10 @@ tv_iter *tv_iter_empty(int status);
  * cannot occur (sequence numbers are unique).  Returns NULL on ENOMEM
  * (the children are destroyed then). */
 tv_iter *tv_iter_merge(tv_iter **children, int n);
+/* The same merge built in mem (tv_iter_merge_size(n) bytes aligned for any
+ * type, which must outlive it); never NULL, and destroying it destroys the
+ * children but frees nothing else.  For n < 2 mem is not used. */
+tv_iter *tv_iter_merge_in(void *mem, tv_iter **children, int n);
+size_t tv_iter_merge_size(int n);
 
 #endif
