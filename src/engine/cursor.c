@@ -117,11 +117,12 @@ static int fwd_find(tv_dbiter *d, int skipping)
 			return d->status;
 		}
 		tv_slice uk = tv_ikey_user(k);
+		/* The key skipped lies below hi: its entries need no bound check. */
+		if (skipping && same_key(uk, tv_buf_slice(&d->skip)))
+			continue;
 		if (d->has_hi && tv_ukey_cmp(uk, tv_buf_slice(&d->hi)) >= 0)
 			break;
 		if (tv_ikey_seq(k) > d->seq)
-			continue;
-		if (skipping && same_key(uk, tv_buf_slice(&d->skip)))
 			continue;
 		tv_slice v = tv_iter_value(d->it);
 		unsigned type = tv_ikey_type(k);
