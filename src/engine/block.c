@@ -131,6 +131,8 @@ int tv_block_parse(tv_block *b, const char *data, size_t size)
 	uint32_t restarts = (uint32_t)(size - 4 - (size_t)n * 4);
 	if (n == 0 && restarts != 0)
 		return TROVE_ECORRUPT; /* entries nobody can reach */
+	if (n > 0 && tv_get_fixed32(data + restarts) != 0)
+		return TROVE_ECORRUPT; /* the first entry must be a restart point */
 	b->data = data;
 	b->restarts = restarts;
 	b->nrestarts = n;
@@ -241,8 +243,10 @@ static inline void copy_key_bytes(char *dst, const char *src, size_t n)
 }
 
 /* Makes the entry at off, framed by f, current, its key's first
- * f->shared bytes taken from `prefix`.  0, or fails the iterator. */
-static int set_entry(tv_block_iter *it, uint32_t off, const frame *f, const char *prefix)
+ * f->shared bytes taken from `prefix`.  0, or fails the iterator.  In
+ * line: a scan runs it once per entry, and as a call its register saves
+ * and restores were a third of its cost. */
+static inline int set_entry(tv_block_iter *it, uint32_t off, const frame *f, const char *prefix)
 {
 	if (f->shared == 0) {
 		it->key = tv_slice_make(f->rest, f->unshared); /* whole key: no copy */
@@ -452,28 +456,6 @@ struct tv_block_prev {
 	uint32_t voff, vlen; /* the value, in the block */
 };
 
-/* Records the current entry in the reverse cache; false on ENOMEM. */
-static int pc_push(tv_block_iter *it)
-{
-	if (it->pc_n == it->pc_cap &&
-	    tv_grow(&it->pc, &it->pc_cap, (size_t)it->pc_n + 1, sizeof *it->pc, 32))
-		return 0;
-	if (it->pc_klen + it->key.len > it->pc_kcap &&
-	    tv_grow(&it->pc_keys, &it->pc_kcap, it->pc_klen + it->key.len, 1, 1024))
-		return 0;
-	memcpy(it->pc_keys + it->pc_klen, it->key.data, it->key.len);
-	struct tv_block_prev *e = &it->pc[it->pc_n++];
-	e->cur = it->cur;
-	e->next = it->next;
-	e->rindex = it->rindex;
-	e->koff = (uint32_t)it->pc_klen;
-	e->klen = (uint32_t)it->key.len;
-	e->voff = (uint32_t)(it->value.data - it->blk.data);
-	e->vlen = (uint32_t)it->value.len;
-	it->pc_klen += it->key.len;
-	return 1;
-}
-
 /* Makes cached entry i current. */
 static void pc_use(tv_block_iter *it, uint32_t i)
 {
@@ -486,31 +468,92 @@ static void pc_use(tv_block_iter *it, uint32_t i)
 	it->value = tv_slice_make(it->blk.data + e->voff, e->vlen);
 }
 
-/* Decodes the entries from the restart point to_restart prepared up to the
- * one that ends at `end`, recording them in the reverse cache, and makes
- * that one current.  Fails the iterator if the entries do not end exactly
- * at `end` (they would overlap a restart point). */
-static void decode_interval(tv_block_iter *it, uint32_t end)
+/* Makes room in the reverse cache for one more entry whose key has klen
+ * bytes; false on ENOMEM. */
+static int pc_room(tv_block_iter *it, size_t klen)
 {
-	it->pc_n = it->pc_klen = 0;
-	it->pc_i = UINT32_MAX;
-	int cached = 1;
+	if (it->pc_n == it->pc_cap &&
+	    tv_grow(&it->pc, &it->pc_cap, (size_t)it->pc_n + 1, sizeof *it->pc, 32))
+		return 0;
+	if (it->pc_klen + klen > it->pc_kcap &&
+	    tv_grow(&it->pc_keys, &it->pc_kcap, it->pc_klen + klen, 1, 1024))
+		return 0;
+	return 1;
+}
+
+/* Decodes the entry at off, framed by f, into the reverse cache: its key
+ * is rebuilt in pc_keys right after its predecessor's (whose first
+ * f->shared bytes it takes), so the walk copies each key once. */
+static void pc_add(tv_block_iter *it, uint32_t off, const frame *f)
+{
+	size_t klen = (size_t)f->shared + f->unshared;
+	char *k = it->pc_keys + it->pc_klen;
+	if (f->shared) {
+		const struct tv_block_prev *p = &it->pc[it->pc_n - 1];
+		copy_key_bytes(k, it->pc_keys + p->koff, f->shared);
+	}
+	copy_key_bytes(k + f->shared, f->rest, f->unshared);
+	struct tv_block_prev *e = &it->pc[it->pc_n++];
+	e->cur = off;
+	e->next = (uint32_t)(f->rest + f->unshared + f->vlen - it->blk.data);
+	e->rindex = it->rindex;
+	e->koff = (uint32_t)it->pc_klen;
+	e->klen = (uint32_t)klen;
+	e->voff = (uint32_t)(f->rest + f->unshared - it->blk.data);
+	e->vlen = f->vlen;
+	it->pc_klen += klen;
+}
+
+/* Decodes the entries from the restart point to_restart prepared up to the
+ * one that ends at `end` and makes that one current, caching nothing.
+ * Fails the iterator if the entries do not end exactly at `end`. */
+static void decode_plain(tv_block_iter *it, uint32_t end)
+{
 	do {
 		if (!parse_next(it)) {
 			if (!it->status)
 				fail(it, TROVE_ECORRUPT);
 			return;
 		}
-		cached = cached && pc_push(it);
 	} while (it->next < end);
-	if (it->next != end) {
+	if (it->next != end)
+		fail(it, TROVE_ECORRUPT);
+}
+
+/* Decodes the entries from the restart point to_restart prepared up to the
+ * one that ends at `end`, recording them in the reverse cache, and makes
+ * that one current.  Fails the iterator if the entries do not end exactly
+ * at `end` (they would overlap a restart point).  Out of memory for the
+ * cache, it decodes them the plain way (prev then decodes again). */
+static void decode_interval(tv_block_iter *it, uint32_t end)
+{
+	uint32_t off = it->next;
+	it->pc_n = it->pc_klen = 0;
+	it->pc_i = UINT32_MAX;
+	size_t prev_len = 0;
+	do {
+		frame f;
+		if (off >= it->blk.restarts) {
+			fail(it, TROVE_ECORRUPT);
+			return;
+		}
+		if (read_frame(it, off, prev_len, &f))
+			return;
+		prev_len = (size_t)f.shared + f.unshared;
+		if (!pc_room(it, prev_len)) {
+			it->pc_n = 0;
+			if (to_restart(it, it->rindex))
+				decode_plain(it, end);
+			return;
+		}
+		pc_add(it, off, &f);
+		off = it->pc[it->pc_n - 1].next;
+	} while (off < end);
+	if (off != end) {
 		fail(it, TROVE_ECORRUPT);
 		return;
 	}
-	if (cached)
-		pc_use(it, it->pc_n - 1);
-	else
-		it->pc_n = 0; /* out of memory: prev just decodes again */
+	pc_use(it, it->pc_n - 1);
 }
 
 void tv_block_iter_prev(tv_block_iter *it)

@@ -83,8 +83,9 @@ typedef struct tv_block {
 	uint32_t nrestarts;
 } tv_block;
 
-/* Checks the restart array's framing and fills *b.  0 or TROVE_ECORRUPT
- * (the entries themselves are checked as they are read). */
+/* Checks the restart array's framing (the first restart point must be
+ * the first entry, at offset 0) and fills *b.  0 or TROVE_ECORRUPT (the
+ * entries themselves are checked as they are read). */
 int tv_block_parse(tv_block *b, const char *data, size_t size);
 
 /* An iterator over a block, meant to live inside another structure (or on

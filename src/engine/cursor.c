@@ -12,6 +12,7 @@
  * The public trove_cursor wraps a tv_dbiter over the data namespace; the
  * same machinery walks the expiry index for trove_count and the reaper.
  */
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -53,19 +54,19 @@ struct tv_dbiter {
 /* True if user keys a and b are equal.  The merge yields keys in order, so
  * the scans below only ever need to know whether an entry still belongs
  * to the key met before it; keys met one after another usually differ in
- * their last bytes, so those are compared first, as one word. */
+ * their last bytes, so those are compared first, as one word.  The rest
+ * is compared in line too: equal keys (a key's older versions, one per
+ * key in a scan of overwritten data) compare all of it. */
 static inline int same_key(tv_slice a, tv_slice b)
 {
 	if (a.len != b.len)
 		return 0;
-	if (a.len >= 8) {
-		uint64_t x, y;
-		memcpy(&x, a.data + a.len - 8, 8);
-		memcpy(&y, b.data + b.len - 8, 8);
-		if (x != y)
-			return 0;
-	}
-	return a.len == 0 || memcmp(a.data, b.data, a.len) == 0;
+	if (a.len < 8)
+		return tv_cmp_bytes(a.data, b.data, a.len) == 0;
+	uint64_t x, y;
+	memcpy(&x, a.data + a.len - 8, 8);
+	memcpy(&y, b.data + b.len - 8, 8);
+	return x == y && tv_cmp_bytes(a.data, b.data, a.len - 8) == 0;
 }
 
 /* True if an entry hides its key: a tombstone, or a value that has expired.
@@ -116,11 +117,12 @@ static int fwd_find(tv_dbiter *d, int skipping)
 			return d->status;
 		}
 		tv_slice uk = tv_ikey_user(k);
+		/* The key skipped lies below hi: its entries need no bound check. */
+		if (skipping && same_key(uk, tv_buf_slice(&d->skip)))
+			continue;
 		if (d->has_hi && tv_ukey_cmp(uk, tv_buf_slice(&d->hi)) >= 0)
 			break;
 		if (tv_ikey_seq(k) > d->seq)
-			continue;
-		if (skipping && same_key(uk, tv_buf_slice(&d->skip)))
 			continue;
 		tv_slice v = tv_iter_value(d->it);
 		unsigned type = tv_ikey_type(k);
@@ -143,13 +145,28 @@ static int fwd_find(tv_dbiter *d, int skipping)
 	return TROVE_ENOTFOUND;
 }
 
+/* Copies the candidate's value, held in place, into vbuf. */
+static int keep_value(tv_dbiter *d)
+{
+	tv_buf_clear(&d->vbuf);
+	if (tv_buf_append(&d->vbuf, d->value.data, d->value.len))
+		return d->status = TROVE_ENOMEM;
+	d->value = tv_buf_slice(&d->vbuf);
+	return 0;
+}
+
 /* Moves backward from the current position to the previous visible live
- * key, leaving the merged iterator before that key's entries. */
+ * key, leaving the merged iterator before that key's entries.  The
+ * candidate's value is copied only when it might not outlive the next
+ * step (tv_iter_value_lasts) or a second step follows it: a key's older
+ * versions, which a newer one replaces, and the answer itself, which the
+ * step past it leaves in place, are usually not copied at all. */
 static int rev_find(tv_dbiter *d)
 {
 	d->valid = 0;
 	d->reverse = 1;
-	int have = 0; /* kbuf/vbuf hold a live candidate */
+	int have = 0; /* kbuf and d->value hold a live candidate */
+	int held = 0; /* d->value is in place, and stepped past once at most */
 	for (; tv_iter_valid(d->it); tv_iter_prev(d->it)) {
 		tv_slice k = tv_iter_key(d->it);
 		if (!tv_ikey_valid(k)) {
@@ -159,15 +176,19 @@ static int rev_find(tv_dbiter *d)
 		tv_slice uk = tv_ikey_user(k);
 		if (tv_ukey_cmp(uk, tv_buf_slice(&d->lo)) < 0)
 			break;
-		if (tv_ikey_seq(k) > d->seq)
+		if (tv_ikey_seq(k) > d->seq) {
+			if (held && keep_value(d)) /* the next step may take it away */
+				return d->status;
+			held = 0;
 			continue;
+		}
 		int same = have && same_key(uk, tv_buf_slice(&d->kbuf));
 		if (have && !same)
 			break; /* passed the candidate's entries: it is the answer */
 		tv_slice v = tv_iter_value(d->it);
 		unsigned type = tv_ikey_type(k);
 		if (entry_dead(d, type, v)) {
-			have = 0;
+			have = held = 0;
 			continue;
 		}
 		if (!same) { /* a newer version of the candidate keeps its key */
@@ -175,9 +196,10 @@ static int rev_find(tv_dbiter *d)
 			if (tv_buf_append(&d->kbuf, uk.data, uk.len))
 				return d->status = TROVE_ENOMEM;
 		}
-		tv_buf_clear(&d->vbuf);
-		if (tv_buf_append(&d->vbuf, v.data, v.len))
-			return d->status = TROVE_ENOMEM;
+		d->value = v;
+		held = tv_iter_value_lasts(d->it);
+		if (!held && keep_value(d))
+			return d->status;
 		d->cur_seq = tv_ikey_seq(k);
 		d->cur_type = type;
 		have = 1;
@@ -187,7 +209,6 @@ static int rev_find(tv_dbiter *d)
 	if (!have)
 		return TROVE_ENOTFOUND;
 	d->key = tv_buf_slice(&d->kbuf);
-	d->value = tv_buf_slice(&d->vbuf);
 	d->valid = 1;
 	return 0;
 }
@@ -211,14 +232,32 @@ static int seek_raw(tv_dbiter *d, tv_slice k, uint64_t seq, unsigned type)
 	return 0;
 }
 
+/* Bytes n rounded up to keep what follows aligned for any type. */
+static size_t aligned(size_t n)
+{
+	size_t a = _Alignof(max_align_t);
+	return (n + a - 1) / a * a;
+}
+
 tv_dbiter *tv_dbiter_new(trove_db *db, tv_super *s, uint64_t seq, tv_slice lo, tv_slice hi,
                          int has_hi, int check_expiry)
 {
-	/* One allocation holds the cursor and its level-0 table iterators. */
-	size_t a = _Alignof(max_align_t), head = (sizeof(tv_dbiter) + a - 1) / a * a;
-	tv_dbiter *d = malloc(head + tv_version_iters_mem(s->version));
-	if (!d)
+	/* One allocation holds the cursor, the memtables' and the version's
+	 * iterators and their merge: a short scan's open and close are one
+	 * malloc and one free. */
+	int n = 1 + (s->imm != NULL) + tv_version_iter_count(s->version);
+	size_t head = aligned(sizeof(tv_dbiter)), vmem = aligned(tv_version_iters_mem(s->version));
+	size_t mslot = aligned(tv_mem_iter_size());
+	char *p = malloc(head + vmem + 2 * mslot + tv_iter_merge_size(n));
+	tv_iter *its_st[SOURCES_INLINE];
+	tv_iter **its = n <= SOURCES_INLINE ? its_st : malloc((size_t)n * sizeof *its);
+	if (!p || !its) {
+		free(p);
+		if (its != its_st)
+			free(its);
 		return NULL;
+	}
+	tv_dbiter *d = (tv_dbiter *)p;
 	d->db = db;
 	d->s = s;
 	atomic_fetch_add(&s->refs, 1);
@@ -236,37 +275,22 @@ tv_dbiter *tv_dbiter_new(trove_db *db, tv_super *s, uint64_t seq, tv_slice lo, t
 	tv_buf_init_fixed(&d->skip, d->skip_st, sizeof d->skip_st);
 	tv_buf_init_fixed(&d->seekbuf, d->seek_st, sizeof d->seek_st);
 	d->has_hi = has_hi;
-	d->it = NULL;
-	int n = 2 + tv_version_iter_count(s->version);
-	tv_iter *its_st[SOURCES_INLINE];
-	tv_iter **its = n <= SOURCES_INLINE ? its_st : malloc((size_t)n * sizeof *its);
 	int k = 0;
-	if (!its || tv_buf_append(&d->lo, lo.data, lo.len) ||
-	    (has_hi && tv_buf_append(&d->hi, hi.data, hi.len)))
-		goto fail;
-	if (!(its[k++] = tv_mem_iter(s->mem)))
-		goto fail;
-	if (s->imm && !(its[k++] = tv_mem_iter(s->imm)))
-		goto fail;
-	int m = tv_version_iters(s->version, its + k, n - k, (char *)d + head);
-	if (m < 0)
-		goto fail;
-	k += m;
-	d->it = tv_iter_merge(its, k);
+	p += head;
+	its[k++] = tv_mem_iter_in(p + vmem, s->mem);
+	if (s->imm)
+		its[k++] = tv_mem_iter_in(p + vmem + mslot, s->imm);
+	k += tv_version_iters(s->version, its + k, n - k, p);
+	assert(k == n);
+	d->it = tv_iter_merge_in(p + vmem + 2 * mslot, its, n);
 	if (its != its_st)
 		free(its);
-	if (!d->it) {
+	if (tv_buf_append(&d->lo, lo.data, lo.len) ||
+	    (has_hi && tv_buf_append(&d->hi, hi.data, hi.len))) {
 		tv_dbiter_free(d);
 		return NULL;
 	}
 	return d;
-fail:
-	for (int i = 0; its && i < k; i++)
-		tv_iter_destroy(its[i]);
-	if (its != its_st)
-		free(its);
-	tv_dbiter_free(d);
-	return NULL;
 }
 
 void tv_dbiter_free(tv_dbiter *d)

@@ -51,7 +51,7 @@ static const tv_iter_ops shared_empty_ops = {
 };
 
 /* clang-format off */
-#define EMPTY1 { &shared_empty_ops, 0, {NULL, 0}, {NULL, 0} }
+#define EMPTY1 { &shared_empty_ops, 0, 0, {NULL, 0}, {NULL, 0} }
 #define EMPTY4 EMPTY1, EMPTY1, EMPTY1, EMPTY1
 #define EMPTY16 EMPTY4, EMPTY4, EMPTY4, EMPTY4
 /* clang-format on */
@@ -118,6 +118,7 @@ typedef struct merge_iter {
 	int dir;    /* FORWARD: min-heap; REVERSE: max-heap */
 	int failed; /* a child stopped on an error: the merge is invalid */
 	int second; /* heap index (1 or 2) of the entry after the top; 0: unknown */
+	int on_heap; /* destroy frees it (tv_iter_merge, not tv_iter_merge_in) */
 	heap_entry *heap;
 	tv_iter *children[];
 } merge_iter;
@@ -212,11 +213,15 @@ static void fix_top(merge_iter *m)
 		sift_down(m, s);
 }
 
-/* Publishes the top child's entry as the merge's position. */
-static void publish(merge_iter *m)
+/* Publishes the top child's entry as the merge's position.  After a
+ * backward move its value lasts as the child's does: the next next or
+ * prev moves that child alone (a turn moves the others, then steps it).
+ * Forward moves leave that unsaid: only reverse cursors ask. */
+static void publish(merge_iter *m, int backward)
 {
 	if (m->nheap > 0)
-		tv_iter_publish(&m->base, m->heap[0].key, m->heap[0].it->value);
+		tv_iter_publish_lasting(&m->base, m->heap[0].key, m->heap[0].it->value,
+		                        backward && m->heap[0].it->lasts);
 	else
 		tv_iter_unpublish(&m->base);
 }
@@ -227,7 +232,7 @@ static void merge_seek_first(tv_iter *it)
 	for (int i = 0; i < m->n; i++)
 		tv_iter_seek_first(m->children[i]);
 	rebuild(m, FORWARD);
-	publish(m);
+	publish(m, 0);
 }
 
 static void merge_seek_last(tv_iter *it)
@@ -236,7 +241,7 @@ static void merge_seek_last(tv_iter *it)
 	for (int i = 0; i < m->n; i++)
 		tv_iter_seek_last(m->children[i]);
 	rebuild(m, REVERSE);
-	publish(m);
+	publish(m, 1);
 }
 
 static void merge_seek(tv_iter *it, tv_slice target)
@@ -245,7 +250,7 @@ static void merge_seek(tv_iter *it, tv_slice target)
 	for (int i = 0; i < m->n; i++)
 		tv_iter_seek(m->children[i], target);
 	rebuild(m, FORWARD);
-	publish(m);
+	publish(m, 0);
 }
 
 /* Moves every child but the current one to its first entry after the
@@ -292,13 +297,13 @@ static void merge_next(tv_iter *it)
 	if (m->dir != FORWARD) {
 		turn_forward(m);
 		if (m->nheap == 0) {
-			publish(m);
+			publish(m, 0);
 			return;
 		}
 	}
 	tv_iter_next(m->heap[0].it);
 	fix_top(m);
-	publish(m);
+	publish(m, 0);
 }
 
 static void merge_prev(tv_iter *it)
@@ -308,13 +313,13 @@ static void merge_prev(tv_iter *it)
 	if (m->dir != REVERSE) {
 		turn_reverse(m);
 		if (m->nheap == 0) {
-			publish(m);
+			publish(m, 1);
 			return;
 		}
 	}
 	tv_iter_prev(m->heap[0].it);
 	fix_top(m);
-	publish(m);
+	publish(m, 1);
 }
 
 static int merge_status(tv_iter *it)
@@ -333,7 +338,8 @@ static void merge_destroy(tv_iter *it)
 	merge_iter *m = (merge_iter *)it;
 	for (int i = 0; i < m->n; i++)
 		tv_iter_destroy(m->children[i]);
-	free(m);
+	if (m->on_heap)
+		free(m);
 }
 
 static const tv_iter_ops merge_ops = {
@@ -346,21 +352,37 @@ static const tv_iter_ops merge_ops = {
         .destroy = merge_destroy,
 };
 
+size_t tv_iter_merge_size(int n)
+{
+	assert(n >= 0);
+	return sizeof(merge_iter) + (size_t)n * (sizeof(tv_iter *) + sizeof(heap_entry));
+}
+
 tv_iter *tv_iter_merge(tv_iter **children, int n)
 {
 	assert(n >= 0);
-	if (n == 0)
-		return tv_iter_empty(0);
-	if (n == 1)
-		return children[0];
-	size_t kids = (size_t)n * sizeof(tv_iter *);
-	merge_iter *m = malloc(sizeof *m + kids + (size_t)n * sizeof(heap_entry));
-	if (!m) {
+	if (n <= 1)
+		return n ? children[0] : tv_iter_empty(0);
+	void *mem = malloc(tv_iter_merge_size(n));
+	if (!mem) {
 		for (int i = 0; i < n; i++)
 			tv_iter_destroy(children[i]);
 		return NULL;
 	}
+	tv_iter *it = tv_iter_merge_in(mem, children, n);
+	((merge_iter *)it)->on_heap = 1;
+	return it;
+}
+
+tv_iter *tv_iter_merge_in(void *mem, tv_iter **children, int n)
+{
+	assert(n >= 0);
+	if (n <= 1)
+		return n ? children[0] : tv_iter_empty(0);
+	size_t kids = (size_t)n * sizeof(tv_iter *);
+	merge_iter *m = mem;
 	m->base.ops = &merge_ops;
+	m->on_heap = 0;
 	tv_iter_unpublish(&m->base);
 	m->n = n;
 	m->nheap = 0;

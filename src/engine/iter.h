@@ -10,7 +10,12 @@
  * Every move publishes the new position in the iterator's own fields
  * (valid, key, value), so that a merge or a cursor reads it without an
  * indirect call per entry: only moves, status and destroy go through the
- * ops.  key and value stay valid until the iterator moves or is destroyed.
+ * ops.  key and value stay valid until the iterator moves or is destroyed;
+ * when the move also set `lasts`, value stays valid through the next next
+ * or prev as well, so that a reader stepping on one entry need not copy
+ * the value it may still want (a reverse cursor's candidate).  A move may
+ * leave lasts 0 where working it out would cost (tables, and so merges
+ * and levels, set it only on backward moves: prev and seek_last).
  */
 #ifndef TV_ITER_H
 #define TV_ITER_H
@@ -37,15 +42,23 @@ typedef struct tv_iter_ops {
 struct tv_iter {
 	const tv_iter_ops *ops;
 	int valid;           /* positioned; never while status is nonzero */
+	int lasts;           /* value outlives the next next or prev, when valid */
 	tv_slice key, value; /* the current entry, when valid */
 };
 
-/* For implementations: the position after a move. */
-static inline void tv_iter_publish(tv_iter *it, tv_slice key, tv_slice value)
+/* For implementations: the position after a move, with a value that
+ * outlives the next next or prev only if lasts. */
+static inline void tv_iter_publish_lasting(tv_iter *it, tv_slice key, tv_slice value, int lasts)
 {
 	it->valid = 1;
+	it->lasts = lasts;
 	it->key = key;
 	it->value = value;
+}
+/* The same for a value whose bytes outlive every move (a memtable's). */
+static inline void tv_iter_publish(tv_iter *it, tv_slice key, tv_slice value)
+{
+	tv_iter_publish_lasting(it, key, value, 1);
 }
 static inline void tv_iter_unpublish(tv_iter *it)
 {
@@ -86,6 +99,11 @@ static inline tv_slice tv_iter_value(tv_iter *it)
 	assert(it->valid);
 	return it->value;
 }
+static inline int tv_iter_value_lasts(tv_iter *it)
+{
+	assert(it->valid);
+	return it->lasts;
+}
 static inline int tv_iter_status(tv_iter *it)
 {
 	return it->ops->status(it);
@@ -104,5 +122,10 @@ tv_iter *tv_iter_empty(int status);
  * cannot occur (sequence numbers are unique).  Returns NULL on ENOMEM
  * (the children are destroyed then). */
 tv_iter *tv_iter_merge(tv_iter **children, int n);
+/* The same merge built in mem (tv_iter_merge_size(n) bytes aligned for any
+ * type, which must outlive it); never NULL, and destroying it destroys the
+ * children but frees nothing else.  For n < 2 mem is not used. */
+tv_iter *tv_iter_merge_in(void *mem, tv_iter **children, int n);
+size_t tv_iter_merge_size(int n);
 
 #endif

@@ -827,7 +827,8 @@ int tv_mem_get_for_write(tv_memtable *m, tv_slice key, uint64_t seq, unsigned *t
 typedef struct mem_iter {
 	tv_iter base;
 	tv_memtable *m;
-	node *n; /* current node, NULL when not positioned */
+	node *n;      /* current node, NULL when not positioned */
+	int on_heap;  /* destroy frees it (tv_mem_iter, not tv_mem_iter_in) */
 } mem_iter;
 
 /* Makes node n (NULL: none) the position. */
@@ -888,7 +889,8 @@ static void mi_destroy(tv_iter *it)
 {
 	mem_iter *mi = (mem_iter *)it;
 	tv_mem_unref(mi->m);
-	free(mi);
+	if (mi->on_heap)
+		free(mi);
 }
 
 static const tv_iter_ops mem_iter_ops = {
@@ -901,14 +903,28 @@ static const tv_iter_ops mem_iter_ops = {
         .destroy = mi_destroy,
 };
 
-tv_iter *tv_mem_iter(tv_memtable *m)
+size_t tv_mem_iter_size(void)
 {
-	mem_iter *mi = malloc(sizeof *mi);
-	if (!mi)
-		return NULL;
+	return sizeof(mem_iter);
+}
+
+tv_iter *tv_mem_iter_in(void *mem, tv_memtable *m)
+{
+	mem_iter *mi = mem;
 	mi->base.ops = &mem_iter_ops;
+	mi->on_heap = 0;
 	tv_mem_ref(m);
 	mi->m = m;
 	mi_set(mi, NULL);
 	return &mi->base;
+}
+
+tv_iter *tv_mem_iter(tv_memtable *m)
+{
+	void *mem = malloc(sizeof(mem_iter));
+	if (!mem)
+		return NULL;
+	tv_iter *it = tv_mem_iter_in(mem, m);
+	((mem_iter *)it)->on_heap = 1;
+	return it;
 }

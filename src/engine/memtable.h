@@ -97,5 +97,9 @@ uint64_t tv_mem_entries(const tv_memtable *m);
 /* An iterator over every entry in internal key order; it holds its own
  * reference to the memtable.  NULL on ENOMEM. */
 tv_iter *tv_mem_iter(tv_memtable *m);
+/* The same iterator built in mem (tv_mem_iter_size() bytes aligned for
+ * any type, which must outlive it); destroying it frees nothing. */
+tv_iter *tv_mem_iter_in(void *mem, tv_memtable *m);
+size_t tv_mem_iter_size(void);
 
 #endif

@@ -1057,11 +1057,17 @@ static void skip_backward(table_iter *it)
 	}
 }
 
-/* Publishes the data block iterator's entry, if there is one. */
-static void titer_publish(table_iter *it)
+/* Publishes the data block iterator's entry, if there is one.  Its value
+ * lies in the block, which the next step keeps unless it leaves the block:
+ * from the block's first entry (at offset 0, tv_block_parse) backwards or
+ * from its last forwards.  Only backward moves work that out (reverse
+ * cursors want it); forward ones say the value may not last. */
+static void titer_publish(table_iter *it, int backward)
 {
-	if (!it->status && it->have_block && tv_block_iter_valid(&it->data))
-		tv_iter_publish(&it->base, it->data.key, it->data.value);
+	const tv_block_iter *d = &it->data;
+	if (!it->status && it->have_block && tv_block_iter_valid(d))
+		tv_iter_publish_lasting(&it->base, d->key, d->value,
+		                        backward && d->cur > 0 && d->next < d->blk.restarts);
 	else
 		tv_iter_unpublish(&it->base);
 }
@@ -1075,7 +1081,7 @@ static void titer_seek_first(tv_iter *base)
 	if (enter_block(it))
 		tv_block_iter_seek_first(&it->data);
 	skip_forward(it);
-	titer_publish(it);
+	titer_publish(it, 0);
 }
 
 static void titer_seek_last(tv_iter *base)
@@ -1087,7 +1093,7 @@ static void titer_seek_last(tv_iter *base)
 	if (enter_block(it))
 		tv_block_iter_seek_last(&it->data);
 	skip_backward(it);
-	titer_publish(it);
+	titer_publish(it, 1);
 }
 
 static void titer_seek(tv_iter *base, tv_slice target)
@@ -1106,7 +1112,7 @@ static void titer_seek(tv_iter *base, tv_slice target)
 			tv_block_iter_seek(&it->data, target);
 	}
 	skip_forward(it);
-	titer_publish(it);
+	titer_publish(it, 0);
 }
 
 static void titer_next(tv_iter *base)
@@ -1116,7 +1122,7 @@ static void titer_next(tv_iter *base)
 	tv_block_iter_next(&it->data);
 	if (!tv_block_iter_valid(&it->data))
 		skip_forward(it); /* the block ended, or failed */
-	titer_publish(it);
+	titer_publish(it, 0);
 }
 
 static void titer_prev(tv_iter *base)
@@ -1126,7 +1132,7 @@ static void titer_prev(tv_iter *base)
 	tv_block_iter_prev(&it->data);
 	if (!tv_block_iter_valid(&it->data))
 		skip_backward(it); /* the block ended, or failed */
-	titer_publish(it);
+	titer_publish(it, 1);
 }
 
 static int titer_status(tv_iter *base)

@@ -747,32 +747,33 @@ static size_t titer_slot(void)
 	return (tv_table_iter_size() + a - 1) / a * a;
 }
 
+static size_t level_iter_slot(void);
+static tv_iter *level_iter_in(void *mem, tv_filemeta **files, int n, bool fill_cache);
+
 size_t tv_version_iters_mem(const tv_version *v)
 {
-	return (size_t)v->nfiles[0] * titer_slot();
+	size_t levels = 0;
+	for (int l = 1; l < TV_LEVELS; l++)
+		levels += v->nfiles[l] > 0;
+	return (size_t)v->nfiles[0] * titer_slot() + levels * level_iter_slot();
 }
 
 int tv_version_iters(tv_version *v, tv_iter **its, int max, void *mem)
 {
 	int n = 0;
-	for (int i = 0; i < v->nfiles[0]; i++) {
+	char *p = mem;
+	for (int i = 0; i < v->nfiles[0]; i++, p += titer_slot()) {
 		assert(n < max);
-		its[n++] = tv_table_iter_in((char *)mem + (size_t)i * titer_slot(),
-		                            v->files[0][i]->table, true);
+		its[n++] = tv_table_iter_in(p, v->files[0][i]->table, true);
 	}
 	for (int l = 1; l < TV_LEVELS; l++) {
 		if (v->nfiles[l] == 0)
 			continue;
 		assert(n < max);
-		if (!(its[n] = tv_level_iter(v->files[l], v->nfiles[l], true)))
-			goto nomem;
-		n++;
+		its[n++] = level_iter_in(p, v->files[l], v->nfiles[l], true);
+		p += level_iter_slot();
 	}
 	return n;
-nomem:
-	while (n > 0)
-		tv_iter_destroy(its[--n]);
-	return TROVE_ENOMEM;
 }
 
 /* ---- Lookups in key order --------------------------------------------------
@@ -946,11 +947,14 @@ static int li_open(level_iter *li, int idx)
 	return 1;
 }
 
-/* Publishes the current table's position as the level's. */
-static void li_publish(level_iter *li)
+/* Publishes the current table's position as the level's; after a
+ * backward move its value lasts as the table's does (forward moves leave
+ * that unsaid, as the table's do). */
+static void li_publish(level_iter *li, int backward)
 {
 	if (li->cur && tv_iter_valid(li->cur))
-		tv_iter_publish(&li->base, li->cur->key, li->cur->value);
+		tv_iter_publish_lasting(&li->base, li->cur->key, li->cur->value,
+		                        backward && li->cur->lasts);
 	else
 		tv_iter_unpublish(&li->base);
 }
@@ -984,7 +988,7 @@ static void li_seek_first(tv_iter *it)
 		tv_iter_seek_first(li->cur);
 		li_skip_forward(li);
 	}
-	li_publish(li);
+	li_publish(li, 0);
 }
 
 static void li_seek_last(tv_iter *it)
@@ -994,7 +998,7 @@ static void li_seek_last(tv_iter *it)
 		tv_iter_seek_last(li->cur);
 		li_skip_backward(li);
 	}
-	li_publish(li);
+	li_publish(li, 1);
 }
 
 static void li_seek(tv_iter *it, tv_slice target)
@@ -1005,7 +1009,7 @@ static void li_seek(tv_iter *it, tv_slice target)
 		tv_iter_seek(li->cur, target);
 		li_skip_forward(li);
 	}
-	li_publish(li);
+	li_publish(li, 0);
 }
 
 static void li_next(tv_iter *it)
@@ -1013,7 +1017,7 @@ static void li_next(tv_iter *it)
 	level_iter *li = (level_iter *)it;
 	tv_iter_next(li->cur);
 	li_skip_forward(li);
-	li_publish(li);
+	li_publish(li, 0);
 }
 
 static void li_prev(tv_iter *it)
@@ -1021,7 +1025,7 @@ static void li_prev(tv_iter *it)
 	level_iter *li = (level_iter *)it;
 	tv_iter_prev(li->cur);
 	li_skip_backward(li);
-	li_publish(li);
+	li_publish(li, 1);
 }
 
 static int li_status(tv_iter *it)
@@ -1032,24 +1036,53 @@ static int li_status(tv_iter *it)
 	return li->cur ? tv_iter_status(li->cur) : 0;
 }
 
-static void li_destroy(tv_iter *it)
+/* Destroys the current table's iterator; the memory the level iterator
+ * lives in stays. */
+static void li_destroy_in_place(tv_iter *it)
 {
 	level_iter *li = (level_iter *)it;
 	if (li->cur)
 		tv_iter_destroy(li->cur);
-	free(li);
+}
+
+static void li_destroy(tv_iter *it)
+{
+	li_destroy_in_place(it);
+	free(it);
 }
 
 static const tv_iter_ops level_iter_ops = {
 	li_seek_first, li_seek_last, li_seek, li_next, li_prev, li_status, li_destroy,
 };
 
+static const tv_iter_ops level_iter_in_place_ops = {
+	li_seek_first, li_seek_last, li_seek, li_next, li_prev, li_status, li_destroy_in_place,
+};
+
+/* Bytes a level iterator takes with its table iterator, in a block of
+ * several iterators, keeping the next aligned for any type. */
+static size_t level_iter_slot(void)
+{
+	size_t a = _Alignof(max_align_t);
+	return (sizeof(level_iter) + tv_table_iter_size() + a - 1) / a * a;
+}
+
 tv_iter *tv_level_iter(tv_filemeta **files, int n, bool fill_cache)
 {
-	level_iter *li = malloc(sizeof *li + tv_table_iter_size());
-	if (!li)
+	void *mem = malloc(level_iter_slot());
+	if (!mem)
 		return NULL;
-	li->base.ops = &level_iter_ops;
+	tv_iter *it = level_iter_in(mem, files, n, fill_cache);
+	it->ops = &level_iter_ops;
+	return it;
+}
+
+/* A level iterator built in mem (level_iter_slot() bytes, aligned for any
+ * type); destroying it frees nothing. */
+static tv_iter *level_iter_in(void *mem, tv_filemeta **files, int n, bool fill_cache)
+{
+	level_iter *li = mem;
+	li->base.ops = &level_iter_in_place_ops;
 	tv_iter_unpublish(&li->base);
 	li->files = files;
 	li->n = n;

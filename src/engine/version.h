@@ -180,9 +180,9 @@ void tv_version_probe_free(tv_version_probe *p);
 
 /* Appends iterators over the whole version to its[] (one per level 0
  * file, one concatenating iterator per deeper level).  Returns how many
- * were added or TROVE_ENOMEM.  The level-0 table iterators are built in
- * mem: tv_version_iters_mem(v) bytes aligned for any type, which must
- * outlive them, as must the version. */
+ * were added.  They are built in mem, allocating nothing:
+ * tv_version_iters_mem(v) bytes aligned for any type, which must outlive
+ * them, as must the version. */
 int tv_version_iters(tv_version *v, tv_iter **its, int max, void *mem);
 size_t tv_version_iters_mem(const tv_version *v);
 /* An iterator over the files of one sorted level (level >= 1); fill_cache

@@ -633,6 +633,105 @@ static void test_snapshot(void **state)
 	check_value(f->db, "b", NULL);
 }
 
+static void reopen_with_budget(fixture *f, size_t budget);
+
+/* The value of key i at version ver: long enough that a key's versions
+ * fill several blocks, and different for every (i, ver). */
+static size_t versioned_value(char *v, size_t cap, int i, int ver)
+{
+	size_t n = (size_t)snprintf(v, cap, "k%03d-v%03d:", i, ver);
+	for (; n < cap - 1; n++)
+		v[n] = (char)('a' + (i * 7 + ver * 3 + (int)n) % 26);
+	return n;
+}
+
+/* Scans the whole database backwards (through snap, if any), checking
+ * that key i holds version want[i] (or is absent where want[i] < 0). */
+static void check_reverse(trove_db *db, const trove_snapshot *snap, const int *want, int keys)
+{
+	trove_cursor_opts o;
+	memset(&o, 0, sizeof o);
+	o.snap = snap;
+	trove_cursor *c;
+	assert_int_equal(trove_cursor_open(db, &o, &c), 0);
+	int i = keys - 1, rc;
+	char k[16], v[700];
+	for (rc = trove_cursor_last(c); rc == 0; rc = trove_cursor_prev(c), i--) {
+		while (i >= 0 && want[i] < 0)
+			i--;
+		assert_true(i >= 0);
+		size_t kl, vl;
+		const void *key = trove_cursor_key(c, &kl);
+		const void *val = trove_cursor_value(c, &vl);
+		snprintf(k, sizeof k, "k%03d", i);
+		assert_int_equal(kl, strlen(k));
+		assert_memory_equal(key, k, kl);
+		size_t n = versioned_value(v, sizeof v, i, want[i]);
+		assert_int_equal(vl, n);
+		assert_memory_equal(val, v, n);
+	}
+	assert_int_equal(rc, TROVE_ENOTFOUND);
+	while (i >= 0 && want[i] < 0)
+		i--;
+	assert_int_equal(i, -1);
+	trove_cursor_close(c);
+}
+
+/* A backward scan keeps a key's newest visible value in place, without
+ * copying it, while it steps past (tv_iter_value_lasts): here one key's
+ * versions span several blocks of a table, snapshots hide the newest of
+ * them (so the scan steps over them with the candidate in place), newer
+ * versions in the memtable and tombstones cover some keys, and the small
+ * cache recycles the blocks the scan leaves. */
+static void test_reverse_versions_across_blocks(void **state)
+{
+	fixture *f = *state;
+	reopen_with_budget(f, 1u << 20);
+	enum { KEYS = 200, HOT = 77, VERSIONS = 60 };
+	int now[KEYS], at1[KEYS], at2[KEYS];
+	char k[16], v[700];
+	for (int i = 0; i < KEYS; i++) {
+		snprintf(k, sizeof k, "k%03d", i);
+		size_t n = versioned_value(v, sizeof v, i, 0);
+		assert_int_equal(trove_put(f->db, k, strlen(k), v, n), 0);
+		now[i] = 0;
+	}
+	trove_snapshot *s1 = NULL, *s2 = NULL;
+	for (int ver = 1; ver <= VERSIONS; ver++) {
+		snprintf(k, sizeof k, "k%03d", HOT);
+		size_t n = versioned_value(v, sizeof v, HOT, ver);
+		assert_int_equal(trove_put(f->db, k, strlen(k), v, n), 0);
+		now[HOT] = ver;
+		if (ver == 20 || ver == 45) {
+			memcpy(ver == 20 ? at1 : at2, now, sizeof now);
+			trove_snapshot **s = ver == 20 ? &s1 : &s2;
+			assert_non_null(*s = trove_snapshot_new(f->db));
+		}
+	}
+	assert_int_equal(trove_flush(f->db), 0);
+	/* Newer versions and tombstones over the table, in the memtable. */
+	for (int i = 0; i < KEYS; i += 3) {
+		snprintf(k, sizeof k, "k%03d", i);
+		if (i % 2) {
+			assert_int_equal(trove_del(f->db, k, strlen(k)), 0);
+			now[i] = -1;
+		} else {
+			size_t n = versioned_value(v, sizeof v, i, 1);
+			assert_int_equal(trove_put(f->db, k, strlen(k), v, n), 0);
+			now[i] = 1;
+		}
+	}
+	check_reverse(f->db, NULL, now, KEYS);
+	check_reverse(f->db, s1, at1, KEYS);
+	check_reverse(f->db, s2, at2, KEYS);
+	assert_int_equal(trove_compact_range(f->db, NULL, 0, NULL, 0), 0);
+	check_reverse(f->db, NULL, now, KEYS);
+	check_reverse(f->db, s1, at1, KEYS);
+	check_reverse(f->db, s2, at2, KEYS);
+	trove_snapshot_free(f->db, s1);
+	trove_snapshot_free(f->db, s2);
+}
+
 static void test_list_keys(void **state)
 {
 	fixture *f = *state;
@@ -1382,6 +1481,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_batch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cursor, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_snapshot, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reverse_versions_across_blocks, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_list_keys, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_many_keys_with_model, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cursor_walk_with_model, setup, teardown),
