@@ -869,6 +869,11 @@ static int emit_batch(group *g)
  * lines and index slots of their keys are loading meanwhile. */
 #define RESOLVE_AHEAD 8
 
+/* Keys up to this long (stored) are prefetched: the stored key is built
+ * in a buffer of this size on the stack, which costs nothing to set up,
+ * unlike one of TV_MAX_STORED_KEY bytes (whose pages the compiler probes). */
+#define AHEAD_KEY 128
+
 /* Decodes the op at *pos of b into *a and, if prefetch, starts loading
  * what resolving it reads first: its key's filter line and index slot in
  * each memtable.  0 at the end of the batch. */
@@ -876,9 +881,9 @@ static int read_ahead(group *g, const trove_batch *b, size_t *pos, ahead_op *a, 
 {
 	if (!tv_batch_next_op(b, pos, &a->op))
 		return 0;
-	if (!(a->hashed = prefetch))
+	if (!(a->hashed = prefetch && a->op.key.len < AHEAD_KEY))
 		return 1;
-	char kb[TV_MAX_STORED_KEY];
+	char kb[AHEAD_KEY];
 	a->hash = tv_bloom_hash(tv_stored_key(kb, TV_NS_DATA, a->op.key.data, a->op.key.len));
 	tv_mem_prefetch(g->s->mem, a->hash);
 	if (g->s->imm)
