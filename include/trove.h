@@ -467,7 +467,8 @@ typedef struct trove_stats {
 	uint64_t stalls;           /* writes slowed or paused for compaction */
 	uint64_t stall_us;         /* total time spent so */
 	uint64_t expired_reaped;   /* expired keys removed in the background */
-	uint64_t memtable_bytes;   /* memory held by memtables now */
+	uint64_t memtable_bytes;   /* memory held by memtables now, and
+	                              kept from flushed ones for the next */
 	uint64_t cache_bytes;      /* memory the block cache accounts for now:
 	                              cached blocks, table_meta_bytes and
 	                              freed blocks kept for reuse */

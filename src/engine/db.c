@@ -685,13 +685,15 @@ static int set_entry(group *g, tv_slice key, uint64_t h, unsigned type, int64_t 
 	return 0;
 }
 
-/* The state of a stored key as the group sees it: its own writes first,
- * then the database.  With need_value, st->value holds the whole value.
- * With may_skip (and g->blind_ok), a key no memtable holds is not looked
- * for in the tables: st->unresolved says so. */
-static int get_state(group *g, tv_slice key, int need_value, int may_skip, kstate *st)
+/* The state of a stored key, whose tv_bloom_hash is hash, as the group
+ * sees it: its own writes first, then the database.  With need_value,
+ * st->value holds the whole value.  With may_skip (and g->blind_ok), a
+ * key no memtable holds is not looked for in the tables: st->unresolved
+ * says so. */
+static int get_state(group *g, tv_slice key, uint64_t hash, int need_value, int may_skip,
+                     kstate *st)
 {
-	st->hash = tv_bloom_hash(key);
+	st->hash = hash;
 	st->unresolved = 0;
 	ov_entry *e = ov_find(g, key, st->hash);
 	if (e) {
@@ -771,7 +773,7 @@ static int check_conditions(group *g, const trove_batch *b, size_t *failed)
 	for (; tv_batch_next_cond(b, &pos, &c); i++) {
 		kstate st;
 		tv_slice skey = tv_stored_key(kb, TV_NS_DATA, c.key.data, c.key.len);
-		int rc = get_state(g, skey, c.cond == TROVE_IF_VALUE, 0, &st);
+		int rc = get_state(g, skey, tv_bloom_hash(skey), c.cond == TROVE_IF_VALUE, 0, &st);
 		if (rc)
 			return rc;
 		int ok, alive = live(g, &st);
@@ -790,17 +792,26 @@ static int check_conditions(group *g, const trove_batch *b, size_t *failed)
 	return 0;
 }
 
+/* One op of a batch, decoded ahead of its turn. */
+typedef struct ahead_op {
+	tv_op op;
+	int hashed; /* hash holds the tv_bloom_hash of its stored key */
+	uint64_t hash;
+} ahead_op;
+
 /* Resolves one op of a batch.  may_skip: the op may skip reading its
  * key's state from the tables if it needs nothing of it but the count
  * (a put, or a delete whose writer does not ask what it removed). */
-static int resolve_op(group *g, const tv_op *op, int may_skip)
+static int resolve_op(group *g, const ahead_op *a, int may_skip)
 {
+	const tv_op *op = &a->op;
 	char kb[TV_MAX_STORED_KEY];
 	tv_slice skey = tv_stored_key(kb, TV_NS_DATA, op->key.data, op->key.len);
 	kstate prev;
 	may_skip = may_skip && (op->type == TV_OP_PUT || op->type == TV_OP_PUT_EXP ||
 	                        op->type == TV_OP_DEL);
-	int rc = get_state(g, skey, op->type == TV_OP_EXPIRE, may_skip, &prev);
+	int rc = get_state(g, skey, a->hashed ? a->hash : tv_bloom_hash(skey),
+	                   op->type == TV_OP_EXPIRE, may_skip, &prev);
 	if (rc)
 		return rc;
 	switch (op->type) {
@@ -881,6 +892,32 @@ static int emit_batch(group *g)
 	return 0;
 }
 
+/* Ops of a batch decoded ahead of the one being resolved: the filter
+ * lines and index slots of their keys are loading meanwhile. */
+#define RESOLVE_AHEAD 8
+
+/* Keys up to this long (stored) are prefetched: the stored key is built
+ * in a buffer of this size on the stack, which costs nothing to set up,
+ * unlike one of TV_MAX_STORED_KEY bytes (whose pages the compiler probes). */
+#define AHEAD_KEY 128
+
+/* Decodes the op at *pos of b into *a and, if prefetch, starts loading
+ * what resolving it reads first: its key's filter line and index slot in
+ * each memtable.  0 at the end of the batch. */
+static int read_ahead(group *g, const trove_batch *b, size_t *pos, ahead_op *a, int prefetch)
+{
+	if (!tv_batch_next_op(b, pos, &a->op))
+		return 0;
+	if (!(a->hashed = prefetch && a->op.key.len < AHEAD_KEY))
+		return 1;
+	char kb[AHEAD_KEY];
+	a->hash = tv_bloom_hash(tv_stored_key(kb, TV_NS_DATA, a->op.key.data, a->op.key.len));
+	tv_mem_prefetch(g->s->mem, a->hash);
+	if (g->s->imm)
+		tv_mem_prefetch(g->s->imm, a->hash);
+	return 1;
+}
+
 /* Resolves one writer's batch into the group; sets its status. */
 static int resolve_batch(group *g, tv_writer *w)
 {
@@ -897,12 +934,20 @@ static int resolve_batch(group *g, tv_writer *w)
 		atomic_fetch_add_explicit(&g->db->st_conflicts, 1, memory_order_relaxed);
 		return 0;
 	}
-	size_t pos = 0;
-	tv_op op;
 	/* A batch with conditions reads its keys anyway. */
 	int may_skip = b->nconds == 0;
-	while (!rc && tv_batch_next_op(b, &pos, &op))
-		rc = resolve_op(g, &op, may_skip && (op.type != TV_OP_DEL || !w->want_removed));
+	ahead_op ring[RESOLVE_AHEAD];
+	size_t pos = 0, head = 0, tail = 0;
+	for (;;) {
+		/* The first op is resolved at once: nothing to overlap with. */
+		while (tail - head < RESOLVE_AHEAD &&
+		       read_ahead(g, b, &pos, &ring[tail % RESOLVE_AHEAD], tail > 0))
+			tail++;
+		if (rc || head == tail)
+			break;
+		const ahead_op *a = &ring[head++ % RESOLVE_AHEAD];
+		rc = resolve_op(g, a, may_skip && (a->op.type != TV_OP_DEL || !w->want_removed));
+	}
 	if (rc)
 		return rc; /* the whole group fails: the overlay is now unreliable */
 	w->status = 0;
@@ -938,6 +983,65 @@ static int record_durable_at(tv_slice rec, uint64_t *at)
 	return 1;
 }
 
+/* One entry of a record's batches, decoded. */
+typedef struct rec_entry {
+	unsigned type;
+	int unresolved;
+	uint64_t seq;
+	uint64_t hash; /* tv_bloom_hash of key */
+	tv_slice key, value;
+} rec_entry;
+
+/* A position in a record's batches. */
+typedef struct rec_cursor {
+	const char *p, *end;
+	uint64_t seq;      /* the current batch's */
+	uint32_t batches;  /* not yet begun */
+	uint32_t ops;      /* left in the current batch */
+	int64_t delta;     /* of the batches begun */
+} rec_cursor;
+
+/* Decodes the entry at c into *e: 1, 0 after the last one, or
+ * TROVE_ECORRUPT. */
+static int rec_next(rec_cursor *c, rec_entry *e)
+{
+	const char *p = c->p, *end = c->end;
+	while (c->ops == 0) {
+		if (c->batches == 0)
+			return p == end ? 0 : TROVE_ECORRUPT;
+		uint64_t zz;
+		if (!(p = tv_decode_varint64(p, end, &zz)) ||
+		    !(p = tv_decode_varint32(p, end, &c->ops)))
+			return TROVE_ECORRUPT;
+		c->delta += unzigzag(zz);
+		c->batches--;
+		c->seq++;
+	}
+	if (p >= end)
+		return TROVE_ECORRUPT;
+	e->type = (unsigned char)*p & ~REC_UNRESOLVED;
+	e->unresolved = (*p++ & REC_UNRESOLVED) != 0;
+	uint32_t kl, vl;
+	if (e->type > TV_TYPE_PUT_EXP || !(p = tv_decode_varint32(p, end, &kl)) || kl == 0 ||
+	    kl > (size_t)(end - p))
+		return TROVE_ECORRUPT;
+	e->key = tv_slice_make(p, kl);
+	p += kl;
+	if (!(p = tv_decode_varint32(p, end, &vl)) || vl > (size_t)(end - p) ||
+	    (e->type == TV_TYPE_PUT_EXP && vl < 8) ||
+	    (e->unresolved && e->key.data[0] != TV_NS_DATA))
+		return TROVE_ECORRUPT;
+	e->value = tv_slice_make(p, vl);
+	c->p = p + vl;
+	c->ops--;
+	e->seq = c->seq;
+	return 1;
+}
+
+/* Entries decoded ahead of the one being inserted: their filter lines
+ * and index slots are loading meanwhile. */
+#define APPLY_AHEAD 8
+
 /* Decodes a log record and inserts it into m.  Returns the last sequence
  * number in *last_seq, the live-key change in *delta and the record's
  * flags in *flags.  Used by the leader and by recovery; a malformed
@@ -959,40 +1063,32 @@ static int apply_record(tv_memtable *m, tv_slice rec, uint64_t *last_seq, int64_
 	}
 	if (seq == 0 || seq > TV_MAX_SEQ - nb)
 		return TROVE_ECORRUPT;
-	int64_t d = 0;
-	for (uint32_t b = 0; b < nb; b++, seq++) {
-		uint64_t zz;
-		uint32_t nops;
-		if (!(p = tv_decode_varint64(p, end, &zz)) || !(p = tv_decode_varint32(p, end, &nops)))
-			return TROVE_ECORRUPT;
-		d += unzigzag(zz);
-		for (uint32_t i = 0; i < nops; i++) {
-			if (p >= end)
-				return TROVE_ECORRUPT;
-			unsigned type = (unsigned char)*p & ~REC_UNRESOLVED;
-			int unresolved = (*p++ & REC_UNRESOLVED) != 0;
-			uint32_t kl, vl;
-			if (type > TV_TYPE_PUT_EXP || !(p = tv_decode_varint32(p, end, &kl)) ||
-			    kl == 0 || kl > (size_t)(end - p))
-				return TROVE_ECORRUPT;
-			tv_slice k = tv_slice_make(p, kl);
-			p += kl;
-			if (!(p = tv_decode_varint32(p, end, &vl)) || vl > (size_t)(end - p) ||
-			    (type == TV_TYPE_PUT_EXP && vl < 8) ||
-			    (unresolved && k.data[0] != TV_NS_DATA))
-				return TROVE_ECORRUPT;
-			tv_slice v = tv_slice_make(p, vl);
-			p += vl;
-			int rc = unresolved ? tv_mem_add_unresolved(m, seq, type, k, v)
-			                    : tv_mem_add(m, seq, type, k, v);
-			if (rc)
+	rec_cursor c = {p, end, seq - 1, nb, 0, 0};
+	rec_entry ring[APPLY_AHEAD];
+	size_t head = 0, tail = 0;
+	int more = 1;
+	for (;;) {
+		while (more && tail - head < APPLY_AHEAD) {
+			rec_entry *e = &ring[tail % APPLY_AHEAD];
+			int rc = rec_next(&c, e);
+			if (rc < 0)
 				return rc;
+			if (!(more = rc))
+				break;
+			e->hash = tv_bloom_hash(e->key);
+			if (tail++ > 0) /* the first entry goes in at once */
+				tv_mem_prefetch(m, e->hash);
 		}
+		if (head == tail)
+			break;
+		const rec_entry *e = &ring[head++ % APPLY_AHEAD];
+		int rc = tv_mem_add_hashed(m, e->seq, e->type, e->key, e->value, e->hash,
+		                           e->unresolved);
+		if (rc)
+			return rc;
 	}
-	if (p != end)
-		return TROVE_ECORRUPT;
-	*last_seq = seq - 1;
-	*delta = d;
+	*last_seq = c.seq;
+	*delta = c.delta;
 	return 0;
 }
 
@@ -1432,7 +1528,7 @@ static int make_room(trove_db *db, int force)
 			stall_wait(db);
 			continue;
 		}
-		tv_memtable *m = tv_mem_new_filtered(db->write_buffer);
+		tv_memtable *m = tv_mem_new_pooled(db->mem_pool);
 		if (!m)
 			return TROVE_ENOMEM;
 		if (db->use_wal) {
@@ -2058,7 +2154,7 @@ static int finish_recovery(trove_db *db)
 	tv_edit_free(&e);
 	if (rc)
 		return rc;
-	tv_memtable *m = tv_mem_new_filtered(db->write_buffer);
+	tv_memtable *m = tv_mem_new_pooled(db->mem_pool);
 	if (!m)
 		return TROVE_ENOMEM;
 	tv_mem_unref(db->mem);
@@ -2166,6 +2262,7 @@ static void free_db(trove_db *db)
 		tv_mem_unref(db->mem);
 	if (db->imm)
 		tv_mem_unref(db->imm);
+	tv_mem_pool_unref(db->mem_pool);
 	if (db->wal)
 		tv_log_close(db->wal);
 	tv_vs_destroy(&db->vs);
@@ -2261,7 +2358,8 @@ int trove_open(const char *path, const trove_options *opts, trove_db **out)
 	db->write_buffer = db->opts.memory_budget / 8;
 	db->cache = tv_cache_new(db->opts.memory_budget - 2 * db->write_buffer -
 	                         db->opts.memory_budget / WORK_SHARE);
-	db->mem = tv_mem_new_filtered(db->write_buffer);
+	db->mem_pool = tv_mem_pool_new(db->write_buffer);
+	db->mem = db->mem_pool ? tv_mem_new_pooled(db->mem_pool) : NULL;
 	if (!db->path || !db->vfs || !db->cache || !db->mem) {
 		free_db(db);
 		return TROVE_ENOMEM;

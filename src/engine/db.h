@@ -140,6 +140,7 @@ struct trove_db {
 	int read_only;
 	int use_wal;
 	size_t write_buffer; /* memtable size that triggers a flush */
+	tv_mem_pool *mem_pool; /* storage of dropped memtables, for new ones */
 
 	pthread_mutex_t mu;
 	pthread_cond_t bg_cv; /* background work done / needed */

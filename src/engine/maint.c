@@ -43,7 +43,8 @@ int trove_get_stats(trove_db *db, trove_stats *st)
 	st->cache_bytes = tv_cache_usage(db->cache);
 	st->table_meta_bytes = tv_cache_reserved(db->cache);
 	pthread_mutex_lock(&db->mu);
-	st->memtable_bytes = tv_mem_usage(db->mem) + (db->imm ? tv_mem_usage(db->imm) : 0);
+	st->memtable_bytes = tv_mem_usage(db->mem) + (db->imm ? tv_mem_usage(db->imm) : 0) +
+	                     tv_mem_pool_usage(db->mem_pool);
 	tv_version *v = db->vs.current;
 	for (int l = 0; l < TV_LEVELS; l++) {
 		st->level_files[l] = (uint64_t)v->nfiles[l];

@@ -3,7 +3,9 @@
  *
  * Entries live in a skip list (at most 12 levels, a node climbs a level with
  * probability 1/4) carved from a tv_arena and freed all at once with the
- * memtable.  One writer links nodes in; any number of readers walk the list
+ * memtable, or, for a memtable made from a pool, left there (arena blocks,
+ * filter and index) for the next memtable to reuse instead of faulting in
+ * fresh pages.  One writer links nodes in; any number of readers walk the list
  * at the same time without locks.  The writer fills a node completely, then
  * publishes it bottom level first with release stores; readers follow links
  * with acquire loads, so a reader that reaches a node sees all of it.  A
@@ -110,6 +112,7 @@ struct tv_memtable {
 	 * the node into the skip list. */
 	link_t *index;
 	uint64_t index_slots;
+	tv_mem_pool *pool; /* where the storage came from and goes, or NULL */
 	/* Writer-only state. */
 	uint64_t rng;
 	/* splice[i]: the last node at level i before one position in the list
@@ -342,17 +345,40 @@ static node *index_get(const tv_memtable *m, uint64_t h, const skey *k)
 	return n;
 }
 
-/* ---- Life cycle -------------------------------------------------------- */
+/* ---- Storage ----------------------------------------------------------- */
 
-/* Maps the index for a memtable of about expected_bytes.  Mapped, not
- * malloc'd: the pages are zero (every slot empty) and come back to the
- * kernel with the memtable, like its arena.  0 or TROVE_ENOMEM. */
-static int index_map(tv_memtable *m, size_t expected_bytes)
+/* The filter lines and the index slots of a memtable of about
+ * expected_bytes. */
+static uint64_t filter_lines_for(size_t expected_bytes)
+{
+	uint64_t bytes = expected_bytes / FILTER_RATIO;
+	uint64_t lines = bytes < TV_BLOOM_LINE_BYTES ? 1 : bytes / TV_BLOOM_LINE_BYTES;
+	return lines > UINT32_MAX ? UINT32_MAX : lines; /* tv_bloom_line maps 32-bit hashes */
+}
+
+static uint64_t index_slots_for(size_t expected_bytes)
 {
 	uint64_t slots = expected_bytes / INDEX_RATIO;
-	m->index_slots = slots < 1 ? 1 : slots > UINT32_MAX ? UINT32_MAX : slots;
-	void *p = mmap(NULL, m->index_slots * sizeof(link_t), PROT_READ | PROT_WRITE,
-	               MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	return slots < 1 ? 1 : slots > UINT32_MAX ? UINT32_MAX : slots;
+}
+
+static size_t filter_bytes(const tv_memtable *m)
+{
+	return (size_t)m->filter_lines * TV_BLOOM_LINE_BYTES;
+}
+
+static size_t index_bytes(const tv_memtable *m)
+{
+	return (size_t)m->index_slots * sizeof(link_t);
+}
+
+/* Maps the index.  Mapped, not malloc'd: the pages are zero (every slot
+ * empty) and come back to the kernel with the memtable, like its arena.
+ * 0 or TROVE_ENOMEM. */
+static int index_map(tv_memtable *m)
+{
+	void *p = mmap(NULL, index_bytes(m), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+	               -1, 0);
 	if (p == MAP_FAILED)
 		return TROVE_ENOMEM;
 	m->index = p;
@@ -362,32 +388,126 @@ static int index_map(tv_memtable *m, size_t expected_bytes)
 static void index_unmap(tv_memtable *m)
 {
 	if (m->index)
-		munmap(m->index, m->index_slots * sizeof(link_t));
+		munmap(m->index, index_bytes(m));
 }
 
-/* Allocates the empty filter for a memtable of about expected_bytes.
- * 0 or TROVE_ENOMEM. */
-static int filter_alloc(tv_memtable *m, size_t expected_bytes)
+/* Allocates the empty filter.  0 or TROVE_ENOMEM. */
+static int filter_alloc(tv_memtable *m)
 {
-	uint64_t bytes = expected_bytes / FILTER_RATIO;
-	m->filter_lines = bytes < TV_BLOOM_LINE_BYTES ? 1 : bytes / TV_BLOOM_LINE_BYTES;
-	if (m->filter_lines > UINT32_MAX)
-		m->filter_lines = UINT32_MAX; /* tv_bloom_line maps 32-bit hashes */
-	size_t n = (size_t)m->filter_lines * TV_BLOOM_LINE_BYTES;
-	m->filter = aligned_alloc(TV_BLOOM_LINE_BYTES, n);
+	m->filter = aligned_alloc(TV_BLOOM_LINE_BYTES, filter_bytes(m));
 	if (!m->filter)
 		return TROVE_ENOMEM;
-	for (size_t i = 0; i < n / 8; i++)
-		atomic_init(&m->filter[i], 0);
+	memset(m->filter, 0, filter_bytes(m));
 	return 0;
 }
 
-tv_memtable *tv_mem_new(void)
+/* ---- The pool ---------------------------------------------------------- */
+
+/* The storage of dropped memtables, kept for the next ones: arena blocks
+ * (util/arena.h's pool) and one spare filter and index.  Every memtable
+ * made from the pool holds a reference to it, so the pool outlives them
+ * whatever order they are dropped in. */
+struct tv_mem_pool {
+	atomic_uint refs;
+	size_t expected_bytes;
+	tv_arena_pool blocks;
+	pthread_mutex_t mu;
+	_Atomic uint64_t *filter;         /* a spare, or NULL */
+	link_t *index;                    /* a spare, or NULL */
+	size_t filter_bytes, index_bytes; /* of every memtable of the pool */
+};
+
+tv_mem_pool *tv_mem_pool_new(size_t expected_bytes)
 {
-	return tv_mem_new_filtered(0);
+	tv_mem_pool *p = malloc(sizeof *p);
+	if (!p)
+		return NULL;
+	atomic_init(&p->refs, 1);
+	p->expected_bytes = expected_bytes;
+	p->filter_bytes = (size_t)filter_lines_for(expected_bytes) * TV_BLOOM_LINE_BYTES;
+	p->index_bytes = (size_t)index_slots_for(expected_bytes) * sizeof(link_t);
+	/* The blocks kept and the blocks of live memtables stay within one
+	 * memtable's budget less two filters and indexes (the current
+	 * memtable's and the spare ones): blocks are kept only once the
+	 * immutable memtable is gone, and the current memtable and the pool
+	 * then hold no more than one full memtable. */
+	size_t parts = 2 * (p->filter_bytes + p->index_bytes);
+	tv_arena_pool_init(&p->blocks, expected_bytes > parts ? expected_bytes - parts : 0);
+	pthread_mutex_init(&p->mu, NULL);
+	p->filter = NULL;
+	p->index = NULL;
+	return p;
 }
 
-tv_memtable *tv_mem_new_filtered(size_t expected_bytes)
+void tv_mem_pool_unref(tv_mem_pool *p)
+{
+	if (!p || atomic_fetch_sub_explicit(&p->refs, 1, memory_order_acq_rel) != 1)
+		return;
+	if (p->index)
+		munmap(p->index, p->index_bytes);
+	free(p->filter);
+	tv_arena_pool_destroy(&p->blocks);
+	pthread_mutex_destroy(&p->mu);
+	free(p);
+}
+
+size_t tv_mem_pool_usage(tv_mem_pool *p)
+{
+	pthread_mutex_lock(&p->mu);
+	size_t n = (p->filter ? p->filter_bytes : 0) + (p->index ? p->index_bytes : 0);
+	pthread_mutex_unlock(&p->mu);
+	return n + tv_arena_pool_spare(&p->blocks);
+}
+
+/* Gives m's filter and index to its pool if it has no spare ones, and
+ * frees what it does not keep. */
+static void put_parts(tv_memtable *m)
+{
+	tv_mem_pool *p = m->pool;
+	if (p) {
+		pthread_mutex_lock(&p->mu);
+		if (!p->filter && m->filter) {
+			p->filter = m->filter;
+			m->filter = NULL;
+		}
+		if (!p->index && m->index) {
+			p->index = m->index;
+			m->index = NULL;
+		}
+		pthread_mutex_unlock(&p->mu);
+	}
+	free(m->filter);
+	index_unmap(m);
+}
+
+/* Gives m an empty filter and index: its pool's spare ones if it has
+ * them, zeroed (a few MiB written at once cost less than faulting in as
+ * many fresh pages), or new ones.  0 or TROVE_ENOMEM. */
+static int get_parts(tv_memtable *m)
+{
+	tv_mem_pool *p = m->pool;
+	if (p) {
+		pthread_mutex_lock(&p->mu);
+		m->filter = p->filter;
+		m->index = p->index;
+		p->filter = NULL;
+		p->index = NULL;
+		pthread_mutex_unlock(&p->mu);
+		if (m->filter)
+			memset(m->filter, 0, filter_bytes(m));
+		if (m->index)
+			memset(m->index, 0, index_bytes(m));
+	}
+	if (!m->filter && filter_alloc(m))
+		return TROVE_ENOMEM;
+	return m->index ? 0 : index_map(m);
+}
+
+/* ---- Life cycle -------------------------------------------------------- */
+
+/* A memtable with a filter and an index for about expected_bytes (none if
+ * 0), its storage from pool p if not NULL. */
+static tv_memtable *make(size_t expected_bytes, tv_mem_pool *p)
 {
 	tv_memtable *m = malloc(sizeof *m);
 	if (!m)
@@ -396,14 +516,21 @@ tv_memtable *tv_mem_new_filtered(size_t expected_bytes)
 	m->filter_lines = 0;
 	m->index = NULL;
 	m->index_slots = 0;
-	tv_arena_init(&m->arena);
+	m->pool = p;
+	if (p)
+		atomic_fetch_add_explicit(&p->refs, 1, memory_order_relaxed);
+	tv_arena_init_pooled(&m->arena, p ? &p->blocks : NULL);
 	char *mem = NULL;
-	if (!expected_bytes || (!filter_alloc(m, expected_bytes) && !index_map(m, expected_bytes)))
+	if (expected_bytes) {
+		m->filter_lines = filter_lines_for(expected_bytes);
+		m->index_slots = index_slots_for(expected_bytes);
+	}
+	if (!expected_bytes || !get_parts(m))
 		mem = tv_arena_alloc(&m->arena, (MAX_HEIGHT - 1) * sizeof(link_t) + sizeof(node));
 	if (!mem) {
 		tv_arena_destroy(&m->arena);
-		index_unmap(m);
-		free(m->filter);
+		put_parts(m);
+		tv_mem_pool_unref(p);
 		free(m);
 		return NULL;
 	}
@@ -427,6 +554,21 @@ tv_memtable *tv_mem_new_filtered(size_t expected_bytes)
 	atomic_init(&m->entries, 0);
 	m->rng = 0x9e3779b97f4a7c15ull;
 	return m;
+}
+
+tv_memtable *tv_mem_new(void)
+{
+	return make(0, NULL);
+}
+
+tv_memtable *tv_mem_new_filtered(size_t expected_bytes)
+{
+	return make(expected_bytes, NULL);
+}
+
+tv_memtable *tv_mem_new_pooled(tv_mem_pool *p)
+{
+	return make(p->expected_bytes, p);
 }
 
 void tv_mem_ref(tv_memtable *m)
@@ -453,15 +595,15 @@ void tv_mem_unref(tv_memtable *m)
 	pthread_mutex_destroy(&m->rmu);
 	free(m->unres);
 	free(m->sums);
-	free(m->filter);
-	index_unmap(m);
+	put_parts(m);
+	tv_mem_pool_unref(m->pool);
 	free(m);
 }
 
 size_t tv_mem_usage(const tv_memtable *m)
 {
-	return tv_arena_usage(&m->arena) + (size_t)m->filter_lines * TV_BLOOM_LINE_BYTES +
-	       (m->index ? (size_t)m->index_slots * sizeof(link_t) : 0) +
+	return tv_arena_usage(&m->arena) + (m->filter ? filter_bytes(m) : 0) +
+	       (m->index ? index_bytes(m) : 0) +
 	       atomic_load_explicit(&m->unres_bytes, memory_order_relaxed);
 }
 
@@ -533,9 +675,10 @@ static void locate(tv_memtable *m, const skey *k)
 	}
 }
 
-/* tv_mem_add; the new node in *out. */
+/* tv_mem_add of a key whose tv_bloom_hash is hash; the new node in
+ * *out. */
 static int add(tv_memtable *m, uint64_t seq, unsigned type, tv_slice key, tv_slice value,
-               node **out)
+               uint64_t hash, node **out)
 {
 	assert(seq <= TV_MAX_SEQ && type <= TV_TYPE_PUT_EXP);
 	/* Lengths are kept in 32 bits; such an entry could never be allocated
@@ -560,7 +703,6 @@ static int add(tv_memtable *m, uint64_t seq, unsigned type, tv_slice key, tv_sli
 	if (value.len)
 		memcpy(n->data + key.len + TV_TRAILER, value.data, value.len);
 	atomic_init(&n->chain, NULL);
-	uint64_t hash = m->filter || m->index ? tv_bloom_hash(key) : 0;
 	if (m->filter)
 		filter_add(m, hash);
 
@@ -599,7 +741,15 @@ static int add(tv_memtable *m, uint64_t seq, unsigned type, tv_slice key, tv_sli
 int tv_mem_add(tv_memtable *m, uint64_t seq, unsigned type, tv_slice key, tv_slice value)
 {
 	node *n;
-	return add(m, seq, type, key, value, &n);
+	return add(m, seq, type, key, value, m->filter || m->index ? tv_bloom_hash(key) : 0, &n);
+}
+
+void tv_mem_prefetch(const tv_memtable *m, uint64_t hash)
+{
+	if (m->filter)
+		__builtin_prefetch(filter_line(m, hash), 1);
+	if (m->index)
+		__builtin_prefetch(index_slot(m, hash), 1);
 }
 
 /* Grows the array *arrp (of *cap elements of size sz) to hold at least
@@ -613,9 +763,12 @@ static int grow(tv_memtable *m, void *arrp, size_t *cap, size_t need, size_t sz)
 	return rc;
 }
 
-int tv_mem_add_unresolved(tv_memtable *m, uint64_t seq, unsigned type, tv_slice key,
-                          tv_slice value)
+int tv_mem_add_hashed(tv_memtable *m, uint64_t seq, unsigned type, tv_slice key, tv_slice value,
+                      uint64_t hash, int unresolved)
 {
+	node *n;
+	if (!unresolved)
+		return add(m, seq, type, key, value, hash, &n);
 	size_t i = atomic_load_explicit(&m->nunres, memory_order_relaxed);
 	int rc = 0;
 	if (i == m->capunres) {
@@ -623,9 +776,8 @@ int tv_mem_add_unresolved(tv_memtable *m, uint64_t seq, unsigned type, tv_slice 
 		rc = grow(m, &m->unres, &m->capunres, i + 1, sizeof *m->unres);
 		pthread_mutex_unlock(&m->umu);
 	}
-	node *n;
 	if (!rc)
-		rc = add(m, seq, type, key, value, &n);
+		rc = add(m, seq, type, key, value, hash, &n);
 	if (rc)
 		return rc;
 	assert(i == 0 || node_seq(m->unres[i - 1]) <= seq);

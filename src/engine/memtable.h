@@ -2,7 +2,8 @@
  * memtable.h - the in-memory ordered table that takes every write first.
  *
  * A skip list of internal keys (see ikey.h) with their values, allocated
- * from an arena and freed all at once when the last reference goes.
+ * from an arena and freed all at once when the last reference goes (or
+ * kept in a tv_mem_pool for the next memtable).
  * One thread writes (the commit leader, or recovery); any number of
  * threads read and iterate concurrently without locks: a node is fully
  * built before it is published with a release store, and readers follow
@@ -18,6 +19,8 @@
 #include "iter.h"
 
 typedef struct tv_memtable tv_memtable;
+/* Storage of dropped memtables kept for new ones of the same size. */
+typedef struct tv_mem_pool tv_mem_pool;
 
 /* A new, empty memtable holding one reference; NULL on ENOMEM. */
 tv_memtable *tv_mem_new(void);
@@ -27,6 +30,22 @@ tv_memtable *tv_mem_new(void);
  * most absent keys from the filter and finds present ones through the
  * index, without a search of the skip list. */
 tv_memtable *tv_mem_new_filtered(size_t expected_bytes);
+
+/* A pool for memtables of about expected_bytes, holding one reference
+ * (tv_mem_pool_unref drops it; each memtable made from the pool holds
+ * another).  A dropped memtable leaves its filter, its index and its
+ * arena blocks there for the next one, instead of giving them back to
+ * the kernel for the next memtable to fault in again: the blocks only
+ * while the pool's live memtables and the pool together hold less than
+ * one memtable's worth (so a writer's memtable and the pool never hold
+ * more than a full memtable), and one spare filter and index.  NULL on
+ * ENOMEM. */
+tv_mem_pool *tv_mem_pool_new(size_t expected_bytes);
+void tv_mem_pool_unref(tv_mem_pool *p);
+/* Bytes the pool keeps now. */
+size_t tv_mem_pool_usage(tv_mem_pool *p);
+/* tv_mem_new_filtered of the pool's size, its storage from the pool. */
+tv_memtable *tv_mem_new_pooled(tv_mem_pool *p);
 void tv_mem_ref(tv_memtable *m);
 void tv_mem_unref(tv_memtable *m);
 
@@ -36,13 +55,20 @@ void tv_mem_unref(tv_memtable *m);
 int tv_mem_add(tv_memtable *m, uint64_t seq, unsigned type, tv_slice key,
                tv_slice value);
 
-/* tv_mem_add for an entry whose change to the live-key count is not yet
- * known (its key's previous state was not read): the entry is also added
- * to the memtable's list of unresolved entries.  seq must be no lower than
+/* tv_mem_add of a key whose tv_bloom_hash is hash.  With unresolved, the
+ * entry's change to the live-key count is not yet known (its key's
+ * previous state was not read): the entry is also added to the
+ * memtable's list of unresolved entries, and seq must be no lower than
  * that of any unresolved entry added before (one batch's entries share
  * theirs).  Single writer only. */
-int tv_mem_add_unresolved(tv_memtable *m, uint64_t seq, unsigned type, tv_slice key,
-                          tv_slice value);
+int tv_mem_add_hashed(tv_memtable *m, uint64_t seq, unsigned type, tv_slice key, tv_slice value,
+                      uint64_t hash, int unresolved);
+
+/* Starts loading the filter line and the index slot that an add of the
+ * key whose tv_bloom_hash is hash will write.  An add misses the cache
+ * on both (random places in a few MiB); a writer that knows its next
+ * keys issues this several adds ahead, so the misses overlap. */
+void tv_mem_prefetch(const tv_memtable *m, uint64_t hash);
 
 /* One unresolved entry handed to a resolver: its stored key, sequence
  * number and type; older, the type of the key's next older entry in the

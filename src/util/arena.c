@@ -15,9 +15,16 @@
  * for a standard block gets a block of its own from malloc instead: one
  * mapping per big value could run into the kernel's limit on mappings
  * (vm.max_map_count) in a large memtable of values of a few tens of KiB.
+ *
+ * An arena may take its standard blocks from a tv_arena_pool and give
+ * them back there: the next memtable then reuses the blocks of the one
+ * flushed before it, instead of mapping fresh memory whose every page the
+ * kernel faults in and zeroes on first touch.  The pool's limit keeps it
+ * from holding memory the memtables' budget does not allow.
  */
 #include "arena.h"
 
+#include <assert.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/mman.h>
@@ -28,38 +35,121 @@
 struct tv_arena_block {
 	tv_arena_block *next;
 	size_t size; /* bytes taken, this header included */
-	int mapped;  /* 1: a standard block from mmap; 0: from malloc */
+	int mapped;  /* 1: a standard block (mapped); 0: from malloc */
 	_Alignas(16) char data[];
 };
 
 /* Bytes a standard block offers. */
 #define BLOCK_DATA (ARENA_BLOCK - sizeof(tv_arena_block))
 
+void tv_arena_pool_init(tv_arena_pool *p, size_t limit)
+{
+	pthread_mutex_init(&p->mu, NULL);
+	p->spare = NULL;
+	p->nspare = 0;
+	p->out = 0;
+	p->limit = limit;
+}
+
+void tv_arena_pool_destroy(tv_arena_pool *p)
+{
+	assert(p->out == 0);
+	while (p->spare) {
+		tv_arena_block *b = p->spare;
+		p->spare = b->next;
+		munmap(b, b->size);
+	}
+	pthread_mutex_destroy(&p->mu);
+}
+
+size_t tv_arena_pool_spare(tv_arena_pool *p)
+{
+	pthread_mutex_lock(&p->mu);
+	size_t n = p->nspare;
+	pthread_mutex_unlock(&p->mu);
+	return n;
+}
+
 void tv_arena_init(tv_arena *a)
+{
+	tv_arena_init_pooled(a, NULL);
+}
+
+void tv_arena_init_pooled(tv_arena *a, tv_arena_pool *p)
 {
 	a->ptr = NULL;
 	a->left = 0;
 	a->blocks = NULL;
 	atomic_init(&a->usage, 0);
+	a->pool = p;
 }
 
-static void unmap_block(tv_arena_block *b)
+/* Gives back the list of blocks b of arena a: standard blocks to a's pool
+ * while it has room for them, the rest to the system. */
+static void release(tv_arena *a, tv_arena_block *b)
 {
-	if (b->mapped)
-		munmap(b, b->size);
-	else
-		free(b);
+	tv_arena_pool *p = a->pool;
+	if (p) {
+		size_t mapped = 0;
+		for (tv_arena_block *x = b; x; x = x->next)
+			mapped += x->mapped ? x->size : 0;
+		pthread_mutex_lock(&p->mu);
+		p->out -= mapped;
+		while (b && (!b->mapped || p->out + p->nspare + b->size <= p->limit)) {
+			tv_arena_block *next = b->next;
+			if (b->mapped) {
+				b->next = p->spare;
+				p->spare = b;
+				p->nspare += b->size;
+			} else {
+				free(b);
+			}
+			b = next;
+		}
+		pthread_mutex_unlock(&p->mu);
+	}
+	while (b) {
+		tv_arena_block *next = b->next;
+		if (b->mapped)
+			munmap(b, b->size);
+		else
+			free(b);
+		b = next;
+	}
 }
 
 void tv_arena_destroy(tv_arena *a)
 {
-	tv_arena_block *b = a->blocks;
-	while (b) {
-		tv_arena_block *next = b->next;
-		unmap_block(b);
-		b = next;
+	release(a, a->blocks);
+	tv_arena_init_pooled(a, a->pool);
+}
+
+/* A standard block: a kept one from a's pool, or a fresh mapping; NULL
+ * on failure. */
+static tv_arena_block *standard_block(tv_arena *a)
+{
+	tv_arena_pool *p = a->pool;
+	tv_arena_block *b = NULL;
+	if (p) {
+		pthread_mutex_lock(&p->mu);
+		if ((b = p->spare) != NULL) {
+			p->spare = b->next;
+			p->nspare -= ARENA_BLOCK;
+		}
+		p->out += ARENA_BLOCK;
+		pthread_mutex_unlock(&p->mu);
+		if (b)
+			return b;
 	}
-	tv_arena_init(a);
+	void *m = mmap(NULL, ARENA_BLOCK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (m != MAP_FAILED)
+		return m;
+	if (p) {
+		pthread_mutex_lock(&p->mu);
+		p->out -= ARENA_BLOCK;
+		pthread_mutex_unlock(&p->mu);
+	}
+	return NULL;
 }
 
 /* Maps a standard block, or mallocs a block of its own for a request of n
@@ -70,10 +160,8 @@ static char *new_block(tv_arena *a, size_t n)
 	size_t size;
 	if (n == BLOCK_DATA) {
 		size = ARENA_BLOCK;
-		void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-		if (p == MAP_FAILED)
+		if (!(b = standard_block(a)))
 			return NULL;
-		b = p;
 		b->mapped = 1;
 	} else {
 		if (n > SIZE_MAX - sizeof(tv_arena_block))
@@ -93,16 +181,17 @@ static char *new_block(tv_arena *a, size_t n)
 
 void tv_arena_reset(tv_arena *a)
 {
-	tv_arena_block *keep = NULL, *b = a->blocks;
-	while (b) {
-		tv_arena_block *next = b->next;
-		if (!keep && b->mapped)
+	tv_arena_block *keep = NULL, **at = &a->blocks;
+	for (tv_arena_block *b = a->blocks; b; b = b->next) {
+		if (b->mapped) {
 			keep = b;
-		else
-			unmap_block(b);
-		b = next;
+			*at = b->next;
+			break;
+		}
+		at = &b->next;
 	}
-	tv_arena_init(a);
+	release(a, a->blocks);
+	tv_arena_init_pooled(a, a->pool);
 	if (keep) {
 		keep->next = NULL;
 		a->blocks = keep;

@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/bloom.h"
 #include "engine/db.h"
 #include "engine/ikey.h"
 #include "engine/memtable.h"
@@ -320,6 +321,47 @@ static void test_get_index_out_of_order(void **state)
 	get_at_sequences(tv_mem_new_filtered(1 << 16), 1);
 	get_at_sequences(tv_mem_new_filtered(1), 1);
 	get_at_sequences(tv_mem_new(), 1);
+}
+
+/* Memtables from a pool reuse a dropped one's filter, index and arena
+ * blocks: none of its keys may show through, lookups in the new one must
+ * be exact, and the pool may be dropped before its last memtable. */
+static void test_pooled(void **state)
+{
+	tv_mem_pool *p = tv_mem_pool_new(1 << 18);
+	assert_non_null(p);
+	tv_memtable *m = tv_mem_new_pooled(p);
+	assert_non_null(m);
+	char k[16];
+	for (int i = 0; i < 3000; i++) {
+		snprintf(k, sizeof k, "old%05d", i);
+		assert_int_equal(tv_mem_add(m, (uint64_t)i + 1, TV_TYPE_PUT, tv_slice_make(k, 8),
+		                            tv_slice_make("value", 5)),
+		                 0);
+	}
+	size_t full = tv_mem_usage(m);
+	tv_mem_unref(m);
+	m = tv_mem_new_pooled(p);
+	assert_non_null(m);
+	assert_true(tv_mem_usage(m) < full);
+	for (int i = 0; i < 3000; i++) {
+		unsigned type;
+		tv_slice v;
+		uint64_t es;
+		snprintf(k, sizeof k, "old%05d", i);
+		assert_int_equal(tv_mem_get(m, tv_slice_make(k, 8), TV_MAX_SEQ, &type, &v, &es), 0);
+	}
+	get_at_sequences(m, 0);
+	m = tv_mem_new_pooled(p);
+	assert_non_null(m);
+	tv_mem_pool_unref(p);
+	get_at_sequences(m, 1);
+}
+
+/* tv_mem_add_hashed of an unresolved entry. */
+static int add_unresolved(tv_memtable *m, uint64_t seq, unsigned type, tv_slice key, tv_slice value)
+{
+	return tv_mem_add_hashed(m, seq, type, key, value, tv_bloom_hash(key), 1);
 }
 
 /* Versions of one key come newest first, and get picks by sequence. */
@@ -797,7 +839,7 @@ static void test_unresolved(void **state)
 		if (i % 5 == 0) {
 			assert_int_equal(tv_mem_add(m, seq, type, key, tv_slice_make("v", 1)), 0);
 		} else {
-			assert_int_equal(tv_mem_add_unresolved(m, seq, type, key, tv_slice_make("v", 1)), 0);
+			assert_int_equal(add_unresolved(m, seq, type, key, tv_slice_make("v", 1)), 0);
 			want[seq] += type != TV_TYPE_DEL && i % 2 == 0 ? 1 : -1;
 		}
 	}
@@ -820,7 +862,7 @@ static void test_unresolved(void **state)
 	 * recovery replays two logs into one) and a newer key after it. */
 	assert_int_equal(tv_mem_add(m, 501, TV_TYPE_PUT, tv_slice_make("dup", 3),
 	                            tv_slice_make("v", 1)), 0);
-	assert_int_equal(tv_mem_add_unresolved(m, 502, TV_TYPE_DEL, tv_slice_make("dup", 3),
+	assert_int_equal(add_unresolved(m, 502, TV_TYPE_DEL, tv_slice_make("dup", 3),
 	                                       tv_slice_make(NULL, 0)), 0);
 	assert_int_equal(tv_mem_add(m, 503, TV_TYPE_PUT, tv_slice_make("dup0", 4),
 	                            tv_slice_make("v", 1)), 0);
@@ -880,7 +922,7 @@ static void test_unresolved_concurrent(void **state)
 	for (uint64_t seq = 1; seq <= UR_KEYS; seq++) {
 		snprintf(k, sizeof k, "u%06llu", (unsigned long long)seq);
 		unsigned type = seq % 5 ? TV_TYPE_PUT : TV_TYPE_DEL;
-		assert_int_equal(tv_mem_add_unresolved(st.m, seq, type, tv_slice_make(k, strlen(k)),
+		assert_int_equal(add_unresolved(st.m, seq, type, tv_slice_make(k, strlen(k)),
 		                                       tv_slice_make("v", 1)), 0);
 		want += type == TV_TYPE_DEL ? -1 : (int64_t)(seq % 2);
 	}
@@ -911,12 +953,12 @@ static void test_unresolved_over_older_memtable(void **state)
 	 * key i % 3 == 0 gets a value and then a delete. */
 	for (int i = 0; i < 300; i++) {
 		tv_slice key = tv_slice_make(k, (size_t)snprintf(k, sizeof k, "k%04d", i));
-		assert_int_equal(tv_mem_add_unresolved(imm, seq++, i % 2 ? TV_TYPE_DEL : TV_TYPE_PUT,
-		                                       key, tv_slice_make("v", 1)), 0);
+		assert_int_equal(add_unresolved(imm, seq++, i % 2 ? TV_TYPE_DEL : TV_TYPE_PUT,
+		                                key, tv_slice_make("v", 1)), 0);
 		want += i % 2 ? 0 : 1;
 		if (i % 3 == 0) {
-			assert_int_equal(tv_mem_add_unresolved(imm, seq++, TV_TYPE_DEL, key,
-			                                       tv_slice_make(NULL, 0)), 0);
+			assert_int_equal(add_unresolved(imm, seq++, TV_TYPE_DEL, key,
+			                                tv_slice_make(NULL, 0)), 0);
 			want -= i % 2 ? 0 : 1;
 		}
 	}
@@ -927,12 +969,12 @@ static void test_unresolved_over_older_memtable(void **state)
 	for (int i = 0; i < 400; i++) {
 		tv_slice key = tv_slice_make(k, (size_t)snprintf(k, sizeof k, "k%04d", i));
 		int before = i < 300 && i % 2 == 0 && i % 3 != 0;
-		assert_int_equal(tv_mem_add_unresolved(mem, seq++, TV_TYPE_PUT, key,
-		                                       tv_slice_make("w", 1)), 0);
+		assert_int_equal(add_unresolved(mem, seq++, TV_TYPE_PUT, key,
+		                                tv_slice_make("w", 1)), 0);
 		want += 1 - before;
 		if (i % 7 == 0)
-			assert_int_equal(tv_mem_add_unresolved(mem, seq++, TV_TYPE_PUT, key,
-			                                       tv_slice_make("x", 1)), 0);
+			assert_int_equal(add_unresolved(mem, seq++, TV_TYPE_PUT, key,
+			                                tv_slice_make("x", 1)), 0);
 	}
 	assert_int_equal(tv_unresolved_delta(&s, seq, &d), 0);
 	assert_int_equal(d, want);
@@ -950,6 +992,7 @@ int main(void)
 	        cmocka_unit_test(test_get_filtered),
 	        cmocka_unit_test(test_get_filtered_tiny),
 	        cmocka_unit_test(test_get_index_out_of_order),
+	        cmocka_unit_test(test_pooled),
 	        cmocka_unit_test(test_versions),
 	        cmocka_unit_test(test_runs_and_big_entries),
 	        cmocka_unit_test(test_writer_lookups),
