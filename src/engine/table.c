@@ -901,6 +901,12 @@ int tv_table_get(tv_table *t, tv_slice target, int (*fn)(void *arg, tv_slice ike
 	return tv_table_get_hashed(t, target, tv_bloom_hash(tv_ikey_user(target)), fn, arg);
 }
 
+void tv_table_prefetch(const tv_table *t, uint64_t hash)
+{
+	if (t->filter)
+		tv_bloom_prefetch(t->filter->data, t->filter->size, hash);
+}
+
 int tv_table_get_hashed(tv_table *t, tv_slice target, uint64_t hash,
                         int (*fn)(void *arg, tv_slice ikey, tv_slice value), void *arg)
 {

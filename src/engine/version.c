@@ -731,17 +731,63 @@ static int find_file(tv_filemeta **files, int n, tv_slice target)
 	return lo;
 }
 
+/* Tables a lookup gathers before asking them, most of the time all it
+ * must ask: level 0 overlapping the key and one per deeper level. */
+#define GET_BATCH 16
+
+typedef struct table_probe {
+	tv_slice target;
+	uint64_t hash;
+	int (*fn)(void *arg, tv_slice ikey, tv_slice value);
+	void *arg;
+	tv_table *t[GET_BATCH];
+	int n;
+} table_probe;
+
+/* Asks the gathered tables, in order, after starting every one's filter
+ * line on its way (a filter line is usually a cache miss; loaded one
+ * after another, a key under two level-0 tables and two levels waited
+ * for four).  Returns the first nonzero answer, or 0. */
+static int ask_tables(table_probe *p)
+{
+	int n = p->n;
+	p->n = 0;
+	for (int i = 0; i < n; i++)
+		tv_table_prefetch(p->t[i], p->hash);
+	for (int i = 0; i < n; i++) {
+		int rc = tv_table_get_hashed(p->t[i], p->target, p->hash, p->fn, p->arg);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+/* Adds t to the tables to ask, asking those gathered first if full. */
+static int gather(table_probe *p, tv_table *t)
+{
+	int rc = p->n == GET_BATCH ? ask_tables(p) : 0;
+	if (!rc)
+		p->t[p->n++] = t;
+	return rc;
+}
+
 int tv_version_get(tv_version *v, tv_slice target, uint64_t hash,
                    int (*fn)(void *arg, tv_slice ikey, tv_slice value), void *arg)
 {
 	tv_slice user = tv_ikey_user(target);
+	table_probe p;
+	p.target = target;
+	p.hash = hash;
+	p.fn = fn;
+	p.arg = arg;
+	p.n = 0;
+	int rc;
 	for (int i = 0; i < v->nfiles[0]; i++) {
 		tv_filemeta *f = v->files[0][i];
 		if (tv_ukey_cmp(user, tv_ikey_user(tv_fm_smallest(f))) < 0 ||
 		    tv_ukey_cmp(user, tv_ikey_user(tv_fm_largest(f))) > 0)
 			continue;
-		int rc = tv_table_get_hashed(f->table, target, hash, fn, arg);
-		if (rc)
+		if ((rc = gather(&p, f->table)))
 			return rc;
 	}
 	for (int l = 1; l < TV_LEVELS; l++) {
@@ -754,11 +800,10 @@ int tv_version_get(tv_version *v, tv_slice target, uint64_t hash,
 		tv_filemeta *f = v->files[l][i];
 		if (tv_ukey_cmp(user, tv_ikey_user(tv_fm_smallest(f))) < 0)
 			continue;
-		int rc = tv_table_get_hashed(f->table, target, hash, fn, arg);
-		if (rc)
+		if ((rc = gather(&p, f->table)))
 			return rc;
 	}
-	return 0;
+	return ask_tables(&p);
 }
 
 int tv_version_iter_count(const tv_version *v)
