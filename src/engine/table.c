@@ -559,7 +559,9 @@ static int get_block(const tv_table *t, bhandle h, bool fill, tv_cache_handle **
                      table_block **tb)
 {
 	*hd = NULL;
-	if (t->cache && (*hd = tv_cache_lookup(t->cache, t->file_number, h.off))) {
+	/* A seek's first read in the block is its restart array, at the end. */
+	size_t ahead = offsetof(table_block, data) + h.size;
+	if (t->cache && (*hd = tv_cache_lookup_ahead(t->cache, t->file_number, h.off, ahead))) {
 		*tb = tv_cache_value(*hd);
 		return 0;
 	}
