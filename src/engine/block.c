@@ -402,12 +402,28 @@ static void scan_to(tv_block_iter *it, tv_slice target)
 	}
 }
 
+/* Blocks with at most this many restart points have all their restart
+ * keys prefetched by a seek (a 4 KiB data block has about 8). */
+#define PREFETCH_RESTARTS 16
+
 void tv_block_iter_seek(tv_block_iter *it, tv_slice target)
 {
 	assert(target.len >= TV_TRAILER);
 	if (it->status || it->blk.nrestarts == 0) {
 		mark_end(it);
 		return;
+	}
+	/* Each restart key the search reads is usually a cache miss, and its
+	 * answer says which one is next: in a data block (a handful of
+	 * restart points) all of them are started loading at once, so the
+	 * search waits for memory about once instead of log2(n) times. */
+	if (it->blk.nrestarts <= PREFETCH_RESTARTS) {
+		const char *ra = it->blk.data + it->blk.restarts;
+		for (uint32_t i = 0; i < it->blk.nrestarts; i++) {
+			uint32_t off = tv_get_fixed32(ra + (size_t)i * 4);
+			if (off < it->blk.restarts)
+				__builtin_prefetch(it->blk.data + off);
+		}
 	}
 	/* Binary search for the last restart point whose key is < target;
 	 * restart keys are whole, so they are compared in place. */

@@ -55,6 +55,14 @@ static inline uint32_t tv_bloom_delta(uint32_t g)
 	return ((g >> 17) | (g << 15)) | 1;
 }
 
+/* Starts loading the line of filter (as written by tv_bloom_finish) that
+ * a probe for hash h reads, so that several filters' misses overlap. */
+static inline void tv_bloom_prefetch(const char *filter, size_t len, uint64_t h)
+{
+	__builtin_prefetch(filter + tv_bloom_line(h, (len - 1) / TV_BLOOM_LINE_BYTES) *
+	                                    TV_BLOOM_LINE_BYTES);
+}
+
 /* True if filter (as written by tv_bloom_finish) is well formed. */
 int tv_bloom_valid(tv_slice filter);
 /* 0 if key was certainly not added; 1 if it may have been.  filter must

@@ -376,9 +376,27 @@ void tv_cache_free(tv_cache *c)
 
 tv_cache_handle *tv_cache_lookup(tv_cache *c, uint64_t file, uint64_t off)
 {
+	return tv_cache_lookup_ahead(c, file, off, 0);
+}
+
+/* Where a value from tv_cache_alloc whose entry is e starts.  Computed as
+ * an integer: e may be a malloc'd entry, for which it means nothing, and
+ * the result is only ever prefetched. */
+static uintptr_t embedded_value(const tv_cache_handle *e)
+{
+	return (uintptr_t)e - offsetof(value_hdr, entry) + sizeof(value_hdr);
+}
+
+tv_cache_handle *tv_cache_lookup_ahead(tv_cache *c, uint64_t file, uint64_t off, size_t ahead)
+{
 	uint64_t hash = cache_hash(file, off);
 	cache_shard *s = shard_of(c, hash);
 	pthread_mutex_lock(&s->mu);
+	tv_cache_handle *first = s->table[hash & (s->nbuckets - 1)];
+	if (first && ahead) {
+		__builtin_prefetch((const void *)(embedded_value(first) + ahead - 1));
+		__builtin_prefetch((const void *)(embedded_value(first) + (ahead > 64 ? ahead - 65 : 0)));
+	}
 	tv_cache_handle *e = *table_find(s, hash, file, off);
 	if (e) {
 		atomic_fetch_add_explicit(&e->refs, 1, memory_order_relaxed);

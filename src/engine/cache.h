@@ -31,6 +31,14 @@ void tv_cache_free(tv_cache *c);
 
 /* A referenced handle, or NULL on a miss. */
 tv_cache_handle *tv_cache_lookup(tv_cache *c, uint64_t file, uint64_t off);
+/* tv_cache_lookup that, as soon as it knows which entry it will check
+ * first, starts loading the two cache lines of that entry's value that
+ * end at byte `ahead` (> 0) of the value, if it came from tv_cache_alloc:
+ * the caller's next read of the value then waits for memory together
+ * with the lookup's own read of the entry.  A hint: results are the
+ * same. */
+tv_cache_handle *tv_cache_lookup_ahead(tv_cache *c, uint64_t file, uint64_t off,
+                                       size_t ahead);
 /* Inserts value (ownership passes to the cache; `deleter` frees it once no
  * longer cached nor referenced, or, if `deleter` is NULL, the value came
  * from tv_cache_alloc and goes back with tv_cache_dealloc) and returns a

@@ -559,7 +559,9 @@ static int get_block(const tv_table *t, bhandle h, bool fill, tv_cache_handle **
                      table_block **tb)
 {
 	*hd = NULL;
-	if (t->cache && (*hd = tv_cache_lookup(t->cache, t->file_number, h.off))) {
+	/* A seek's first read in the block is its restart array, at the end. */
+	size_t ahead = offsetof(table_block, data) + h.size;
+	if (t->cache && (*hd = tv_cache_lookup_ahead(t->cache, t->file_number, h.off, ahead))) {
 		*tb = tv_cache_value(*hd);
 		return 0;
 	}
@@ -905,6 +907,12 @@ bool tv_table_may_contain(const tv_table *t, uint64_t hash)
 {
 	return !t->filter ||
 	       tv_bloom_may_contain_hash(tv_slice_make(t->filter->data, t->filter->size), hash);
+}
+
+void tv_table_prefetch(const tv_table *t, uint64_t hash)
+{
+	if (t->filter)
+		tv_bloom_prefetch(t->filter->data, t->filter->size, hash);
 }
 
 int tv_table_get_hashed(tv_table *t, tv_slice target, uint64_t hash,

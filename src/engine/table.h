@@ -76,6 +76,10 @@ int tv_table_get(tv_table *t, tv_slice target,
  * tables with one key. */
 int tv_table_get_hashed(tv_table *t, tv_slice target, uint64_t hash,
                         int (*fn)(void *arg, tv_slice ikey, tv_slice value), void *arg);
+/* Starts loading the filter line tv_table_get_hashed will probe for hash
+ * (a hint: no effect on results), so that a lookup's probes of several
+ * tables wait for memory together instead of one after another. */
+void tv_table_prefetch(const tv_table *t, uint64_t hash);
 
 /* False if the filter says no stored key whose tv_bloom_hash is hash is
  * in the table. */

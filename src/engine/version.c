@@ -776,13 +776,15 @@ int tv_version_iters(tv_version *v, tv_iter **its, int max, void *mem)
 	return n;
 }
 
-/* ---- Lookups in key order --------------------------------------------------
+/* ---- Point lookups, one by one and in key order ----------------------------
  *
- * tv_version_get with one table iterator kept per level-0 file and per
- * deeper level, each left where the last lookup put it: the next, larger
- * key moves it forward only, without a search when it already stands at
- * or past the key, and without fetching the block again when the key is
- * in the block it stands in (tv_table_iter's seek keeps that block).
+ * tv_version_get asks each table that may hold the key, newest first.
+ * tv_version_probe_get does the same with one table iterator kept per
+ * level-0 file and per deeper level, each left where the last lookup put
+ * it: the next, larger key moves it forward only, without a search when
+ * it already stands at or past the key, and without fetching the block
+ * again when the key is in the block it stands in (tv_table_iter's seek
+ * keeps that block).
  */
 
 typedef struct probe_slot {
@@ -845,19 +847,66 @@ static int probe_table(probe_slot *s, tv_filemeta *f, tv_slice target, uint64_t 
 	return fn(arg, s->it->key, s->it->value);
 }
 
-/* tv_version_get, through p's iterators if p is not NULL. */
-static int version_get(tv_version *v, tv_version_probe *p, tv_slice target, uint64_t hash,
+/* Tables a lookup gathers before asking them, most of the time all it
+ * must ask: level 0 overlapping the key and one per deeper level. */
+#define GET_BATCH 16
+
+typedef struct table_probe {
+	tv_version_probe *vp; /* ask through its iterators, or NULL */
+	tv_slice target;
+	uint64_t hash;
+	int (*fn)(void *arg, tv_slice ikey, tv_slice value);
+	void *arg;
+	tv_filemeta *f[GET_BATCH];
+	int slot[GET_BATCH]; /* f[i]'s slot in vp */
+	int n;
+} table_probe;
+
+/* Asks the gathered tables, in order, after starting every one's filter
+ * line on its way (a filter line is usually a cache miss; loaded one
+ * after another, a key under two level-0 tables and two levels waited
+ * for four).  Returns the first nonzero answer, or 0. */
+static int ask_tables(table_probe *p)
+{
+	int n = p->n;
+	p->n = 0;
+	for (int i = 0; i < n; i++)
+		tv_table_prefetch(p->f[i]->table, p->hash);
+	for (int i = 0; i < n; i++) {
+		int rc = p->vp ? probe_table(&p->vp->slots[p->slot[i]], p->f[i], p->target, p->hash,
+		                             p->fn, p->arg)
+		               : tv_table_get_hashed(p->f[i]->table, p->target, p->hash, p->fn, p->arg);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+/* Adds f (slot `slot` of an ordered lookup) to the tables to ask, asking
+ * those gathered first if full. */
+static int gather(table_probe *p, tv_filemeta *f, int slot)
+{
+	int rc = p->n == GET_BATCH ? ask_tables(p) : 0;
+	if (!rc) {
+		p->f[p->n] = f;
+		p->slot[p->n++] = slot;
+	}
+	return rc;
+}
+
+/* tv_version_get, through vp's iterators if vp is not NULL. */
+static int version_get(tv_version *v, tv_version_probe *vp, tv_slice target, uint64_t hash,
                        int (*fn)(void *arg, tv_slice ikey, tv_slice value), void *arg)
 {
 	tv_slice user = tv_ikey_user(target);
+	table_probe p = { .vp = vp, .target = target, .hash = hash, .fn = fn, .arg = arg };
+	int rc;
 	for (int i = 0; i < v->nfiles[0]; i++) {
 		tv_filemeta *f = v->files[0][i];
 		if (tv_ukey_cmp(user, tv_ikey_user(tv_fm_smallest(f))) < 0 ||
 		    tv_ukey_cmp(user, tv_ikey_user(tv_fm_largest(f))) > 0)
 			continue;
-		int rc = p ? probe_table(&p->slots[i], f, target, hash, fn, arg)
-		           : tv_table_get_hashed(f->table, target, hash, fn, arg);
-		if (rc)
+		if ((rc = gather(&p, f, i)))
 			return rc;
 	}
 	for (int l = 1; l < TV_LEVELS; l++) {
@@ -870,12 +919,10 @@ static int version_get(tv_version *v, tv_version_probe *p, tv_slice target, uint
 		tv_filemeta *f = v->files[l][i];
 		if (tv_ukey_cmp(user, tv_ikey_user(tv_fm_smallest(f))) < 0)
 			continue;
-		int rc = p ? probe_table(&p->slots[v->nfiles[0] + l - 1], f, target, hash, fn, arg)
-		           : tv_table_get_hashed(f->table, target, hash, fn, arg);
-		if (rc)
+		if ((rc = gather(&p, f, v->nfiles[0] + l - 1)))
 			return rc;
 	}
-	return 0;
+	return ask_tables(&p);
 }
 
 int tv_version_get(tv_version *v, tv_slice target, uint64_t hash,
