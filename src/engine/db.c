@@ -254,7 +254,7 @@ int tv_lookup(tv_super *s, tv_slice skey, uint64_t seq, unsigned *type, tv_buf *
 }
 
 /* The newest entry of key (hashed: hash) at or below seq in the pinned
- * memtables (the view under the memtables that resolve_entries reads has
+ * memtables (the view under the memtables that resolve_entry reads has
  * none): 1 and *v pointing into the memtable, or 0.  With for_write (the
  * commit leader, for a group of one write) the search of the current
  * memtable also prepares the key's insertion. */
@@ -307,64 +307,37 @@ static int lookup(tv_super *s, tv_slice skey, uint64_t hash, uint64_t seq, unsig
  * worked out here when the count is asked for or the memtable is flushed.
  */
 
-/* What lies under a memtable whose unresolved entries are resolved: the
- * older memtable, if any, and the version. */
-typedef struct under {
-	tv_memtable *imm;
-	tv_version *version;
-} under;
-
-/* A tv_mem_resolve_fn: the count change of each unresolved entry, against
- * the newest entry before it: the older entry in its own memtable, or
- * else the newest in the sources under that memtable, arg.  That entry is
- * always the same (memtables reach the tables in order, and compaction
- * keeps every key's newest entry, tombstones aside), whenever it is
- * asked.  The entries come in key order, and only a key's oldest entry in
- * the memtable has no older one there, so the lookups in the tables go
- * in increasing key order: one tv_version_probe serves them all. */
-static int resolve_entries(void *arg, tv_mem_unres *e, size_t n)
+/* A tv_mem_resolve_fn: the count change of an unresolved entry of type
+ * `type` at seq, against the newest entry before it: the older entry in
+ * its own memtable, or else the newest in the sources older than that
+ * memtable, the super version arg.  That entry is always the same
+ * (memtables reach the tables in order, and compaction keeps every key's
+ * newest entry, tombstones aside), whenever it is asked. */
+static int resolve_entry(void *arg, tv_slice key, uint64_t seq, unsigned type, int older,
+                         int *delta)
 {
-	under *u = arg;
-	tv_version_probe *p = NULL;
-	char stack[256];
-	char *kb = stack;
-	int rc = 0;
-	for (size_t i = 0; i < n && !rc; i++) {
-		int existed = e[i].older >= 0 && (unsigned)e[i].older != TV_TYPE_DEL;
-		uint64_t hash = e[i].older < 0 ? tv_bloom_hash(e[i].key) : 0, es;
+	int existed = older >= 0 && (unsigned)older != TV_TYPE_DEL;
+	if (older < 0) {
 		unsigned t = 0;
-		tv_slice v, target = tv_slice_make(kb, e[i].key.len + TV_TRAILER);
-		if (e[i].older >= 0) {
-			/* the state before it is in the memtable */
-		} else if (u->imm && tv_mem_get_hashed(u->imm, e[i].key, hash, e[i].seq - 1, &t, &v, &es)) {
-			existed = t != TV_TYPE_DEL;
-		} else if (target.len > sizeof stack && kb == stack &&
-		           !(kb = malloc(TV_MAX_STORED_KEY + TV_TRAILER))) {
-			rc = TROVE_ENOMEM;
-		} else if (p || (rc = tv_version_probe_new(u->version, &p)) == 0) {
-			target.data = kb;
-			memcpy(kb, e[i].key.data, e[i].key.len);
-			tv_put_fixed64(kb + e[i].key.len, tv_pack_trailer(e[i].seq - 1, TV_SEEK_TYPE));
-			found f = { 0, 0, NULL, 0, 0 };
-			int r = tv_version_probe_get(p, target, hash, found_cb, &f);
-			existed = r == 1 && f.type != TV_TYPE_DEL;
-			rc = r < 0 ? r : 0;
-		}
-		e[i].delta = (e[i].type != TV_TYPE_DEL) - existed;
+		uint64_t es;
+		int rc = lookup(arg, key, tv_bloom_hash(key), seq - 1, &t, NULL, 0, &es, 0);
+		if (rc < 0)
+			return rc;
+		existed = rc == 1 && t != TV_TYPE_DEL;
 	}
-	tv_version_probe_free(p);
-	if (kb != stack)
-		free(kb);
-	return rc;
+	*delta = (type != TV_TYPE_DEL) - existed;
+	return 0;
 }
 
 int tv_unresolved_delta(tv_super *s, uint64_t seq, int64_t *delta)
 {
 	int64_t dm = 0, di = 0;
-	under under_mem = { s->imm, s->version }, under_imm = { NULL, s->version };
-	int rc = tv_mem_unresolved_delta(s->mem, seq, resolve_entries, &under_mem, &dm);
+	/* What lies under each memtable. */
+	tv_super under_mem = { .mem = s->imm, .imm = NULL, .version = s->version };
+	tv_super under_imm = { .mem = NULL, .imm = NULL, .version = s->version };
+	int rc = tv_mem_unresolved_delta(s->mem, seq, resolve_entry, &under_mem, &dm);
 	if (!rc && s->imm)
-		rc = tv_mem_unresolved_delta(s->imm, seq, resolve_entries, &under_imm, &di);
+		rc = tv_mem_unresolved_delta(s->imm, seq, resolve_entry, &under_imm, &di);
 	if (!rc)
 		*delta = dm + di;
 	return rc;
@@ -744,7 +717,7 @@ static int set_index(group *g, tv_slice xkey, unsigned type)
 /* Moves a key from state prev to a new state, keeping the live-key count
  * and the expiry index in step.  A key whose prior state is unresolved
  * gets an unresolved entry, whose count change is worked out later
- * (resolve_entries): from the state before it, which had no expiry. */
+ * (resolve_entry): from the state before it, which had no expiry. */
 static int apply_op(group *g, tv_slice skey, const kstate *prev, unsigned type, int64_t exp,
                     tv_slice value)
 {

@@ -786,138 +786,40 @@ int tv_mem_add_hashed(tv_memtable *m, uint64_t seq, unsigned type, tv_slice key,
 	return 0;
 }
 
-/* An unresolved entry waiting to be resolved: its node and its place in
- * the list. */
-typedef struct pending {
-	node *n;
-	size_t pos;
-} pending;
-
-static int cmp_pending(const void *a, const void *b)
-{
-	skey k = node_skey(((const pending *)b)->n);
-	return cmp_node(((const pending *)a)->n, &k);
-}
-
-/* Describes pending entry p for the resolver. */
-static void describe(const pending *p, tv_mem_unres *e)
-{
-	node *u = p->n;
-	/* The key's entries are adjacent, newest first, and a newer one
-	 * never goes in after u: u's successor is its older entry, if the
-	 * memtable holds one. */
-	node *next = load_next(u, 0);
-	skey uk = node_skey(u);
-	e->key = tv_slice_make(node_data(u), u->klen);
-	e->seq = node_seq(u);
-	e->type = (unsigned)(u->trailer & 0xff);
-	e->older = next && same_user_key(next, &uk) ? (int)(next->trailer & 0xff) : -1;
-	e->delta = 0;
-	e->pos = p->pos;
-}
-
-/* The slot of node n in a table of 2^bits slots. */
-static size_t node_slot(const node *n, int bits)
-{
-	return (size_t)(((uint64_t)(uintptr_t)n >> 3) * 0x9e3779b97f4a7c15ull >> (64 - bits));
-}
-
-/* Describes the n pending entries p in e, in internal key order.  Few of
- * the memtable's entries are sorted; when they are many, a walk along
- * level 0 picks them out, found through a hash table of their nodes:
- * sorting would cost a key comparison, and a cache miss, per step. */
-static int in_key_order(tv_memtable *m, pending *p, size_t n, tv_mem_unres *e)
-{
-	if (n * 16 < tv_mem_entries(m)) {
-		qsort(p, n, sizeof *p, cmp_pending);
-		for (size_t i = 0; i < n; i++)
-			describe(&p[i], &e[i]);
-		return 0;
-	}
-	int bits = 1;
-	while (((size_t)1 << bits) < 2 * n)
-		bits++;
-	size_t mask = ((size_t)1 << bits) - 1;
-	uint32_t *slots = calloc(mask + 1, sizeof *slots); /* index + 1, or 0 */
-	if (!slots)
-		return TROVE_ENOMEM;
-	for (size_t i = 0; i < n; i++) {
-		size_t h = node_slot(p[i].n, bits);
-		while (slots[h])
-			h = (h + 1) & mask;
-		slots[h] = (uint32_t)i + 1;
-	}
-	size_t k = 0;
-	for (node *x = load_next(m->head, 0); x && k < n; x = load_next(x, 0)) {
-		for (size_t h = node_slot(x, bits); slots[h]; h = (h + 1) & mask) {
-			if (p[slots[h] - 1].n == x) {
-				describe(&p[slots[h] - 1], &e[k++]);
-				break;
-			}
-		}
-	}
-	free(slots);
-	assert(k == n);
-	return 0;
-}
-
-/* The end of the entries unres[lo..hi) with sequence <= seq (umu held):
- * the list is in sequence order. */
-static size_t upto(const tv_memtable *m, size_t lo, size_t hi, uint64_t seq)
-{
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (node_seq(m->unres[mid]) <= seq)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
-}
-
-/* Resolves the entries unres[nsums..] with sequence <= seq through fn
- * (rmu held). */
-static int resolve_pending(tv_memtable *m, uint64_t seq, tv_mem_resolve_fn fn, void *arg)
-{
-	pthread_mutex_lock(&m->umu);
-	size_t first = m->nsums;
-	size_t end = upto(m, first, atomic_load_explicit(&m->nunres, memory_order_acquire), seq);
-	size_t n = end - first;
-	pending *p = n ? malloc(n * sizeof *p) : NULL;
-	for (size_t i = 0; p && i < n; i++)
-		p[i] = (pending){ m->unres[first + i], first + i };
-	pthread_mutex_unlock(&m->umu);
-	if (!n)
-		return 0;
-	tv_mem_unres *e = malloc(n * sizeof *e);
-	int rc = p && e ? 0 : TROVE_ENOMEM;
-	if (!rc)
-		rc = in_key_order(m, p, n, e);
-	if (!rc)
-		rc = fn(arg, e, n);
-	if (!rc)
-		rc = grow(m, &m->sums, &m->capsums, end, sizeof *m->sums);
-	if (!rc) {
-		for (size_t i = 0; i < n; i++)
-			m->sums[e[i].pos] = e[i].delta;
-		for (size_t i = first; i < end; i++)
-			m->sums[i] += i ? m->sums[i - 1] : 0;
-		m->nsums = end;
-	}
-	free(p);
-	free(e);
-	return rc;
-}
-
 int tv_mem_unresolved_delta(tv_memtable *m, uint64_t seq, tv_mem_resolve_fn fn, void *arg,
                             int64_t *delta)
 {
+	int rc = 0;
 	pthread_mutex_lock(&m->rmu);
-	int rc = resolve_pending(m, seq, fn, arg);
+	for (;;) {
+		pthread_mutex_lock(&m->umu);
+		size_t n = atomic_load_explicit(&m->nunres, memory_order_acquire);
+		node *u = NULL;
+		if (m->nsums < n && node_seq(m->unres[m->nsums]) <= seq)
+			u = m->unres[m->nsums];
+		pthread_mutex_unlock(&m->umu);
+		if (!u)
+			break;
+		/* The key's entries are adjacent, newest first, and a newer one
+		 * never goes in after u: u's successor is its older entry, if
+		 * the memtable holds one. */
+		node *next = load_next(u, 0);
+		skey uk = node_skey(u);
+		int older = next && same_user_key(next, &uk) ? (int)(next->trailer & 0xff) : -1;
+		int d = 0;
+		if ((rc = fn(arg, tv_slice_make(node_data(u), u->klen), node_seq(u),
+		             (unsigned)(u->trailer & 0xff), older, &d)) != 0 ||
+		    (rc = grow(m, &m->sums, &m->capsums, m->nsums + 1, sizeof *m->sums)) != 0)
+			break;
+		m->sums[m->nsums] = (m->nsums ? m->sums[m->nsums - 1] : 0) + d;
+		m->nsums++;
+	}
 	if (!rc) {
 		/* An earlier call may have resolved entries newer than seq. */
+		size_t i = m->nsums;
 		pthread_mutex_lock(&m->umu);
-		size_t i = upto(m, 0, m->nsums, seq);
+		while (i > 0 && node_seq(m->unres[i - 1]) > seq)
+			i--;
 		pthread_mutex_unlock(&m->umu);
 		*delta = i ? m->sums[i - 1] : 0;
 	}

@@ -70,30 +70,19 @@ int tv_mem_add_hashed(tv_memtable *m, uint64_t seq, unsigned type, tv_slice key,
  * keys issues this several adds ahead, so the misses overlap. */
 void tv_mem_prefetch(const tv_memtable *m, uint64_t hash);
 
-/* One unresolved entry handed to a resolver: its stored key, sequence
- * number and type; older, the type of the key's next older entry in the
- * same memtable, or -1 if it has none there (then the state before the
- * entry is in older sources).  The resolver sets delta, the entry's count
- * change. */
-typedef struct tv_mem_unres {
-	tv_slice key;
-	uint64_t seq;
-	unsigned type;
-	int older;
-	int delta;
-	size_t pos; /* the memtable's: its place in sequence order */
-} tv_mem_unres;
-
-/* Works out the count change of each of the n entries of e, given in
- * internal key order (a key's entries newest first); 0 or an error. */
-typedef int (*tv_mem_resolve_fn)(void *arg, tv_mem_unres *e, size_t n);
+/* Works out the count change of one unresolved entry (stored key, its
+ * sequence number and type) into *delta; 0 or an error.  older is the
+ * type of the key's next older entry in the same memtable, or -1 if it has
+ * none there (then the state before the entry is in older sources). */
+typedef int (*tv_mem_resolve_fn)(void *arg, tv_slice key, uint64_t seq, unsigned type,
+                                 int older, int *delta);
 
 /* The total count change of the unresolved entries with sequence <= seq,
- * in *delta.  Entries not resolved before are handed to fn in one call,
- * in key order, and the results kept: fn sees each entry once over the
- * memtable's life, so it must answer the same whenever it is called (the
- * state before an entry never changes).  Any thread; resolvers take
- * turns.  0, fn's error or TROVE_ENOMEM. */
+ * in *delta.  Entries not resolved before are resolved with fn, in
+ * sequence order, and the results kept: fn is called once per entry over
+ * the memtable's life, so it must answer the same whenever it is called
+ * (the state before an entry never changes).  Any thread; resolvers take
+ * turns.  0 or fn's error. */
 int tv_mem_unresolved_delta(tv_memtable *m, uint64_t seq, tv_mem_resolve_fn fn, void *arg,
                             int64_t *delta);
 

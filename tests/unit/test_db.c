@@ -876,12 +876,12 @@ static void test_count_with_model(void **state)
 }
 
 /* Unresolved writes in bulk: the count is asked for only now and then, so
- * each flush resolves a memtable full of them in one ordered pass against
- * several level-0 tables and deeper levels (keys spread over many blocks,
- * some written twice in one memtable, deletes of keys never written or
- * already deleted), and trove_count resolves the live memtable's over the
- * one being flushed.  Any case the ordered pass gets wrong shows as a
- * count that differs from the model. */
+ * each flush resolves a memtable full of them against several level-0
+ * tables and deeper levels (keys spread over many blocks, some written
+ * twice in one memtable, deletes of keys never written or already
+ * deleted), and trove_count resolves the live memtable's over the one
+ * being flushed.  Any case the resolution gets wrong shows as a count
+ * that differs from the model. */
 static void test_count_resolved_in_bulk(void **state)
 {
 	fixture *f = *state;

@@ -792,30 +792,27 @@ static void test_concurrent_overwrites(void **state)
 
 typedef struct resolver {
 	int calls;
+	uint64_t last_seq;
 } resolver;
 
 /* A resolve function whose answer is a function of the entry: +1 for a
  * value whose key ends in an even digit, else -1, but for key "dup",
  * which the memtable also holds as an older value; it checks that entries
- * come in internal key order and that each is resolved once. */
-static int fake_resolve(void *arg, tv_mem_unres *e, size_t n)
+ * come in sequence order and that each is resolved once. */
+static int fake_resolve(void *arg, tv_slice key, uint64_t seq, unsigned type, int older,
+                        int *delta)
 {
 	resolver *r = arg;
-	for (size_t i = 0; i < n; i++) {
-		tv_slice key = e[i].key;
-		if (i > 0) {
-			int c = tv_ukey_cmp(e[i - 1].key, key);
-			assert_true(c < 0 || (c == 0 && e[i - 1].seq > e[i].seq));
-		}
-		r->calls++;
-		if (key.len == 3 && memcmp(key.data, "dup", 3) == 0) {
-			assert_int_equal(e[i].older, TV_TYPE_PUT);
-			e[i].delta = (e[i].type != TV_TYPE_DEL) - 1;
-			continue;
-		}
-		assert_int_equal(e[i].older, -1);
-		e[i].delta = e[i].type != TV_TYPE_DEL && (key.data[key.len - 1] - '0') % 2 == 0 ? 1 : -1;
+	assert_true(seq >= r->last_seq);
+	r->last_seq = seq;
+	r->calls++;
+	if (key.len == 3 && memcmp(key.data, "dup", 3) == 0) {
+		assert_int_equal(older, TV_TYPE_PUT);
+		*delta = (type != TV_TYPE_DEL) - 1;
+		return 0;
 	}
+	assert_int_equal(older, -1);
+	*delta = type != TV_TYPE_DEL && (key.data[key.len - 1] - '0') % 2 == 0 ? 1 : -1;
 	return 0;
 }
 
@@ -823,7 +820,7 @@ static void test_unresolved(void **state)
 {
 	(void)state;
 	tv_memtable *m = tv_mem_new();
-	resolver r = { 0 };
+	resolver r = { 0, 0 };
 	int64_t d = 99;
 	assert_int_equal(tv_mem_unresolved_delta(m, 100, fake_resolve, &r, &d), 0);
 	assert_int_equal(d, 0);
@@ -882,11 +879,13 @@ typedef struct ur_state {
 	atomic_int failures;
 } ur_state;
 
-static int ur_resolve(void *arg, tv_mem_unres *e, size_t n)
+static int ur_resolve(void *arg, tv_slice key, uint64_t seq, unsigned type, int older,
+                      int *delta)
 {
 	(void)arg;
-	for (size_t i = 0; i < n; i++)
-		e[i].delta = e[i].type == TV_TYPE_DEL ? -1 : (int)(e[i].seq % 2);
+	(void)key;
+	(void)older;
+	*delta = type == TV_TYPE_DEL ? -1 : (int)(seq % 2);
 	return 0;
 }
 
