@@ -232,13 +232,6 @@ static int seek_raw(tv_dbiter *d, tv_slice k, uint64_t seq, unsigned type)
 	return 0;
 }
 
-/* Bytes n rounded up to keep what follows aligned for any type. */
-static size_t aligned(size_t n)
-{
-	size_t a = _Alignof(max_align_t);
-	return (n + a - 1) / a * a;
-}
-
 tv_dbiter *tv_dbiter_new(trove_db *db, tv_super *s, uint64_t seq, tv_slice lo, tv_slice hi,
                          int has_hi, int check_expiry)
 {
@@ -246,8 +239,9 @@ tv_dbiter *tv_dbiter_new(trove_db *db, tv_super *s, uint64_t seq, tv_slice lo, t
 	 * iterators and their merge: a short scan's open and close are one
 	 * malloc and one free. */
 	int n = 1 + (s->imm != NULL) + tv_version_iter_count(s->version);
-	size_t head = aligned(sizeof(tv_dbiter)), vmem = aligned(tv_version_iters_mem(s->version));
-	size_t mslot = aligned(tv_mem_iter_size());
+	size_t head = tv_iter_slot(sizeof(tv_dbiter));
+	size_t vmem = tv_iter_slot(tv_version_iters_mem(s->version));
+	size_t mslot = tv_iter_slot(tv_mem_iter_size());
 	char *p = malloc(head + vmem + 2 * mslot + tv_iter_merge_size(n));
 	tv_iter *its_st[SOURCES_INLINE];
 	tv_iter **its = n <= SOURCES_INLINE ? its_st : malloc((size_t)n * sizeof *its);

@@ -21,6 +21,7 @@
 #define TV_ITER_H
 
 #include <assert.h>
+#include <stddef.h>
 
 #include "../util/slice.h"
 
@@ -127,5 +128,13 @@ tv_iter *tv_iter_merge(tv_iter **children, int n);
  * children but frees nothing else.  For n < 2 mem is not used. */
 tv_iter *tv_iter_merge_in(void *mem, tv_iter **children, int n);
 size_t tv_iter_merge_size(int n);
+
+/* n bytes rounded up so that what follows them in one allocation of
+ * several iterators is aligned for any type. */
+static inline size_t tv_iter_slot(size_t n)
+{
+	size_t a = _Alignof(max_align_t);
+	return (n + a - 1) / a * a;
+}
 
 #endif

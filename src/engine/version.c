@@ -813,8 +813,7 @@ int tv_version_iter_count(const tv_version *v)
  * aligned for any type. */
 static size_t titer_slot(void)
 {
-	size_t a = _Alignof(max_align_t);
-	return (tv_table_iter_size() + a - 1) / a * a;
+	return tv_iter_slot(tv_table_iter_size());
 }
 
 static size_t level_iter_slot(void);
@@ -1019,8 +1018,7 @@ static const tv_iter_ops level_iter_in_place_ops = {
  * several iterators, keeping the next aligned for any type. */
 static size_t level_iter_slot(void)
 {
-	size_t a = _Alignof(max_align_t);
-	return (sizeof(level_iter) + tv_table_iter_size() + a - 1) / a * a;
+	return tv_iter_slot(sizeof(level_iter) + tv_table_iter_size());
 }
 
 tv_iter *tv_level_iter(tv_filemeta **files, int n, bool fill_cache)
