@@ -279,6 +279,8 @@ void *tv_flush_main(void *arg)
 		int rc = tv_flush_imm(db);
 		if (rc) {
 			db->bg_error = rc;
+			db->flush_failures++;
+			db->flush_error = rc;
 			tv_logf(&db->lg, TROVE_LOG_WARN, "flush failed: %s; will retry",
 			        trove_strerror(rc));
 			pthread_cond_broadcast(&db->bg_cv);

@@ -1805,13 +1805,22 @@ int trove_flush(trove_db *db)
 	int rc = writable(db);
 	if (rc)
 		return rc;
+	/* A failed attempt from here on is reported even if a retry has
+	 * succeeded by the time this thread gets the lock back, so the result
+	 * does not depend on how soon it is scheduled. */
+	pthread_mutex_lock(&db->mu);
+	uint64_t failures = db->flush_failures;
+	pthread_mutex_unlock(&db->mu);
 	rc = tv_write_internal(db, NULL, TV_W_FLUSH, NULL);
 	if (rc)
 		return rc;
 	pthread_mutex_lock(&db->mu);
-	while (db->imm && !db->bg_error && !db->shutting_down)
+	while (db->imm && db->flush_failures == failures && !db->shutting_down)
 		pthread_cond_wait(&db->bg_cv, &db->mu);
-	rc = db->imm ? (db->bg_error ? db->bg_error : TROVE_EIO) : 0;
+	if (db->flush_failures != failures)
+		rc = db->flush_error;
+	else
+		rc = db->imm ? TROVE_EIO : 0;
 	pthread_mutex_unlock(&db->mu);
 	return rc;
 }

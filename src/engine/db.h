@@ -169,6 +169,8 @@ struct trove_db {
 	uint64_t count;       /* live-key counter (expired-unreaped included) */
 	atomic_int bad;       /* a log sync failed: writes refused */
 	int bg_error;         /* last background failure, cleared on success */
+	uint64_t flush_failures; /* failed flush attempts so far */
+	int flush_error;      /* the last one's error */
 	tv_buf wal_rec;       /* the leader's record buffer */
 	struct group *grp;    /* the leader's reusable group state */
 
