@@ -509,7 +509,9 @@ TROVE_API int trove_verify(trove_db *db, trove_verify_fn report, void *arg);
  * TROVE_SYNC_NONE or TROVE_SYNC_PERIODIC). */
 TROVE_API int trove_sync(trove_db *db);
 
-/* Writes the memtable out to a table file now. */
+/* Writes the memtable out to a table file now and waits for it.  If an
+ * attempt fails (ENOSPC, EIO) while it waits, returns that error; the
+ * flush is retried in the background until it succeeds. */
 TROVE_API int trove_flush(trove_db *db);
 
 #ifdef __cplusplus
