@@ -531,6 +531,26 @@ typedef struct ov_entry {
 	int unresolved; /* that batch wrote it without knowing its prior state */
 } ov_entry;
 
+typedef struct kstate {
+	int exists;     /* the newest entry is a value (expired or not) */
+	int64_t exp;
+	uint64_t seq;
+	tv_slice value; /* valid until the next get_state */
+	uint64_t hash;  /* of the key (tv_bloom_hash), for set_entry and lookups */
+	int unresolved; /* 0: the state is known; UNREAD: it was not read (the
+	                   key is in no memtable and has no expiry); SAME_BATCH:
+	                   the current batch wrote the key unresolved */
+} kstate;
+
+enum { UNREAD = 1, SAME_BATCH = 2 };
+
+/* The state a condition of the current batch read for its key (user key,
+ * in the batch; st.value is not kept). */
+typedef struct known_state {
+	tv_slice key;
+	kstate st;
+} known_state;
+
 typedef struct group {
 	trove_db *db;
 	tv_super *s;
@@ -558,20 +578,14 @@ typedef struct group {
 	uint32_t nbatches;
 	int64_t total_delta;
 	uint64_t nops;
+	/* What the current batch's conditions read, in their order, so that
+	 * a write of a key a condition read (INCR's, WATCH's) reuses its
+	 * state instead of looking the key up again; known_pos walks it
+	 * beside the batch's ops, both in key order when the writer sorted
+	 * them (docs/ENGINE.md, write path). */
+	known_state *known;
+	size_t nknown, capknown, known_pos;
 } group;
-
-typedef struct kstate {
-	int exists;     /* the newest entry is a value (expired or not) */
-	int64_t exp;
-	uint64_t seq;
-	tv_slice value; /* valid until the next get_state */
-	uint64_t hash;  /* of the key (tv_bloom_hash), for set_entry and lookups */
-	int unresolved; /* 0: the state is known; UNREAD: it was not read (the
-	                   key is in no memtable and has no expiry); SAME_BATCH:
-	                   the current batch wrote the key unresolved */
-} kstate;
-
-enum { UNREAD = 1, SAME_BATCH = 2 };
 
 /* The time the whole group judges expiry by.  Read only when a key with
  * an expiry is met: plain writes never need the clock. */
@@ -662,9 +676,10 @@ static int set_entry(group *g, tv_slice key, uint64_t h, unsigned type, int64_t 
  * sees it: its own writes first, then the database.  With need_value,
  * st->value holds the whole value.  With may_skip (and g->blind_ok), a
  * key no memtable holds is not looked for in the tables: st->unresolved
- * says so. */
+ * says so.  known, if not NULL, is the key's state read earlier in this
+ * batch (before its writes): it stands for the database's. */
 static int get_state(group *g, tv_slice key, uint64_t hash, int need_value, int may_skip,
-                     kstate *st)
+                     const kstate *known, kstate *st)
 {
 	st->hash = hash;
 	st->unresolved = 0;
@@ -676,6 +691,10 @@ static int get_state(group *g, tv_slice key, uint64_t hash, int need_value, int 
 		st->value = e->value;
 		if (e->unresolved && e->batch == g->batch_id)
 			st->unresolved = SAME_BATCH;
+		return 0;
+	}
+	if (known) {
+		*st = *known;
 		return 0;
 	}
 	if (may_skip && g->blind_ok) {
@@ -737,18 +756,27 @@ static int apply_op(group *g, tv_slice skey, const kstate *prev, unsigned type, 
 }
 
 /* Checks a batch's conditions; returns 0 if all hold, TROVE_ECONDITION
- * with *failed set, or an error. */
+ * with *failed set, or an error.  Each state read is kept in g->known. */
 static int check_conditions(group *g, const trove_batch *b, size_t *failed)
 {
 	size_t pos = 0, i = 0;
 	tv_op c;
 	char kb[TV_MAX_STORED_KEY];
+	g->nknown = g->known_pos = 0;
+	if (b->nconds > g->capknown &&
+	    tv_grow(&g->known, &g->capknown, b->nconds, sizeof *g->known, 16))
+		return TROVE_ENOMEM;
 	for (; tv_batch_next_cond(b, &pos, &c); i++) {
 		kstate st;
 		tv_slice skey = tv_stored_key(kb, TV_NS_DATA, c.key.data, c.key.len);
-		int rc = get_state(g, skey, tv_bloom_hash(skey), c.cond == TROVE_IF_VALUE, 0, &st);
+		int rc =
+		    get_state(g, skey, tv_bloom_hash(skey), c.cond == TROVE_IF_VALUE, 0, NULL, &st);
 		if (rc)
 			return rc;
+		known_state *k = &g->known[g->nknown++];
+		k->key = c.key;
+		k->st = st;
+		k->st.value = tv_slice_make(NULL, 0);
 		int ok, alive = live(g, &st);
 		switch (c.cond) {
 		case TROVE_IF_ABSENT: ok = !alive; break;
@@ -772,6 +800,23 @@ typedef struct ahead_op {
 	uint64_t hash;
 } ahead_op;
 
+/* The state a condition of the batch read for key, if its walk beside the
+ * ops finds one: the conditions and the ops are each in key order when
+ * the writer sorted them (else fewer states are found; none is wrong). */
+static const kstate *known_state_of(group *g, tv_slice key)
+{
+	while (g->known_pos < g->nknown) {
+		const known_state *k = &g->known[g->known_pos];
+		int r = tv_ukey_cmp(k->key, key);
+		if (r > 0)
+			return NULL;
+		g->known_pos++;
+		if (r == 0)
+			return &k->st;
+	}
+	return NULL;
+}
+
 /* Resolves one op of a batch.  may_skip: the op may skip reading its
  * key's state from the tables if it needs nothing of it but the count
  * (a put, or a delete whose writer does not ask what it removed). */
@@ -783,8 +828,10 @@ static int resolve_op(group *g, const ahead_op *a, int may_skip)
 	kstate prev;
 	may_skip = may_skip && (op->type == TV_OP_PUT || op->type == TV_OP_PUT_EXP ||
 	                        op->type == TV_OP_DEL);
+	/* EXPIRE copies the value, which a condition's state does not keep. */
+	const kstate *known = op->type != TV_OP_EXPIRE ? known_state_of(g, op->key) : NULL;
 	int rc = get_state(g, skey, a->hashed ? a->hash : tv_bloom_hash(skey),
-	                   op->type == TV_OP_EXPIRE, may_skip, &prev);
+	                   op->type == TV_OP_EXPIRE, may_skip, known, &prev);
 	if (rc)
 		return rc;
 	switch (op->type) {
@@ -1073,6 +1120,7 @@ static void group_free(group *g)
 	free(g->ents);
 	free(g->slots);
 	free(g->touched);
+	free(g->known);
 	tv_buf_free(&g->tmp);
 	free(g);
 }

@@ -297,6 +297,85 @@ static void test_conditional(void **state)
 	assert_true(ver > last);
 }
 
+/* The version a write's condition read. */
+static uint64_t version_of(trove_db *db, const char *k)
+{
+	trove_meta m;
+	int rc = trove_get_ex(db, NULL, k, strlen(k), NULL, NULL, &m);
+	assert_true(rc == 0 || rc == TROVE_ENOTFOUND);
+	return rc == 0 ? m.version : 0;
+}
+
+/* A write of a key that a condition of its batch read uses the state the
+ * condition read (INCR's commit): the count, the expiries and the values
+ * come out as if the key had been read again, whatever the order of the
+ * conditions and the writes, and whether the key is in a table or in the
+ * memtable. */
+static void test_condition_state_reused(void **state)
+{
+	fixture *f = *state;
+	trove_db *db = f->db;
+	int64_t far = 4102444800000LL, ttl;
+	assert_int_equal(put(db, "k0", "a"), 0);
+	assert_int_equal(trove_put_ttl(db, "k1", 2, "b", 1, 1000000), 0);
+	assert_int_equal(put(db, "k2", "c"), 0);
+	assert_int_equal(trove_put_ttl(db, "k3", 2, "d", 1, 1000000), 0);
+	assert_int_equal(trove_flush(db), 0);
+	assert_int_equal(trove_put_ttl(db, "k4", 2, "e", 1, 1000000), 0); /* memtable */
+	for (int reversed = 0; reversed < 2; reversed++) {
+		const char *keys[] = { "k0", "k1", "k2", "k3", "k4", "k9" };
+		trove_batch *b = trove_batch_new();
+		for (int i = 0; i < 6; i++) {
+			const char *k = keys[reversed ? 5 - i : i];
+			trove_cond c = { .kind = TROVE_IF_VERSION, .version = version_of(db, k) };
+			assert_int_equal(trove_batch_require(b, k, 2, &c), 0);
+		}
+		assert_int_equal(trove_batch_put(b, "k0", 2, "A", 1), 0);
+		assert_int_equal(trove_batch_put(b, "k1", 2, "B", 1), 0); /* drops its expiry */
+		assert_int_equal(trove_batch_del(b, "k2", 2), 0);
+		assert_int_equal(trove_batch_put_ttl(b, "k3", 2, "D", 1, far), 0);
+		assert_int_equal(trove_batch_put(b, "k35", 3, "x", 1), 0); /* no condition */
+		assert_int_equal(trove_batch_del(b, "k4", 2), 0);
+		assert_int_equal(trove_batch_put(b, "k9", 2, "Z", 1), 0);
+		trove_write_result res;
+		assert_int_equal(trove_write(db, b, &res), 0);
+		trove_batch_free(b);
+		check_value(db, "k0", "A");
+		check_value(db, "k1", "B");
+		check_value(db, "k2", NULL);
+		check_value(db, "k3", "D");
+		check_value(db, "k4", NULL);
+		check_value(db, "k9", "Z");
+		assert_int_equal(trove_ttl(db, "k1", 2, &ttl), 0);
+		assert_int_equal(ttl, -1);
+		assert_int_equal(trove_ttl(db, "k3", 2, &ttl), 0);
+		assert_true(ttl > 1000000);
+		uint64_t n;
+		assert_int_equal(trove_count(db, &n), 0);
+		assert_int_equal(n, 5); /* k0 k1 k3 k35 k9 */
+		/* Put the keys back as they were for the second round. */
+		assert_int_equal(put(db, "k2", "c"), 0);
+		assert_int_equal(trove_put_ttl(db, "k1", 2, "b", 1, 1000000), 0);
+		assert_int_equal(trove_put_ttl(db, "k4", 2, "e", 1, 1000000), 0);
+		assert_int_equal(trove_del(db, "k9", 2), 0);
+		assert_int_equal(trove_del(db, "k35", 3), 0);
+		assert_int_equal(trove_flush(db), 0);
+	}
+	/* One write of one key under its own version condition, keeping the
+	 * expiry it read. */
+	trove_put_opts o = { .ttl_mode = TROVE_TTL_KEEP,
+		             .cond = { .kind = TROVE_IF_VERSION,
+		                       .version = version_of(db, "k1") } };
+	assert_int_equal(trove_put_ex(db, "k1", 2, "kept", 4, &o, NULL), 0);
+	check_value(db, "k1", "kept");
+	assert_int_equal(trove_ttl(db, "k1", 2, &ttl), 0);
+	assert_true(ttl > 0 && ttl <= 1000000);
+	reopen(f);
+	uint64_t n;
+	assert_int_equal(trove_count(f->db, &n), 0);
+	assert_int_equal(n, 5); /* k0 k1 k2 k3 k4 */
+}
+
 /* Many threads race put-if-absent on the same keys: exactly one wins each. */
 typedef struct race_arg {
 	trove_db *db;
@@ -1476,6 +1555,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_get_put_del, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_limits_and_bad_input, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_conditional, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_condition_state_reused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_racing_conditions, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ttl, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_batch, setup, teardown),
