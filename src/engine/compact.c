@@ -161,9 +161,11 @@ static int output_finish(output *o, tv_filemeta **out)
 	return 0;
 }
 
-int tv_write_level0(trove_db *db, tv_memtable *m, tv_filemeta **out)
+int tv_write_level0(trove_db *db, tv_memtable *m, tv_version *under, tv_filemeta **out,
+                    int64_t *unresolved)
 {
 	*out = NULL;
+	*unresolved = 0;
 	tv_iter *it = tv_mem_iter(m);
 	if (!it)
 		return TROVE_ENOMEM;
@@ -172,12 +174,23 @@ int tv_write_level0(trove_db *db, tv_memtable *m, tv_filemeta **out)
 		tv_iter_destroy(it);
 		return 0;
 	}
+	tv_flush_resolver r;
 	output o;
-	int rc = output_open(&o, db);
-	for (; !rc && tv_iter_valid(it); tv_iter_next(it))
-		rc = output_add(&o, tv_iter_key(it), tv_iter_value(it));
+	int rc = tv_flush_resolver_init(&r, m, under);
+	if (!rc)
+		rc = output_open(&o, db);
+	else
+		memset(&o, 0, sizeof o);
+	for (; !rc && tv_iter_valid(it); tv_iter_next(it)) {
+		rc = tv_flush_resolver_add(&r, tv_iter_key(it));
+		if (!rc)
+			rc = output_add(&o, tv_iter_key(it), tv_iter_value(it));
+	}
 	if (!rc)
 		rc = tv_iter_status(it);
+	if (!rc)
+		rc = tv_flush_resolver_finish(&r, unresolved);
+	tv_flush_resolver_fini(&r);
 	tv_iter_destroy(it);
 	if (rc) {
 		output_abandon(&o);
@@ -219,12 +232,11 @@ int tv_flush_imm(trove_db *db)
 	uint64_t next_log = db->imm_next_log, seq = db->imm_seq, count = db->imm_count;
 	pthread_mutex_unlock(&db->mu);
 	/* Writes that did not read their keys' prior state are resolved
-	 * before the tables take them: the manifest's count is exact. */
+	 * while the memtable is written out, against the tables under it:
+	 * the manifest's count is exact. */
 	int64_t unresolved = 0;
 	tv_filemeta *meta = NULL;
-	int rc = tv_unresolved_delta(s, seq, &unresolved);
-	if (!rc)
-		rc = tv_write_level0(db, m, &meta);
+	int rc = tv_write_level0(db, m, s->version, &meta, &unresolved);
 	tv_super_put(db, s);
 	pthread_mutex_lock(&db->mu);
 	if (rc)

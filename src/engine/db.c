@@ -30,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 #ifdef __GLIBC__
 #include <malloc.h>
@@ -340,6 +341,125 @@ int tv_unresolved_delta(tv_super *s, uint64_t seq, int64_t *delta)
 		rc = tv_mem_unresolved_delta(s->imm, seq, resolve_entry, &under_imm, &di);
 	if (!rc)
 		*delta = dm + di;
+	return rc;
+}
+
+/* ---- Resolving while a memtable is written out ----------------------------------
+ *
+ * The flush walks its memtable in key order anyway, so it resolves the
+ * unresolved entries on that walk instead of one point read each in
+ * sequence order: an entry whose key has an older entry next in the walk
+ * takes that entry's type; the others read the tables under the memtable
+ * through a tv_version_probe, whose iterators move forward only, so the
+ * several keys that fall in one block find it in hand instead of
+ * searching the index and the block cache again.  When every entry of
+ * the memtable is unresolved (a bulk load, or writes of keys no other
+ * memtable held), the walk resolves each; otherwise it knows an
+ * unresolved entry by its key's address, looked up in the list of them
+ * sorted by address (8 bytes an entry, mapped, for the flush alone).
+ */
+
+static int cmp_addr(const void *a, const void *b)
+{
+	uintptr_t x = (uintptr_t) * (const char *const *)a, y = (uintptr_t) * (const char *const *)b;
+	return (x > y) - (x < y);
+}
+
+int tv_flush_resolver_init(tv_flush_resolver *r, tv_memtable *m, tv_version *under)
+{
+	memset(r, 0, sizeof *r);
+	size_t n = tv_mem_unresolved_keys(m, NULL, 0);
+	if (n == 0)
+		return 0;
+	r->all = n == tv_mem_entries(m);
+	if (r->all)
+		return tv_version_probe_new(under, &r->probe);
+	r->mapped = n * sizeof *r->keys;
+	void *p = mmap(NULL, r->mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED) {
+		r->mapped = 0;
+		return TROVE_ENOMEM;
+	}
+	r->keys = p;
+	/* The list only grows, and only while m is the live memtable. */
+	r->nkeys = tv_mem_unresolved_keys(m, r->keys, n);
+	assert(r->nkeys == n);
+	qsort(r->keys, n, sizeof *r->keys, cmp_addr);
+	int rc = tv_version_probe_new(under, &r->probe);
+	if (rc)
+		tv_flush_resolver_fini(r);
+	return rc;
+}
+
+void tv_flush_resolver_fini(tv_flush_resolver *r)
+{
+	tv_version_probe_free(r->probe);
+	if (r->mapped)
+		munmap(r->keys, r->mapped);
+	memset(r, 0, sizeof *r);
+}
+
+static int is_unresolved(const tv_flush_resolver *r, const char *key)
+{
+	size_t lo = 0, hi = r->nkeys;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if ((uintptr_t)r->keys[mid] < (uintptr_t)key)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < r->nkeys && r->keys[lo] == key;
+}
+
+/* Resolves the pending entry against the tables under the memtable. */
+static int resolve_pending(tv_flush_resolver *r)
+{
+	tv_slice key = tv_ikey_user(r->pending);
+	char stack[256];
+	char *kb = key.len + TV_TRAILER <= sizeof stack ? stack : malloc(key.len + TV_TRAILER);
+	if (!kb)
+		return TROVE_ENOMEM;
+	memcpy(kb, key.data, key.len);
+	tv_put_fixed64(kb + key.len, tv_pack_trailer(tv_ikey_seq(r->pending) - 1, TV_SEEK_TYPE));
+	found f = { 0, 0, NULL, 0, 0 };
+	int rc = tv_version_probe_get(r->probe, tv_slice_make(kb, key.len + TV_TRAILER),
+	                              tv_bloom_hash(key), found_cb, &f);
+	if (kb != stack)
+		free(kb);
+	if (rc < 0)
+		return rc;
+	r->delta += (tv_ikey_type(r->pending) != TV_TYPE_DEL) - (rc == 1 && f.type != TV_TYPE_DEL);
+	r->pending.len = 0;
+	return 0;
+}
+
+int tv_flush_resolver_add(tv_flush_resolver *r, tv_slice ikey)
+{
+	if (!r->probe)
+		return 0;
+	if (r->pending.len) {
+		if (tv_ukey_cmp(tv_ikey_user(ikey), tv_ikey_user(r->pending)) == 0) {
+			/* The key's next older entry, in the same memtable. */
+			unsigned older = tv_ikey_type(ikey);
+			r->delta += (tv_ikey_type(r->pending) != TV_TYPE_DEL) - (older != TV_TYPE_DEL);
+			r->pending.len = 0;
+		} else {
+			int rc = resolve_pending(r);
+			if (rc)
+				return rc;
+		}
+	}
+	if (r->all || is_unresolved(r, ikey.data))
+		r->pending = ikey;
+	return 0;
+}
+
+int tv_flush_resolver_finish(tv_flush_resolver *r, int64_t *delta)
+{
+	int rc = r->pending.len ? resolve_pending(r) : 0;
+	if (!rc)
+		*delta = r->delta;
 	return rc;
 }
 
@@ -2153,11 +2273,8 @@ static int finish_recovery(trove_db *db)
 	tv_filemeta *meta = NULL;
 	/* The replayed writes that did not read their keys' prior state are
 	 * resolved against the tables before they join them. */
-	tv_super s = { .mem = db->mem, .imm = NULL, .version = db->vs.current };
 	int64_t unresolved = 0;
-	int rc = tv_unresolved_delta(&s, TV_MAX_SEQ, &unresolved);
-	if (!rc && tv_mem_entries(db->mem) > 0)
-		rc = tv_write_level0(db, db->mem, &meta);
+	int rc = tv_write_level0(db, db->mem, db->vs.current, &meta, &unresolved);
 	if (!rc && meta)
 		rc = tv_edit_add_file(&e, 0, meta);
 	if (rc) {

@@ -250,6 +250,26 @@ int tv_lookup(tv_super *s, tv_slice skey, uint64_t seq, unsigned *type,
  * memtable is flushed.  Resolves those not resolved before. */
 int tv_unresolved_delta(tv_super *s, uint64_t seq, int64_t *delta);
 
+/* Works out the count change of a memtable's unresolved entries while a
+ * flush writes it: fed every entry of the memtable in key order, each
+ * entry resolved against its key's next entry in the memtable or else
+ * the version under the memtable (read in key order).  The memtable must
+ * no longer take writes, and stay alive, as the version must. */
+typedef struct tv_flush_resolver {
+	int all;               /* every entry is unresolved */
+	const char **keys;     /* else the unresolved entries' keys, sorted by address */
+	size_t nkeys, mapped;
+	tv_version_probe *probe;
+	tv_slice pending;      /* an unresolved entry whose older state is not known yet */
+	int64_t delta;
+} tv_flush_resolver;
+int tv_flush_resolver_init(tv_flush_resolver *r, tv_memtable *m, tv_version *under);
+/* Takes the next entry (internal key) of the walk. */
+int tv_flush_resolver_add(tv_flush_resolver *r, tv_slice ikey);
+/* The total change, once the walk has ended. */
+int tv_flush_resolver_finish(tv_flush_resolver *r, int64_t *delta);
+void tv_flush_resolver_fini(tv_flush_resolver *r);
+
 /* Submits a writer and waits until it is committed. */
 int tv_write_internal(trove_db *db, const trove_batch *b, int flags,
                       trove_write_result *res);
@@ -272,9 +292,12 @@ void *tv_flush_main(void *arg);
 void *tv_compact_main(void *arg);
 /* Periodic log syncs and the expiry reaper. */
 void *tv_timer_main(void *arg);
-/* Writes memtable m to a new level-0 table; returns its meta (NULL when m
- * is empty) in *out.  Called without mu. */
-int tv_write_level0(trove_db *db, tv_memtable *m, tv_filemeta **out);
+/* Writes memtable m, which takes no more writes, to a new level-0 table;
+ * returns its meta (NULL when m is empty) in *out and the count change of
+ * its unresolved entries, resolved against the tables of `under`, in
+ * *unresolved.  Called without mu. */
+int tv_write_level0(trove_db *db, tv_memtable *m, tv_version *under, tv_filemeta **out,
+                    int64_t *unresolved);
 /* Compacts [lo, hi] (NULL: unbounded, user keys with namespace) down every
  * level. */
 int tv_compact_range_internal(trove_db *db, const tv_slice *lo, const tv_slice *hi);

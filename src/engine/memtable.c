@@ -827,6 +827,16 @@ int tv_mem_unresolved_delta(tv_memtable *m, uint64_t seq, tv_mem_resolve_fn fn, 
 	return rc;
 }
 
+size_t tv_mem_unresolved_keys(tv_memtable *m, const char **keys, size_t max)
+{
+	pthread_mutex_lock(&m->umu);
+	size_t n = atomic_load_explicit(&m->nunres, memory_order_acquire);
+	for (size_t i = 0; i < n && i < max; i++)
+		keys[i] = node_data(m->unres[i]);
+	pthread_mutex_unlock(&m->umu);
+	return n;
+}
+
 /* ---- Reading ----------------------------------------------------------- */
 
 /* The lookup of tv_mem_get and tv_mem_get_for_write; with splice set, the

@@ -86,6 +86,12 @@ typedef int (*tv_mem_resolve_fn)(void *arg, tv_slice key, uint64_t seq, unsigned
 int tv_mem_unresolved_delta(tv_memtable *m, uint64_t seq, tv_mem_resolve_fn fn, void *arg,
                             int64_t *delta);
 
+/* The number of unresolved entries; the addresses of the first max of
+ * them (in sequence order) go to keys[]: each is where its stored key
+ * lies in the memtable, the data of the key slice a tv_mem_iter hands
+ * out at that entry. */
+size_t tv_mem_unresolved_keys(tv_memtable *m, const char **keys, size_t max);
+
 /* Looks up the newest entry of `key` with sequence <= seq.  Returns 1 and
  * fills *type, *value (pointing into the memtable, valid while the caller
  * holds a reference) and *entry_seq; 0 if the memtable has no such entry. */

@@ -903,6 +903,12 @@ int tv_table_get(tv_table *t, tv_slice target, int (*fn)(void *arg, tv_slice ike
 	return tv_table_get_hashed(t, target, tv_bloom_hash(tv_ikey_user(target)), fn, arg);
 }
 
+bool tv_table_may_contain(const tv_table *t, uint64_t hash)
+{
+	return !t->filter ||
+	       tv_bloom_may_contain_hash(tv_slice_make(t->filter->data, t->filter->size), hash);
+}
+
 void tv_table_prefetch(const tv_table *t, uint64_t hash)
 {
 	if (t->filter)
@@ -914,8 +920,7 @@ int tv_table_get_hashed(tv_table *t, tv_slice target, uint64_t hash,
 {
 	assert(target.len >= TV_TRAILER);
 	tv_slice ukey = tv_ikey_user(target);
-	if (t->filter &&
-	    !tv_bloom_may_contain_hash(tv_slice_make(t->filter->data, t->filter->size), hash))
+	if (!tv_table_may_contain(t, hash))
 		return 0;
 
 	tv_block_iter ii;
@@ -1104,9 +1109,16 @@ static void titer_seek(tv_iter *base, tv_slice target)
 	table_iter *it = ti(base);
 	if (it->status)
 		return;
-	index_seek(it->t, &it->index, target);
-	if (enter_block(it))
+	if (base->valid && tv_ikey_cmp(target, base->key) > 0 &&
+	    tv_ikey_cmp(target, it->index.key) <= 0) {
+		/* Forward within the current block, which ends at or after
+		 * target (its index key): the index need not be searched. */
 		tv_block_iter_seek(&it->data, target);
+	} else {
+		index_seek(it->t, &it->index, target);
+		if (enter_block(it))
+			tv_block_iter_seek(&it->data, target);
+	}
 	skip_forward(it);
 	titer_publish(it, 0);
 }

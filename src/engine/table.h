@@ -81,6 +81,9 @@ int tv_table_get_hashed(tv_table *t, tv_slice target, uint64_t hash,
  * tables wait for memory together instead of one after another. */
 void tv_table_prefetch(const tv_table *t, uint64_t hash);
 
+/* False if the filter says no stored key whose tv_bloom_hash is hash is
+ * in the table. */
+bool tv_table_may_contain(const tv_table *t, uint64_t hash);
 /* An iterator over the whole table; NULL on ENOMEM.  The table must stay
  * open while the iterator exists.  With fill_cache false, a block the
  * cache lacks is read for the iterator alone and not inserted: a

@@ -731,16 +731,89 @@ static int find_file(tv_filemeta **files, int n, tv_slice target)
 	return lo;
 }
 
+/* ---- Point lookups, one by one and in key order ----------------------------
+ *
+ * tv_version_get asks each table that may hold the key, newest first.
+ * tv_version_probe_get does the same with one table iterator kept per
+ * level-0 file and per deeper level, each left where the last lookup put
+ * it: the next, larger key moves it forward only, without a search when
+ * it already stands at or past the key, and without fetching the block
+ * again when the key is in the block it stands in (tv_table_iter's seek
+ * keeps that block).
+ */
+
+static size_t titer_slot(void);
+
+typedef struct probe_slot {
+	tv_filemeta *f; /* the table `it` is over, or NULL */
+	tv_iter *it;
+	void *mem; /* where it is built */
+} probe_slot;
+
+struct tv_version_probe {
+	tv_version *v;
+	int nslots; /* level 0 files, then one per deeper level */
+	probe_slot slots[];
+};
+
+int tv_version_probe_new(tv_version *v, tv_version_probe **out)
+{
+	int n = v->nfiles[0] + TV_LEVELS - 1;
+	size_t head = tv_iter_slot(sizeof(tv_version_probe) + (size_t)n * sizeof(probe_slot));
+	tv_version_probe *p = malloc(head + (size_t)n * titer_slot());
+	if (!p)
+		return TROVE_ENOMEM;
+	p->v = v;
+	p->nslots = n;
+	for (int i = 0; i < n; i++)
+		p->slots[i] = (probe_slot){ NULL, NULL, (char *)p + head + (size_t)i * titer_slot() };
+	*out = p;
+	return 0;
+}
+
+void tv_version_probe_free(tv_version_probe *p)
+{
+	if (!p)
+		return;
+	for (int i = 0; i < p->nslots; i++)
+		tv_iter_destroy(p->slots[i].it);
+	free(p);
+}
+
+/* tv_table_get_hashed of f's table through the slot's iterator. */
+static int probe_table(probe_slot *s, tv_filemeta *f, tv_slice target, uint64_t hash,
+                       int (*fn)(void *arg, tv_slice ikey, tv_slice value), void *arg)
+{
+	if (!tv_table_may_contain(f->table, hash))
+		return 0;
+	if (s->f != f) {
+		tv_iter_destroy(s->it);
+		s->it = tv_table_iter_in(s->mem, f->table, true);
+		s->f = f;
+	}
+	/* The iterator stands at the first entry >= an earlier, smaller
+	 * target (or nowhere): if that entry is >= target, it is target's. */
+	if (!tv_iter_valid(s->it) || tv_ikey_cmp(s->it->key, target) < 0)
+		tv_iter_seek(s->it, target);
+	if (!tv_iter_valid(s->it))
+		return tv_iter_status(s->it);
+	if (tv_ukey_cmp(tv_ikey_user(s->it->key), tv_ikey_user(target)) != 0)
+		return 0;
+	return fn(arg, s->it->key, s->it->value);
+}
+
 /* Tables a lookup gathers before asking them, most of the time all it
  * must ask: level 0 overlapping the key and one per deeper level. */
 #define GET_BATCH 16
 
 typedef struct table_probe {
+	tv_version_probe *vp; /* ask through its iterators, or NULL */
 	tv_slice target;
 	uint64_t hash;
 	int (*fn)(void *arg, tv_slice ikey, tv_slice value);
 	void *arg;
-	tv_table *t[GET_BATCH];
+	tv_filemeta *f[GET_BATCH];
+	int slot[GET_BATCH]; /* f[i]'s slot in vp */
 	int n;
 } table_probe;
 
@@ -753,36 +826,42 @@ static int ask_tables(table_probe *p)
 	int n = p->n;
 	p->n = 0;
 	for (int i = 0; i < n; i++)
-		tv_table_prefetch(p->t[i], p->hash);
+		tv_table_prefetch(p->f[i]->table, p->hash);
 	for (int i = 0; i < n; i++) {
-		int rc = tv_table_get_hashed(p->t[i], p->target, p->hash, p->fn, p->arg);
+		int rc = p->vp ? probe_table(&p->vp->slots[p->slot[i]], p->f[i], p->target, p->hash,
+		                             p->fn, p->arg)
+		               : tv_table_get_hashed(p->f[i]->table, p->target, p->hash, p->fn, p->arg);
 		if (rc)
 			return rc;
 	}
 	return 0;
 }
 
-/* Adds t to the tables to ask, asking those gathered first if full. */
-static int gather(table_probe *p, tv_table *t)
+/* Adds f (slot `slot` of an ordered lookup) to the tables to ask, asking
+ * those gathered first if full. */
+static int gather(table_probe *p, tv_filemeta *f, int slot)
 {
 	int rc = p->n == GET_BATCH ? ask_tables(p) : 0;
-	if (!rc)
-		p->t[p->n++] = t;
+	if (!rc) {
+		p->f[p->n] = f;
+		p->slot[p->n++] = slot;
+	}
 	return rc;
 }
 
-int tv_version_get(tv_version *v, tv_slice target, uint64_t hash,
-                   int (*fn)(void *arg, tv_slice ikey, tv_slice value), void *arg)
+/* tv_version_get, through vp's iterators if vp is not NULL. */
+static int version_get(tv_version *v, tv_version_probe *vp, tv_slice target, uint64_t hash,
+                       int (*fn)(void *arg, tv_slice ikey, tv_slice value), void *arg)
 {
 	tv_slice user = tv_ikey_user(target);
-	table_probe p = { .target = target, .hash = hash, .fn = fn, .arg = arg };
+	table_probe p = { .vp = vp, .target = target, .hash = hash, .fn = fn, .arg = arg };
 	int rc;
 	for (int i = 0; i < v->nfiles[0]; i++) {
 		tv_filemeta *f = v->files[0][i];
 		if (tv_ukey_cmp(user, tv_ikey_user(tv_fm_smallest(f))) < 0 ||
 		    tv_ukey_cmp(user, tv_ikey_user(tv_fm_largest(f))) > 0)
 			continue;
-		if ((rc = gather(&p, f->table)))
+		if ((rc = gather(&p, f, i)))
 			return rc;
 	}
 	for (int l = 1; l < TV_LEVELS; l++) {
@@ -795,10 +874,22 @@ int tv_version_get(tv_version *v, tv_slice target, uint64_t hash,
 		tv_filemeta *f = v->files[l][i];
 		if (tv_ukey_cmp(user, tv_ikey_user(tv_fm_smallest(f))) < 0)
 			continue;
-		if ((rc = gather(&p, f->table)))
+		if ((rc = gather(&p, f, v->nfiles[0] + l - 1)))
 			return rc;
 	}
 	return ask_tables(&p);
+}
+
+int tv_version_get(tv_version *v, tv_slice target, uint64_t hash,
+                   int (*fn)(void *arg, tv_slice ikey, tv_slice value), void *arg)
+{
+	return version_get(v, NULL, target, hash, fn, arg);
+}
+
+int tv_version_probe_get(tv_version_probe *p, tv_slice target, uint64_t hash,
+                         int (*fn)(void *arg, tv_slice ikey, tv_slice value), void *arg)
+{
+	return version_get(p->v, p, target, hash, fn, arg);
 }
 
 int tv_version_iter_count(const tv_version *v)

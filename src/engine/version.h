@@ -169,6 +169,15 @@ int tv_version_get(tv_version *v, tv_slice target, uint64_t hash,
                    int (*fn)(void *arg, tv_slice ikey, tv_slice value),
                    void *arg);
 
+/* tv_version_get for many targets in increasing order (each greater
+ * than the one before), cheaper than a tv_version_get each: the tables'
+ * iterators it keeps move forward only.  The version must outlive it. */
+typedef struct tv_version_probe tv_version_probe;
+int tv_version_probe_new(tv_version *v, tv_version_probe **out);
+int tv_version_probe_get(tv_version_probe *p, tv_slice target, uint64_t hash,
+                         int (*fn)(void *arg, tv_slice ikey, tv_slice value), void *arg);
+void tv_version_probe_free(tv_version_probe *p);
+
 /* Appends iterators over the whole version to its[] (one per level 0
  * file, one concatenating iterator per deeper level).  Returns how many
  * were added.  They are built in mem, allocating nothing:

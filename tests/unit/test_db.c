@@ -1007,6 +1007,89 @@ static void test_count_resolved_in_bulk(void **state)
 	assert_int_equal(n, live);
 }
 
+/* Writes key i of the model (put or delete) with trove_put / trove_del. */
+static void model_write(trove_db *db, char *model, int i, int put, uint64_t *live)
+{
+	char k[32], v[64];
+	int kl = snprintf(k, sizeof k, "key%06d", i);
+	memset(v, 'a' + i % 26, sizeof v);
+	if (put)
+		assert_int_equal(trove_put(db, k, (size_t)kl, v, 20 + (size_t)(i % 40)), 0);
+	else
+		assert_int_equal(trove_del(db, k, (size_t)kl), 0);
+	*live += (uint64_t)(put - model[i]);
+	model[i] = (char)put;
+}
+
+/* The flush resolves its memtable's unresolved writes on its walk in key
+ * order, through forward-only table iterators: a memtable of which every
+ * entry is unresolved (each key written once, none held by the other
+ * memtable), and one that mixes them with resolved ones (keys written
+ * twice, batches sharing a sequence number, deletes that ask what they
+ * removed), over level-0 tables and deeper levels holding some of the
+ * keys, many to a block.  The count is asked for only after each flush,
+ * so it is the flush's. */
+static void test_count_flush_in_key_order(void **state)
+{
+	fixture *f = *state;
+	reopen_with_budget(f, 8 << 20); /* 1 MiB memtables: each round fits in one */
+	enum { N = 12000 };
+	static char model[N];
+	memset(model, 0, sizeof model);
+	uint64_t live = 0, n;
+	tu_rng r;
+	tu_rng_seed(&r, tu_seed("count_flush_in_key_order"));
+	/* Tables: every third key on a deeper level, then level-0 tables. */
+	for (int i = 0; i < N; i += 3)
+		model_write(f->db, model, i, 1, &live);
+	assert_int_equal(trove_compact_range(f->db, NULL, 0, NULL, 0), 0);
+	for (int t = 0; t < 2; t++) {
+		for (int i = t + 1; i < N; i += 7)
+			model_write(f->db, model, i, (int)tu_below(&r, 4) != 0, &live);
+		assert_int_equal(trove_flush(f->db), 0);
+	}
+	for (int round = 0; round < 6; round++) {
+		int mixed = round % 2;
+		/* Each key at most once per round, in a scattered order. */
+		for (int j = 0; j < N / 2; j++) {
+			int i = (int)(((unsigned)j * 7919u + (unsigned)round * 131u) % N);
+			model_write(f->db, model, i, (int)tu_below(&r, 3) != 0, &live);
+			if (mixed && j % 5 == 0)
+				model_write(f->db, model, i, (int)tu_below(&r, 2), &live);
+		}
+		if (mixed) {
+			trove_batch *b = trove_batch_new();
+			char k[32];
+			for (int j = 0; j < 50; j++) {
+				int i = (int)tu_below(&r, N);
+				int kl = snprintf(k, sizeof k, "key%06d", i);
+				assert_int_equal(trove_batch_put(b, k, (size_t)kl, "b", 1), 0);
+				live += !model[i];
+				model[i] = 1;
+			}
+			assert_int_equal(trove_write(f->db, b, NULL), 0);
+			trove_batch_free(b);
+			int deleted = -1, i = (int)tu_below(&r, N);
+			char k2[32];
+			int kl = snprintf(k2, sizeof k2, "key%06d", i);
+			assert_int_equal(trove_del_ex(f->db, k2, (size_t)kl, NULL, &deleted), 0);
+			assert_int_equal(deleted, model[i]);
+			live -= (uint64_t)model[i];
+			model[i] = 0;
+		}
+		assert_int_equal(trove_flush(f->db), 0);
+		assert_int_equal(trove_count(f->db, &n), 0);
+		if (n != live)
+			fail_msg("round %d: count %llu, model %llu", round, (unsigned long long)n,
+			         (unsigned long long)live);
+		if (round == 3)
+			assert_int_equal(trove_compact_range(f->db, NULL, 0, NULL, 0), 0);
+	}
+	reopen(f);
+	assert_int_equal(trove_count(f->db, &n), 0);
+	assert_int_equal(n, live);
+}
+
 static void test_many_keys_with_model(void **state)
 {
 	fixture *f = *state;
@@ -1567,6 +1650,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_cursor_walk_with_model, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_count_with_model, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_count_resolved_in_bulk, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_count_flush_in_key_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_backup, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_memory_budget, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reads_during_installs, setup, teardown),
