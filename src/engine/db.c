@@ -257,12 +257,12 @@ int tv_lookup(tv_super *s, tv_slice skey, uint64_t seq, unsigned *type, tv_buf *
 /* The newest entry of key (hashed: hash) at or below seq in the pinned
  * memtables (the view under the memtables that resolve_entry reads has
  * none): 1 and *v pointing into the memtable, or 0.  With for_write (the
- * commit leader, for a group of one write) the search of the current
- * memtable also prepares the key's insertion. */
+ * commit leader, for a group of one write) the current memtable is asked
+ * through tv_mem_get_for_write. */
 static int mem_state(tv_super *s, tv_slice key, uint64_t hash, uint64_t seq, int for_write,
                      unsigned *type, tv_slice *v, uint64_t *entry_seq)
 {
-	if (s->mem && (for_write ? tv_mem_get_for_write(s->mem, key, seq, type, v, entry_seq)
+	if (s->mem && (for_write ? tv_mem_get_for_write(s->mem, key, hash, seq, type, v, entry_seq)
 	                         : tv_mem_get_hashed(s->mem, key, hash, seq, type, v, entry_seq)))
 		return 1;
 	return s->imm && tv_mem_get_hashed(s->imm, key, hash, seq, type, v, entry_seq);

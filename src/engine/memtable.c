@@ -5,34 +5,50 @@
  * probability 1/4) carved from a tv_arena and freed all at once with the
  * memtable, or, for a memtable made from a pool, left there (arena blocks,
  * filter and index) for the next memtable to reuse instead of faulting in
- * fresh pages.  One writer links nodes in; any number of readers walk the list
- * at the same time without locks.  The writer fills a node completely, then
- * publishes it bottom level first with release stores; readers follow links
- * with acquire loads, so a reader that reaches a node sees all of it.  A
- * node that is reachable at level i is already reachable at level 0, so a
- * reader descending levels never misses a published node.
+ * fresh pages.  One linker at a time links nodes in (the writer, or in a
+ * memtable with a tail whoever folds it, see below); any number of readers
+ * walk the list at the same time without locks.  The writer fills a node
+ * completely; the linker publishes it bottom level first with release
+ * stores; readers follow links with acquire loads, so a reader that
+ * reaches a node sees all of it.  A node that is reachable at level i is
+ * already reachable at level 0, so a reader descending levels never
+ * misses a published node.
  *
  * Level 0 is also linked backwards, so an iterator steps back in O(1)
  * instead of searching from the top.  The back link of a node is set
  * before the node is published and the back link of its successor right
  * after, so a reader stepping back may miss a node being linked in at
  * that moment; such a node carries a sequence number newer than every
- * snapshot a reader can hold, so no reader is owed it.
+ * snapshot a reader can hold (in a memtable with a tail: its iterator's
+ * own fold linked every node of its snapshot), so no reader is owed it.
  *
  * This module must never unlink, move or change a published node (readers
  * hold plain pointers into it), never allocate from the arena outside the
- * single writer, and never take a lock on the skip list's paths.
+ * single writer, and never take a lock on the skip list's read paths.
  *
  * A memtable made with an expected size also has a hash index: a table of
  * chains, one slot per INDEX_RATIO bytes of that size, leading from a user
- * key's hash to the key's newest node.  A point read then costs the slot
- * and a node or two instead of a skip-list search (~25 dependent cache
- * misses at 200k entries), and walks from the newest node along level 0
- * to the newest one at or below its sequence number: a key's entries are
- * adjacent, newest first.  The writer links a node into the skip list
- * before the index, and a node newer than every entry of its key takes
- * its key's place in the chain (the node it replaces keeps its chain
- * link, so a reader standing on it walks on); a node is never removed.
+ * key's hash to the key's newest node, and each node to its key's next
+ * older one (its `older` link).  A point read then costs the slot and a
+ * node or two instead of a skip-list search (~25 dependent cache misses at
+ * 200k entries).  A node newer than every entry of its key takes its key's
+ * place in the chain (the node it replaces keeps its chain link, so a
+ * reader standing on it walks on); a node is never removed.
+ *
+ * Such a memtable also defers ordering.  The writer fills a node, sets its
+ * filter bits and publishes it in the index, then appends it to the *tail*,
+ * an array of nodes not yet in the skip list, instead of searching for its
+ * place (that search was half of a random put's time).  A *fold* sorts the
+ * tail by key and links its nodes into the skip list in ascending order,
+ * each search starting from the place of the one before (a step or two
+ * when the run is dense).  Folds happen when the tail is full (the writer
+ * folds, so the tail stays within tail_cap nodes) and when an iterator is
+ * made (it must see every entry added before it, which includes every
+ * entry of its reader's snapshot, since sequence numbers are published
+ * after their entries).  Whoever folds holds the fold lock `fmu`: the skip
+ * list keeps a single linker at a time, and its readers take no lock.
+ * Entries the memtable gets at a lower sequence number than ones it holds
+ * (recovery of two logs) go into the older chain at their place.
  *
  * Beside the skip list, a memtable keeps the list of its *unresolved*
  * entries: writes made without reading the key's previous state (see
@@ -42,7 +58,7 @@
  *
  * Layout of one entry in the arena (8-byte aligned), for a node of height h:
  *
- *   [link h-1] ... [link 1] | [link 0][back][chain][prefix][trailer][klen][vlen]
+ *   [link h-1] ... [link 1] | [link 0][back][chain][older][prefix][trailer][klen][vlen]
  *   [user key][trailer: fixed64 (seq << 8 | type)][value]
  *
  * A node pointer points at its level-0 link; higher levels lie just below
@@ -85,6 +101,7 @@ struct node {
 	link_t next0;     /* level 0; level i lies i links below (see link()) */
 	link_t back;      /* the previous node at level 0 (the head: none) */
 	link_t chain;     /* the next key's newest node in the index slot */
+	link_t older;     /* the next older entry of the same key (indexed only) */
 	uint64_t prefix;  /* first 8 user-key bytes, big-endian, 0-padded */
 	uint64_t trailer; /* (seq << 8) | type */
 	uint32_t klen;    /* user key bytes */
@@ -115,12 +132,22 @@ struct tv_memtable {
 	tv_mem_pool *pool; /* where the storage came from and goes, or NULL */
 	/* Writer-only state. */
 	uint64_t rng;
-	/* splice[i]: the last node at level i before one position in the list
-	 * (head at levels >= height): the position after the node added last,
-	 * or the one the writer's last lookup found.  Lets an ascending run of
-	 * keys, and the add that follows a lookup of its key, be placed without
-	 * a search from the top. */
+	/* The linker's state (the writer's, or under fmu the folder's in a
+	 * memtable with a tail).  splice[i]: the last node at level i before
+	 * one position in the list (head at levels >= height): the position
+	 * after the node linked last, or the one the writer's last search
+	 * found.  Lets an ascending run of keys, and the add that follows a
+	 * search for its key, be placed without a search from the top. */
 	node *splice[MAX_HEIGHT];
+	/* The tail (indexed memtables only): nodes published in the index but
+	 * not yet linked into the skip list.  The writer fills tail[ntail] and
+	 * raises ntail (release); tail[0..folded) are linked.  Under fmu a
+	 * folder links tail[folded..ntail) and raises folded; only the writer,
+	 * under fmu, empties the tail (both back to 0). */
+	pthread_mutex_t fmu;
+	struct pending *tail;
+	size_t tail_cap;
+	atomic_size_t ntail, folded;
 	/* Unresolved entries: their nodes, in sequence order.  The writer
 	 * fills unres[nunres] and publishes it by raising nunres (release); it
 	 * moves the array only under umu, and resolvers read it under umu.
@@ -142,6 +169,25 @@ typedef struct skey {
 	const char *key;
 	size_t klen;
 } skey;
+
+/* A node of the tail, with what a fold sorts it by: the user key's first
+ * 16 bytes as two big-endian integers (zero-padded), so that most
+ * comparisons never touch the node. */
+typedef struct pending {
+	uint64_t p0, p1;
+	node *n;
+	int height;
+} pending;
+
+/* The tail holds at most this many nodes (32 bytes each), and at most
+ * 1/TAIL_RATIO of the memtable's expected size (as much as the index), so
+ * that a small memtable is not mostly tail; then the writer folds it.  A
+ * larger tail makes a fold's run of keys denser (cheaper per node) but a
+ * fold longer for the iterator that pays it.  Measured on
+ * random 16-byte keys into ~400k entries, 4096 left the writer ~40% more
+ * time per put than 16384; 65536 and 262144 saved little more. */
+#define TAIL_MAX 16384
+#define TAIL_RATIO 16
 
 /* ---- Keys ------------------------------------------------------------- */
 
@@ -307,41 +353,58 @@ static link_t *index_slot(const tv_memtable *m, uint64_t h)
 	return &m->index[((h >> 32) * m->index_slots) >> 32];
 }
 
-/* Makes n, just linked into the skip list between `before` and `after`,
- * its key's entry in the index if it is newer than the one there.  A
- * key's entries are adjacent, newest first, so the neighbours say which
- * case it is without walking the chain for a key the memtable did not
- * hold.  Single writer: the chain is walked with relaxed loads, and n is
+/* The newest node of k's user key in the chain of slot `at`, or NULL;
+ * *atp receives the link that points at it.  Single writer: the chain is
+ * walked with relaxed loads. */
+static node *index_find(link_t *at, const skey *k, link_t **atp)
+{
+	node *e;
+	while ((e = atomic_load_explicit(at, memory_order_relaxed)) != NULL && !same_user_key(e, k))
+		at = &e->chain;
+	*atp = at;
+	return e;
+}
+
+/* Publishes n (of key hash h) in the index: as its key's newest node if it
+ * is newer than every entry of its key, else in the key's older chain at
+ * its place.  `known` is 0 if the filter says the memtable held no entry
+ * of the key, so the chain need not be walked.  Single writer; n is
  * published with a release store, so a reader that reaches n sees it
  * whole, links included. */
-static void index_add(tv_memtable *m, uint64_t h, node *n, const skey *k, node *before,
-                      node *after)
+static void index_add(tv_memtable *m, uint64_t h, node *n, int known)
 {
-	if (before != m->head && same_user_key(before, k))
-		return; /* an older entry added late (only replay can): the newer stays */
+	skey k = node_skey(n);
 	link_t *at = index_slot(m, h);
-	node *e = NULL;
-	if (after && same_user_key(after, k)) {
-		/* after, the key's newest entry until now, is in the chain */
-		while ((e = atomic_load_explicit(at, memory_order_relaxed)) != NULL && e != after)
-			at = &e->chain;
+	node *e = known ? index_find(at, &k, &at) : NULL;
+	if (!e)
+		at = index_slot(m, h); /* a new key goes first in its chain */
+	else if (e->trailer > n->trailer) {
+		/* an older entry added late (recovery): after the last newer one */
+		node *o;
+		while ((o = atomic_load_explicit(&e->older, memory_order_relaxed)) != NULL &&
+		       o->trailer > n->trailer)
+			e = o;
+		atomic_store_explicit(&n->older, o, memory_order_relaxed);
+		atomic_store_explicit(&e->older, n, memory_order_release);
+		return;
 	}
+	/* n replaces e, which keeps its chain link for readers standing on it */
+	atomic_store_explicit(&n->older, e, memory_order_relaxed);
 	node *rest = atomic_load_explicit(e ? &e->chain : at, memory_order_relaxed);
 	atomic_store_explicit(&n->chain, rest, memory_order_relaxed);
 	atomic_store_explicit(at, n, memory_order_release);
 }
 
 /* The newest entry of k's user key that k's trailer allows, found
- * through the index: the key's newest node, then along level 0 past its
- * entries too new for k.  If there is none: NULL, or the node after the
- * key's entries. */
+ * through the index: the key's newest node, then along its older links
+ * past entries too new for k.  NULL if there is none. */
 static node *index_get(const tv_memtable *m, uint64_t h, const skey *k)
 {
 	node *n = atomic_load_explicit(index_slot(m, h), memory_order_acquire);
 	while (n && !same_user_key(n, k))
 		n = atomic_load_explicit(&n->chain, memory_order_acquire);
 	while (n && n->trailer > k->trailer)
-		n = load_next(n, 0);
+		n = atomic_load_explicit(&n->older, memory_order_acquire);
 	return n;
 }
 
@@ -360,6 +423,13 @@ static uint64_t index_slots_for(size_t expected_bytes)
 {
 	uint64_t slots = expected_bytes / INDEX_RATIO;
 	return slots < 1 ? 1 : slots > UINT32_MAX ? UINT32_MAX : slots;
+}
+
+/* Entries in the tail of a memtable of about expected_bytes. */
+static size_t tail_cap_for(size_t expected_bytes)
+{
+	size_t n = expected_bytes / TAIL_RATIO / sizeof(pending);
+	return n < 16 ? 16 : n > TAIL_MAX ? TAIL_MAX : n;
 }
 
 static size_t filter_bytes(const tv_memtable *m)
@@ -427,11 +497,12 @@ tv_mem_pool *tv_mem_pool_new(size_t expected_bytes)
 	p->filter_bytes = (size_t)filter_lines_for(expected_bytes) * TV_BLOOM_LINE_BYTES;
 	p->index_bytes = (size_t)index_slots_for(expected_bytes) * sizeof(link_t);
 	/* The blocks kept and the blocks of live memtables stay within one
-	 * memtable's budget less two filters and indexes (the current
-	 * memtable's and the spare ones): blocks are kept only once the
-	 * immutable memtable is gone, and the current memtable and the pool
-	 * then hold no more than one full memtable. */
-	size_t parts = 2 * (p->filter_bytes + p->index_bytes);
+	 * memtable's budget less two filters, indexes and tails (the current
+	 * memtable's and the spare ones, or a second tail): blocks are kept
+	 * only once the immutable memtable is gone, and the current memtable
+	 * and the pool then hold no more than one full memtable. */
+	size_t parts = 2 * (p->filter_bytes + p->index_bytes +
+	                    tail_cap_for(expected_bytes) * sizeof(pending));
 	tv_arena_pool_init(&p->blocks, expected_bytes > parts ? expected_bytes - parts : 0);
 	pthread_mutex_init(&p->mu, NULL);
 	p->filter = NULL;
@@ -525,9 +596,13 @@ static tv_memtable *make(size_t expected_bytes, tv_mem_pool *p)
 		m->filter_lines = filter_lines_for(expected_bytes);
 		m->index_slots = index_slots_for(expected_bytes);
 	}
-	if (!expected_bytes || !get_parts(m))
+	m->tail = NULL;
+	m->tail_cap = expected_bytes ? tail_cap_for(expected_bytes) : 0;
+	if (!expected_bytes ||
+	    (!get_parts(m) && (m->tail = malloc(m->tail_cap * sizeof *m->tail)) != NULL))
 		mem = tv_arena_alloc(&m->arena, (MAX_HEIGHT - 1) * sizeof(link_t) + sizeof(node));
 	if (!mem) {
+		free(m->tail);
 		tv_arena_destroy(&m->arena);
 		put_parts(m);
 		tv_mem_pool_unref(p);
@@ -543,6 +618,9 @@ static tv_memtable *make(size_t expected_bytes, tv_mem_pool *p)
 	}
 	pthread_mutex_init(&m->umu, NULL);
 	pthread_mutex_init(&m->rmu, NULL);
+	pthread_mutex_init(&m->fmu, NULL);
+	atomic_init(&m->ntail, 0);
+	atomic_init(&m->folded, 0);
 	m->unres = NULL;
 	atomic_init(&m->nunres, 0);
 	m->capunres = 0;
@@ -593,6 +671,8 @@ void tv_mem_unref(tv_memtable *m)
 	tv_arena_destroy(&m->arena);
 	pthread_mutex_destroy(&m->umu);
 	pthread_mutex_destroy(&m->rmu);
+	pthread_mutex_destroy(&m->fmu);
+	free(m->tail);
 	free(m->unres);
 	free(m->sums);
 	put_parts(m);
@@ -603,7 +683,7 @@ void tv_mem_unref(tv_memtable *m)
 size_t tv_mem_usage(const tv_memtable *m)
 {
 	return tv_arena_usage(&m->arena) + (m->filter ? filter_bytes(m) : 0) +
-	       (m->index ? index_bytes(m) : 0) +
+	       (m->index ? index_bytes(m) : 0) + m->tail_cap * sizeof *m->tail +
 	       atomic_load_explicit(&m->unres_bytes, memory_order_relaxed);
 }
 
@@ -630,30 +710,43 @@ static int random_height(tv_memtable *m)
 	return h;
 }
 
-/* True if k's position is the one m->splice describes: k sorts after
- * splice[0] and no later than its successor.  Every splice[i] is then the
- * last node before k at level i, since at a higher level the gap around
- * that position only widens. */
-static int splice_fits(tv_memtable *m, const skey *k)
+/* locate for a key that sorts after splice[0] (the next key of an
+ * ascending run, such as a fold's): climbs from the bottom while the splice's successor at a
+ * level is still before k, then searches down from there.  Valid because
+ * if the successor of splice[i] at level i is at or after k, so is that
+ * of splice[i + 1] (a node of level i + 1 is also one of level i, and
+ * splice[i + 1] is no later than splice[i]).  A key g entries past the
+ * splice costs ~2 log4 g steps, not one comparison per level from the
+ * top. */
+static void locate_after(tv_memtable *m, const skey *k)
 {
-	node *p = m->splice[0], *after = load_next(p, 0);
-	return (p == m->head || cmp_node(p, k) < 0) && (!after || cmp_node(after, k) >= 0);
+	node **s = m->splice, *next;
+	int top = cur_height(m) - 1, level = 0;
+	while (level < top && (next = load_next(s[level], level)) && cmp_node(next, k) < 0)
+		level++;
+	for (node *x = s[level];; level--) {
+		while ((next = load_next(x, level)) && cmp_node(next, k) < 0)
+			x = next;
+		s[level] = x;
+		if (level == 0)
+			return;
+	}
 }
 
 /* Fills m->splice with the predecessors of k's position at every level.
- * The search descends from the top as find_ge does, but while it is still
- * on the splice's path (its node at the level above is the splice's) it
- * jumps ahead to the splice's node at this level if that node is before
- * k.  So a key near the last one written (the next of an ascending run,
- * such as a batch whose keys are sorted) costs ~log4 of the entries
- * between the two instead of the list's height (~25 dependent cache
- * misses at 200k entries), and a random key pays one comparison per level
- * against splice nodes the last search left in the cache. */
+ * A key after splice[0] is placed by locate_after.  A key before it is
+ * searched for from the top as find_ge does, but while the search is
+ * still on the splice's path (its node at the level above is the
+ * splice's) it jumps ahead to the splice's node at this level if that
+ * node is before k: a random key pays one comparison per level against
+ * splice nodes the last search left in the cache. */
 static void locate(tv_memtable *m, const skey *k)
 {
 	node **s = m->splice, *x = m->head, *bound = NULL;
-	if (splice_fits(m, k))
+	if (s[0] == m->head || cmp_node(s[0], k) < 0) {
+		locate_after(m, k);
 		return;
+	}
 	int on_path = 1; /* x is s[level + 1], or the head at the top */
 	for (int level = cur_height(m) - 1;; level--) {
 		if (on_path && s[level] != x) {
@@ -675,8 +768,160 @@ static void locate(tv_memtable *m, const skey *k)
 	}
 }
 
+/* Links n, of height h, into the skip list.  The linker only (the writer,
+ * or a folder under fmu). */
+static void link_node(tv_memtable *m, node *n, int h)
+{
+	skey k = node_skey(n);
+	locate(m, &k);
+	node **prev = m->splice;
+	assert(prev[0] == m->head || cmp_node(prev[0], &k) < 0);
+	assert(!load_next(prev[0], 0) || cmp_node(load_next(prev[0], 0), &k) > 0);
+
+	int height = cur_height(m);
+	if (h > height) {
+		for (int i = height; i < h; i++)
+			assert(prev[i] == m->head);
+		/* A reader that sees the new height before the links finds NULL
+		 * at the head's new levels and simply drops down. */
+		atomic_store_explicit(&m->height, h, memory_order_relaxed);
+	}
+	node *pred0 = prev[0];
+	node *succ0 = atomic_load_explicit(link(pred0, 0), memory_order_relaxed);
+	atomic_store_explicit(&n->back, pred0, memory_order_relaxed);
+	for (int i = 0; i < h; i++) {
+		node *succ = atomic_load_explicit(link(prev[i], i), memory_order_relaxed);
+		atomic_store_explicit(link(n, i), succ, memory_order_relaxed);
+		atomic_store_explicit(link(prev[i], i), n, memory_order_release);
+		prev[i] = n;
+	}
+	if (succ0)
+		atomic_store_explicit(&succ0->back, n, memory_order_release);
+}
+
+/* Orders the tail entries a < b as their nodes' internal keys. */
+static inline int pending_less(const pending *a, const pending *b)
+{
+	if (a->p0 != b->p0)
+		return a->p0 < b->p0;
+	if (a->p1 != b->p1)
+		return a->p1 < b->p1;
+	skey k = node_skey(b->n);
+	return cmp_node(a->n, &k) < 0;
+}
+
+static inline void pending_swap(pending *a, pending *b)
+{
+	pending t = *a;
+	*a = *b;
+	*b = t;
+}
+
+/* Sorts p[0..n) by key: quicksort with the median of three, recursing
+ * into the smaller side, and insertion sort for short runs. */
+static void sort_pending(pending *p, size_t n)
+{
+	while (n > 16) {
+		size_t mid = n / 2;
+		if (pending_less(&p[mid], &p[0]))
+			pending_swap(&p[mid], &p[0]);
+		if (pending_less(&p[n - 1], &p[0]))
+			pending_swap(&p[n - 1], &p[0]);
+		if (pending_less(&p[n - 1], &p[mid]))
+			pending_swap(&p[n - 1], &p[mid]);
+		pending pivot = p[mid];
+		size_t i = 0, j = n - 1;
+		for (;;) {
+			while (pending_less(&p[i], &pivot))
+				i++;
+			while (pending_less(&pivot, &p[j]))
+				j--;
+			if (i >= j)
+				break;
+			pending_swap(&p[i++], &p[j--]);
+		}
+		/* p[0..j] <= pivot <= p[j+1..n) */
+		if (j + 1 < n - j - 1) {
+			sort_pending(p, j + 1);
+			p += j + 1;
+			n -= j + 1;
+		} else {
+			sort_pending(p + j + 1, n - j - 1);
+			n = j + 1;
+		}
+	}
+	for (size_t i = 1; i < n; i++) {
+		pending x = p[i];
+		size_t j = i;
+		for (; j > 0 && pending_less(&x, &p[j - 1]); j--)
+			p[j] = p[j - 1];
+		p[j] = x;
+	}
+}
+
+/* Links the tail's unlinked nodes into the skip list, in key order.  The
+ * caller holds fmu. */
+static void fold(tv_memtable *m)
+{
+	size_t from = atomic_load_explicit(&m->folded, memory_order_relaxed);
+	size_t to = atomic_load_explicit(&m->ntail, memory_order_acquire);
+	if (from == to)
+		return;
+	pending *p = m->tail + from;
+	size_t sorted = 1; /* a tail of ascending writes needs no sort */
+	while (sorted < to - from && pending_less(&p[sorted - 1], &p[sorted]))
+		sorted++;
+	if (sorted < to - from)
+		sort_pending(p, to - from);
+	for (size_t i = 0; i < to - from; i++)
+		link_node(m, p[i].n, p[i].height);
+	atomic_store_explicit(&m->folded, to, memory_order_release);
+}
+
+/* Folds the tail unless every node added so far is already linked.  Any
+ * thread. */
+static void fold_all(tv_memtable *m)
+{
+	if (!m->tail)
+		return;
+	/* Equal counts mean every node added before the first load is linked:
+	 * `folded` only reaches a count after linking that many nodes, and the
+	 * writer empties the tail only after folding all of it. */
+	size_t n = atomic_load_explicit(&m->ntail, memory_order_acquire);
+	if (atomic_load_explicit(&m->folded, memory_order_acquire) == n)
+		return;
+	pthread_mutex_lock(&m->fmu);
+	fold(m);
+	pthread_mutex_unlock(&m->fmu);
+}
+
+/* Appends n, of height h, to the tail, folding the tail first if it is
+ * full.  Writer only. */
+static void defer(tv_memtable *m, node *n, int h)
+{
+	size_t i = atomic_load_explicit(&m->ntail, memory_order_relaxed);
+	if (i == m->tail_cap) {
+		pthread_mutex_lock(&m->fmu);
+		fold(m);
+		/* Released, ntail last: a reader of fold_all that sees the
+		 * emptied tail also sees the links the fold made. */
+		atomic_store_explicit(&m->folded, 0, memory_order_release);
+		atomic_store_explicit(&m->ntail, 0, memory_order_release);
+		pthread_mutex_unlock(&m->fmu);
+		i = 0;
+	}
+	const char *key = node_data(n);
+	pending *p = &m->tail[i];
+	p->p0 = n->prefix;
+	p->p1 = n->klen > 8 ? key_prefix(key + 8, n->klen - 8) : 0;
+	p->n = n;
+	p->height = h;
+	atomic_store_explicit(&m->ntail, i + 1, memory_order_release);
+}
+
 /* tv_mem_add of a key whose tv_bloom_hash is hash; the new node in
- * *out. */
+ * *out.  In a memtable with an index the node goes into the index and the
+ * tail; in one without, straight into the skip list. */
 static int add(tv_memtable *m, uint64_t seq, unsigned type, tv_slice key, tv_slice value,
                uint64_t hash, node **out)
 {
@@ -703,36 +948,21 @@ static int add(tv_memtable *m, uint64_t seq, unsigned type, tv_slice key, tv_sli
 	if (value.len)
 		memcpy(n->data + key.len + TV_TRAILER, value.data, value.len);
 	atomic_init(&n->chain, NULL);
-	if (m->filter)
+	atomic_init(&n->older, NULL);
+	atomic_init(&n->back, NULL);
+	for (int i = 0; i < h; i++)
+		atomic_init(link(n, i), NULL);
+	int known = 1;
+	if (m->filter) {
+		known = filter_may_contain(m, hash);
 		filter_add(m, hash);
-
-	skey k = node_skey(n);
-	locate(m, &k);
-	node **prev = m->splice;
-	assert(prev[0] == m->head || cmp_node(prev[0], &k) < 0);
-	assert(!load_next(prev[0], 0) || cmp_node(load_next(prev[0], 0), &k) > 0);
-
-	int height = cur_height(m);
-	if (h > height) {
-		for (int i = height; i < h; i++)
-			assert(prev[i] == m->head);
-		/* A reader that sees the new height before the links finds NULL
-		 * at the head's new levels and simply drops down. */
-		atomic_store_explicit(&m->height, h, memory_order_relaxed);
 	}
-	node *pred0 = prev[0];
-	node *succ0 = atomic_load_explicit(link(pred0, 0), memory_order_relaxed);
-	atomic_init(&n->back, pred0);
-	for (int i = 0; i < h; i++) {
-		node *succ = atomic_load_explicit(link(prev[i], i), memory_order_relaxed);
-		atomic_init(link(n, i), succ);
-		atomic_store_explicit(link(prev[i], i), n, memory_order_release);
-		prev[i] = n;
+	if (m->index) {
+		index_add(m, hash, n, known);
+		defer(m, n, h);
+	} else {
+		link_node(m, n, h);
 	}
-	if (succ0)
-		atomic_store_explicit(&succ0->back, n, memory_order_release);
-	if (m->index)
-		index_add(m, hash, n, &k, pred0, succ0);
 	atomic_fetch_add_explicit(&m->entries, 1, memory_order_relaxed);
 	*out = n;
 	return 0;
@@ -786,6 +1016,19 @@ int tv_mem_add_hashed(tv_memtable *m, uint64_t seq, unsigned type, tv_slice key,
 	return 0;
 }
 
+/* The next older entry of u's key in m, or NULL.  With an index, u's older
+ * link; without, u's successor if it has u's key (a key's entries are
+ * adjacent in the skip list, newest first, and a newer one never goes in
+ * after u). */
+static node *older_entry(const tv_memtable *m, const node *u)
+{
+	if (m->index)
+		return atomic_load_explicit(&((node *)u)->older, memory_order_acquire);
+	node *next = load_next(u, 0);
+	skey uk = node_skey(u);
+	return next && same_user_key(next, &uk) ? next : NULL;
+}
+
 int tv_mem_unresolved_delta(tv_memtable *m, uint64_t seq, tv_mem_resolve_fn fn, void *arg,
                             int64_t *delta)
 {
@@ -800,12 +1043,8 @@ int tv_mem_unresolved_delta(tv_memtable *m, uint64_t seq, tv_mem_resolve_fn fn, 
 		pthread_mutex_unlock(&m->umu);
 		if (!u)
 			break;
-		/* The key's entries are adjacent, newest first, and a newer one
-		 * never goes in after u: u's successor is its older entry, if
-		 * the memtable holds one. */
-		node *next = load_next(u, 0);
-		skey uk = node_skey(u);
-		int older = next && same_user_key(next, &uk) ? (int)(next->trailer & 0xff) : -1;
+		node *next = older_entry(m, u);
+		int older = next ? (int)(next->trailer & 0xff) : -1;
 		int d = 0;
 		if ((rc = fn(arg, tv_slice_make(node_data(u), u->klen), node_seq(u),
 		             (unsigned)(u->trailer & 0xff), older, &d)) != 0 ||
@@ -839,9 +1078,9 @@ size_t tv_mem_unresolved_keys(tv_memtable *m, const char **keys, size_t max)
 
 /* ---- Reading ----------------------------------------------------------- */
 
-/* The lookup of tv_mem_get and tv_mem_get_for_write; with splice set, the
- * predecessors of the search position are kept for the next add, and
- * hash is not used. */
+/* The lookup of tv_mem_get and tv_mem_get_for_write; with splice set and
+ * no index, the predecessors of the search position are kept for the next
+ * add (with an index the add does not search: the key is hashed). */
 static int mem_get(tv_memtable *m, tv_slice key, uint64_t hash, uint64_t seq, unsigned *type,
                    tv_slice *value, uint64_t *entry_seq, node **splice)
 {
@@ -849,7 +1088,7 @@ static int mem_get(tv_memtable *m, tv_slice key, uint64_t hash, uint64_t seq, un
 		seq = TV_MAX_SEQ;
 	skey k = make_skey(key.data, key.len, tv_pack_trailer(seq, TV_SEEK_TYPE));
 	node *n;
-	if (splice) {
+	if (splice && !m->index) {
 		/* The writer's lookups search the list: they fill the splice. */
 		locate(m, &k);
 		n = load_next(splice[0], 0);
@@ -878,12 +1117,12 @@ int tv_mem_get_hashed(tv_memtable *m, tv_slice key, uint64_t hash, uint64_t seq,
 	return mem_get(m, key, hash, seq, type, value, entry_seq, NULL);
 }
 
-int tv_mem_get_for_write(tv_memtable *m, tv_slice key, uint64_t seq, unsigned *type,
+int tv_mem_get_for_write(tv_memtable *m, tv_slice key, uint64_t hash, uint64_t seq, unsigned *type,
                          tv_slice *value, uint64_t *entry_seq)
 {
 	/* The search stops before every entry of key at or below seq, which
 	 * is where an entry of key with a newer sequence number goes. */
-	return mem_get(m, key, 0, seq, type, value, entry_seq, m->splice);
+	return mem_get(m, key, hash, seq, type, value, entry_seq, m->splice);
 }
 
 /* ---- Iterator ---------------------------------------------------------- */
@@ -980,6 +1219,7 @@ tv_iter *tv_mem_iter_in(void *mem, tv_memtable *m)
 	tv_mem_ref(m);
 	mi->m = m;
 	mi_set(mi, NULL);
+	fold_all(m);
 	return &mi->base;
 }
 

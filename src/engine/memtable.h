@@ -8,6 +8,11 @@
  * threads read and iterate concurrently without locks: a node is fully
  * built before it is published with a release store, and readers follow
  * links with acquire loads.  Nothing is ever removed from a memtable.
+ * A memtable with an index (tv_mem_new_filtered, tv_mem_new_pooled)
+ * defers ordering: an add goes into the index and an unordered tail, and
+ * the tail is linked into the skip list (folded) by the writer when it is
+ * full or by whoever makes an iterator, under a mutex of the memtable
+ * that no other path takes.
  */
 #ifndef TV_MEMTABLE_H
 #define TV_MEMTABLE_H
@@ -102,21 +107,25 @@ int tv_mem_get(tv_memtable *m, tv_slice key, uint64_t seq, unsigned *type,
 int tv_mem_get_hashed(tv_memtable *m, tv_slice key, uint64_t hash, uint64_t seq,
                       unsigned *type, tv_slice *value, uint64_t *entry_seq);
 
-/* tv_mem_get for the single writer, when it is about to add an entry of
- * key with a sequence number above seq: the search is remembered so that
- * the next tv_mem_add, if it is for that key, skips its own search.
+/* tv_mem_get_hashed for the single writer, when it is about to add an
+ * entry of key with a sequence number above seq.  In a memtable without an
+ * index the search is remembered so that the next tv_mem_add, if it is for
+ * that key, skips its own search (with an index, adds never search).
  * Writer only (it writes the splice that readers never touch). */
-int tv_mem_get_for_write(tv_memtable *m, tv_slice key, uint64_t seq, unsigned *type,
-                         tv_slice *value, uint64_t *entry_seq);
+int tv_mem_get_for_write(tv_memtable *m, tv_slice key, uint64_t hash, uint64_t seq,
+                         unsigned *type, tv_slice *value, uint64_t *entry_seq);
 
-/* Bytes of memory the memtable holds (arena blocks, the filter and the
- * list of unresolved entries). */
+/* Bytes of memory the memtable holds (arena blocks, the filter, the
+ * index, the tail and the list of unresolved entries). */
 size_t tv_mem_usage(const tv_memtable *m);
 /* Number of entries added. */
 uint64_t tv_mem_entries(const tv_memtable *m);
 
-/* An iterator over every entry in internal key order; it holds its own
- * reference to the memtable.  NULL on ENOMEM. */
+/* An iterator over the entries in internal key order; it holds its own
+ * reference to the memtable.  It sees every entry added before it was
+ * made (making it folds the tail, so it may wait for a fold of up to a
+ * tail's worth of entries); entries added later may or may not appear.
+ * NULL on ENOMEM. */
 tv_iter *tv_mem_iter(tv_memtable *m);
 /* The same iterator built in mem (tv_mem_iter_size() bytes aligned for
  * any type, which must outlive it); destroying it frees nothing. */

@@ -9,7 +9,11 @@
  * readers check that each point read finds the entry newest at its
  * sequence number (through the hash index).  The list of unresolved entries must give
  * the running sum of its entries' count changes at any sequence number,
- * resolving each entry once.
+ * resolving each entry once.  Memtables with an index defer ordering
+ * (entries wait in an unordered tail until a fold): lookups of older
+ * versions must be exact whether folded or not, across the writer's
+ * folds, and iterators made while the writer adds must see exactly the
+ * entries of the snapshot they were made at.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -116,6 +120,18 @@ static void assert_at(tv_iter *it, const ref *r)
 	assert_int_equal(v.len, r->vlen);
 	if (v.len)
 		assert_memory_equal(v.data, r->val, v.len);
+}
+
+/* A new iterator over m yields exactly r[0..n), in order. */
+static void assert_iterates(tv_memtable *m, const ref *r, size_t n)
+{
+	tv_iter *it = tv_mem_iter(m);
+	assert_non_null(it);
+	tv_iter_seek_first(it);
+	for (size_t i = 0; i < n; i++, tv_iter_next(it))
+		assert_at(it, &r[i]);
+	assert_false(tv_iter_valid(it));
+	tv_iter_destroy(it);
 }
 
 /* Index of the first reference entry >= target, or n. */
@@ -258,17 +274,14 @@ static const ref *ref_get(const ref *r, size_t n, const char *key, size_t klen, 
 
 /* Random lookups in m (empty) against the reference, at random sequence
  * numbers: present keys, absent keys, versions too new to see. */
-static void get_at_sequences(tv_memtable *m, int shuffled)
+/* Random lookups at random sequence numbers, each checked against the
+ * reference r of n entries. */
+static void check_gets(tv_memtable *m, tu_rng *rng, const ref *r, size_t n)
 {
-	tu_rng rng;
-	tu_rng_seed(&rng, tu_seed("memtable get"));
-	const size_t n = 4000;
-	assert_non_null(m);
-	ref *r = fill_random(m, &rng, n, shuffled);
 	for (int i = 0; i < 20000; i++) {
 		char key[32];
-		size_t klen = rand_key(&rng, key);
-		uint64_t s = tu_below(&rng, 8) == 0 ? UINT64_MAX : tu_below(&rng, n + 2);
+		size_t klen = rand_key(rng, key);
+		uint64_t s = tu_below(rng, 8) == 0 ? UINT64_MAX : tu_below(rng, n + 2);
 		const ref *want = ref_get(r, n, key, klen, s > TV_MAX_SEQ ? TV_MAX_SEQ : s);
 		unsigned type;
 		tv_slice v;
@@ -285,13 +298,43 @@ static void get_at_sequences(tv_memtable *m, int shuffled)
 		if (v.len)
 			assert_memory_equal(v.data, want->val, v.len);
 	}
+}
+
+/* Fills m with n random entries and checks lookups; then an iterator,
+ * which must see every entry in order (in an indexed memtable it folds
+ * the entries still outside the skip list), and lookups again. */
+static void get_at_sequences_n(tv_memtable *m, size_t n, int shuffled)
+{
+	tu_rng rng;
+	tu_rng_seed(&rng, tu_seed("memtable get"));
+	assert_non_null(m);
+	ref *r = fill_random(m, &rng, n, shuffled);
+	check_gets(m, &rng, r, n);
+	assert_iterates(m, r, n);
+	check_gets(m, &rng, r, n);
 	tv_mem_unref(m);
 	ref_free(r, n);
+}
+
+static void get_at_sequences(tv_memtable *m, int shuffled)
+{
+	get_at_sequences_n(m, 4000, shuffled);
 }
 
 static void test_get_at_sequences(void **state)
 {
 	get_at_sequences(tv_mem_new(), 0);
+}
+
+/* More entries than an indexed memtable's unordered tail holds (16384):
+ * the writer folds the tail into the skip list several times, lookups of
+ * older versions must be exact before and after, whether a key's
+ * versions are folded or not, and in order or not (replay). */
+static void test_get_across_folds(void **state)
+{
+	get_at_sequences_n(tv_mem_new_filtered(1 << 23), 50000, 0);
+	get_at_sequences_n(tv_mem_new_filtered(1 << 23), 50000, 1);
+	get_at_sequences_n(tv_mem_new_filtered(1 << 10), 40000, 1);
 }
 
 /* A filter and an index sized for the entries: absent keys are mostly
@@ -537,7 +580,8 @@ static void test_writer_lookups(void **state)
 		unsigned type, type2;
 		uint64_t es, es2;
 		int hit = tv_mem_get(m, k, seq, &type2, &v2, &es2);
-		assert_int_equal(tv_mem_get_for_write(m, k, seq, &type, &v, &es), hit);
+		assert_int_equal(tv_mem_get_for_write(m, k, tv_bloom_hash(k), seq, &type, &v, &es),
+		                 hit);
 		if (hit) {
 			assert_int_equal(type, type2);
 			assert_int_equal(es, es2);
@@ -565,13 +609,7 @@ static void test_writer_lookups(void **state)
 		seq++;
 	}
 	qsort(r, n, sizeof *r, ref_cmp);
-	tv_iter *it = tv_mem_iter(m);
-	assert_non_null(it);
-	tv_iter_seek_first(it);
-	for (size_t i = 0; i < n; i++, tv_iter_next(it))
-		assert_at(it, &r[i]);
-	assert_false(tv_iter_valid(it));
-	tv_iter_destroy(it);
+	assert_iterates(m, r, n);
 	ref_free(r, n);
 	tv_mem_unref(m);
 }
@@ -589,16 +627,22 @@ static int mt_entry_ok(tv_slice ik, tv_slice v)
 static void *mt_reader(void *arg)
 {
 	mt_state *st = arg;
-	tv_iter *it = tv_mem_iter(st->m);
 	tu_rng rng;
 	tu_rng_seed(&rng, (uint64_t)(uintptr_t)&rng);
 	int bad = 0;
 	atomic_fetch_add(&st->ready, 1);
 	while (!atomic_load(&st->done) && !bad) {
 		size_t before = atomic_load_explicit(&st->published, memory_order_acquire);
-		/* A full scan, alternately forwards and backwards: strictly
-		 * ordered, consistent, and holding at least what was published. */
-		size_t count = 0;
+		/* A full scan, alternately forwards and backwards, by an iterator
+		 * made now (it folds the tail while the writer adds): strictly
+		 * ordered, consistent, and holding exactly the published entries
+		 * at or below the snapshot `before`. */
+		tv_iter *it = tv_mem_iter(st->m);
+		if (!it) {
+			bad = 1;
+			break;
+		}
+		size_t count = 0, upto = 0; /* entries, and those at or below `before` */
 		int back = (int)tu_below(&rng, 2);
 		char prev[32];
 		size_t plen = 0;
@@ -620,8 +664,10 @@ static void *mt_reader(void *arg)
 			memcpy(prev, ik.data, ik.len);
 			plen = ik.len;
 			count++;
+			upto += tv_ikey_seq(ik) <= before;
 		}
-		if (count < before)
+		tv_iter_destroy(it);
+		if (upto != before)
 			bad = 1;
 		if (!atomic_load(&st->done))
 			atomic_fetch_add(&st->scans, 1);
@@ -643,7 +689,6 @@ static void *mt_reader(void *arg)
 				bad = 1;
 		}
 	}
-	tv_iter_destroy(it);
 	if (bad)
 		atomic_fetch_add(&st->failures, 1);
 	return NULL;
@@ -816,10 +861,11 @@ static int fake_resolve(void *arg, tv_slice key, uint64_t seq, unsigned type, in
 	return 0;
 }
 
-static void test_unresolved(void **state)
+/* The unresolved list of m: sums at any sequence number, each entry
+ * resolved once, an entry's older version of its own key found. */
+static void unresolved_in(tv_memtable *m)
 {
-	(void)state;
-	tv_memtable *m = tv_mem_new();
+	assert_non_null(m);
 	resolver r = { 0, 0 };
 	int64_t d = 99;
 	assert_int_equal(tv_mem_unresolved_delta(m, 100, fake_resolve, &r, &d), 0);
@@ -867,6 +913,14 @@ static void test_unresolved(void **state)
 	assert_int_equal(d, want[500] - 1);
 	assert_int_equal(r.calls, 801);
 	tv_mem_unref(m);
+}
+
+static void test_unresolved(void **state)
+{
+	(void)state;
+	unresolved_in(tv_mem_new());
+	/* Indexed: the entries are still in the unordered tail. */
+	unresolved_in(tv_mem_new_filtered(1 << 16));
 }
 
 /* One writer adds unresolved entries while two threads resolve them: the
@@ -938,10 +992,8 @@ static void test_unresolved_concurrent(void **state)
 /* tv_unresolved_delta over a memtable and the older one under it (no
  * tables): an entry of the newer one whose key the older one holds is
  * resolved against that key's entry there, as of the entry's sequence. */
-static void test_unresolved_over_older_memtable(void **state)
+static void unresolved_over_older(tv_memtable *imm, tv_memtable *mem)
 {
-	(void)state;
-	tv_memtable *imm = tv_mem_new(), *mem = tv_mem_new();
 	tv_version v;
 	memset(&v, 0, sizeof v);
 	tv_super s = { .mem = mem, .imm = imm, .version = &v };
@@ -981,6 +1033,13 @@ static void test_unresolved_over_older_memtable(void **state)
 	tv_mem_unref(mem);
 }
 
+static void test_unresolved_over_older_memtable(void **state)
+{
+	(void)state;
+	unresolved_over_older(tv_mem_new(), tv_mem_new());
+	unresolved_over_older(tv_mem_new_filtered(1 << 16), tv_mem_new_filtered(1 << 16));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -991,6 +1050,7 @@ int main(void)
 	        cmocka_unit_test(test_get_filtered),
 	        cmocka_unit_test(test_get_filtered_tiny),
 	        cmocka_unit_test(test_get_index_out_of_order),
+	        cmocka_unit_test(test_get_across_folds),
 	        cmocka_unit_test(test_pooled),
 	        cmocka_unit_test(test_versions),
 	        cmocka_unit_test(test_runs_and_big_entries),
