@@ -63,16 +63,10 @@ static int tv_put(void *db, const void *k, size_t kl, const void *v, size_t vl)
 
 static int tv_get(void *db, const void *k, size_t kl, void *buf, size_t cap, size_t *vlen)
 {
-	void *v;
-	size_t vl;
-	int rc = trove_get(db, k, kl, &v, &vl);
+	int rc = trove_get_into(db, NULL, k, kl, buf, cap, vlen, NULL);
 	if (rc == TROVE_ENOTFOUND)
 		return 1;
-	if (rc)
-		return fail("get", rc);
-	bench_copy_out(buf, cap, v, vl, vlen);
-	trove_free(v);
-	return 0;
+	return rc ? fail("get", rc) : 0;
 }
 
 static int tv_del(void *db, const void *k, size_t kl)

@@ -134,9 +134,16 @@ int tv_block_parse(tv_block *b, const char *data, size_t size)
 	if (n > 0 && tv_get_fixed32(data + restarts) != 0)
 		return TROVE_ECORRUPT; /* the first entry must be a restart point */
 	b->data = data;
+	b->ra = data + restarts;
 	b->restarts = restarts;
 	b->nrestarts = n;
 	return 0;
+}
+
+void tv_block_move_restarts(tv_block *b, char *to)
+{
+	memcpy(to, b->ra, (size_t)b->nrestarts * 4);
+	b->ra = to;
 }
 
 /* ---- Iterating --------------------------------------------------------- */
@@ -144,7 +151,7 @@ int tv_block_parse(tv_block *b, const char *data, size_t size)
 static uint32_t restart_point(const tv_block_iter *it, uint32_t i)
 {
 	assert(i < it->blk.nrestarts);
-	return tv_get_fixed32(it->blk.data + it->blk.restarts + (size_t)i * 4);
+	return tv_get_fixed32(it->blk.ra + (size_t)i * 4);
 }
 
 static void mark_end(tv_block_iter *it)
@@ -406,6 +413,21 @@ static void scan_to(tv_block_iter *it, tv_slice target)
  * keys prefetched by a seek (a 4 KiB data block has about 8). */
 #define PREFETCH_RESTARTS 16
 
+/* Starts loading the lines of restart interval i after its first (which
+ * the search read): the scan reads its entries one after another, and
+ * each ~128-byte entry of a data block is usually a line of its own that
+ * is not in the CPU cache, so it would wait for them one by one. */
+static void prefetch_interval(const tv_block_iter *it, uint32_t i)
+{
+	uintptr_t from = (uintptr_t)(it->blk.data + restart_point(it, i));
+	uint32_t end = i + 1 < it->blk.nrestarts ? restart_point(it, i + 1) : it->blk.restarts;
+	if (end > it->blk.restarts)
+		return; /* damaged: the scan will say so */
+	uintptr_t to = (uintptr_t)(it->blk.data + end);
+	for (uintptr_t a = (from | 63) + 1; a < to; a += 64)
+		__builtin_prefetch((const void *)a);
+}
+
 void tv_block_iter_seek(tv_block_iter *it, tv_slice target)
 {
 	assert(target.len >= TV_TRAILER);
@@ -418,7 +440,7 @@ void tv_block_iter_seek(tv_block_iter *it, tv_slice target)
 	 * restart points) all of them are started loading at once, so the
 	 * search waits for memory about once instead of log2(n) times. */
 	if (it->blk.nrestarts <= PREFETCH_RESTARTS) {
-		const char *ra = it->blk.data + it->blk.restarts;
+		const char *ra = it->blk.ra;
 		for (uint32_t i = 0; i < it->blk.nrestarts; i++) {
 			uint32_t off = tv_get_fixed32(ra + (size_t)i * 4);
 			if (off < it->blk.restarts)
@@ -445,6 +467,8 @@ void tv_block_iter_seek(tv_block_iter *it, tv_slice target)
 	}
 	if (!to_restart(it, left))
 		return;
+	if (it->blk.nrestarts <= PREFETCH_RESTARTS)
+		prefetch_interval(it, left);
 	scan_to(it, target);
 }
 

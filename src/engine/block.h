@@ -79,6 +79,9 @@ static inline tv_slice tv_block_last_key(const tv_block_builder *b)
 /* A parsed view of a block's bytes (which the view does not own). */
 typedef struct tv_block {
 	const char *data;
+	/* The restart array: data + restarts, or a copy of it elsewhere
+	 * (tv_block_move_restarts). */
+	const char *ra;
 	uint32_t restarts; /* offset of the restart array = end of entries */
 	uint32_t nrestarts;
 } tv_block;
@@ -87,6 +90,10 @@ typedef struct tv_block {
  * the first entry, at offset 0) and fills *b.  0 or TROVE_ECORRUPT (the
  * entries themselves are checked as they are read). */
 int tv_block_parse(tv_block *b, const char *data, size_t size);
+/* Copies b's restart array to `to` (room for b->nrestarts fixed32s),
+ * which the block reads it from from then on, as long as b is used: a
+ * copy kept next to the block's header is loaded with it. */
+void tv_block_move_restarts(tv_block *b, char *to);
 
 /* An iterator over a block, meant to live inside another structure (or on
  * the stack) so that a lookup allocates nothing: keys up to

@@ -220,38 +220,64 @@ void tv_delete_dead(trove_db *db, tv_deadlist *dead)
 
 /* ---- Point lookups -------------------------------------------------------------- */
 
+/* Where a lookup puts the value it finds: the stored value's first
+ * `limit` bytes into a buffer that grows (buf), or else the user's value
+ * (the stored one less its expiry) into a caller's buffer of `cap` bytes
+ * (out), cut to fit, unless the entry has expired by `now` (0: read the
+ * clock if it has an expiry); the sink then says what it found. */
+typedef struct vsink {
+	tv_buf *buf;
+	size_t limit;
+	char *out;
+	size_t cap;
+	int64_t now;
+	size_t len;  /* the user's value's whole length */
+	int64_t exp; /* its expiry, 0 if none */
+	bool expired;
+} vsink;
+
+/* Splits a stored value into its expiry and the user's value. */
+static int64_t split_value(unsigned type, tv_slice *v)
+{
+	if (type != TV_TYPE_PUT_EXP || v->len < 8)
+		return 0;
+	int64_t exp = (int64_t)tv_get_fixed64(v->data);
+	v->data += 8;
+	v->len -= 8;
+	return exp;
+}
+
+/* Gives v, the stored value of an entry of `type` (not a tombstone), to
+ * the sink: 0 or TROVE_ENOMEM. */
+static int sink_value(vsink *k, unsigned type, tv_slice v)
+{
+	if (k->buf) {
+		tv_buf_clear(k->buf);
+		return tv_buf_append(k->buf, v.data, v.len < k->limit ? v.len : k->limit);
+	}
+	k->exp = split_value(type, &v);
+	k->expired = k->exp && k->exp <= (k->now ? k->now : tv_now_ms());
+	k->len = v.len;
+	if (!k->expired && v.len && k->cap)
+		memcpy(k->out, v.data, v.len < k->cap ? v.len : k->cap);
+	return 0;
+}
+
 typedef struct found {
 	unsigned type;
 	uint64_t seq;
-	tv_buf *val;
-	size_t limit;
+	vsink *val;
 	int rc;
 } found;
-
-/* Copies up to limit bytes of v into val. */
-static int copy_value(tv_buf *val, tv_slice v, size_t limit)
-{
-	tv_buf_clear(val);
-	return tv_buf_append(val, v.data, v.len < limit ? v.len : limit);
-}
 
 static int found_cb(void *arg, tv_slice ikey, tv_slice value)
 {
 	found *f = arg;
 	f->type = tv_ikey_type(ikey);
 	f->seq = tv_ikey_seq(ikey);
-	if (f->val && f->type != TV_TYPE_DEL && copy_value(f->val, value, f->limit))
+	if (f->val && f->type != TV_TYPE_DEL && sink_value(f->val, f->type, value))
 		f->rc = TROVE_ENOMEM;
 	return 1;
-}
-
-static int lookup(tv_super *s, tv_slice skey, uint64_t hash, uint64_t seq, unsigned *type,
-                  tv_buf *val, size_t limit, uint64_t *entry_seq, int for_write);
-
-int tv_lookup(tv_super *s, tv_slice skey, uint64_t seq, unsigned *type, tv_buf *val,
-              size_t limit, uint64_t *entry_seq)
-{
-	return lookup(s, skey, tv_bloom_hash(skey), seq, type, val, limit, entry_seq, 0);
 }
 
 /* The newest entry of key (hashed: hash) at or below seq in the pinned
@@ -268,14 +294,17 @@ static int mem_state(tv_super *s, tv_slice key, uint64_t hash, uint64_t seq, int
 	return s->imm && tv_mem_get_hashed(s->imm, key, hash, seq, type, v, entry_seq);
 }
 
-/* tv_lookup of a key whose hash (tv_bloom_hash: one for every filter and
- * index) is known; for_write as for mem_state. */
+/* The newest entry of stored key skey (hashed: hash, tv_bloom_hash, one
+ * for every filter and index) at or below seq, searching memtables and
+ * tables: 1 with *type, *entry_seq and, if val is not NULL and the entry
+ * is not a tombstone, its value given to val; 0 if none; or an error.
+ * for_write as for mem_state. */
 static int lookup(tv_super *s, tv_slice skey, uint64_t hash, uint64_t seq, unsigned *type,
-                  tv_buf *val, size_t limit, uint64_t *entry_seq, int for_write)
+                  vsink *val, uint64_t *entry_seq, int for_write)
 {
 	tv_slice v;
 	if (mem_state(s, skey, hash, seq, for_write, type, &v, entry_seq)) {
-		if (val && *type != TV_TYPE_DEL && copy_value(val, v, limit))
+		if (val && *type != TV_TYPE_DEL && sink_value(val, *type, v))
 			return TROVE_ENOMEM;
 		return 1;
 	}
@@ -285,7 +314,7 @@ static int lookup(tv_super *s, tv_slice skey, uint64_t hash, uint64_t seq, unsig
 		return TROVE_ENOMEM;
 	memcpy(kb, skey.data, skey.len);
 	tv_put_fixed64(kb + skey.len, tv_pack_trailer(seq, TV_SEEK_TYPE));
-	found f = { 0, 0, val, limit, 0 };
+	found f = { 0, 0, val, 0 };
 	int rc = tv_version_get(s->version, tv_slice_make(kb, skey.len + TV_TRAILER), hash,
 	                        found_cb, &f);
 	if (kb != stack)
@@ -321,7 +350,7 @@ static int resolve_entry(void *arg, tv_slice key, uint64_t seq, unsigned type, i
 	if (older < 0) {
 		unsigned t = 0;
 		uint64_t es;
-		int rc = lookup(arg, key, tv_bloom_hash(key), seq - 1, &t, NULL, 0, &es, 0);
+		int rc = lookup(arg, key, tv_bloom_hash(key), seq - 1, &t, NULL, &es, 0);
 		if (rc < 0)
 			return rc;
 		existed = rc == 1 && t != TV_TYPE_DEL;
@@ -422,7 +451,7 @@ static int resolve_pending(tv_flush_resolver *r)
 		return TROVE_ENOMEM;
 	memcpy(kb, key.data, key.len);
 	tv_put_fixed64(kb + key.len, tv_pack_trailer(tv_ikey_seq(r->pending) - 1, TV_SEEK_TYPE));
-	found f = { 0, 0, NULL, 0, 0 };
+	found f = { 0, 0, NULL, 0 };
 	int rc = tv_version_probe_get(r->probe, tv_slice_make(kb, key.len + TV_TRAILER),
 	                              tv_bloom_hash(key), found_cb, &f);
 	if (kb != stack)
@@ -463,17 +492,6 @@ int tv_flush_resolver_finish(tv_flush_resolver *r, int64_t *delta)
 	return rc;
 }
 
-/* Splits a stored value into its expiry and the user's value. */
-static int64_t split_value(unsigned type, tv_slice *v)
-{
-	if (type != TV_TYPE_PUT_EXP || v->len < 8)
-		return 0;
-	int64_t exp = (int64_t)tv_get_fixed64(v->data);
-	v->data += 8;
-	v->len -= 8;
-	return exp;
-}
-
 static int check_key(const void *key, size_t klen)
 {
 	if (!key || klen == 0)
@@ -500,12 +518,14 @@ static uint64_t read_seq(trove_db *db, const trove_snapshot *snap)
 	return snap ? snap->seq : atomic_load_explicit(&db->last_seq, memory_order_acquire);
 }
 
-/* Looks key up in s at seq; on success fills val with the user's value
- * (or, if want_value is 0, with at most its expiry prefix) and meta.
- * TROVE_ENOTFOUND for missing or expired keys, judged against now (0: read
- * the clock if the key has an expiry). */
-static int get_in(tv_super *s, uint64_t seq, const void *key, size_t klen, tv_buf *val,
-                  int want_value, trove_meta *meta, int64_t now)
+/* Looks key up in s at seq, giving its value to the sink k: a growing
+ * buffer (k->limit SIZE_MAX for the user's value, 8 for no more than its
+ * expiry prefix) is left holding the user's value, or as much of it as it
+ * took.  Fills meta (may be NULL) on success.  TROVE_ENOTFOUND for
+ * missing or expired keys, judged against k->now (0: read the clock if
+ * the key has an expiry). */
+static int get_in(tv_super *s, uint64_t seq, const void *key, size_t klen, vsink *k,
+                  trove_meta *meta)
 {
 	char stack[256];
 	char *kb = klen + 1 <= sizeof stack ? stack : malloc(klen + 1);
@@ -514,25 +534,42 @@ static int get_in(tv_super *s, uint64_t seq, const void *key, size_t klen, tv_bu
 	tv_slice skey = tv_stored_key(kb, TV_NS_DATA, key, klen);
 	unsigned type = 0;
 	uint64_t eseq = 0;
-	int rc = tv_lookup(s, skey, seq, &type, val, want_value ? SIZE_MAX : 8, &eseq);
+	int rc = lookup(s, skey, tv_bloom_hash(skey), seq, &type, k, &eseq, 0);
 	if (kb != stack)
 		free(kb);
 	if (rc < 0)
 		return rc;
 	if (rc == 0 || type == TV_TYPE_DEL)
 		return TROVE_ENOTFOUND;
-	tv_slice v = tv_buf_slice(val);
-	int64_t exp = split_value(type, &v);
-	if (exp && exp <= (now ? now : tv_now_ms()))
+	if (k->buf) { /* the sink kept the stored value: split it here */
+		tv_slice v = tv_buf_slice(k->buf);
+		k->exp = split_value(type, &v);
+		k->expired = k->exp && k->exp <= (k->now ? k->now : tv_now_ms());
+		if (v.len && v.data != k->buf->data)
+			memmove(k->buf->data, v.data, v.len);
+		k->buf->len = k->len = v.len;
+	}
+	if (k->expired)
 		return TROVE_ENOTFOUND;
-	if (v.len && v.data != val->data)
-		memmove(val->data, v.data, v.len);
-	val->len = v.len;
 	if (meta) {
 		meta->version = eseq;
-		meta->expire_at_ms = exp;
+		meta->expire_at_ms = k->exp;
 	}
 	return 0;
+}
+
+/* One read of key at snap (NULL: the latest state) into the sink k. */
+static int get_one(trove_db *db, const trove_snapshot *snap, const void *key, size_t klen,
+                   vsink *k, trove_meta *meta)
+{
+	int rc = check_key(key, klen);
+	if (rc)
+		return rc;
+	tv_count_reads(db, 1);
+	tv_super *s = tv_super_get(db);
+	rc = get_in(s, read_seq(db, snap), key, klen, k, meta);
+	tv_super_put(db, s);
+	return rc;
 }
 
 int trove_get_ex(trove_db *db, const trove_snapshot *snap, const void *key, size_t klen,
@@ -540,15 +577,10 @@ int trove_get_ex(trove_db *db, const trove_snapshot *snap, const void *key, size
 {
 	if (!db || (val && !vlen) || (!val && vlen))
 		return TROVE_EINVAL;
-	int rc = check_key(key, klen);
-	if (rc)
-		return rc;
-	tv_count_reads(db, 1);
-	tv_super *s = tv_super_get(db);
 	tv_buf buf;
 	tv_buf_init(&buf);
-	rc = get_in(s, read_seq(db, snap), key, klen, &buf, val != NULL, meta, 0);
-	tv_super_put(db, s);
+	vsink k = { .buf = &buf, .limit = val ? SIZE_MAX : 8 };
+	int rc = get_one(db, snap, key, klen, &k, meta);
 	if (rc == 0 && val) {
 		/* A terminating NUL for convenience (documented). */
 		if (tv_buf_reserve(&buf, 1)) {
@@ -561,6 +593,18 @@ int trove_get_ex(trove_db *db, const trove_snapshot *snap, const void *key, size
 		return 0;
 	}
 	tv_buf_free(&buf);
+	return rc;
+}
+
+int trove_get_into(trove_db *db, const trove_snapshot *snap, const void *key, size_t klen,
+                   void *buf, size_t cap, size_t *vlen, trove_meta *meta)
+{
+	if (!db || !vlen || (!buf && cap))
+		return TROVE_EINVAL;
+	vsink k = { .out = buf, .cap = cap };
+	int rc = get_one(db, snap, key, klen, &k, meta);
+	if (rc == 0)
+		*vlen = k.len;
 	return rc;
 }
 
@@ -610,7 +654,8 @@ int trove_mget(trove_db *db, const trove_snapshot *snap, size_t n, const void *c
 			continue;
 		tv_buf buf;
 		tv_buf_init(&buf);
-		status[i] = get_in(s, seq, keys[i], klens[i], &buf, 1, NULL, now);
+		vsink k = { .buf = &buf, .limit = SIZE_MAX, .now = now };
+		status[i] = get_in(s, seq, keys[i], klens[i], &k, NULL);
 		if (status[i] == 0 && tv_buf_reserve(&buf, 1) == 0) {
 			buf.data[buf.len] = 0;
 			vals[i] = buf.data;
@@ -832,8 +877,8 @@ static int get_state(group *g, tv_slice key, uint64_t hash, int need_value, int 
 		return 0;
 	}
 	unsigned type = 0;
-	int rc = lookup(g->s, key, st->hash, g->base_seq, &type, &g->tmp, need_value ? SIZE_MAX : 8,
-	                &st->seq, g->one_op);
+	vsink k = { .buf = &g->tmp, .limit = need_value ? SIZE_MAX : 8 };
+	int rc = lookup(g->s, key, st->hash, g->base_seq, &type, &k, &st->seq, g->one_op);
 	if (rc < 0)
 		return rc;
 	st->exists = rc == 1 && type != TV_TYPE_DEL;

@@ -237,13 +237,6 @@ uint64_t tv_reads(trove_db *db);
 /* Builds a stored key (namespace byte + key) in buf; returns its slice. */
 tv_slice tv_stored_key(char *buf, int ns, const void *key, size_t klen);
 
-/* The newest entry of stored key at seq, searching memtables and tables.
- * Returns 1 with *type, *entry_seq and (if val is not NULL) the first
- * `limit` bytes of the stored value copied into val; 0 if none; or an
- * error. */
-int tv_lookup(tv_super *s, tv_slice skey, uint64_t seq, unsigned *type,
-              tv_buf *val, size_t limit, uint64_t *entry_seq);
-
 /* The change to the live-key count made by the unresolved entries (writes
  * that did not read their key's prior state) with sequence <= seq in the
  * memtables of s, in *delta: db->count leaves them out until their

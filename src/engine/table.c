@@ -382,6 +382,12 @@ typedef struct table_block {
 	tv_block blk; /* parsed view, for data and index blocks */
 	size_t size;  /* bytes of contents */
 	size_t alloc; /* bytes allocated, header included */
+	/* A copy of the restart array of a block of at most 16 restart
+	 * points (every data block), which blk reads instead of the one at
+	 * the end of data: a seek reads it first, and here it comes with the
+	 * header and the cache entry in front of it instead of being one
+	 * more cache miss after them. */
+	char restarts[64];
 	char data[];
 } table_block;
 
@@ -535,6 +541,8 @@ static int read_block(const tv_table *t, bhandle h, table_block **out, const cha
 		*why = "bad block restart array";
 		return TROVE_ECORRUPT;
 	}
+	if ((size_t)tb->blk.nrestarts * 4 <= sizeof tb->restarts)
+		tv_block_move_restarts(&tb->blk, tb->restarts);
 	*out = tb;
 	return 0;
 }
@@ -559,8 +567,9 @@ static int get_block(const tv_table *t, bhandle h, bool fill, tv_cache_handle **
                      table_block **tb)
 {
 	*hd = NULL;
-	/* A seek's first read in the block is its restart array, at the end. */
-	size_t ahead = offsetof(table_block, data) + h.size;
+	/* A seek's first reads in the block are its header and the copy of
+	 * its restart array, in the lines after the cache entry. */
+	size_t ahead = offsetof(table_block, data);
 	if (t->cache && (*hd = tv_cache_lookup_ahead(t->cache, t->file_number, h.off, ahead))) {
 		*tb = tv_cache_value(*hd);
 		return 0;
@@ -725,7 +734,7 @@ static bool index_whole(const tv_table *t, tv_slice *first, tv_slice *last)
 	for (tv_block_iter_seek_first(&it); ok && tv_block_iter_valid(&it);
 	     tv_block_iter_next(&it), i++) {
 		ok = i < ix->nrestarts &&
-		     it.cur == tv_get_fixed32(ix->data + ix->restarts + (size_t)i * 4) &&
+		     it.cur == tv_get_fixed32(ix->ra + (size_t)i * 4) &&
 		     it.key.data + it.key.len == it.value.data; /* whole: not rebuilt */
 		if (i == 0)
 			*first = tv_ikey_user(it.key);
@@ -967,7 +976,7 @@ typedef struct table_iter {
 	int status;          /* sticky: once set the iterator stays invalid */
 } table_iter;
 
-static const tv_block empty_block = {NULL, 0, 0};
+static const tv_block empty_block = {NULL, NULL, 0, 0};
 
 static table_iter *ti(tv_iter *it)
 {

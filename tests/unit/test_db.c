@@ -418,6 +418,102 @@ static void test_racing_conditions(void **state)
 
 /* ---- Expiry ------------------------------------------------------------------------- */
 
+/* trove_get_into: the value copied into the caller's buffer, cut to fit,
+ * from the memtable and from a table, with and without an expiry; the
+ * buffer untouched when the read fails. */
+static void check_into_len(trove_db *db, const trove_snapshot *snap, const char *k,
+                           const char *v, size_t vlen)
+{
+	char buf[8];
+	size_t len = 99;
+	memset(buf, '#', sizeof buf);
+	int rc = trove_get_into(db, snap, k, strlen(k), buf, sizeof buf, &len, NULL);
+	if (!v) {
+		assert_int_equal(rc, TROVE_ENOTFOUND);
+		assert_int_equal(len, 99);
+		for (size_t i = 0; i < sizeof buf; i++)
+			assert_int_equal(buf[i], '#');
+		return;
+	}
+	assert_int_equal(rc, 0);
+	assert_int_equal(len, vlen);
+	size_t n = len < sizeof buf ? len : sizeof buf;
+	assert_memory_equal(buf, v, n);
+	for (size_t i = n; i < sizeof buf; i++)
+		assert_int_equal(buf[i], '#'); /* no NUL, nothing past the value */
+}
+
+static void check_into(trove_db *db, const trove_snapshot *snap, const char *k, const char *v)
+{
+	check_into_len(db, snap, k, v, v ? strlen(v) : 0);
+}
+
+static void test_get_into(void **state)
+{
+	fixture *f = *state;
+	trove_db *db = f->db;
+	char big[1000];
+	for (size_t i = 0; i < sizeof big; i++)
+		big[i] = (char)('a' + i % 26);
+	assert_int_equal(trove_put(db, "big", 3, big, sizeof big), 0);
+	assert_int_equal(put(db, "short", "abc"), 0);
+	assert_int_equal(put(db, "exact", "12345678"), 0);
+	assert_int_equal(trove_put(db, "empty", 5, "", 0), 0);
+	assert_int_equal(put(db, "gone", "x"), 0);
+	assert_int_equal(trove_del(db, "gone", 4), 0);
+	assert_int_equal(trove_put_ttl(db, "ttl", 3, "timed", 5, 100000), 0);
+	assert_int_equal(trove_put_ttl(db, "dies", 4, "soon", 4, 1), 0);
+	usleep(5000);
+
+	for (int round = 0; round < 2; round++) { /* the memtable, then a table */
+		check_into(db, NULL, "short", "abc");
+		check_into(db, NULL, "exact", "12345678");
+		check_into(db, NULL, "empty", "");
+		check_into_len(db, NULL, "big", "abcdefgh", sizeof big); /* cut to 8 */
+		check_into(db, NULL, "ttl", "timed");   /* the expiry is not in the value */
+		check_into(db, NULL, "gone", NULL);
+		check_into(db, NULL, "dies", NULL);
+		check_into(db, NULL, "missing", NULL);
+
+		/* The whole length first, then the whole value. */
+		size_t len = 0;
+		assert_int_equal(trove_get_into(db, NULL, "big", 3, NULL, 0, &len, NULL), 0);
+		assert_int_equal(len, sizeof big);
+		char *whole = malloc(len);
+		assert_int_equal(trove_get_into(db, NULL, "big", 3, whole, len, &len, NULL), 0);
+		assert_memory_equal(whole, big, sizeof big);
+		free(whole);
+
+		/* Metadata as trove_get_ex gives it. */
+		trove_meta m1, m2;
+		char buf[16];
+		assert_int_equal(trove_get_into(db, NULL, "ttl", 3, buf, sizeof buf, &len, &m1), 0);
+		assert_int_equal(trove_get_ex(db, NULL, "ttl", 3, NULL, NULL, &m2), 0);
+		assert_int_equal(m1.version, m2.version);
+		assert_true(m1.expire_at_ms > 0);
+		assert_int_equal(m1.expire_at_ms, m2.expire_at_ms);
+		assert_int_equal(trove_flush(db), 0);
+	}
+
+	/* A snapshot reads the value it saw. */
+	trove_snapshot *snap = trove_snapshot_new(db);
+	assert_non_null(snap);
+	assert_int_equal(put(db, "short", "new"), 0);
+	check_into(db, snap, "short", "abc");
+	check_into(db, NULL, "short", "new");
+	trove_snapshot_free(db, snap);
+
+	/* Bad arguments. */
+	size_t len;
+	char buf[4];
+	assert_int_equal(trove_get_into(db, NULL, "short", 5, buf, sizeof buf, NULL, NULL),
+	                 TROVE_EINVAL);
+	assert_int_equal(trove_get_into(db, NULL, "short", 5, NULL, 4, &len, NULL), TROVE_EINVAL);
+	assert_int_equal(trove_get_into(db, NULL, "", 0, buf, sizeof buf, &len, NULL), TROVE_EINVAL);
+	assert_int_equal(trove_get_into(NULL, NULL, "k", 1, buf, sizeof buf, &len, NULL),
+	                 TROVE_EINVAL);
+}
+
 static void test_ttl(void **state)
 {
 	fixture *f = *state;
@@ -1636,6 +1732,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_open_options, setup, teardown),
 		cmocka_unit_test(test_in_memory),
 		cmocka_unit_test_setup_teardown(test_get_put_del, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_get_into, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_limits_and_bad_input, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_conditional, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_condition_state_reused, setup, teardown),
