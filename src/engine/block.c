@@ -313,14 +313,19 @@ static int to_restart(tv_block_iter *it, uint32_t i)
 	return 1;
 }
 
+/* Restart point 0 is the first entry, at offset 0 (tv_block_parse checks
+ * it): the restart array, at the far end of the block and usually not in
+ * the CPU's cache when a scan enters the block, is not read. */
 void tv_block_iter_seek_first(tv_block_iter *it)
 {
 	if (it->status || it->blk.nrestarts == 0) {
 		mark_end(it);
 		return;
 	}
-	if (to_restart(it, 0))
-		parse_next(it);
+	it->key = tv_slice_make(NULL, 0);
+	it->next = 0;
+	it->rindex = 0;
+	parse_next(it);
 }
 
 /* Decides the current entry K (decoded, and known to agree with the
@@ -483,10 +488,15 @@ void tv_block_iter_seek_restart(tv_block_iter *it, uint32_t i)
 		parse_next(it);
 }
 
+/* How far ahead of the entry it reads a forward step starts loading the
+ * block: a few entries, so that a scan finds each one in the CPU's cache. */
+#define SCAN_PREFETCH 256
+
 void tv_block_iter_next(tv_block_iter *it)
 {
 	assert(tv_block_iter_valid(it));
-	parse_next(it);
+	if (parse_next(it) && it->blk.restarts - it->next > SCAN_PREFETCH)
+		__builtin_prefetch(it->blk.data + it->next + SCAN_PREFETCH);
 }
 
 /* One entry of the interval cached by prev. */
@@ -596,6 +606,19 @@ static void decode_interval(tv_block_iter *it, uint32_t end)
 	pc_use(it, it->pc_n - 1);
 }
 
+/* Starts loading the restart interval before the one the reverse cache
+ * holds, which the step back after its entries decodes: a backward scan
+ * reads a block from its end, against the direction the CPU's own
+ * prefetcher follows, and about one entry in two was a cache miss. */
+static void prefetch_interval_before(const tv_block_iter *it)
+{
+	if (it->status || it->pc_n == 0 || it->rindex == 0)
+		return;
+	uint32_t from = restart_point(it, it->rindex - 1), to = it->pc[0].cur;
+	for (uint32_t off = from; off < to; off += 64)
+		__builtin_prefetch(it->blk.data + off);
+}
+
 void tv_block_iter_prev(tv_block_iter *it)
 {
 	assert(tv_block_iter_valid(it));
@@ -622,6 +645,7 @@ void tv_block_iter_prev(tv_block_iter *it)
 	}
 	if (to_restart(it, it->rindex))
 		decode_interval(it, orig);
+	prefetch_interval_before(it);
 }
 
 /* The last entry; the walk there through the last restart interval fills
@@ -640,6 +664,7 @@ void tv_block_iter_seek_last(tv_block_iter *it)
 		return;
 	}
 	decode_interval(it, it->blk.restarts);
+	prefetch_interval_before(it);
 }
 
 /* ---- As a tv_iter ------------------------------------------------------- */

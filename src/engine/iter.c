@@ -123,10 +123,35 @@ typedef struct merge_iter {
 	tv_iter *children[];
 } merge_iter;
 
+/* tv_ikey_cmp, small enough to be compiled into the heap's moves (as a
+ * call it was about a quarter of a scan's merge): the user keys' last
+ * bytes short of a word are read as one word, which the 8-byte trailer
+ * after them keeps inside the key, and shifted down to those bytes. */
+static inline int heap_cmp(tv_slice a, tv_slice b)
+{
+	size_t la = a.len - TV_TRAILER, lb = b.len - TV_TRAILER;
+	size_t n = la < lb ? la : lb;
+	const char *p = a.data, *q = b.data;
+	for (; n >= 8; p += 8, q += 8, n -= 8) {
+		uint64_t x = tv_load_be64(p), y = tv_load_be64(q);
+		if (x != y)
+			return x < y ? -1 : 1;
+	}
+	if (n) {
+		uint64_t x = tv_load_be64(p) >> (64 - 8 * n), y = tv_load_be64(q) >> (64 - 8 * n);
+		if (x != y)
+			return x < y ? -1 : 1;
+	}
+	if (la != lb)
+		return la < lb ? -1 : 1;
+	uint64_t ta = tv_get_fixed64(a.data + la), tb = tv_get_fixed64(b.data + lb);
+	return ta > tb ? -1 : ta < tb ? 1 : 0;
+}
+
 /* True if a belongs above b in the heap of the current direction. */
 static inline int above(const merge_iter *m, const heap_entry *a, const heap_entry *b)
 {
-	int c = tv_ikey_cmp(a->key, b->key);
+	int c = heap_cmp(a->key, b->key);
 	assert(c != 0);
 	return m->dir == FORWARD ? c < 0 : c > 0;
 }

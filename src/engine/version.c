@@ -1058,11 +1058,14 @@ static void li_seek(tv_iter *it, tv_slice target)
 	li_publish(li, 0);
 }
 
+/* A step stays inside the current table but once per table: only then
+ * is the walk to a neighbouring table called. */
 static void li_next(tv_iter *it)
 {
 	level_iter *li = (level_iter *)it;
 	tv_iter_next(li->cur);
-	li_skip_forward(li);
+	if (!tv_iter_valid(li->cur))
+		li_skip_forward(li);
 	li_publish(li, 0);
 }
 
@@ -1070,7 +1073,8 @@ static void li_prev(tv_iter *it)
 {
 	level_iter *li = (level_iter *)it;
 	tv_iter_prev(li->cur);
-	li_skip_backward(li);
+	if (!tv_iter_valid(li->cur))
+		li_skip_backward(li);
 	li_publish(li, 1);
 }
 

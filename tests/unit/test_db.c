@@ -1277,13 +1277,18 @@ static void test_many_keys_with_model(void **state)
 }
 
 /* Key i of the cursor walk: every seventh is longer than the buffers a
- * cursor keeps in line, so they move to the heap and back. */
+ * cursor keeps in line, so they move to the heap and back; every third
+ * other one has 15 to 31 bytes, the lengths the cursor copies in line. */
 static size_t walk_key(char *k, int i)
 {
 	int n = snprintf(k, 80, "key%05d", i);
 	if (i % 7 == 0) {
 		memset(k + n, 'x', 55);
 		n += 55;
+	} else if (i % 3 == 0) {
+		int pad = 7 + i % 17;
+		memset(k + n, 'y', (size_t)pad);
+		n += pad;
 	}
 	return (size_t)n;
 }
