@@ -442,23 +442,23 @@ static size_t index_bytes(const tv_memtable *m)
 	return (size_t)m->index_slots * sizeof(link_t);
 }
 
-/* Maps the index.  Mapped, not malloc'd: the pages are zero (every slot
- * empty) and come back to the kernel with the memtable, like its arena.
- * 0 or TROVE_ENOMEM. */
-static int index_map(tv_memtable *m)
+static size_t tail_bytes(const tv_memtable *m)
 {
-	void *p = mmap(NULL, index_bytes(m), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-	               -1, 0);
-	if (p == MAP_FAILED)
-		return TROVE_ENOMEM;
-	m->index = p;
-	return 0;
+	return m->tail_cap * sizeof(pending);
 }
 
-static void index_unmap(tv_memtable *m)
+/* Maps n zeroed bytes into *out: the index and the tail are mapped, not
+ * malloc'd, so their pages come back to the kernel with the memtable, like
+ * its arena, and freeing them never raises glibc's mmap threshold (after
+ * which its heaps keep MiBs of free memory; see "Memory" in
+ * docs/ENGINE.md).  0 or TROVE_ENOMEM. */
+static int map_part(size_t n, void *out)
 {
-	if (m->index)
-		munmap(m->index, index_bytes(m));
+	void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return TROVE_ENOMEM;
+	memcpy(out, &p, sizeof p);
+	return 0;
 }
 
 /* Allocates the empty filter.  0 or TROVE_ENOMEM. */
@@ -484,7 +484,8 @@ struct tv_mem_pool {
 	pthread_mutex_t mu;
 	_Atomic uint64_t *filter;         /* a spare, or NULL */
 	link_t *index;                    /* a spare, or NULL */
-	size_t filter_bytes, index_bytes; /* of every memtable of the pool */
+	pending *tail;                    /* a spare, or NULL */
+	size_t filter_bytes, index_bytes, tail_bytes; /* of every memtable of the pool */
 };
 
 tv_mem_pool *tv_mem_pool_new(size_t expected_bytes)
@@ -505,8 +506,10 @@ tv_mem_pool *tv_mem_pool_new(size_t expected_bytes)
 	                    tail_cap_for(expected_bytes) * sizeof(pending));
 	tv_arena_pool_init(&p->blocks, expected_bytes > parts ? expected_bytes - parts : 0);
 	pthread_mutex_init(&p->mu, NULL);
+	p->tail_bytes = tail_cap_for(expected_bytes) * sizeof(pending);
 	p->filter = NULL;
 	p->index = NULL;
+	p->tail = NULL;
 	return p;
 }
 
@@ -516,6 +519,8 @@ void tv_mem_pool_unref(tv_mem_pool *p)
 		return;
 	if (p->index)
 		munmap(p->index, p->index_bytes);
+	if (p->tail)
+		munmap(p->tail, p->tail_bytes);
 	free(p->filter);
 	tv_arena_pool_destroy(&p->blocks);
 	pthread_mutex_destroy(&p->mu);
@@ -525,13 +530,14 @@ void tv_mem_pool_unref(tv_mem_pool *p)
 size_t tv_mem_pool_usage(tv_mem_pool *p)
 {
 	pthread_mutex_lock(&p->mu);
-	size_t n = (p->filter ? p->filter_bytes : 0) + (p->index ? p->index_bytes : 0);
+	size_t n = (p->filter ? p->filter_bytes : 0) + (p->index ? p->index_bytes : 0) +
+	           (p->tail ? p->tail_bytes : 0);
 	pthread_mutex_unlock(&p->mu);
 	return n + tv_arena_pool_spare(&p->blocks);
 }
 
-/* Gives m's filter and index to its pool if it has no spare ones, and
- * frees what it does not keep. */
+/* Gives m's filter, index and tail to its pool if it has no spare ones,
+ * and frees what it does not keep. */
 static void put_parts(tv_memtable *m)
 {
 	tv_mem_pool *p = m->pool;
@@ -545,15 +551,23 @@ static void put_parts(tv_memtable *m)
 			p->index = m->index;
 			m->index = NULL;
 		}
+		if (!p->tail && m->tail) {
+			p->tail = m->tail;
+			m->tail = NULL;
+		}
 		pthread_mutex_unlock(&p->mu);
 	}
 	free(m->filter);
-	index_unmap(m);
+	if (m->index)
+		munmap(m->index, index_bytes(m));
+	if (m->tail)
+		munmap(m->tail, tail_bytes(m));
 }
 
-/* Gives m an empty filter and index: its pool's spare ones if it has
- * them, zeroed (a few MiB written at once cost less than faulting in as
- * many fresh pages), or new ones.  0 or TROVE_ENOMEM. */
+/* Gives m an empty filter and index and a tail: its pool's spare ones if
+ * it has them, zeroed (a few MiB written at once cost less than faulting
+ * in as many fresh pages; a tail needs no zeroing), or new ones.  0 or
+ * TROVE_ENOMEM. */
 static int get_parts(tv_memtable *m)
 {
 	tv_mem_pool *p = m->pool;
@@ -561,8 +575,10 @@ static int get_parts(tv_memtable *m)
 		pthread_mutex_lock(&p->mu);
 		m->filter = p->filter;
 		m->index = p->index;
+		m->tail = p->tail;
 		p->filter = NULL;
 		p->index = NULL;
+		p->tail = NULL;
 		pthread_mutex_unlock(&p->mu);
 		if (m->filter)
 			memset(m->filter, 0, filter_bytes(m));
@@ -571,7 +587,9 @@ static int get_parts(tv_memtable *m)
 	}
 	if (!m->filter && filter_alloc(m))
 		return TROVE_ENOMEM;
-	return m->index ? 0 : index_map(m);
+	if (!m->index && map_part(index_bytes(m), &m->index))
+		return TROVE_ENOMEM;
+	return m->tail ? 0 : map_part(tail_bytes(m), &m->tail);
 }
 
 /* ---- Life cycle -------------------------------------------------------- */
@@ -598,11 +616,9 @@ static tv_memtable *make(size_t expected_bytes, tv_mem_pool *p)
 	}
 	m->tail = NULL;
 	m->tail_cap = expected_bytes ? tail_cap_for(expected_bytes) : 0;
-	if (!expected_bytes ||
-	    (!get_parts(m) && (m->tail = malloc(m->tail_cap * sizeof *m->tail)) != NULL))
+	if (!expected_bytes || !get_parts(m))
 		mem = tv_arena_alloc(&m->arena, (MAX_HEIGHT - 1) * sizeof(link_t) + sizeof(node));
 	if (!mem) {
-		free(m->tail);
 		tv_arena_destroy(&m->arena);
 		put_parts(m);
 		tv_mem_pool_unref(p);
@@ -672,7 +688,6 @@ void tv_mem_unref(tv_memtable *m)
 	pthread_mutex_destroy(&m->umu);
 	pthread_mutex_destroy(&m->rmu);
 	pthread_mutex_destroy(&m->fmu);
-	free(m->tail);
 	free(m->unres);
 	free(m->sums);
 	put_parts(m);
@@ -683,7 +698,7 @@ void tv_mem_unref(tv_memtable *m)
 size_t tv_mem_usage(const tv_memtable *m)
 {
 	return tv_arena_usage(&m->arena) + (m->filter ? filter_bytes(m) : 0) +
-	       (m->index ? index_bytes(m) : 0) + m->tail_cap * sizeof *m->tail +
+	       (m->index ? index_bytes(m) : 0) + (m->tail ? tail_bytes(m) : 0) +
 	       atomic_load_explicit(&m->unres_bytes, memory_order_relaxed);
 }
 
