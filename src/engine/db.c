@@ -280,6 +280,20 @@ static int found_cb(void *arg, tv_slice ikey, tv_slice value)
 	return 1;
 }
 
+/* The internal key that seeks skey's newest entry at or below seq, built
+ * in stack (SEEK_STACK bytes) or, for a longer key, in malloc'd memory
+ * the caller frees if it is not stack; NULL if that fails. */
+#define SEEK_STACK 256
+static char *seek_key(char *stack, tv_slice skey, uint64_t seq)
+{
+	char *kb = skey.len + TV_TRAILER <= SEEK_STACK ? stack : malloc(skey.len + TV_TRAILER);
+	if (kb) {
+		memcpy(kb, skey.data, skey.len);
+		tv_put_fixed64(kb + skey.len, tv_pack_trailer(seq, TV_SEEK_TYPE));
+	}
+	return kb;
+}
+
 /* The newest entry of key (hashed: hash) at or below seq in the pinned
  * memtables (the view under the memtables that resolve_entry reads has
  * none): 1 and *v pointing into the memtable, or 0.  With for_write (the
@@ -308,12 +322,10 @@ static int lookup(tv_super *s, tv_slice skey, uint64_t hash, uint64_t seq, unsig
 			return TROVE_ENOMEM;
 		return 1;
 	}
-	char stack[256];
-	char *kb = skey.len + TV_TRAILER <= sizeof stack ? stack : malloc(skey.len + TV_TRAILER);
+	char stack[SEEK_STACK];
+	char *kb = seek_key(stack, skey, seq);
 	if (!kb)
 		return TROVE_ENOMEM;
-	memcpy(kb, skey.data, skey.len);
-	tv_put_fixed64(kb + skey.len, tv_pack_trailer(seq, TV_SEEK_TYPE));
 	found f = { 0, 0, val, 0 };
 	int rc = tv_version_get(s->version, tv_slice_make(kb, skey.len + TV_TRAILER), hash,
 	                        found_cb, &f);
@@ -445,12 +457,10 @@ static int is_unresolved(const tv_flush_resolver *r, const char *key)
 static int resolve_pending(tv_flush_resolver *r)
 {
 	tv_slice key = tv_ikey_user(r->pending);
-	char stack[256];
-	char *kb = key.len + TV_TRAILER <= sizeof stack ? stack : malloc(key.len + TV_TRAILER);
+	char stack[SEEK_STACK];
+	char *kb = seek_key(stack, key, tv_ikey_seq(r->pending) - 1);
 	if (!kb)
 		return TROVE_ENOMEM;
-	memcpy(kb, key.data, key.len);
-	tv_put_fixed64(kb + key.len, tv_pack_trailer(tv_ikey_seq(r->pending) - 1, TV_SEEK_TYPE));
 	found f = { 0, 0, NULL, 0 };
 	int rc = tv_version_probe_get(r->probe, tv_slice_make(kb, key.len + TV_TRAILER),
 	                              tv_bloom_hash(key), found_cb, &f);
