@@ -263,14 +263,29 @@ typedef enum trove_cond_kind {
 	TROVE_IF_PRESENT,     /* key exists */
 	TROVE_IF_VALUE,       /* key exists and its value equals value */
 	TROVE_IF_VERSION,     /* key's version equals version (0 = absent) */
+	TROVE_IF_UNCHANGED,   /* TROVE_IF_VERSION for a version a read returned:
+	                         see `since` */
 } trove_cond_kind;
 
 typedef struct trove_cond {
 	trove_cond_kind kind;
 	const void *value;    /* TROVE_IF_VALUE */
 	size_t value_len;
-	uint64_t version;     /* TROVE_IF_VERSION */
+	uint64_t version;     /* TROVE_IF_VERSION, TROVE_IF_UNCHANGED */
+	uint64_t since;       /* TROVE_IF_UNCHANGED: trove_last_version(),
+	                         taken before the read that returned version */
 } trove_cond;
+
+/* TROVE_IF_UNCHANGED is the condition of a read-modify-write: it holds
+ * if nothing wrote the key since the read that gave `version` (its
+ * trove_meta.version, or 0 if it found no key), as TROVE_IF_VERSION
+ * would, and lets the commit skip reading the key again when no write
+ * since `since` can have reached the tables and no memtable holds the
+ * key: the state the read saw is then the key's state (one lookup per
+ * INCR instead of two).  `since` must be a trove_last_version() taken
+ * before that read.  The engine takes the pair on trust: with a version
+ * from another read the condition may hold though the key changed, and
+ * the live-key count (trove_count) may go wrong. */
 
 /* How trove_put_ex treats the key's expiry. */
 typedef enum trove_ttl_mode {
@@ -393,6 +408,9 @@ TROVE_API trove_snapshot *trove_snapshot_new(trove_db *db);
 TROVE_API void trove_snapshot_free(trove_db *db, trove_snapshot *snap);
 /* The version of the last write the snapshot sees. */
 TROVE_API uint64_t trove_snapshot_version(const trove_snapshot *snap);
+/* The version of the newest write a read can see now: what a snapshot
+ * taken now would have, without taking one.  Thread-safe, lock-free. */
+TROVE_API uint64_t trove_last_version(trove_db *db);
 
 /* ---- Cursors ----------------------------------------------------------------
  *

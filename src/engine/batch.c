@@ -133,11 +133,11 @@ int trove_batch_require(trove_batch *b, const void *key, size_t klen,
 	int rc = check_key(key, klen);
 	if (rc)
 		return rc;
-	if (cond->kind < TROVE_IF_ABSENT || cond->kind > TROVE_IF_VERSION)
+	if (cond->kind < TROVE_IF_ABSENT || cond->kind > TROVE_IF_UNCHANGED)
 		return TROVE_EINVAL;
 	if (cond->kind == TROVE_IF_VALUE && (rc = check_value(cond->value, cond->value_len)))
 		return rc;
-	rc = tv_buf_reserve(&b->conds, 1 + 2 * TV_MAX_VARINT32 + klen + 8 + cond->value_len);
+	rc = tv_buf_reserve(&b->conds, 1 + 2 * TV_MAX_VARINT32 + klen + 16 + cond->value_len);
 	if (rc)
 		return rc;
 	char *p = b->conds.data + b->conds.len;
@@ -148,6 +148,10 @@ int trove_batch_require(trove_batch *b, const void *key, size_t klen,
 	} else if (cond->kind == TROVE_IF_VERSION) {
 		tv_put_fixed64(p, cond->version);
 		p += 8;
+	} else if (cond->kind == TROVE_IF_UNCHANGED) {
+		tv_put_fixed64(p, cond->version);
+		tv_put_fixed64(p + 8, cond->since);
+		p += 16;
 	}
 	b->conds.len = (size_t)(p - b->conds.data);
 	b->nconds++;
@@ -196,17 +200,20 @@ int tv_batch_next_cond(const trove_batch *b, size_t *pos, tv_op *op)
 	const char *p = b->conds.data + *pos, *end = b->conds.data + b->conds.len;
 	op->cond = (trove_cond_kind)(unsigned char)*p++;
 	op->value = tv_slice_make(NULL, 0);
-	op->version = 0;
+	op->version = op->since = 0;
 	if (!(p = get_lp(p, end, &op->key)))
 		return 0;
 	if (op->cond == TROVE_IF_VALUE) {
 		if (!(p = get_lp(p, end, &op->value)))
 			return 0;
-	} else if (op->cond == TROVE_IF_VERSION) {
-		if (end - p < 8)
+	} else if (op->cond == TROVE_IF_VERSION || op->cond == TROVE_IF_UNCHANGED) {
+		size_t n = op->cond == TROVE_IF_UNCHANGED ? 16 : 8;
+		if ((size_t)(end - p) < n)
 			return 0;
 		op->version = tv_get_fixed64(p);
-		p += 8;
+		if (n == 16)
+			op->since = tv_get_fixed64(p + 8);
+		p += n;
 	}
 	*pos = (size_t)(p - b->conds.data);
 	return 1;

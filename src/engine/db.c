@@ -153,6 +153,7 @@ int tv_super_install(trove_db *db)
 	if (s->imm)
 		tv_mem_ref(s->imm);
 	s->version = db->vs.current;
+	s->tables_seq = db->vs.last_seq;
 	tv_version_ref(s->version);
 	/* A reader that loaded this struct in an earlier life may now take a
 	 * reference; it keeps it only once the store below makes s current,
@@ -944,10 +945,22 @@ static int check_conditions(group *g, const trove_batch *b, size_t *failed)
 	for (; tv_batch_next_cond(b, &pos, &c); i++) {
 		kstate st;
 		tv_slice skey = tv_stored_key(kb, TV_NS_DATA, c.key.data, c.key.len);
-		int rc =
-		    get_state(g, skey, tv_bloom_hash(skey), c.cond == TROVE_IF_VALUE, 0, NULL, &st);
+		/* No write since `since` reached the tables: if no memtable
+		 * holds the key either, nothing wrote it since the read, and
+		 * its state is the one the read saw - with no expiry, since no
+		 * table holds one (blind_ok, which get_state checks). */
+		int unchanged_if_unread =
+		    c.cond == TROVE_IF_UNCHANGED && g->s->tables_seq <= c.since;
+		int rc = get_state(g, skey, tv_bloom_hash(skey), c.cond == TROVE_IF_VALUE,
+		                   unchanged_if_unread, NULL, &st);
 		if (rc)
 			return rc;
+		if (st.unresolved == UNREAD) {
+			st.exists = c.version != 0;
+			st.exp = 0;
+			st.seq = c.version;
+			st.unresolved = 0;
+		}
 		known_state *k = &g->known[g->nknown++];
 		k->key = c.key;
 		k->st = st;
@@ -957,7 +970,8 @@ static int check_conditions(group *g, const trove_batch *b, size_t *failed)
 		case TROVE_IF_ABSENT: ok = !alive; break;
 		case TROVE_IF_PRESENT: ok = alive; break;
 		case TROVE_IF_VALUE: ok = alive && tv_slice_eq(st.value, c.value); break;
-		case TROVE_IF_VERSION: ok = (alive ? st.seq : 0) == c.version; break;
+		case TROVE_IF_VERSION:
+		case TROVE_IF_UNCHANGED: ok = (alive ? st.seq : 0) == c.version; break;
 		default: ok = 0; break;
 		}
 		if (!ok) {
@@ -1920,7 +1934,7 @@ int trove_put_ex(trove_db *db, const void *key, size_t klen, const void *val, si
 	default:
 		return TROVE_EINVAL;
 	}
-	if (opts->cond.kind < TROVE_IF_ANY || opts->cond.kind > TROVE_IF_VERSION)
+	if (opts->cond.kind < TROVE_IF_ANY || opts->cond.kind > TROVE_IF_UNCHANGED)
 		return TROVE_EINVAL;
 	trove_write_result res;
 	int rc = write_one(db, type, key, klen, val, vlen, exp, &opts->cond, &res);
@@ -1970,7 +1984,7 @@ int trove_put_ttl(trove_db *db, const void *key, size_t klen, const void *val, s
 int trove_del_ex(trove_db *db, const void *key, size_t klen, const trove_cond *cond,
                  int *deleted)
 {
-	if (cond && (cond->kind < TROVE_IF_ANY || cond->kind > TROVE_IF_VERSION))
+	if (cond && (cond->kind < TROVE_IF_ANY || cond->kind > TROVE_IF_UNCHANGED))
 		return TROVE_EINVAL;
 	trove_write_result res;
 	int rc = write_one(db, TV_OP_DEL, key, klen, NULL, 0, 0, cond, deleted ? &res : NULL);
@@ -2081,6 +2095,11 @@ void trove_snapshot_free(trove_db *db, trove_snapshot *s)
 uint64_t trove_snapshot_version(const trove_snapshot *s)
 {
 	return s ? s->seq : 0;
+}
+
+uint64_t trove_last_version(trove_db *db)
+{
+	return db ? atomic_load_explicit(&db->last_seq, memory_order_acquire) : 0;
 }
 
 uint64_t tv_oldest_snapshot(trove_db *db)

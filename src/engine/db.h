@@ -73,6 +73,7 @@ typedef struct tv_op {
 	int64_t expire_at;
 	trove_cond_kind cond;  /* conditions only */
 	uint64_t version;      /* conditions only */
+	uint64_t since;        /* TROVE_IF_UNCHANGED only */
 } tv_op;
 
 /* Iterates over a batch's ops (or conditions): returns 1 and fills op,
@@ -97,6 +98,7 @@ typedef struct tv_super {
 	tv_memtable *mem;
 	tv_memtable *imm; /* being flushed, or NULL */
 	tv_version *version;
+	uint64_t tables_seq; /* no table of version holds a later sequence */
 	struct tv_super *next_free; /* on db->super_free */
 } tv_super;
 

@@ -376,6 +376,69 @@ static void test_condition_state_reused(void **state)
 	assert_int_equal(n, 5); /* k0 k1 k2 k3 k4 */
 }
 
+/* TROVE_IF_UNCHANGED holds while nothing wrote the key since the read,
+ * whether the commit skips reading the key again (no memtable holds it,
+ * nothing since the read reached the tables) or not, and fails once a
+ * write came between, in the memtable or flushed to a table.  The count
+ * and what a delete reports come out as if the key had been read. */
+static void test_unchanged_condition(void **state)
+{
+	fixture *f = *state;
+	trove_db *db = f->db;
+	assert_int_equal(put(db, "k0", "a"), 0);
+	assert_int_equal(put(db, "k1", "b"), 0);
+	assert_int_equal(trove_flush(db), 0);
+	for (int round = 0; round < 2; round++) {
+		/* Unchanged: a present key, an absent one, and a delete that
+		 * reports what it removed. */
+		uint64_t since = trove_last_version(db);
+		trove_put_opts o = { .ttl_mode = TROVE_TTL_KEEP,
+			             .cond = { .kind = TROVE_IF_UNCHANGED, .since = since } };
+		o.cond.version = version_of(db, "k0");
+		assert_int_equal(trove_put_ex(db, "k0", 2, "A", 1, &o, NULL), 0);
+		o.cond.version = version_of(db, "n0");
+		assert_int_equal(o.cond.version, 0);
+		assert_int_equal(trove_put_ex(db, "n0", 2, "N", 1, &o, NULL), 0);
+		trove_cond c = { .kind = TROVE_IF_UNCHANGED, .since = since,
+			         .version = version_of(db, "k1") };
+		int deleted = 0;
+		assert_int_equal(trove_del_ex(db, "k1", 2, &c, &deleted), 0);
+		assert_int_equal(deleted, 1);
+		check_value(db, "k0", "A");
+		check_value(db, "n0", "N");
+		check_value(db, "k1", NULL);
+		/* Changed after the read: in the memtable, then in a table. */
+		since = trove_last_version(db);
+		o.cond.since = since;
+		o.cond.version = version_of(db, "k0");
+		assert_int_equal(put(db, "k0", "other"), 0);
+		assert_int_equal(trove_put_ex(db, "k0", 2, "B", 1, &o, NULL), TROVE_ECONDITION);
+		assert_int_equal(trove_flush(db), 0);
+		assert_int_equal(trove_put_ex(db, "k0", 2, "B", 1, &o, NULL), TROVE_ECONDITION);
+		o.cond.version = version_of(db, "n1");
+		assert_int_equal(put(db, "n1", "x"), 0);
+		assert_int_equal(trove_flush(db), 0);
+		assert_int_equal(trove_put_ex(db, "n1", 2, "B", 1, &o, NULL), TROVE_ECONDITION);
+		check_value(db, "k0", "other");
+		check_value(db, "n1", "x");
+		uint64_t n;
+		assert_int_equal(trove_count(db, &n), 0);
+		assert_int_equal(n, 3); /* k0 n0 n1 */
+		/* Again with an expiry in a table: the commit reads every key. */
+		assert_int_equal(put(db, "k0", "a"), 0);
+		assert_int_equal(put(db, "k1", "b"), 0);
+		assert_int_equal(trove_del(db, "n0", 2), 0);
+		assert_int_equal(trove_del(db, "n1", 2), 0);
+		assert_int_equal(trove_put_ttl(db, "t", 1, "t", 1, 1000000), 0);
+		assert_int_equal(trove_flush(db), 0);
+		assert_int_equal(trove_del(db, "t", 1), 0);
+	}
+	reopen(f);
+	uint64_t n;
+	assert_int_equal(trove_count(f->db, &n), 0);
+	assert_int_equal(n, 2); /* k0 k1 */
+}
+
 /* Many threads race put-if-absent on the same keys: exactly one wins each. */
 typedef struct race_arg {
 	trove_db *db;
@@ -1741,6 +1804,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_limits_and_bad_input, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_conditional, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_condition_state_reused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unchanged_condition, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_racing_conditions, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ttl, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_batch, setup, teardown),

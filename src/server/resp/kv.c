@@ -115,6 +115,7 @@ typedef struct kv_ent {
 	size_t vlen;
 	int64_t expire_at;
 	uint64_t base; /* the engine's version when loaded; 0: absent */
+	uint64_t since; /* trove_last_version() before it was loaded */
 	size_t slot;   /* its place in the hash index */
 	unsigned loaded : 1;
 	unsigned required : 1; /* base is a condition of the commit */
@@ -346,6 +347,7 @@ static int ent_load(resp_client *c, const char *key, size_t klen, kv_ent **out)
 	void *v = NULL;
 	size_t vl = 0;
 	trove_meta m = { 0, 0 };
+	uint64_t since = trove_last_version(c->db);
 	int rc = trove_get_ex(c->db, NULL, key, klen, &v, &vl, &m);
 	if (rc && rc != TROVE_ENOTFOUND)
 		return rc;
@@ -355,6 +357,7 @@ static int ent_load(resp_client *c, const char *key, size_t klen, kv_ent **out)
 		return TROVE_ENOMEM;
 	}
 	e->loaded = 1;
+	e->since = since;
 	e->required = !t->turn || t->nwrites;
 	if (rc == 0) {
 		e->present = 1;
@@ -444,6 +447,7 @@ static int cond_holds(const kv_ent *e, const trove_cond *cond, int64_t now)
 		return live && e->vlen == cond->value_len &&
 		       (e->vlen == 0 || memcmp(e->val, cond->value, e->vlen) == 0);
 	case TROVE_IF_VERSION:
+	case TROVE_IF_UNCHANGED:
 		return ent_version(e, now) == cond->version;
 	}
 	return 0;
@@ -738,7 +742,7 @@ int kv_batch_require(kv_batch *b, const char *key, size_t klen, const trove_cond
 {
 	if (b->tb)
 		return trove_batch_require(b->tb, key, klen, cond);
-	if (!cond || cond->kind < TROVE_IF_ABSENT || cond->kind > TROVE_IF_VERSION)
+	if (!cond || cond->kind < TROVE_IF_ABSENT || cond->kind > TROVE_IF_UNCHANGED)
 		return TROVE_EINVAL;
 	int isval = cond->kind == TROVE_IF_VALUE;
 	return op_add(b, OP_REQUIRE, key, klen, isval ? cond->value : NULL,
@@ -823,7 +827,8 @@ int kv_txn_commit(resp_client *c, kv_txn *t, trove_batch *b, trove_write_result 
 	txn_sort(t);
 	for (size_t i = 0; i < t->n && !rc; i++) {
 		kv_ent *e = t->ents[i];
-		trove_cond cond = { .kind = TROVE_IF_VERSION, .version = e->base };
+		trove_cond cond = { .kind = TROVE_IF_UNCHANGED, .version = e->base,
+			            .since = e->since };
 		if (e->loaded && e->required)
 			rc = trove_batch_require(b, e->key, e->klen, &cond);
 	}
