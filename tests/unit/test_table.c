@@ -572,6 +572,25 @@ static void restart_boundaries(size_t n)
 			tv_block_iter_prev(&it);
 			assert_slice_eq(it.key, ekey(&d.e[len - 2]));
 		}
+		/* Back from the end into the block's first intervals, then
+		 * forward across restart points and back again: the steps
+		 * back leave the reverse cache and catch up from it. */
+		if (len > 2 * n + 1) {
+			tv_block_iter_seek_last(&it);
+			for (size_t i = len - 1; i > n - 1; i--)
+				tv_block_iter_prev(&it);
+			assert_slice_eq(it.key, ekey(&d.e[n - 1]));
+			for (size_t i = n - 1; i < 2 * n + 1; i++)
+				tv_block_iter_next(&it);
+			assert_slice_eq(it.key, ekey(&d.e[2 * n + 1]));
+			for (size_t i = 2 * n + 1; i > 0; i--) {
+				tv_block_iter_prev(&it);
+				assert_slice_eq(it.key, ekey(&d.e[i - 1]));
+				assert_slice_eq(it.value, eval(&d.e[i - 1]));
+			}
+			tv_block_iter_prev(&it);
+			assert_false(tv_block_iter_valid(&it));
+		}
 		assert_int_equal(it.status, 0);
 		tv_block_iter_fini(&it);
 		tv_block_builder_free(&bb);
