@@ -271,7 +271,6 @@ static inline int set_entry(tv_block_iter *it, uint32_t off, const frame *f, con
 		it->key = tv_slice_make(it->kbuf, (size_t)f->shared + f->unshared);
 	}
 	it->value = tv_slice_make(f->rest + f->unshared, f->vlen);
-	it->shared = f->shared;
 	it->cur = off;
 	it->next = (uint32_t)(f->rest + f->unshared + f->vlen - it->blk.data);
 	return 0;
@@ -648,19 +647,25 @@ void tv_block_iter_prev(tv_block_iter *it)
 	prefetch_interval_before(it);
 }
 
-/* The last entry; the walk there through the last restart interval fills
- * the reverse cache, so the steps back through that interval that usually
- * follow decode nothing again. */
+/* The last entry; the walk there fills the reverse cache, so the steps
+ * back that usually follow decode nothing again.  In a block of a few
+ * restart points (a data block) the walk starts at the first entry and
+ * caches the whole block: a backward scan decodes it in one pass, front
+ * to back as the CPU's prefetcher reads, and steps back through all of
+ * it without looking at a restart point (its entries say restart point
+ * 0, which prev catches up from when it must).  Elsewhere (an index
+ * block, one restart point per entry) it walks the last interval only. */
 void tv_block_iter_seek_last(tv_block_iter *it)
 {
 	if (it->status || it->blk.nrestarts == 0) {
 		mark_end(it);
 		return;
 	}
-	if (!to_restart(it, it->blk.nrestarts - 1))
+	uint32_t from = it->blk.nrestarts <= PREFETCH_RESTARTS ? 0 : it->blk.nrestarts - 1;
+	if (!to_restart(it, from))
 		return;
 	if (it->next >= it->blk.restarts) {
-		mark_end(it); /* an empty last interval */
+		mark_end(it); /* an empty last interval, or block */
 		return;
 	}
 	decode_interval(it, it->blk.restarts);

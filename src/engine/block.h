@@ -107,7 +107,6 @@ typedef struct tv_block_iter {
 	uint32_t cur;    /* offset of the current entry; blk.restarts if none */
 	uint32_t next;   /* offset of the entry after it */
 	uint32_t rindex; /* a restart point at or before cur (prev catches up) */
-	uint32_t shared; /* key bytes cur shares with the entry before it */
 	int status;
 	tv_slice key; /* into the block (whole keys) or into kbuf */
 	tv_slice value;

@@ -963,27 +963,9 @@ int tv_table_get_hashed(tv_table *t, tv_slice target, uint64_t hash,
 
 /* ---- Iterating: index block -> data blocks ------------------------------ */
 
-typedef struct table_iter {
-	tv_iter base;
-	tv_table *t;
-	tv_block_iter index;
-	tv_block_iter data; /* over blk when have_block */
-	bool have_block;
-	bhandle bh;          /* the current data block */
-	tv_cache_handle *hd; /* what keeps it alive: a cache handle */
-	table_block *tb;     /* ...or, when it is not cached, the block itself */
-	bool fill_cache;     /* insert the blocks it reads into the cache */
-	int status;          /* sticky: once set the iterator stays invalid */
-} table_iter;
-
 static const tv_block empty_block = {NULL, NULL, 0, 0};
 
-static table_iter *ti(tv_iter *it)
-{
-	return (table_iter *)it;
-}
-
-static void drop_block(table_iter *it)
+static void drop_block(tv_table_iterator *it)
 {
 	if (!it->have_block)
 		return;
@@ -996,7 +978,7 @@ static void drop_block(table_iter *it)
 
 /* Makes the data iterator cover the block the index iterator is at
  * (unpositioned).  False on an error, which is then in it->status. */
-static bool load_block(table_iter *it)
+static bool load_block(tv_table_iterator *it)
 {
 	assert(tv_block_iter_valid(&it->index));
 	bhandle h;
@@ -1005,7 +987,7 @@ static bool load_block(table_iter *it)
 		drop_block(it);
 		return false;
 	}
-	if (it->have_block && it->bh.off == h.off) {
+	if (it->have_block && it->boff == h.off) {
 		tv_block_iter_reset(&it->data, &it->tb->blk);
 		return true;
 	}
@@ -1016,14 +998,14 @@ static bool load_block(table_iter *it)
 		return false;
 	}
 	it->have_block = true;
-	it->bh = h;
+	it->boff = h.off;
 	tv_block_iter_reset(&it->data, &it->tb->blk);
 	return true;
 }
 
 /* load_block for wherever the index iterator now is; past either end of
  * the index there is no block. */
-static bool enter_block(table_iter *it)
+static bool enter_block(tv_table_iterator *it)
 {
 	if (tv_block_iter_valid(&it->index))
 		return load_block(it);
@@ -1032,10 +1014,10 @@ static bool enter_block(table_iter *it)
 }
 
 /* Records an error of either block iterator; true if there is one. */
-static bool settle(table_iter *it)
+static bool settle(tv_table_iterator *it)
 {
 	if (!it->status && it->data.status)
-		it->status = corrupt(it->t, it->bh.off, "malformed data block");
+		it->status = corrupt(it->t, it->boff, "malformed data block");
 	if (!it->status && it->index.status)
 		it->status = corrupt(it->t, it->t->index_h.off, "malformed index block");
 	if (it->status)
@@ -1044,7 +1026,7 @@ static bool settle(table_iter *it)
 }
 
 /* Moves forward over exhausted (or empty) data blocks. */
-static void skip_forward(table_iter *it)
+void tv_table_iter_leave_forward(tv_table_iterator *it)
 {
 	while (!settle(it) && !tv_block_iter_valid(&it->data)) {
 		if (!tv_block_iter_valid(&it->index)) {
@@ -1059,7 +1041,7 @@ static void skip_forward(table_iter *it)
 	}
 }
 
-static void skip_backward(table_iter *it)
+void tv_table_iter_leave_backward(tv_table_iterator *it)
 {
 	while (!settle(it) && !tv_block_iter_valid(&it->data)) {
 		if (!tv_block_iter_valid(&it->index)) {
@@ -1074,51 +1056,31 @@ static void skip_backward(table_iter *it)
 	}
 }
 
-/* Publishes the data block iterator's entry, if there is one.  Its value
- * lies in the block, which the next step keeps unless it leaves the block:
- * from the block's first entry (at offset 0, tv_block_parse) backwards or
- * from its last forwards.  Only backward moves work that out (reverse
- * cursors want it); forward ones say the value may not last. */
-static void titer_publish(table_iter *it, int backward)
+void tv_table_iter_seek_first(tv_table_iterator *it)
 {
-	const tv_block_iter *d = &it->data;
-	if (!it->status && it->have_block && tv_block_iter_valid(d))
-		tv_iter_publish_lasting(&it->base, d->key, d->value,
-		                        backward && d->cur > 0 && d->next < d->blk.restarts);
-	else
-		tv_iter_unpublish(&it->base);
-}
-
-static void titer_seek_first(tv_iter *base)
-{
-	table_iter *it = ti(base);
 	if (it->status)
 		return;
 	tv_block_iter_seek_first(&it->index);
 	if (enter_block(it))
 		tv_block_iter_seek_first(&it->data);
-	skip_forward(it);
-	titer_publish(it, 0);
+	tv_table_iter_leave_forward(it);
 }
 
-static void titer_seek_last(tv_iter *base)
+void tv_table_iter_seek_last(tv_table_iterator *it)
 {
-	table_iter *it = ti(base);
 	if (it->status)
 		return;
 	tv_block_iter_seek_last(&it->index);
 	if (enter_block(it))
 		tv_block_iter_seek_last(&it->data);
-	skip_backward(it);
-	titer_publish(it, 1);
+	tv_table_iter_leave_backward(it);
 }
 
-static void titer_seek(tv_iter *base, tv_slice target)
+void tv_table_iter_seek(tv_table_iterator *it, tv_slice target)
 {
-	table_iter *it = ti(base);
 	if (it->status)
 		return;
-	if (base->valid && tv_ikey_cmp(target, base->key) > 0 &&
+	if (tv_block_iter_valid(&it->data) && tv_ikey_cmp(target, it->data.key) > 0 &&
 	    tv_ikey_cmp(target, it->index.key) <= 0) {
 		/* Forward within the current block, which ends at or after
 		 * target (its index key): the index need not be searched. */
@@ -1128,28 +1090,80 @@ static void titer_seek(tv_iter *base, tv_slice target)
 		if (enter_block(it))
 			tv_block_iter_seek(&it->data, target);
 	}
-	skip_forward(it);
-	titer_publish(it, 0);
+	tv_table_iter_leave_forward(it);
+}
+
+/* Not zero-filled: a cursor opens one per table and level for every seek,
+ * and the block iterators' key buffers need no zeroes. */
+void tv_table_iter_init(tv_table_iterator *it, tv_table *t, bool fill_cache)
+{
+	it->t = t;
+	it->have_block = false;
+	it->boff = 0;
+	it->hd = NULL;
+	it->tb = NULL;
+	it->fill_cache = fill_cache;
+	it->status = 0;
+	tv_block_iter_init(&it->index, &t->index->blk);
+	tv_block_iter_init(&it->data, &empty_block);
+}
+
+void tv_table_iter_fini(tv_table_iterator *it)
+{
+	drop_block(it);
+	tv_block_iter_fini(&it->index);
+	tv_block_iter_fini(&it->data);
+}
+
+/* ---- As a tv_iter ------------------------------------------------------- */
+
+static tv_table_iterator *ti(tv_iter *it)
+{
+	return (tv_table_iterator *)it;
+}
+
+/* Publishes the position after a move.  Only backward moves work out
+ * whether the value lasts (reverse cursors want it); forward ones say it
+ * may not. */
+static void titer_publish(tv_table_iterator *it, int backward)
+{
+	if (tv_table_iter_valid(it))
+		tv_iter_publish_lasting(&it->base, it->data.key, it->data.value,
+		                        backward && tv_table_iter_value_lasts(it));
+	else
+		tv_iter_unpublish(&it->base);
+}
+
+static void titer_seek_first(tv_iter *base)
+{
+	tv_table_iter_seek_first(ti(base));
+	titer_publish(ti(base), 0);
+}
+
+static void titer_seek_last(tv_iter *base)
+{
+	tv_table_iter_seek_last(ti(base));
+	titer_publish(ti(base), 1);
+}
+
+static void titer_seek(tv_iter *base, tv_slice target)
+{
+	tv_table_iter_seek(ti(base), target);
+	titer_publish(ti(base), 0);
 }
 
 static void titer_next(tv_iter *base)
 {
-	table_iter *it = ti(base);
 	assert(base->valid);
-	tv_block_iter_next(&it->data);
-	if (!tv_block_iter_valid(&it->data))
-		skip_forward(it); /* the block ended, or failed */
-	titer_publish(it, 0);
+	tv_table_iter_next(ti(base));
+	titer_publish(ti(base), 0);
 }
 
 static void titer_prev(tv_iter *base)
 {
-	table_iter *it = ti(base);
 	assert(base->valid);
-	tv_block_iter_prev(&it->data);
-	if (!tv_block_iter_valid(&it->data))
-		skip_backward(it); /* the block ended, or failed */
-	titer_publish(it, 1);
+	tv_table_iter_prev(ti(base));
+	titer_publish(ti(base), 1);
 }
 
 static int titer_status(tv_iter *base)
@@ -1160,10 +1174,7 @@ static int titer_status(tv_iter *base)
 /* Releases what the iterator holds; the memory it lives in stays. */
 static void titer_destroy_in_place(tv_iter *base)
 {
-	table_iter *it = ti(base);
-	drop_block(it);
-	tv_block_iter_fini(&it->index);
-	tv_block_iter_fini(&it->data);
+	tv_table_iter_fini(ti(base));
 }
 
 static void titer_destroy(tv_iter *base)
@@ -1184,31 +1195,21 @@ static const tv_iter_ops table_iter_in_place_ops = {
 
 size_t tv_table_iter_size(void)
 {
-	return sizeof(table_iter);
+	return sizeof(tv_table_iterator);
 }
 
-/* Not zero-filled: a cursor opens one per table and level for every seek,
- * and the block iterators' key buffers need no zeroes. */
 tv_iter *tv_table_iter_in(void *mem, tv_table *t, bool fill_cache)
 {
-	table_iter *it = mem;
+	tv_table_iterator *it = mem;
 	it->base.ops = &table_iter_in_place_ops;
 	tv_iter_unpublish(&it->base);
-	it->t = t;
-	it->have_block = false;
-	it->bh = (bhandle){0, 0};
-	it->hd = NULL;
-	it->tb = NULL;
-	it->fill_cache = fill_cache;
-	it->status = 0;
-	tv_block_iter_init(&it->index, &t->index->blk);
-	tv_block_iter_init(&it->data, &empty_block);
+	tv_table_iter_init(it, t, fill_cache);
 	return &it->base;
 }
 
 tv_iter *tv_table_iter(tv_table *t, bool fill_cache)
 {
-	void *mem = malloc(sizeof(table_iter));
+	void *mem = malloc(sizeof(tv_table_iterator));
 	if (!mem)
 		return NULL;
 	tv_iter *it = tv_table_iter_in(mem, t, fill_cache);

@@ -24,6 +24,7 @@
 #include <stdint.h>
 
 #include "../util/slice.h"
+#include "block.h"
 #include "cache.h"
 #include "errlog.h"
 #include "iter.h"
@@ -97,6 +98,69 @@ tv_iter *tv_table_iter(tv_table *t, bool fill_cache);
  * once. */
 size_t tv_table_iter_size(void);
 tv_iter *tv_table_iter_in(void *mem, tv_table *t, bool fill_cache);
+
+/* A table iterator stepped by direct calls, for code that embeds one
+ * (the level iterator, which walks a level's tables block by block): a
+ * step inside a block is one call to the block iterator, and only a step
+ * off a block's end calls into the table.  The position is the data
+ * iterator's (valid, key, value); the tv_iter face's published fields
+ * are left alone.  It must not be copied or moved once initialised, and
+ * the table must stay open while it exists. */
+typedef struct tv_table_iterator {
+	tv_iter base; /* the face tv_table_iter_in hands out */
+	tv_table *t;
+	tv_block_iter index;
+	tv_block_iter data;  /* over the current block, if have_block */
+	bool have_block;
+	uint64_t boff;       /* the current data block's offset in the file */
+	tv_cache_handle *hd; /* what keeps it alive: a cache handle */
+	struct table_block *tb; /* ...or, when it is not cached, the block itself */
+	bool fill_cache;     /* insert the blocks it reads into the cache */
+	int status;          /* sticky: once set the iterator stays invalid */
+} tv_table_iterator;
+
+/* Starts it over t, unpositioned; fini releases what it holds. */
+void tv_table_iter_init(tv_table_iterator *it, tv_table *t, bool fill_cache);
+void tv_table_iter_fini(tv_table_iterator *it);
+void tv_table_iter_seek_first(tv_table_iterator *it);
+void tv_table_iter_seek_last(tv_table_iterator *it);
+void tv_table_iter_seek(tv_table_iterator *it, tv_slice target);
+/* The moves off a block's first or last entry that tv_table_iter_next and
+ * _prev make: to the neighbouring block, or past the table's end. */
+void tv_table_iter_leave_forward(tv_table_iterator *it);
+void tv_table_iter_leave_backward(tv_table_iterator *it);
+
+/* Never valid once status is set (a failed block iterator is invalid,
+ * and a failure drops the block). */
+static inline bool tv_table_iter_valid(const tv_table_iterator *it)
+{
+	return tv_block_iter_valid(&it->data);
+}
+/* Requires valid. */
+static inline void tv_table_iter_next(tv_table_iterator *it)
+{
+	tv_block_iter_next(&it->data);
+	if (!tv_block_iter_valid(&it->data))
+		tv_table_iter_leave_forward(it);
+}
+static inline void tv_table_iter_prev(tv_table_iterator *it)
+{
+	tv_block_iter_prev(&it->data);
+	if (!tv_block_iter_valid(&it->data))
+		tv_table_iter_leave_backward(it);
+}
+/* When valid: whether the value outlives the next next or prev, which
+ * keep the block unless they leave it (from its first entry, at offset 0
+ * (tv_block_parse), backwards or from its last forwards). */
+static inline bool tv_table_iter_value_lasts(const tv_table_iterator *it)
+{
+	const tv_block_iter *d = &it->data;
+	return d->cur > 0 && d->next < d->blk.restarts;
+}
+static inline int tv_table_iter_status(const tv_table_iterator *it)
+{
+	return it->status;
+}
 
 /* The table's properties, read from its properties block. */
 uint64_t tv_table_entries(const tv_table *t);

@@ -958,37 +958,37 @@ int tv_version_overlaps(tv_version *v, int level, const tv_slice *lo,
 
 /* ---- The level iterator ------------------------------------------------------
  *
- * Concatenates the tables of one sorted level, opening an iterator on one
- * table at a time, built in place in memory allocated with the level
- * iterator.
+ * Concatenates the tables of one sorted level, walking one table at a time
+ * through a table iterator embedded in it and stepped by direct calls: a
+ * step inside a block is the block iterator's step and this iterator's
+ * publish, and only a step off a block's end goes to the table (and off a
+ * table's end, here, to the next table).
  */
 
 typedef struct level_iter {
 	tv_iter base;
 	tv_filemeta **files;
 	int n;
-	int idx;         /* file of `cur`, or -1 */
-	tv_iter *cur;    /* iterator over files[idx] */
+	int idx;         /* file of `cur`, or -1: none open */
 	bool fill_cache; /* passed to each table iterator */
 	int status;
-	max_align_t cur_mem[]; /* where cur is built: tv_table_iter_size() bytes */
+	tv_table_iterator cur; /* over files[idx] */
 } level_iter;
 
 static int li_open(level_iter *li, int idx)
 {
-	if (li->cur && li->idx == idx)
+	if (li->idx >= 0 && li->idx == idx)
 		return 1;
-	if (li->cur) {
-		int st = tv_iter_status(li->cur);
+	if (li->idx >= 0) {
+		int st = tv_table_iter_status(&li->cur);
 		if (st && !li->status)
 			li->status = st;
-		tv_iter_destroy(li->cur);
+		tv_table_iter_fini(&li->cur);
 	}
-	li->cur = NULL;
 	li->idx = -1;
 	if (idx < 0 || idx >= li->n)
 		return 0;
-	li->cur = tv_table_iter_in(li->cur_mem, li->files[idx]->table, li->fill_cache);
+	tv_table_iter_init(&li->cur, li->files[idx]->table, li->fill_cache);
 	li->idx = idx;
 	return 1;
 }
@@ -998,32 +998,30 @@ static int li_open(level_iter *li, int idx)
  * that unsaid, as the table's do). */
 static void li_publish(level_iter *li, int backward)
 {
-	if (li->cur && tv_iter_valid(li->cur))
-		tv_iter_publish_lasting(&li->base, li->cur->key, li->cur->value,
-		                        backward && li->cur->lasts);
+	if (li->idx >= 0 && tv_table_iter_valid(&li->cur))
+		tv_iter_publish_lasting(&li->base, li->cur.data.key, li->cur.data.value,
+		                        backward && tv_table_iter_value_lasts(&li->cur));
 	else
 		tv_iter_unpublish(&li->base);
 }
 
 static void li_skip_forward(level_iter *li)
 {
-	while (li->cur && !tv_iter_valid(li->cur) && !tv_iter_status(li->cur)) {
+	while (li->idx >= 0 && !tv_table_iter_valid(&li->cur) &&
+	       !tv_table_iter_status(&li->cur)) {
 		if (!li_open(li, li->idx + 1))
 			return;
-		tv_iter_seek_first(li->cur);
+		tv_table_iter_seek_first(&li->cur);
 	}
 }
 
 static void li_skip_backward(level_iter *li)
 {
-	while (li->cur && !tv_iter_valid(li->cur) && !tv_iter_status(li->cur)) {
-		if (li->idx == 0) {
-			li_open(li, -1);
-			return;
-		}
+	while (li->idx >= 0 && !tv_table_iter_valid(&li->cur) &&
+	       !tv_table_iter_status(&li->cur)) {
 		if (!li_open(li, li->idx - 1))
 			return;
-		tv_iter_seek_last(li->cur);
+		tv_table_iter_seek_last(&li->cur);
 	}
 }
 
@@ -1031,7 +1029,7 @@ static void li_seek_first(tv_iter *it)
 {
 	level_iter *li = (level_iter *)it;
 	if (li_open(li, 0)) {
-		tv_iter_seek_first(li->cur);
+		tv_table_iter_seek_first(&li->cur);
 		li_skip_forward(li);
 	}
 	li_publish(li, 0);
@@ -1041,7 +1039,7 @@ static void li_seek_last(tv_iter *it)
 {
 	level_iter *li = (level_iter *)it;
 	if (li_open(li, li->n - 1)) {
-		tv_iter_seek_last(li->cur);
+		tv_table_iter_seek_last(&li->cur);
 		li_skip_backward(li);
 	}
 	li_publish(li, 1);
@@ -1052,28 +1050,33 @@ static void li_seek(tv_iter *it, tv_slice target)
 	level_iter *li = (level_iter *)it;
 	int idx = find_file(li->files, li->n, target);
 	if (li_open(li, idx)) {
-		tv_iter_seek(li->cur, target);
+		tv_table_iter_seek(&li->cur, target);
 		li_skip_forward(li);
 	}
 	li_publish(li, 0);
 }
 
-/* A step stays inside the current table but once per table: only then
- * is the walk to a neighbouring table called. */
+/* A step inside a block publishes the block iterator's entry at once;
+ * the walk to the next block, or table, runs once per block. */
 static void li_next(tv_iter *it)
 {
 	level_iter *li = (level_iter *)it;
-	tv_iter_next(li->cur);
-	if (!tv_iter_valid(li->cur))
-		li_skip_forward(li);
+	tv_block_iter *d = &li->cur.data;
+	tv_block_iter_next(d);
+	if (tv_block_iter_valid(d)) {
+		tv_iter_publish_lasting(&li->base, d->key, d->value, 0);
+		return;
+	}
+	tv_table_iter_leave_forward(&li->cur);
+	li_skip_forward(li);
 	li_publish(li, 0);
 }
 
 static void li_prev(tv_iter *it)
 {
 	level_iter *li = (level_iter *)it;
-	tv_iter_prev(li->cur);
-	if (!tv_iter_valid(li->cur))
+	tv_table_iter_prev(&li->cur);
+	if (!tv_table_iter_valid(&li->cur))
 		li_skip_backward(li);
 	li_publish(li, 1);
 }
@@ -1083,16 +1086,14 @@ static int li_status(tv_iter *it)
 	level_iter *li = (level_iter *)it;
 	if (li->status)
 		return li->status;
-	return li->cur ? tv_iter_status(li->cur) : 0;
+	return li->idx >= 0 ? tv_table_iter_status(&li->cur) : 0;
 }
 
-/* Destroys the current table's iterator; the memory the level iterator
+/* Releases the current table's iterator; the memory the level iterator
  * lives in stays. */
 static void li_destroy_in_place(tv_iter *it)
 {
-	level_iter *li = (level_iter *)it;
-	if (li->cur)
-		tv_iter_destroy(li->cur);
+	li_open((level_iter *)it, -1);
 }
 
 static void li_destroy(tv_iter *it)
@@ -1109,11 +1110,11 @@ static const tv_iter_ops level_iter_in_place_ops = {
 	li_seek_first, li_seek_last, li_seek, li_next, li_prev, li_status, li_destroy_in_place,
 };
 
-/* Bytes a level iterator takes with its table iterator, in a block of
- * several iterators, keeping the next aligned for any type. */
+/* Bytes a level iterator takes in a block of several iterators, keeping
+ * the next aligned for any type. */
 static size_t level_iter_slot(void)
 {
-	return tv_iter_slot(sizeof(level_iter) + tv_table_iter_size());
+	return tv_iter_slot(sizeof(level_iter));
 }
 
 tv_iter *tv_level_iter(tv_filemeta **files, int n, bool fill_cache)
@@ -1136,7 +1137,6 @@ static tv_iter *level_iter_in(void *mem, tv_filemeta **files, int n, bool fill_c
 	li->files = files;
 	li->n = n;
 	li->idx = -1;
-	li->cur = NULL;
 	li->fill_cache = fill_cache;
 	li->status = 0;
 	return &li->base;

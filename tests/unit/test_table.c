@@ -26,6 +26,7 @@
 #include "engine/bloom.h"
 #include "engine/ikey.h"
 #include "engine/table.h"
+#include "engine/version.h"
 #include "testutil.h"
 #include "util/checksum.h"
 
@@ -571,6 +572,25 @@ static void restart_boundaries(size_t n)
 			tv_block_iter_prev(&it);
 			assert_slice_eq(it.key, ekey(&d.e[len - 2]));
 		}
+		/* Back from the end into the block's first intervals, then
+		 * forward across restart points and back again: the steps
+		 * back leave the reverse cache and catch up from it. */
+		if (len > 2 * n + 1) {
+			tv_block_iter_seek_last(&it);
+			for (size_t i = len - 1; i > n - 1; i--)
+				tv_block_iter_prev(&it);
+			assert_slice_eq(it.key, ekey(&d.e[n - 1]));
+			for (size_t i = n - 1; i < 2 * n + 1; i++)
+				tv_block_iter_next(&it);
+			assert_slice_eq(it.key, ekey(&d.e[2 * n + 1]));
+			for (size_t i = 2 * n + 1; i > 0; i--) {
+				tv_block_iter_prev(&it);
+				assert_slice_eq(it.key, ekey(&d.e[i - 1]));
+				assert_slice_eq(it.value, eval(&d.e[i - 1]));
+			}
+			tv_block_iter_prev(&it);
+			assert_false(tv_block_iter_valid(&it));
+		}
 		assert_int_equal(it.status, 0);
 		tv_block_iter_fini(&it);
 		tv_block_builder_free(&bb);
@@ -873,12 +893,10 @@ static void check_iteration(tv_table *t, const dataset *d)
  * against d at every move, and that a value published as lasting is
  * still intact after the next step (without a cache, a block the step
  * let go is freed: ASan sees a read of it). */
-static void check_random_walk(tv_table *t, const dataset *d)
+static void walk_randomly(tv_iter *it, const dataset *d, const char *seed)
 {
-	tv_iter *it = tv_table_iter(t, true);
-	assert_non_null(it);
 	tu_rng r;
-	tu_rng_seed(&r, tu_seed("table walk"));
+	tu_rng_seed(&r, tu_seed(seed));
 	long pos = -1, held_pos = -1;
 	tv_slice held = {NULL, 0};
 	int forward = 1;
@@ -921,6 +939,13 @@ static void check_random_walk(tv_table *t, const dataset *d)
 		assert_slice_eq(tv_iter_value(it), eval(&d->e[pos]));
 	}
 	assert_int_equal(tv_iter_status(it), 0);
+}
+
+static void check_random_walk(tv_table *t, const dataset *d)
+{
+	tv_iter *it = tv_table_iter(t, true);
+	assert_non_null(it);
+	walk_randomly(it, d, "table walk");
 	tv_iter_destroy(it);
 }
 
@@ -1197,6 +1222,109 @@ static void test_table_empty_and_big(void **state)
 	tv_table_close(t);
 	tv_cache_free(cache);
 	free_dataset(&d);
+}
+
+/* A level: tables of consecutive slices of d (some of one entry, some
+ * empty) in small blocks, read through one level iterator.  Full scans
+ * both ways, seeks at and around every table's ends, and a random walk
+ * whose direction changes fall inside blocks and at block and table
+ * boundaries. */
+static void check_level(fixture *f, tv_cache *cache)
+{
+	dataset d = make_dataset(3000, 77);
+	static const size_t cuts[] = {0, 1, 700, 700, 1400, 2999, 3000, 3000};
+	enum { NT = sizeof cuts / sizeof cuts[0] - 1 };
+	tv_filemeta fm[NT], *files[NT];
+	tv_table_opts o = {TROVE_COMPRESS_NONE, 0, 256, 10};
+	for (int i = 0; i < NT; i++) {
+		char name[32];
+		snprintf(name, sizeof name, "%06d.sst", 10 + i);
+		char *path = tu_join(f->dir, name);
+		dataset part = {d.e + cuts[i], cuts[i + 1] - cuts[i], 0};
+		build_table(path, &part, &o);
+		memset(&fm[i], 0, sizeof fm[i]);
+		assert_int_equal(tv_table_open(tv_vfs_posix(), path, (uint64_t)(10 + i), cache,
+		                               &f->lg, &fm[i].table),
+		                 0);
+		/* An empty table sorts where it stands: its keys are the last
+		 * one before it. */
+		size_t lo = part.n ? cuts[i] : cuts[i] - 1, hi = part.n ? cuts[i + 1] - 1 : lo;
+		fm[i].smallest = d.e[lo].ikey;
+		fm[i].smallest_len = d.e[lo].klen;
+		fm[i].largest = d.e[hi].ikey;
+		fm[i].largest_len = d.e[hi].klen;
+		files[i] = &fm[i];
+		free(path);
+	}
+	tv_iter *it = tv_level_iter(files, NT, true);
+	assert_non_null(it);
+	size_t n = 0;
+	for (tv_iter_seek_first(it); tv_iter_valid(it); tv_iter_next(it), n++) {
+		assert_slice_eq(tv_iter_key(it), ekey(&d.e[n]));
+		assert_slice_eq(tv_iter_value(it), eval(&d.e[n]));
+	}
+	assert_int_equal(n, d.n);
+	for (tv_iter_seek_last(it); tv_iter_valid(it); tv_iter_prev(it), n--) {
+		assert_true(n > 0);
+		assert_slice_eq(tv_iter_key(it), ekey(&d.e[n - 1]));
+		assert_slice_eq(tv_iter_value(it), eval(&d.e[n - 1]));
+	}
+	assert_int_equal(n, 0);
+	/* Seeks to each table's first and last entries, to just past its
+	 * last, and to just before its first; then one step each way. */
+	for (int i = 0; i < NT; i++) {
+		if (cuts[i] == cuts[i + 1])
+			continue;
+		size_t at[] = {cuts[i], cuts[i + 1] - 1};
+		for (int a = 0; a < 2; a++) {
+			tv_slice k = ekey(&d.e[at[a]]);
+			uint64_t seq = tv_ikey_seq(k);
+			for (int delta = -1; delta <= 1; delta++) {
+				size_t klen;
+				tv_slice u = tv_ikey_user(k);
+				char *t = make_ikey(u.data, u.len, seq + (uint64_t)(int64_t)delta,
+				                    TV_TYPE_PUT, &klen);
+				size_t want = lower_bound(&d, tv_slice_make(t, klen));
+				tv_iter_seek(it, tv_slice_make(t, klen));
+				if (want == d.n) {
+					assert_false(tv_iter_valid(it));
+					free(t);
+					continue;
+				}
+				assert_true(tv_iter_valid(it));
+				assert_slice_eq(tv_iter_key(it), ekey(&d.e[want]));
+				tv_iter_prev(it);
+				if (want == 0) {
+					assert_false(tv_iter_valid(it));
+				} else {
+					assert_true(tv_iter_valid(it));
+					assert_slice_eq(tv_iter_key(it), ekey(&d.e[want - 1]));
+					tv_iter_next(it);
+					assert_slice_eq(tv_iter_key(it), ekey(&d.e[want]));
+					tv_iter_next(it);
+					if (want + 1 < d.n)
+						assert_slice_eq(tv_iter_key(it), ekey(&d.e[want + 1]));
+					else
+						assert_false(tv_iter_valid(it));
+				}
+				free(t);
+			}
+		}
+	}
+	walk_randomly(it, &d, "level walk");
+	tv_iter_destroy(it);
+	for (int i = 0; i < NT; i++)
+		tv_table_close(fm[i].table);
+	free_dataset(&d);
+}
+
+static void test_level_iter(void **state)
+{
+	fixture *f = *state;
+	tv_cache *cache = tv_cache_new(1u << 20);
+	check_level(f, cache);
+	tv_cache_free(cache);
+	check_level(f, NULL); /* a block let go is freed at once */
 }
 
 static void test_builder_misuse(void **state)
@@ -1482,6 +1610,7 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(test_compression_saves, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_table_empty_and_big, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_index_fences, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_level_iter, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_builder_misuse, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_corrupt_data_block, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_corrupt_meta, setup, teardown),
