@@ -114,6 +114,9 @@ struct tv_memtable {
 	atomic_uint refs;
 	atomic_int height; /* levels in use; only grows */
 	atomic_uint_least64_t entries;
+	/* The largest first byte of a user key added (0 if none): only grows,
+	 * stored (relaxed) before the entry is added. */
+	atomic_uchar top_byte;
 	node *head; /* sentinel with MAX_HEIGHT links, no key */
 	tv_arena arena;
 	/* A blocked bloom filter over the user keys (bloom.h's layout), or
@@ -647,6 +650,7 @@ static tv_memtable *make(size_t expected_bytes, tv_mem_pool *p)
 	atomic_init(&m->refs, 1);
 	atomic_init(&m->height, 1);
 	atomic_init(&m->entries, 0);
+	atomic_init(&m->top_byte, 0);
 	m->rng = 0x9e3779b97f4a7c15ull;
 	return m;
 }
@@ -706,6 +710,11 @@ size_t tv_mem_usage(const tv_memtable *m)
 uint64_t tv_mem_entries(const tv_memtable *m)
 {
 	return atomic_load_explicit(&((tv_memtable *)m)->entries, memory_order_relaxed);
+}
+
+unsigned tv_mem_top_byte(const tv_memtable *m)
+{
+	return atomic_load_explicit(&((tv_memtable *)m)->top_byte, memory_order_relaxed);
 }
 
 /* ---- Writing (the single writer) --------------------------------------- */
@@ -1085,6 +1094,9 @@ static int add(tv_memtable *m, uint64_t seq, unsigned type, tv_slice key, tv_sli
 	 * from an arena of a sane memtable anyway. */
 	if (key.len > UINT32_MAX || value.len > UINT32_MAX)
 		return TROVE_ENOMEM;
+	if (key.len && (unsigned char)key.data[0] >
+	                       atomic_load_explicit(&m->top_byte, memory_order_relaxed))
+		atomic_store_explicit(&m->top_byte, (unsigned char)key.data[0], memory_order_relaxed);
 	int h = random_height(m);
 	size_t links = (size_t)(h - 1) * sizeof(link_t);
 	char *mem =
