@@ -1320,13 +1320,12 @@ void tv_group_free(trove_db *db)
 	db->grp = NULL;
 }
 
-/* True if a table of v may hold an expiry-index entry.  Every value with
- * an expiry that is its key's newest entry in the tables has its index
- * entry there too (both are written by one batch, so they reach the tables
+/* Every value with an expiry that is its key's newest entry in the
+ * tables has its index entry there too (both are written by one batch, so they reach the tables
  * in one flush, and compaction drops an index entry only under a newer
  * entry of it, written by a newer batch that also wrote the key), so
  * without one no key the tables hold has an expiry. */
-static int tables_hold_expiry(const tv_version *v)
+int tv_tables_hold_expiry(const tv_version *v)
 {
 	for (int l = 0; l < TV_LEVELS; l++) {
 		/* Below level 0 the tables are sorted: the last one has the
@@ -1370,7 +1369,7 @@ static group *group_begin(trove_db *db, tv_super *s)
 	g->nops = 0;
 	g->db = db;
 	g->s = s;
-	g->blind_ok = !tables_hold_expiry(s->version);
+	g->blind_ok = !tv_tables_hold_expiry(s->version);
 	g->base_seq = db->write_seq;
 	g->now = 0;
 	g->rec = &db->wal_rec;

@@ -228,6 +228,9 @@ uint64_t tv_now_us(void);
  * version is still current afterwards. */
 tv_super *tv_super_get(trove_db *db);
 void tv_super_put(trove_db *db, tv_super *s);
+/* True if a table of v may hold an expiry-index entry, and so a key with
+ * an expiry. */
+int tv_tables_hold_expiry(const tv_version *v);
 /* Installs a new super version from db->mem, db->imm and the current
  * version.  Called with mu held. */
 int tv_super_install(trove_db *db);

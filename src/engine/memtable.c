@@ -41,7 +41,8 @@
  * place (that search was half of a random put's time).  A *fold* sorts the
  * tail by key and links its nodes into the skip list in ascending order,
  * each search starting from the place of the one before (a step or two
- * when the run is dense).  Folds happen when the tail is full (the writer
+ * when the run is dense); a long run in several parts whose searches take
+ * turns, so that their cache misses overlap.  Folds happen when the tail is full (the writer
  * folds, so the tail stays within tail_cap nodes) and when an iterator is
  * made (it must see every entry added before it, which includes every
  * entry of its reader's snapshot, since sequence numbers are published
@@ -113,6 +114,9 @@ struct tv_memtable {
 	atomic_uint refs;
 	atomic_int height; /* levels in use; only grows */
 	atomic_uint_least64_t entries;
+	/* The largest first byte of a user key added (0 if none): only grows,
+	 * stored (relaxed) before the entry is added. */
+	atomic_uchar top_byte;
 	node *head; /* sentinel with MAX_HEIGHT links, no key */
 	tv_arena arena;
 	/* A blocked bloom filter over the user keys (bloom.h's layout), or
@@ -646,6 +650,7 @@ static tv_memtable *make(size_t expected_bytes, tv_mem_pool *p)
 	atomic_init(&m->refs, 1);
 	atomic_init(&m->height, 1);
 	atomic_init(&m->entries, 0);
+	atomic_init(&m->top_byte, 0);
 	m->rng = 0x9e3779b97f4a7c15ull;
 	return m;
 }
@@ -705,6 +710,11 @@ size_t tv_mem_usage(const tv_memtable *m)
 uint64_t tv_mem_entries(const tv_memtable *m)
 {
 	return atomic_load_explicit(&((tv_memtable *)m)->entries, memory_order_relaxed);
+}
+
+unsigned tv_mem_top_byte(const tv_memtable *m)
+{
+	return atomic_load_explicit(&((tv_memtable *)m)->top_byte, memory_order_relaxed);
 }
 
 /* ---- Writing (the single writer) --------------------------------------- */
@@ -783,15 +793,20 @@ static void locate(tv_memtable *m, const skey *k)
 	}
 }
 
-/* Links n, of height h, into the skip list.  The linker only (the writer,
- * or a folder under fmu). */
-static void link_node(tv_memtable *m, node *n, int h)
+/* True if node a sorts before node b. */
+static inline int node_less(const node *a, const node *b)
 {
-	skey k = node_skey(n);
-	locate(m, &k);
-	node **prev = m->splice;
-	assert(prev[0] == m->head || cmp_node(prev[0], &k) < 0);
-	assert(!load_next(prev[0], 0) || cmp_node(load_next(prev[0], 0), &k) > 0);
+	skey k = node_skey(b);
+	return cmp_node(a, &k) < 0;
+}
+
+/* Links n, of height h, into the skip list after prev[i] at each level i
+ * < h, which must be the last nodes before n's key there, and leaves
+ * prev[i] = n.  The linker only (the writer, or a folder under fmu). */
+static void splice_in(tv_memtable *m, node *n, int h, node **prev)
+{
+	assert(prev[0] == m->head || node_less(prev[0], n));
+	assert(!load_next(prev[0], 0) || node_less(n, load_next(prev[0], 0)));
 
 	int height = cur_height(m);
 	if (h > height) {
@@ -812,6 +827,14 @@ static void link_node(tv_memtable *m, node *n, int h)
 	}
 	if (succ0)
 		atomic_store_explicit(&succ0->back, n, memory_order_release);
+}
+
+/* Links n, of height h, into the skip list.  The linker only. */
+static void link_node(tv_memtable *m, node *n, int h)
+{
+	skey k = node_skey(n);
+	locate(m, &k);
+	splice_in(m, n, h, m->splice);
 }
 
 /* Orders the tail entries a < b as their nodes' internal keys. */
@@ -874,6 +897,102 @@ static void sort_pending(pending *p, size_t n)
 	}
 }
 
+/* A fold links its sorted run in FOLD_STREAMS contiguous parts at once,
+ * one step of each part's search in turn: a search step is one node of
+ * the list, most likely a cache miss (the nodes of a gap were linked long
+ * ago, from all over the arena), and each step prefetches the node the
+ * next step of its part will compare, so the parts' misses overlap
+ * instead of following one another.  A run shorter than FOLD_PART_MIN
+ * nodes per part is folded as one part. */
+#define FOLD_STREAMS 8
+#define FOLD_PART_MIN 64
+
+/* One part of a fold: its nodes p[next..end), its own splice (as
+ * m->splice: the last node before its position at each level), and the
+ * search in progress for p[next]: at `level`, from x, whose successor
+ * there is cand (prefetched), where `bound` is known not to be before
+ * the key.  A part's splice may fall behind when another part links nodes
+ * after it; a search only ever walks forward from nodes before its key,
+ * and fold_link walks each level forward before linking, so that costs
+ * steps, never order. */
+typedef struct fold_part {
+	pending *p;
+	size_t next, end;
+	skey k;
+	node *x, *cand, *bound;
+	int level;
+	node *splice[MAX_HEIGHT];
+} fold_part;
+
+/* Prefetches what comparing n and reading its link at `level` touch. */
+static inline void prefetch_node(const node *n, int level)
+{
+	if (!n)
+		return;
+	__builtin_prefetch(link(n, level));
+	__builtin_prefetch((const char *)n + offsetof(node, prefix));
+	__builtin_prefetch(node_data(n) + 8);
+}
+
+/* Starts f's search for its next node, as locate_after does: climbs from
+ * the bottom while the splice's successor is before the key (those nodes
+ * were compared by the part's last search and are likely cached), then
+ * sets up the descent.  Returns 0 when the part is done. */
+static int fold_start(const tv_memtable *m, fold_part *f)
+{
+	if (f->next == f->end)
+		return 0;
+	const node *n = f->p[f->next].n;
+	if (f->next + 1 < f->end)
+		__builtin_prefetch(f->p[f->next + 1].n);
+	f->k = node_skey(n);
+	node **s = f->splice, *next;
+	int top = cur_height(m) - 1, level = 0;
+	while (level < top && (next = load_next(s[level], level)) && cmp_node(next, &f->k) < 0)
+		level++;
+	f->level = level;
+	f->x = s[level];
+	f->bound = NULL;
+	f->cand = load_next(f->x, level);
+	prefetch_node(f->cand, level);
+	return 1;
+}
+
+/* Links f's current node after walking each of its levels forward to the
+ * last node before it (other parts may have linked nodes there since the
+ * search passed). */
+static void fold_link(tv_memtable *m, fold_part *f)
+{
+	pending *pd = &f->p[f->next++];
+	node **s = f->splice, *next;
+	for (int i = 0; i < pd->height; i++)
+		while ((next = load_next(s[i], i)) && cmp_node(next, &f->k) < 0)
+			s[i] = next;
+	splice_in(m, pd->n, pd->height, s);
+}
+
+/* One step of f's search; returns 0 when the part is done. */
+static int fold_step(tv_memtable *m, fold_part *f)
+{
+	node *c = f->cand;
+	if (c && c != f->bound && cmp_node(c, &f->k) < 0) {
+		f->x = c;
+		f->cand = load_next(c, f->level);
+		prefetch_node(f->cand, f->level);
+		return 1;
+	}
+	f->splice[f->level] = f->x;
+	if (f->level == 0) {
+		fold_link(m, f);
+		return fold_start(m, f);
+	}
+	f->bound = c;
+	f->level--;
+	f->cand = load_next(f->x, f->level);
+	prefetch_node(f->cand, f->level);
+	return 1;
+}
+
 /* Links the tail's unlinked nodes into the skip list, in key order.  The
  * caller holds fmu. */
 static void fold(tv_memtable *m)
@@ -883,12 +1002,42 @@ static void fold(tv_memtable *m)
 	if (from == to)
 		return;
 	pending *p = m->tail + from;
+	size_t n = to - from;
 	size_t sorted = 1; /* a tail of ascending writes needs no sort */
-	while (sorted < to - from && pending_less(&p[sorted - 1], &p[sorted]))
+	while (sorted < n && pending_less(&p[sorted - 1], &p[sorted]))
 		sorted++;
-	if (sorted < to - from)
-		sort_pending(p, to - from);
-	for (size_t i = 0; i < to - from; i++)
+	if (sorted < n) {
+		sort_pending(p, n);
+		size_t nparts = n / FOLD_PART_MIN;
+		if (nparts > FOLD_STREAMS)
+			nparts = FOLD_STREAMS;
+		if (nparts > 1) {
+			fold_part parts[FOLD_STREAMS];
+			size_t live = 0;
+			for (size_t i = 0; i < nparts; i++) {
+				fold_part *f = &parts[live];
+				f->p = p;
+				f->next = n * i / nparts;
+				f->end = n * (i + 1) / nparts;
+				for (int l = 0; l < MAX_HEIGHT; l++)
+					f->splice[l] = m->head;
+				live += fold_start(m, f);
+			}
+			while (live)
+				for (size_t i = 0; i < live;)
+					if (fold_step(m, &parts[i]))
+						i++;
+					else
+						parts[i] = parts[--live];
+			/* The parts linked nodes past m->splice's: it no longer
+			 * holds one position's predecessors, but the head's do. */
+			for (int l = 0; l < MAX_HEIGHT; l++)
+				m->splice[l] = m->head;
+			atomic_store_explicit(&m->folded, to, memory_order_release);
+			return;
+		}
+	}
+	for (size_t i = 0; i < n; i++)
 		link_node(m, p[i].n, p[i].height);
 	atomic_store_explicit(&m->folded, to, memory_order_release);
 }
@@ -945,6 +1094,9 @@ static int add(tv_memtable *m, uint64_t seq, unsigned type, tv_slice key, tv_sli
 	 * from an arena of a sane memtable anyway. */
 	if (key.len > UINT32_MAX || value.len > UINT32_MAX)
 		return TROVE_ENOMEM;
+	if (key.len && (unsigned char)key.data[0] >
+	                       atomic_load_explicit(&m->top_byte, memory_order_relaxed))
+		atomic_store_explicit(&m->top_byte, (unsigned char)key.data[0], memory_order_relaxed);
 	int h = random_height(m);
 	size_t links = (size_t)(h - 1) * sizeof(link_t);
 	char *mem =

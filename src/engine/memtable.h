@@ -69,6 +69,11 @@ int tv_mem_add(tv_memtable *m, uint64_t seq, unsigned type, tv_slice key,
 int tv_mem_add_hashed(tv_memtable *m, uint64_t seq, unsigned type, tv_slice key, tv_slice value,
                       uint64_t hash, int unresolved);
 
+/* The largest first byte of any user key added so far (0 if none; only
+ * grows).  Any thread; it may lag behind the entries of an add under
+ * way. */
+unsigned tv_mem_top_byte(const tv_memtable *m);
+
 /* Starts loading the filter line and the index slot that an add of the
  * key whose tv_bloom_hash is hash will write.  An add misses the cache
  * on both (random places in a few MiB); a writer that knows its next

@@ -172,6 +172,27 @@ static void test_empty(void **state)
 	tv_mem_unref(m);
 }
 
+/* tv_mem_top_byte follows the largest first key byte added, only up. */
+static void test_top_byte(void **state)
+{
+	tv_memtable *m = tv_mem_new_filtered(1 << 16);
+	assert_non_null(m);
+	assert_int_equal(tv_mem_top_byte(m), 0);
+	assert_int_equal(tv_mem_add(m, 1, TV_TYPE_PUT, tv_slice_make("", 0), tv_slice_make("v", 1)), 0);
+	assert_int_equal(tv_mem_add(m, 2, TV_TYPE_PUT, tv_slice_make("\0a", 2), tv_slice_make("v", 1)),
+	                 0);
+	assert_int_equal(tv_mem_top_byte(m), 0);
+	assert_int_equal(tv_mem_add(m, 3, TV_TYPE_DEL, tv_slice_make("\x01k", 2), tv_slice_make("", 0)),
+	                 0);
+	assert_int_equal(tv_mem_top_byte(m), 1);
+	assert_int_equal(tv_mem_add(m, 4, TV_TYPE_PUT, tv_slice_make("\xffz", 2), tv_slice_make("", 0)),
+	                 0);
+	assert_int_equal(tv_mem_add(m, 5, TV_TYPE_PUT, tv_slice_make("\x02z", 2), tv_slice_make("", 0)),
+	                 0);
+	assert_int_equal(tv_mem_top_byte(m), 0xff);
+	tv_mem_unref(m);
+}
+
 static void test_iterate_both_ways(void **state)
 {
 	tu_rng rng;
@@ -1044,6 +1065,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_empty),
+	        cmocka_unit_test(test_top_byte),
 	        cmocka_unit_test(test_iterate_both_ways),
 	        cmocka_unit_test(test_seek),
 	        cmocka_unit_test(test_get_at_sequences),
