@@ -32,6 +32,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
@@ -398,13 +399,38 @@ int tv_unresolved_delta(tv_super *s, uint64_t seq, int64_t *delta)
  * the memtable is unresolved (a bulk load, or writes of keys no other
  * memtable held), the walk resolves each; otherwise it knows an
  * unresolved entry by its key's address, looked up in the list of them
- * sorted by address (8 bytes an entry, mapped, for the flush alone).
+ * sorted by address (8 bytes an entry, mapped, for the flush alone, and
+ * as much again while it is sorted).
  */
 
-static int cmp_addr(const void *a, const void *b)
+/* Sorts the n > 0 addresses of a by value, with tmp (n more) to move them
+ * through: a radix sort, a byte a pass, skipping the bytes all share.
+ * Not qsort, whose glibc version mallocs a copy of the array (a MiB or
+ * two): freeing it raised malloc's mmap and trim thresholds, after which
+ * the flush thread's heap kept that much free memory for good. */
+static void sort_addrs(const char **a, const char **tmp, size_t n)
 {
-	uintptr_t x = (uintptr_t) * (const char *const *)a, y = (uintptr_t) * (const char *const *)b;
-	return (x > y) - (x < y);
+	const char **src = a, **dst = tmp;
+	for (unsigned shift = 0; shift < 8 * sizeof(uintptr_t); shift += 8) {
+		size_t at[256] = { 0 };
+		for (size_t i = 0; i < n; i++)
+			at[((uintptr_t)src[i] >> shift) & 255]++;
+		if (at[((uintptr_t)src[0] >> shift) & 255] == n)
+			continue;
+		size_t sum = 0;
+		for (int b = 0; b < 256; b++) {
+			size_t c = at[b];
+			at[b] = sum;
+			sum += c;
+		}
+		for (size_t i = 0; i < n; i++)
+			dst[at[((uintptr_t)src[i] >> shift) & 255]++] = src[i];
+		const char **t = src;
+		src = dst;
+		dst = t;
+	}
+	if (src != a)
+		memcpy(a, src, n * sizeof *a);
 }
 
 int tv_flush_resolver_init(tv_flush_resolver *r, tv_memtable *m, tv_version *under)
@@ -416,17 +442,20 @@ int tv_flush_resolver_init(tv_flush_resolver *r, tv_memtable *m, tv_version *und
 	r->all = n == tv_mem_entries(m);
 	if (r->all)
 		return tv_version_probe_new(under, &r->probe);
-	r->mapped = n * sizeof *r->keys;
-	void *p = mmap(NULL, r->mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	r->mapped = (n * sizeof *r->keys + page - 1) / page * page;
+	/* The keys, then as much again to sort them, unmapped once sorted. */
+	char *p = mmap(NULL, 2 * r->mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (p == MAP_FAILED) {
 		r->mapped = 0;
 		return TROVE_ENOMEM;
 	}
-	r->keys = p;
+	r->keys = (const char **)(void *)p;
 	/* The list only grows, and only while m is the live memtable. */
 	r->nkeys = tv_mem_unresolved_keys(m, r->keys, n);
 	assert(r->nkeys == n);
-	qsort(r->keys, n, sizeof *r->keys, cmp_addr);
+	sort_addrs(r->keys, (const char **)(void *)(p + r->mapped), n);
+	munmap(p + r->mapped, r->mapped);
 	int rc = tv_version_probe_new(under, &r->probe);
 	if (rc)
 		tv_flush_resolver_fini(r);

@@ -693,8 +693,8 @@ void tv_mem_unref(tv_memtable *m)
 	pthread_mutex_destroy(&m->umu);
 	pthread_mutex_destroy(&m->rmu);
 	pthread_mutex_destroy(&m->fmu);
-	free(m->unres);
-	free(m->sums);
+	tv_unmap_array(m->unres, m->capunres, sizeof *m->unres);
+	tv_unmap_array(m->sums, m->capsums, sizeof *m->sums);
 	put_parts(m);
 	tv_mem_pool_unref(m->pool);
 	free(m);
@@ -1154,7 +1154,7 @@ void tv_mem_prefetch(const tv_memtable *m, uint64_t hash)
 static int grow(tv_memtable *m, void *arrp, size_t *cap, size_t need, size_t sz)
 {
 	size_t old = *cap;
-	int rc = tv_grow(arrp, cap, need, sz, 256);
+	int rc = tv_grow_mapped(arrp, cap, need, sz);
 	if (!rc)
 		atomic_fetch_add_explicit(&m->unres_bytes, (*cap - old) * sz, memory_order_relaxed);
 	return rc;
