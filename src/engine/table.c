@@ -421,6 +421,10 @@ struct tv_table {
 	 * place from here, without reading the index block or decoding its
 	 * handle.  NULL: read the handles from the index. */
 	uint64_t *starts;
+	/* With the starts and a cache: data block i's slot in the cache
+	 * (tv_cache_lookup_slot), through which a point lookup finds the
+	 * cached block without the cache's hash table. */
+	tv_cache_handle *_Atomic *slots;
 	uint64_t entries, data_blocks, data_bytes, raw_key, raw_value;
 };
 
@@ -570,17 +574,15 @@ static int data_handle(const tv_table *t, tv_slice v, bhandle *h)
  * it into the cache if fill (and there is a cache).  Release it with
  * put_block(t, *hd, *tb); *hd is NULL when the block is the caller's
  * alone. */
-static int get_block(const tv_table *t, bhandle h, bool fill, tv_cache_handle **hd,
-                     table_block **tb)
+/* A seek's first reads in a cached block are its header and the copy of
+ * its restart array, in the lines after the cache entry: a lookup starts
+ * loading them this far ahead. */
+#define BLOCK_AHEAD offsetof(table_block, data)
+
+/* get_block's read from disk, for a block the cache lacks (*hd NULL). */
+static int read_missing(const tv_table *t, bhandle h, bool fill, tv_cache_handle **hd,
+                        table_block **tb)
 {
-	*hd = NULL;
-	/* A seek's first reads in the block are its header and the copy of
-	 * its restart array, in the lines after the cache entry. */
-	size_t ahead = offsetof(table_block, data);
-	if (t->cache && (*hd = tv_cache_lookup_ahead(t->cache, t->file_number, h.off, ahead))) {
-		*tb = tv_cache_value(*hd);
-		return 0;
-	}
 	const char *why = NULL;
 	int rc = read_block(t, h, tb, &why);
 	if (rc) {
@@ -596,6 +598,33 @@ static int get_block(const tv_table *t, bhandle h, bool fill, tv_cache_handle **
 			return TROVE_ENOMEM; /* the cache freed the block */
 	}
 	return 0;
+}
+
+static int get_block(const tv_table *t, bhandle h, bool fill, tv_cache_handle **hd,
+                     table_block **tb)
+{
+	*hd = NULL;
+	if (t->cache &&
+	    (*hd = tv_cache_lookup_ahead(t->cache, t->file_number, h.off, BLOCK_AHEAD))) {
+		*tb = tv_cache_value(*hd);
+		return 0;
+	}
+	return read_missing(t, h, fill, hd, tb);
+}
+
+/* get_block for data block b (< nfences, t->starts[b] == h.off), through
+ * its slot if the table keeps slots. */
+static int get_block_at(const tv_table *t, uint32_t b, bhandle h, tv_cache_handle **hd,
+                        table_block **tb)
+{
+	if (!t->slots)
+		return get_block(t, h, true, hd, tb);
+	*hd = tv_cache_lookup_slot(t->cache, t->file_number, h.off, &t->slots[b], BLOCK_AHEAD);
+	if (*hd) {
+		*tb = tv_cache_value(*hd);
+		return 0;
+	}
+	return read_missing(t, h, true, hd, tb);
 }
 
 static void put_block(const tv_table *t, tv_cache_handle *hd, table_block *tb)
@@ -779,6 +808,8 @@ static int open_starts(tv_table *t)
 		return 0;
 	}
 	t->starts = s;
+	if (t->cache && !(t->slots = calloc(t->nfences, sizeof *t->slots)))
+		return TROVE_ENOMEM;
 	return 0;
 }
 
@@ -934,6 +965,10 @@ void tv_table_close(tv_table *t)
 		tv_cache_unreserve(t->cache, t->reserved);
 	block_free(t, t->index);
 	block_free(t, t->filter);
+	if (t->slots)
+		for (uint32_t i = 0; i < t->nfences; i++)
+			tv_cache_unslot(t->cache, t->file_number, t->starts[i], &t->slots[i]);
+	free(t->slots);
 	free(t->fences);
 	free(t->starts);
 	free(t->path);
@@ -956,6 +991,8 @@ size_t tv_table_memory(const tv_table *t)
 	           (size_t)t->nfences * sizeof *t->fences;
 	if (t->starts)
 		n += ((size_t)t->nfences + 1) * sizeof *t->starts;
+	if (t->slots)
+		n += (size_t)t->nfences * sizeof *t->slots;
 	if (t->filter)
 		n += tv_cache_charge(t->filter->alloc);
 	return n;
@@ -983,16 +1020,19 @@ void tv_table_prefetch(const tv_table *t, uint64_t hash)
 }
 
 /* Finds in t's index the data block that holds the first entry >=
- * target: 1 with its handle in *h, 0 if every key sorts before target,
- * or TROVE_ECORRUPT. */
-static int find_block(const tv_table *t, tv_slice target, bhandle *h)
+ * target: 1 with its handle in *h and, when t keeps block starts, its
+ * number in *block (else UINT32_MAX); 0 if every key sorts before
+ * target; or TROVE_ECORRUPT. */
+static int find_block(const tv_table *t, tv_slice target, bhandle *h, uint32_t *block)
 {
 	tv_block_iter ii;
 	bool ready = false;
 	int rc = 1;
+	*block = UINT32_MAX;
 	if (t->starts) {
 		uint32_t b = index_find(t, &ii, &ready, target);
 		if (b < t->nfences) {
+			*block = b;
 			h->off = t->starts[b];
 			h->size = t->starts[b + 1] - h->off - TRAILER_SIZE;
 		} else {
@@ -1021,12 +1061,13 @@ int tv_table_get_hashed(tv_table *t, tv_slice target, uint64_t hash,
 		return 0;
 
 	bhandle h;
-	int rc = find_block(t, target, &h);
+	uint32_t b;
+	int rc = find_block(t, target, &h, &b);
 	if (rc <= 0)
 		return rc;
 	tv_cache_handle *hd;
 	table_block *tb;
-	rc = get_block(t, h, true, &hd, &tb);
+	rc = b != UINT32_MAX ? get_block_at(t, b, h, &hd, &tb) : get_block(t, h, true, &hd, &tb);
 	if (rc)
 		return rc;
 	tv_block_iter di;
