@@ -17,6 +17,14 @@
  * holding a shard lock, never frees a value a handle still points to, and
  * never lets the entries nobody holds exceed the capacity.
  *
+ * Slots.  A caller that looks the same key up again and again (a table
+ * and its data blocks) may keep a slot per key: the lookup fills it with
+ * the entry it found, and a later lookup that finds it filled goes
+ * straight to the entry, skipping the hash bucket (a cache miss of its
+ * own, before the entry's).  A slot is filled and emptied only under its
+ * key's shard lock, and an entry leaving the table empties its slot
+ * there, so the lock holder never follows a slot to a freed entry.
+ *
  * Small caches use fewer shards: every shard gets at least
  * CACHE_MIN_SHARD bytes, so a cache of a few hundred KiB is one exact LRU
  * and a block never misses merely because its shard is tiny.
@@ -74,6 +82,9 @@ struct tv_cache_handle {
 	void (*deleter)(void *value);
 	size_t charge;
 	tv_cache_handle *next_hash; /* chain in the shard's table */
+	/* A slot pointing at this entry (tv_cache_lookup_slot), emptied when
+	 * it leaves the table; NULL if none.  Both change under the lock. */
+	tv_cache_handle *_Atomic *slot;
 	uint64_t file, off, hash;
 	void *value;
 	atomic_uint refs; /* the table's (if in_cache) + handles */
@@ -99,7 +110,7 @@ typedef struct cache_shard {
  * entry for when it is inserted; while the buffer waits in a free list,
  * its first bytes (the value's) link it there. */
 typedef struct value_hdr {
-	size_t cls;    /* size class in grains; 0: mapped, not recycled */
+	_Alignas(16) size_t cls; /* size class in grains; 0: mapped, not recycled */
 	size_t mapped; /* bytes mapped, this header included, if cls is 0 */
 	tv_cache_handle entry;
 } value_hdr;
@@ -218,6 +229,10 @@ static bool table_remove(cache_shard *s, tv_cache_handle **slot)
 	assert(e->in_cache);
 	*slot = e->next_hash;
 	e->next_hash = NULL;
+	if (e->slot) {
+		atomic_store_explicit(e->slot, NULL, memory_order_relaxed);
+		e->slot = NULL;
+	}
 	ring_remove(s, e);
 	e->in_cache = false;
 	s->usage -= e->charge;
@@ -387,17 +402,20 @@ static uintptr_t embedded_value(const tv_cache_handle *e)
 	return (uintptr_t)e - offsetof(value_hdr, entry) + sizeof(value_hdr);
 }
 
-tv_cache_handle *tv_cache_lookup_ahead(tv_cache *c, uint64_t file, uint64_t off, size_t ahead)
+/* Starts loading the two lines of e's value that end at byte `ahead`
+ * (see tv_cache_lookup_ahead).  Only a hint: e may be stale. */
+static void prefetch_ahead(const tv_cache_handle *e, size_t ahead)
 {
-	uint64_t hash = cache_hash(file, off);
-	cache_shard *s = shard_of(c, hash);
-	pthread_mutex_lock(&s->mu);
-	tv_cache_handle *first = s->table[hash & (s->nbuckets - 1)];
-	if (first && ahead) {
-		__builtin_prefetch((const void *)(embedded_value(first) + ahead - 1));
-		__builtin_prefetch((const void *)(embedded_value(first) + (ahead > 64 ? ahead - 65 : 0)));
+	if (e && ahead) {
+		__builtin_prefetch((const void *)(embedded_value(e) + ahead - 1));
+		__builtin_prefetch((const void *)(embedded_value(e) + (ahead > 64 ? ahead - 65 : 0)));
 	}
-	tv_cache_handle *e = *table_find(s, hash, file, off);
+}
+
+/* The lookup's end, shard lock held: e (NULL: a miss) is referenced and
+ * counted. */
+static tv_cache_handle *lookup_done(cache_shard *s, tv_cache_handle *e)
+{
 	if (e) {
 		atomic_fetch_add_explicit(&e->refs, 1, memory_order_relaxed);
 		e->referenced = true;
@@ -405,6 +423,55 @@ tv_cache_handle *tv_cache_lookup_ahead(tv_cache *c, uint64_t file, uint64_t off,
 	count(e ? &s->hits : &s->misses);
 	pthread_mutex_unlock(&s->mu);
 	return e;
+}
+
+tv_cache_handle *tv_cache_lookup_ahead(tv_cache *c, uint64_t file, uint64_t off, size_t ahead)
+{
+	uint64_t hash = cache_hash(file, off);
+	cache_shard *s = shard_of(c, hash);
+	pthread_mutex_lock(&s->mu);
+	prefetch_ahead(s->table[hash & (s->nbuckets - 1)], ahead);
+	return lookup_done(s, *table_find(s, hash, file, off));
+}
+
+/* The slot is read before the lock only to start the entry loading (an
+ * entry found there may be gone by the time the lock is held, and is
+ * never touched); under the lock it is exact, since only the lock holder
+ * fills or empties it. */
+tv_cache_handle *tv_cache_lookup_slot(tv_cache *c, uint64_t file, uint64_t off,
+                                      tv_cache_handle *_Atomic *slot, size_t ahead)
+{
+	prefetch_ahead(atomic_load_explicit(slot, memory_order_relaxed), ahead);
+	uint64_t hash = cache_hash(file, off);
+	cache_shard *s = shard_of(c, hash);
+	pthread_mutex_lock(&s->mu);
+	tv_cache_handle *e = atomic_load_explicit(slot, memory_order_relaxed);
+	if (!e) {
+		e = *table_find(s, hash, file, off);
+		if (e && !e->slot) {
+			e->slot = slot;
+			atomic_store_explicit(slot, e, memory_order_relaxed);
+		}
+	}
+	assert(!e || (e->in_cache && e->file == file && e->off == off));
+	return lookup_done(s, e);
+}
+
+/* Only tv_cache_lookup_slot fills a slot, and its caller is done with it:
+ * a slot seen empty stays so. */
+void tv_cache_unslot(tv_cache *c, uint64_t file, uint64_t off, tv_cache_handle *_Atomic *slot)
+{
+	if (!atomic_load_explicit(slot, memory_order_relaxed))
+		return;
+	cache_shard *s = shard_of(c, cache_hash(file, off));
+	pthread_mutex_lock(&s->mu);
+	tv_cache_handle *e = atomic_load_explicit(slot, memory_order_relaxed);
+	if (e) {
+		assert(e->slot == slot);
+		e->slot = NULL;
+		atomic_store_explicit(slot, NULL, memory_order_relaxed);
+	}
+	pthread_mutex_unlock(&s->mu);
 }
 
 tv_cache_handle *tv_cache_insert(tv_cache *c, uint64_t file, uint64_t off, void *value,
@@ -423,6 +490,7 @@ tv_cache_handle *tv_cache_insert(tv_cache *c, uint64_t file, uint64_t off, void 
 	e->deleter = deleter;
 	e->charge = charge;
 	e->next_hash = e->prev = e->next = NULL;
+	e->slot = NULL;
 	atomic_init(&e->refs, 1); /* the caller's handle */
 	e->in_cache = false;
 	e->referenced = false;

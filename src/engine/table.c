@@ -414,6 +414,17 @@ struct tv_table {
 	uint64_t *fences;
 	uint32_t nfences;
 	tv_slice fence_prefix; /* into the index block */
+	/* With the fences, when the data blocks lie one after another (as
+	 * the builder writes them): where data block i starts, for every i,
+	 * and where the last one ends (nfences + 1 offsets).  A point lookup
+	 * whose fence search settles on one entry then takes the block's
+	 * place from here, without reading the index block or decoding its
+	 * handle.  NULL: read the handles from the index. */
+	uint64_t *starts;
+	/* With the starts and a cache: data block i's slot in the cache
+	 * (tv_cache_lookup_slot), through which a point lookup finds the
+	 * cached block without the cache's hash table. */
+	tv_cache_handle *_Atomic *slots;
 	uint64_t entries, data_blocks, data_bytes, raw_key, raw_value;
 };
 
@@ -563,17 +574,15 @@ static int data_handle(const tv_table *t, tv_slice v, bhandle *h)
  * it into the cache if fill (and there is a cache).  Release it with
  * put_block(t, *hd, *tb); *hd is NULL when the block is the caller's
  * alone. */
-static int get_block(const tv_table *t, bhandle h, bool fill, tv_cache_handle **hd,
-                     table_block **tb)
+/* A seek's first reads in a cached block are its header and the copy of
+ * its restart array, in the lines after the cache entry: a lookup starts
+ * loading them this far ahead. */
+#define BLOCK_AHEAD offsetof(table_block, data)
+
+/* get_block's read from disk, for a block the cache lacks (*hd NULL). */
+static int read_missing(const tv_table *t, bhandle h, bool fill, tv_cache_handle **hd,
+                        table_block **tb)
 {
-	*hd = NULL;
-	/* A seek's first reads in the block are its header and the copy of
-	 * its restart array, in the lines after the cache entry. */
-	size_t ahead = offsetof(table_block, data);
-	if (t->cache && (*hd = tv_cache_lookup_ahead(t->cache, t->file_number, h.off, ahead))) {
-		*tb = tv_cache_value(*hd);
-		return 0;
-	}
 	const char *why = NULL;
 	int rc = read_block(t, h, tb, &why);
 	if (rc) {
@@ -589,6 +598,33 @@ static int get_block(const tv_table *t, bhandle h, bool fill, tv_cache_handle **
 			return TROVE_ENOMEM; /* the cache freed the block */
 	}
 	return 0;
+}
+
+static int get_block(const tv_table *t, bhandle h, bool fill, tv_cache_handle **hd,
+                     table_block **tb)
+{
+	*hd = NULL;
+	if (t->cache &&
+	    (*hd = tv_cache_lookup_ahead(t->cache, t->file_number, h.off, BLOCK_AHEAD))) {
+		*tb = tv_cache_value(*hd);
+		return 0;
+	}
+	return read_missing(t, h, fill, hd, tb);
+}
+
+/* get_block for data block b (< nfences, t->starts[b] == h.off), through
+ * its slot if the table keeps slots. */
+static int get_block_at(const tv_table *t, uint32_t b, bhandle h, tv_cache_handle **hd,
+                        table_block **tb)
+{
+	if (!t->slots)
+		return get_block(t, h, true, hd, tb);
+	*hd = tv_cache_lookup_slot(t->cache, t->file_number, h.off, &t->slots[b], BLOCK_AHEAD);
+	if (*hd) {
+		*tb = tv_cache_value(*hd);
+		return 0;
+	}
+	return read_missing(t, h, true, hd, tb);
 }
 
 static void put_block(const tv_table *t, tv_cache_handle *hd, table_block *tb)
@@ -745,6 +781,38 @@ static bool index_whole(const tv_table *t, tv_slice *first, tv_slice *last)
 	return ok;
 }
 
+/* Builds t's block starts from the index, if its handles are sound and
+ * the blocks follow one another (leaving none otherwise: lookups then
+ * decode the handles, and report any damage).  0 or TROVE_ENOMEM. */
+static int open_starts(tv_table *t)
+{
+	uint64_t *s = malloc(((size_t)t->nfences + 1) * sizeof *s);
+	if (!s)
+		return TROVE_ENOMEM;
+	tv_block_iter it;
+	tv_block_iter_init(&it, &t->index->blk);
+	uint32_t i = 0;
+	bool ok = true;
+	for (tv_block_iter_seek_first(&it); ok && tv_block_iter_valid(&it);
+	     tv_block_iter_next(&it), i++) {
+		bhandle h;
+		ok = i < t->nfences && !data_handle(t, it.value, &h) && (i == 0 || h.off == s[i]);
+		if (ok) {
+			s[i] = h.off;
+			s[i + 1] = h.off + h.size + TRAILER_SIZE;
+		}
+	}
+	tv_block_iter_fini(&it);
+	if (!ok || i != t->nfences) {
+		free(s);
+		return 0;
+	}
+	t->starts = s;
+	if (t->cache && !(t->slots = calloc(t->nfences, sizeof *t->slots)))
+		return TROVE_ENOMEM;
+	return 0;
+}
+
 /* Builds t's fences (leaving none if the index does not allow them).
  * 0, TROVE_ENOMEM or TROVE_ECORRUPT (index keys out of order). */
 static int open_fences(tv_table *t)
@@ -774,7 +842,7 @@ static int open_fences(tv_table *t)
 	t->fences = f;
 	t->nfences = i;
 	t->fence_prefix = tv_slice_make(first.data, plen);
-	return 0;
+	return open_starts(t);
 }
 
 /* The first i in [lo, hi) with fences[i] >= f (after: > f), or hi. */
@@ -791,14 +859,13 @@ static uint32_t fence_bound(const uint64_t *fences, uint32_t lo, uint32_t hi, ui
 	return lo;
 }
 
-/* Positions ii, an iterator over t's index, at the first entry >= target
- * (invalid if there is none), as tv_block_iter_seek would. */
-static void index_seek(const tv_table *t, tv_block_iter *ii, tv_slice target)
+/* With fences: the first entry of t's index >= target (nfences if
+ * none), comparing whole keys, through ii (an iterator over the index
+ * that *ii_ready says is initialised; this sets it if it initialises
+ * it), only among entries whose fence equals target's.  UINT32_MAX if
+ * the index is damaged (ii's status says so). */
+static uint32_t index_find(const tv_table *t, tv_block_iter *ii, bool *ii_ready, tv_slice target)
 {
-	if (!t->fences) {
-		tv_block_iter_seek(ii, target);
-		return;
-	}
 	uint32_t n = t->nfences, lo = 0, hi = 0;
 	tv_slice u = tv_ikey_user(target), p = t->fence_prefix;
 	int c = memcmp(u.data, p.data, u.len < p.len ? u.len : p.len);
@@ -815,16 +882,35 @@ static void index_seek(const tv_table *t, tv_block_iter *ii, tv_slice target)
 	} /* else before every key: lo = hi = 0 */
 	/* Entries before lo sort before target, entries from hi on after it;
 	 * the keys between share its fence and are compared whole. */
+	if (lo < hi && !*ii_ready) {
+		tv_block_iter_init(ii, &t->index->blk);
+		*ii_ready = true;
+	}
 	while (lo < hi) {
 		uint32_t mid = lo + (hi - lo) / 2;
 		tv_block_iter_seek_restart(ii, mid);
 		if (!tv_block_iter_valid(ii))
-			return; /* damaged: the status says so */
+			return UINT32_MAX; /* damaged: the status says so */
 		if (tv_ikey_cmp(ii->key, target) < 0)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
+	return lo;
+}
+
+/* Positions ii, an iterator over t's index, at the first entry >= target
+ * (invalid if there is none), as tv_block_iter_seek would. */
+static void index_seek(const tv_table *t, tv_block_iter *ii, tv_slice target)
+{
+	if (!t->fences) {
+		tv_block_iter_seek(ii, target);
+		return;
+	}
+	bool ready = true;
+	uint32_t n = t->nfences, lo = index_find(t, ii, &ready, target);
+	if (lo == UINT32_MAX)
+		return;
 	tv_block_iter_seek_restart(ii, lo < n ? lo : n - 1);
 	if (lo == n && tv_block_iter_valid(ii))
 		tv_block_iter_next(ii); /* past the end */
@@ -879,7 +965,12 @@ void tv_table_close(tv_table *t)
 		tv_cache_unreserve(t->cache, t->reserved);
 	block_free(t, t->index);
 	block_free(t, t->filter);
+	if (t->slots)
+		for (uint32_t i = 0; i < t->nfences; i++)
+			tv_cache_unslot(t->cache, t->file_number, t->starts[i], &t->slots[i]);
+	free(t->slots);
 	free(t->fences);
+	free(t->starts);
 	free(t->path);
 	free(t);
 }
@@ -898,6 +989,10 @@ size_t tv_table_memory(const tv_table *t)
 {
 	size_t n = sizeof *t + strlen(t->path) + 1 + tv_cache_charge(t->index->alloc) +
 	           (size_t)t->nfences * sizeof *t->fences;
+	if (t->starts)
+		n += ((size_t)t->nfences + 1) * sizeof *t->starts;
+	if (t->slots)
+		n += (size_t)t->nfences * sizeof *t->slots;
 	if (t->filter)
 		n += tv_cache_charge(t->filter->alloc);
 	return n;
@@ -924,6 +1019,39 @@ void tv_table_prefetch(const tv_table *t, uint64_t hash)
 		tv_bloom_prefetch(t->filter->data, t->filter->size, hash);
 }
 
+/* Finds in t's index the data block that holds the first entry >=
+ * target: 1 with its handle in *h and, when t keeps block starts, its
+ * number in *block (else UINT32_MAX); 0 if every key sorts before
+ * target; or TROVE_ECORRUPT. */
+static int find_block(const tv_table *t, tv_slice target, bhandle *h, uint32_t *block)
+{
+	tv_block_iter ii;
+	bool ready = false;
+	int rc = 1;
+	*block = UINT32_MAX;
+	if (t->starts) {
+		uint32_t b = index_find(t, &ii, &ready, target);
+		if (b < t->nfences) {
+			*block = b;
+			h->off = t->starts[b];
+			h->size = t->starts[b + 1] - h->off - TRAILER_SIZE;
+		} else {
+			rc = b == t->nfences ? 0 : corrupt(t, t->index_h.off, "malformed index block");
+		}
+	} else {
+		tv_block_iter_init(&ii, &t->index->blk);
+		ready = true;
+		index_seek(t, &ii, target);
+		if (!tv_block_iter_valid(&ii))
+			rc = ii.status ? corrupt(t, t->index_h.off, "malformed index block") : 0;
+		else if (data_handle(t, ii.value, h))
+			rc = corrupt(t, t->index_h.off, "bad block handle in index");
+	}
+	if (ready)
+		tv_block_iter_fini(&ii);
+	return rc;
+}
+
 int tv_table_get_hashed(tv_table *t, tv_slice target, uint64_t hash,
                         int (*fn)(void *arg, tv_slice ikey, tv_slice value), void *arg)
 {
@@ -932,32 +1060,25 @@ int tv_table_get_hashed(tv_table *t, tv_slice target, uint64_t hash,
 	if (!tv_table_may_contain(t, hash))
 		return 0;
 
-	tv_block_iter ii;
-	tv_block_iter_init(&ii, &t->index->blk);
-	index_seek(t, &ii, target);
-	int rc = 0;
 	bhandle h;
-	if (!tv_block_iter_valid(&ii)) {
-		rc = ii.status ? corrupt(t, t->index_h.off, "malformed index block") : 0;
-	} else if (data_handle(t, ii.value, &h)) {
-		rc = corrupt(t, t->index_h.off, "bad block handle in index");
-	} else {
-		tv_cache_handle *hd;
-		table_block *tb;
-		rc = get_block(t, h, true, &hd, &tb);
-		if (!rc) {
-			tv_block_iter di;
-			tv_block_iter_init(&di, &tb->blk);
-			tv_block_iter_seek(&di, target);
-			if (tv_block_iter_valid(&di) && tv_ukey_cmp(tv_ikey_user(di.key), ukey) == 0)
-				rc = fn(arg, di.key, di.value);
-			else if (di.status)
-				rc = corrupt(t, h.off, "malformed data block");
-			tv_block_iter_fini(&di);
-			put_block(t, hd, tb);
-		}
-	}
-	tv_block_iter_fini(&ii);
+	uint32_t b;
+	int rc = find_block(t, target, &h, &b);
+	if (rc <= 0)
+		return rc;
+	tv_cache_handle *hd;
+	table_block *tb;
+	rc = b != UINT32_MAX ? get_block_at(t, b, h, &hd, &tb) : get_block(t, h, true, &hd, &tb);
+	if (rc)
+		return rc;
+	tv_block_iter di;
+	tv_block_iter_init(&di, &tb->blk);
+	tv_block_iter_seek(&di, target);
+	if (tv_block_iter_valid(&di) && tv_ukey_cmp(tv_ikey_user(di.key), ukey) == 0)
+		rc = fn(arg, di.key, di.value);
+	else if (di.status)
+		rc = corrupt(t, h.off, "malformed data block");
+	tv_block_iter_fini(&di);
+	put_block(t, hd, tb);
 	return rc;
 }
 

@@ -137,6 +137,53 @@ static void test_all_referenced(void **state)
 	assert_int_equal(deleted, 12);
 }
 
+/* A lookup through a slot fills it on a hit; the entry's eviction or
+ * replacement empties it, and tv_cache_unslot makes the cache forget it. */
+static void test_slots(void **state)
+{
+	(void)state;
+	atomic_int deleted = 0;
+	tv_cache *c = tv_cache_new(100);
+	tv_cache_handle *_Atomic slot = NULL, *_Atomic other = NULL;
+	assert_null(tv_cache_lookup_slot(c, 5, 1, &slot, 0)); /* a miss */
+	assert_null(atomic_load(&slot));
+	put(c, &deleted, 5, 1, 10);
+	tv_cache_handle *h = tv_cache_lookup_slot(c, 5, 1, &slot, 0);
+	assert_non_null(h);
+	assert_ptr_equal(atomic_load(&slot), h);
+	tv_cache_release(c, h);
+	h = tv_cache_lookup_slot(c, 5, 1, &slot, 64); /* from the slot */
+	assert_int_equal(((val *)tv_cache_value(h))->id, 1);
+	tv_cache_release(c, h);
+	assert_int_equal(tv_cache_hits(c), 2);
+
+	put(c, &deleted, 5, 1, 10); /* replaced: the slot let go of the old */
+	assert_null(atomic_load(&slot));
+	assert_int_equal(deleted, 1);
+	h = tv_cache_lookup_slot(c, 5, 1, &slot, 0);
+	tv_cache_release(c, h);
+	assert_non_null(atomic_load(&slot));
+
+	for (uint64_t i = 2; i <= 30; i++) /* evicts (5, 1) */
+		put(c, &deleted, 5, i, 10);
+	assert_null(atomic_load(&slot));
+	assert_null(tv_cache_lookup_slot(c, 5, 1, &slot, 0));
+
+	h = tv_cache_lookup_slot(c, 5, 30, &other, 0);
+	assert_non_null(h);
+	tv_cache_release(c, h);
+	assert_non_null(atomic_load(&other));
+	tv_cache_unslot(c, 5, 30, &other);
+	assert_null(atomic_load(&other));
+	tv_cache_unslot(c, 5, 1, &slot); /* empty already */
+	assert_true(present(c, 5, 30));
+	for (uint64_t i = 31; i <= 60; i++) /* evicts (5, 30), slot forgotten */
+		put(c, &deleted, 5, i, 10);
+	assert_false(present(c, 5, 30));
+	assert_null(atomic_load(&other));
+	tv_cache_free(c);
+}
+
 static void test_held_handles_survive(void **state)
 {
 	(void)state;
@@ -398,6 +445,7 @@ int main(void)
 	        cmocka_unit_test(test_insert_lookup_counters),
 	        cmocka_unit_test(test_eviction_order),
 	        cmocka_unit_test(test_all_referenced),
+	        cmocka_unit_test(test_slots),
 	        cmocka_unit_test(test_held_handles_survive),
 	        cmocka_unit_test(test_oversized_and_waiting),
 	        cmocka_unit_test(test_zero_capacity),
