@@ -14,9 +14,8 @@
 #include <assert.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-
 #include "../util/checksum.h"
+#include "../util/grow.h"
 #include "trove.h"
 
 #define BLOOM_MAX_K 30
@@ -38,36 +37,18 @@ void tv_bloom_builder_init(tv_bloom_builder *b, int bits_per_key)
 
 void tv_bloom_builder_free(tv_bloom_builder *b)
 {
-	if (b->hashes)
-		munmap(b->hashes, b->cap * sizeof *b->hashes);
+	tv_unmap_array(b->hashes, b->cap, sizeof *b->hashes);
 	b->hashes = NULL;
 	b->n = b->cap = 0;
 }
 
-/* The hashes are mapped, not malloc'd: a flush or compaction collects a
- * MiB or so of them, and freeing so large a block would raise glibc's
- * mmap and trim thresholds, after which the building thread's heap keeps
- * megabytes of free memory instead of returning it. */
-static int grow_hashes(tv_bloom_builder *b)
-{
-	size_t cap = b->cap ? b->cap * 2 : 8192; /* 64 KiB, whole pages */
-	void *p = mmap(NULL, cap * sizeof *b->hashes, PROT_READ | PROT_WRITE,
-	               MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (p == MAP_FAILED)
-		return TROVE_ENOMEM;
-	if (b->hashes) {
-		memcpy(p, b->hashes, b->n * sizeof *b->hashes);
-		munmap(b->hashes, b->cap * sizeof *b->hashes);
-	}
-	b->hashes = p;
-	b->cap = cap;
-	return 0;
-}
-
 int tv_bloom_add(tv_bloom_builder *b, tv_slice key)
 {
+	/* The hashes are mapped, not malloc'd (tv_grow_mapped): a flush or
+	 * compaction collects a MiB or so of them, 64 KiB at first. */
 	if (b->n == b->cap) {
-		int rc = grow_hashes(b);
+		int rc = tv_grow_mapped(&b->hashes, &b->cap, b->n < 8192 ? 8192 : b->n + 1,
+		                        sizeof *b->hashes);
 		if (rc)
 			return rc;
 	}
