@@ -358,13 +358,20 @@ static void test_zero_tail(void **state)
 
 /* A log opened `how` (appended through a mapping, or over zeros written
  * ahead) by a process killed before it closed the log: the file runs on
- * in zeros, and every record appended before the kill reads back, the
- * zeros taken as a torn tail.  Closed, the same log has no tail. */
+ * in zeros (for a mapped log, past the window being filled into the one
+ * prepared after it), and every record appended before the kill reads
+ * back, the zeros taken as a torn tail.  Closed, the same log has no
+ * tail.  Some large records, then small ones across many windows. */
 static void check_killed(void **state, int how)
 {
 	fixture *fx = *state;
-	const size_t lens[] = {50, 70000, 1, 3000, (size_t)(2u << 20) + 17, 10, 0, 400};
-	const size_t n = sizeof lens / sizeof lens[0];
+	const size_t first[] = {50, 70000, 1, 3000, (size_t)(2u << 20) + 17, 10, 0, 400};
+	const size_t nfirst = sizeof first / sizeof first[0], n = nfirst + 40000;
+	size_t *lens = malloc(n * sizeof *lens);
+	assert_non_null(lens);
+	memcpy(lens, first, sizeof first);
+	for (size_t i = nfirst; i < n; i++)
+		lens[i] = (i * 7919) % 200;
 	uint64_t end = TV_LOG_HEADER;
 	for (size_t i = 0; i < n; i++)
 		end += TV_LOG_RECORD_HEADER + lens[i];
@@ -411,6 +418,7 @@ static void check_killed(void **state, int how)
 	assert_int_equal(count, n);
 	assert_false(torn);
 	assert_int_equal(good_end, end);
+	free(lens);
 }
 
 static void test_mapped_killed(void **state)
