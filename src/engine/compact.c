@@ -1,6 +1,6 @@
 /*
- * compact.c - background work: flushes, compactions, periodic syncs and
- * the expiry reaper.
+ * compact.c - background work: flushes, compactions, periodic syncs, the
+ * expiry reaper and the memtable pool's trim.
  *
  * Three threads serve each writable database:
  *   - the flush thread writes the immutable memtable to a level-0 table
@@ -11,7 +11,8 @@
  *     above), dropping versions no snapshot can see and tombstones that
  *     reach the bottom of their key's levels;
  *   - the timer thread syncs the log every sync_period_ms under
- *     TROVE_SYNC_PERIODIC and deletes expired keys.
+ *     TROVE_SYNC_PERIODIC, deletes expired keys and has the memtable
+ *     pool give back what it keeps beyond one memtable once writes stop.
  * None of them ever removes a file a version still lists: outputs are
  * recorded in the manifest before inputs are forgotten, and inputs are
  * deleted only when no reader pins them.  A failed flush or compaction
@@ -653,7 +654,7 @@ int tv_compact_range_internal(trove_db *db, const tv_slice *lo, const tv_slice *
 	return rc;
 }
 
-/* ---- The timer: periodic syncs and the reaper ---------------------------------- */
+/* ---- The timer: periodic syncs, the reaper, the memtable pool's trim ------------ */
 
 void *tv_timer_main(void *arg)
 {
@@ -676,6 +677,7 @@ void *tv_timer_main(void *arg)
 		size_t reaped;
 		if (!bad)
 			tv_reap_expired(db, 1000, &reaped);
+		tv_mem_pool_trim_idle(db->mem_pool, (uint64_t)tv_now_ms());
 		pthread_mutex_lock(&db->mu);
 	}
 	pthread_mutex_unlock(&db->mu);

@@ -395,8 +395,9 @@ int tv_unresolved_delta(tv_super *s, uint64_t seq, int64_t *delta)
  * takes that entry's type; the others read the tables under the memtable
  * through a tv_version_probe, whose iterators move forward only, so the
  * several keys that fall in one block find it in hand instead of
- * searching the index and the block cache again.  When every entry of
- * the memtable is unresolved (a bulk load, or writes of keys no other
+ * searching the index and the block cache again; a memtable whose key
+ * range overlaps no table's (a bulk load in key order) reads no table.
+ * When every entry of the memtable is unresolved (a bulk load, or writes of keys no other
  * memtable held), the walk resolves each; otherwise it knows an
  * unresolved entry by its key's address, looked up in the list of them
  * sorted by address (8 bytes an entry, mapped, for the flush alone, and
@@ -433,6 +434,38 @@ static void sort_addrs(const char **a, const char **tmp, size_t n)
 		memcpy(a, src, n * sizeof *a);
 }
 
+/* Whether a table of v overlaps the user keys [lo, hi]. */
+static int tables_overlap(const tv_version *v, tv_slice lo, tv_slice hi)
+{
+	for (int l = 0; l < TV_LEVELS; l++)
+		for (int i = 0; i < v->nfiles[l]; i++) {
+			const tv_filemeta *f = v->files[l][i];
+			if (tv_ukey_cmp(tv_ikey_user(tv_fm_largest(f)), lo) >= 0 &&
+			    tv_ukey_cmp(tv_ikey_user(tv_fm_smallest(f)), hi) <= 0)
+				return 1;
+		}
+	return 0;
+}
+
+/* Whether no table of v can hold a key of m (an empty m included):
+ * then every unresolved entry of m whose key has no older one in m is
+ * new, and the flush reads no table (a bulk load in key order). */
+static int memtable_misses_tables(tv_memtable *m, const tv_version *v, int *none)
+{
+	tv_iter *it = tv_mem_iter(m);
+	if (!it)
+		return TROVE_ENOMEM;
+	tv_iter_seek_first(it);
+	*none = 1;
+	if (tv_iter_valid(it)) {
+		tv_slice lo = tv_ikey_user(tv_iter_key(it));
+		tv_iter_seek_last(it);
+		*none = !tables_overlap(v, lo, tv_ikey_user(tv_iter_key(it)));
+	}
+	tv_iter_destroy(it);
+	return 0;
+}
+
 int tv_flush_resolver_init(tv_flush_resolver *r, tv_memtable *m, tv_version *under)
 {
 	memset(r, 0, sizeof *r);
@@ -440,8 +473,11 @@ int tv_flush_resolver_init(tv_flush_resolver *r, tv_memtable *m, tv_version *und
 	if (n == 0)
 		return 0;
 	r->all = n == tv_mem_entries(m);
+	int rc = memtable_misses_tables(m, under, &r->no_table);
+	if (rc)
+		return rc;
 	if (r->all)
-		return tv_version_probe_new(under, &r->probe);
+		return r->no_table ? 0 : tv_version_probe_new(under, &r->probe);
 	size_t page = (size_t)sysconf(_SC_PAGESIZE);
 	r->mapped = (n * sizeof *r->keys + page - 1) / page * page;
 	/* The keys, then as much again to sort them, unmapped once sorted. */
@@ -456,7 +492,7 @@ int tv_flush_resolver_init(tv_flush_resolver *r, tv_memtable *m, tv_version *und
 	assert(r->nkeys == n);
 	sort_addrs(r->keys, (const char **)(void *)(p + r->mapped), n);
 	munmap(p + r->mapped, r->mapped);
-	int rc = tv_version_probe_new(under, &r->probe);
+	rc = r->no_table ? 0 : tv_version_probe_new(under, &r->probe);
 	if (rc)
 		tv_flush_resolver_fini(r);
 	return rc;
@@ -486,6 +522,11 @@ static int is_unresolved(const tv_flush_resolver *r, const char *key)
 /* Resolves the pending entry against the tables under the memtable. */
 static int resolve_pending(tv_flush_resolver *r)
 {
+	if (r->no_table) {
+		r->delta += tv_ikey_type(r->pending) != TV_TYPE_DEL;
+		r->pending.len = 0;
+		return 0;
+	}
 	tv_slice key = tv_ikey_user(r->pending);
 	char stack[SEEK_STACK];
 	char *kb = seek_key(stack, key, tv_ikey_seq(r->pending) - 1);
@@ -505,7 +546,7 @@ static int resolve_pending(tv_flush_resolver *r)
 
 int tv_flush_resolver_add(tv_flush_resolver *r, tv_slice ikey)
 {
-	if (!r->probe)
+	if (!r->probe && !r->no_table)
 		return 0;
 	if (r->pending.len) {
 		if (tv_ukey_cmp(tv_ikey_user(ikey), tv_ikey_user(r->pending)) == 0) {

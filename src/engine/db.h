@@ -258,6 +258,7 @@ typedef struct tv_flush_resolver {
 	const char **keys;     /* else the unresolved entries' keys, sorted by address */
 	size_t nkeys, mapped;
 	tv_version_probe *probe;
+	int no_table;          /* no table under the memtable overlaps its key range */
 	tv_slice pending;      /* an unresolved entry whose older state is not known yet */
 	int64_t delta;
 } tv_flush_resolver;

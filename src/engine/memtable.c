@@ -5,7 +5,8 @@
  * probability 1/4) carved from a tv_arena and freed all at once with the
  * memtable, or, for a memtable made from a pool, left there (arena blocks,
  * filter and index) for the next memtable to reuse instead of faulting in
- * fresh pages.  One linker at a time links nodes in (the writer, or in a
+ * fresh pages (the blocks of two memtables while writes go on, of one once
+ * they stop).  One linker at a time links nodes in (the writer, or in a
  * memtable with a tail whoever folds it, see below); any number of readers
  * walk the list at the same time without locks.  The writer fills a node
  * completely; the linker publishes it bottom level first with release
@@ -501,14 +502,19 @@ tv_mem_pool *tv_mem_pool_new(size_t expected_bytes)
 	p->expected_bytes = expected_bytes;
 	p->filter_bytes = (size_t)filter_lines_for(expected_bytes) * TV_BLOOM_LINE_BYTES;
 	p->index_bytes = (size_t)index_slots_for(expected_bytes) * sizeof(link_t);
-	/* The blocks kept and the blocks of live memtables stay within one
-	 * memtable's budget less two filters, indexes and tails (the current
-	 * memtable's and the spare ones, or a second tail): blocks are kept
-	 * only once the immutable memtable is gone, and the current memtable
-	 * and the pool then hold no more than one full memtable. */
+	/* The blocks kept and the blocks of live memtables stay within the
+	 * two memtables' budget less two filters, indexes and tails (the
+	 * current memtable's and the immutable or the spare ones): the
+	 * blocks of a flushed memtable are kept for the growth of the next
+	 * ones, so that a write burst faults in fresh pages only until two
+	 * memtables' worth are mapped.  Once writes stop (no block taken for
+	 * TV_MEM_POOL_IDLE_MS, tv_mem_pool_trim_idle), one memtable's budget
+	 * less those parts: the current memtable and the pool then hold no
+	 * more than one full memtable through the read phases. */
 	size_t parts = 2 * (p->filter_bytes + p->index_bytes +
 	                    tail_cap_for(expected_bytes) * sizeof(pending));
-	tv_arena_pool_init(&p->blocks, expected_bytes > parts ? expected_bytes - parts : 0);
+	tv_arena_pool_init(&p->blocks, 2 * expected_bytes > parts ? 2 * expected_bytes - parts : 0,
+	                   expected_bytes > parts ? expected_bytes - parts : 0);
 	pthread_mutex_init(&p->mu, NULL);
 	p->tail_bytes = tail_cap_for(expected_bytes) * sizeof(pending);
 	p->filter = NULL;
@@ -529,6 +535,11 @@ void tv_mem_pool_unref(tv_mem_pool *p)
 	tv_arena_pool_destroy(&p->blocks);
 	pthread_mutex_destroy(&p->mu);
 	free(p);
+}
+
+void tv_mem_pool_trim_idle(tv_mem_pool *p, uint64_t now_ms)
+{
+	tv_arena_pool_trim_idle(&p->blocks, now_ms, TV_MEM_POOL_IDLE_MS);
 }
 
 size_t tv_mem_pool_usage(tv_mem_pool *p)

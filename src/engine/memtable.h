@@ -42,11 +42,17 @@ tv_memtable *tv_mem_new_filtered(size_t expected_bytes);
  * arena blocks there for the next one, instead of giving them back to
  * the kernel for the next memtable to fault in again: the blocks only
  * while the pool's live memtables and the pool together hold less than
- * one memtable's worth (so a writer's memtable and the pool never hold
- * more than a full memtable), and one spare filter and index.  NULL on
- * ENOMEM. */
+ * two memtables' worth (the most a writer's memtable and the one being
+ * flushed hold), and one spare filter and index.  NULL on ENOMEM. */
 tv_mem_pool *tv_mem_pool_new(size_t expected_bytes);
 void tv_mem_pool_unref(tv_mem_pool *p);
+/* Milliseconds without a new block for a memtable after which the pool
+ * keeps blocks only while its live memtables and it hold less than one
+ * memtable's worth. */
+#define TV_MEM_POOL_IDLE_MS 1000
+/* Called now and then (the timer thread), with the time now_ms: gives
+ * back what the pool keeps beyond that once writes have stopped. */
+void tv_mem_pool_trim_idle(tv_mem_pool *p, uint64_t now_ms);
 /* Bytes the pool keeps now. */
 size_t tv_mem_pool_usage(tv_mem_pool *p);
 /* tv_mem_new_filtered of the pool's size, its storage from the pool. */

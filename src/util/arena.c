@@ -20,7 +20,8 @@
  * them back there: the next memtable then reuses the blocks of the one
  * flushed before it, instead of mapping fresh memory whose every page the
  * kernel faults in and zeroes on first touch.  The pool's limit keeps it
- * from holding memory the memtables' budget does not allow.
+ * from holding memory the memtables' budget does not allow, and its idle
+ * limit from holding more than a write burst needs once writes stop.
  */
 #include "arena.h"
 
@@ -42,13 +43,40 @@ struct tv_arena_block {
 /* Bytes a standard block offers. */
 #define BLOCK_DATA (ARENA_BLOCK - sizeof(tv_arena_block))
 
-void tv_arena_pool_init(tv_arena_pool *p, size_t limit)
+void tv_arena_pool_init(tv_arena_pool *p, size_t limit, size_t idle_limit)
 {
+	assert(idle_limit <= limit);
 	pthread_mutex_init(&p->mu, NULL);
 	p->spare = NULL;
 	p->nspare = 0;
 	p->out = 0;
 	p->limit = limit;
+	p->idle_limit = idle_limit;
+	p->taken = p->seen = p->seen_ms = 0;
+}
+
+void tv_arena_pool_trim_idle(tv_arena_pool *p, uint64_t now_ms, uint64_t idle_ms)
+{
+	tv_arena_block *drop = NULL;
+	pthread_mutex_lock(&p->mu);
+	if (p->taken != p->seen) {
+		p->seen = p->taken;
+		p->seen_ms = now_ms;
+	} else if (now_ms - p->seen_ms >= idle_ms) {
+		while (p->spare && p->out + p->nspare > p->idle_limit) {
+			tv_arena_block *b = p->spare;
+			p->spare = b->next;
+			p->nspare -= b->size;
+			b->next = drop;
+			drop = b;
+		}
+	}
+	pthread_mutex_unlock(&p->mu);
+	while (drop) {
+		tv_arena_block *next = drop->next;
+		munmap(drop, drop->size);
+		drop = next;
+	}
 }
 
 void tv_arena_pool_destroy(tv_arena_pool *p)
@@ -137,6 +165,7 @@ static tv_arena_block *standard_block(tv_arena *a)
 			p->nspare -= ARENA_BLOCK;
 		}
 		p->out += ARENA_BLOCK;
+		p->taken++;
 		pthread_mutex_unlock(&p->mu);
 		if (b)
 			return b;

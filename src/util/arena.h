@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct tv_arena_block tv_arena_block;
 
@@ -20,13 +21,18 @@ typedef struct tv_arena_block tv_arena_block;
  * fault in and zero on first touch).  A block is kept only while the
  * bytes of standard blocks held by the pool's arenas and by the pool
  * stay within `limit`, so the pool never makes its arenas' memory grow
- * past what they held at their largest below that limit.  Any thread. */
+ * past what they held at their largest below that limit.  Once no arena
+ * has taken a block for a while (tv_arena_pool_trim_idle), the pool
+ * unmaps what it keeps beyond `idle_limit`.  Any thread. */
 typedef struct tv_arena_pool {
 	pthread_mutex_t mu;
 	tv_arena_block *spare; /* kept blocks */
 	size_t nspare;         /* bytes in them */
 	size_t out;            /* bytes in standard blocks of live arenas */
-	size_t limit;
+	size_t limit, idle_limit;
+	uint64_t taken;        /* standard blocks arenas have taken */
+	uint64_t seen;         /* `taken` at the last tv_arena_pool_trim_idle */
+	uint64_t seen_ms;      /* when `taken` last changed, as that call saw */
 } tv_arena_pool;
 
 typedef struct tv_arena {
@@ -37,7 +43,11 @@ typedef struct tv_arena {
 	tv_arena_pool *pool;    /* where standard blocks come from and go, or NULL */
 } tv_arena;
 
-void tv_arena_pool_init(tv_arena_pool *p, size_t limit);
+/* idle_limit <= limit. */
+void tv_arena_pool_init(tv_arena_pool *p, size_t limit, size_t idle_limit);
+/* Called now and then with the time now_ms: unmaps the kept blocks beyond
+ * idle_limit if no arena has taken a block for idle_ms. */
+void tv_arena_pool_trim_idle(tv_arena_pool *p, uint64_t now_ms, uint64_t idle_ms);
 /* Unmaps the kept blocks; no arena may use the pool any more. */
 void tv_arena_pool_destroy(tv_arena_pool *p);
 /* Bytes in the blocks the pool keeps now. */

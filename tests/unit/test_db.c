@@ -1166,6 +1166,60 @@ static void test_count_resolved_in_bulk(void **state)
 	assert_int_equal(n, live);
 }
 
+/* A bulk load in key order, in batches of plain puts (unresolved): a
+ * memtable whose keys lie beside every table's is flushed without reading
+ * the tables, and one that reaches a table's first or last key exactly
+ * reads them.  Each round also deletes keys never written and writes one
+ * key twice, and the count must match after every flush and reopen. */
+static void test_count_bulk_in_key_order(void **state)
+{
+	fixture *f = *state;
+	reopen_with_budget(f, 1 << 20); /* 128 KiB memtables */
+	char k[32], v[100];
+	memset(v, 'v', sizeof v);
+	uint64_t live = 0;
+	/* Rounds of keys [lo, hi]: above the tables, below them, reaching the
+	 * last key of the first round, its first, and inside both. */
+	static const int rounds[][2] = {
+		{ 10000, 12999 }, { 20000, 22999 }, { 1000, 3999 },
+		{ 22999, 23999 }, { 500, 1000 }, { 11000, 11500 },
+	};
+	static char model[30000];
+	memset(model, 0, sizeof model);
+	for (size_t r = 0; r < sizeof rounds / sizeof rounds[0]; r++) {
+		int lo = rounds[r][0], hi = rounds[r][1];
+		for (int i = lo; i <= hi; i += 100) {
+			trove_batch *b = trove_batch_new();
+			for (int j = i; j < i + 100 && j <= hi; j++) {
+				int kl = snprintf(k, sizeof k, "key%05d", j);
+				if (j % 50 == 7) {
+					/* A delete: of a key never written, but for the
+					 * ones written in an earlier round. */
+					assert_int_equal(trove_batch_del(b, k, (size_t)kl), 0);
+					live -= model[j];
+					model[j] = 0;
+				} else {
+					assert_int_equal(trove_batch_put(b, k, (size_t)kl, v, 20), 0);
+					if (j % 100 == 3)
+						assert_int_equal(trove_batch_put(b, k, (size_t)kl, v, 30), 0);
+					live += !model[j];
+					model[j] = 1;
+				}
+			}
+			assert_int_equal(trove_write(f->db, b, NULL), 0);
+			trove_batch_free(b);
+		}
+		assert_int_equal(trove_flush(f->db), 0);
+		uint64_t n;
+		assert_int_equal(trove_count(f->db, &n), 0);
+		assert_int_equal(n, live);
+		if (r % 2)
+			reopen(f);
+		assert_int_equal(trove_count(f->db, &n), 0);
+		assert_int_equal(n, live);
+	}
+}
+
 /* Writes key i of the model (put or delete) with trove_put / trove_del. */
 static void model_write(trove_db *db, char *model, int i, int put, uint64_t *live)
 {
@@ -1816,6 +1870,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_cursor_walk_with_model, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_count_with_model, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_count_resolved_in_bulk, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_count_bulk_in_key_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_count_flush_in_key_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_backup, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_memory_budget, setup, teardown),

@@ -422,6 +422,52 @@ static void test_pooled(void **state)
 	get_at_sequences(m, 1);
 }
 
+/* Fills m with n entries of 100-byte values from key number `from`. */
+static void fill_pooled(tv_memtable *m, int from, int n)
+{
+	char k[16], v[100];
+	memset(v, 'v', sizeof v);
+	for (int i = from; i < from + n; i++) {
+		snprintf(k, sizeof k, "key%07d", i);
+		assert_int_equal(tv_mem_add(m, (uint64_t)i + 1, TV_TYPE_PUT, tv_slice_make(k, 10),
+		                            tv_slice_make(v, sizeof v)),
+		                 0);
+	}
+}
+
+/* While writes go on, the pool keeps a flushed memtable's blocks beside
+ * a growing one up to two memtables' worth; once no block was taken for
+ * TV_MEM_POOL_IDLE_MS, it keeps no more than one memtable's worth with
+ * the live one. */
+static void test_pool_trim_idle(void **state)
+{
+	enum { E = 1 << 20 };
+	tv_mem_pool *p = tv_mem_pool_new(E);
+	assert_non_null(p);
+	tv_memtable *a = tv_mem_new_pooled(p), *b = tv_mem_new_pooled(p);
+	assert_non_null(a);
+	assert_non_null(b);
+	fill_pooled(a, 0, 7000);
+	assert_true(tv_mem_usage(a) >= E);
+	fill_pooled(b, 7000, 2000);
+	tv_mem_unref(a);
+	size_t kept = tv_mem_pool_usage(p);
+	assert_true(kept + tv_mem_usage(b) > E);
+	assert_true(kept + tv_mem_usage(b) <= 2 * E);
+	tv_mem_pool_trim_idle(p, 5000); /* notes the blocks taken so far */
+	tv_mem_pool_trim_idle(p, 5000 + TV_MEM_POOL_IDLE_MS - 1);
+	assert_int_equal(tv_mem_pool_usage(p), kept);
+	fill_pooled(b, 9000, 500); /* takes blocks: not idle */
+	kept = tv_mem_pool_usage(p);
+	tv_mem_pool_trim_idle(p, 5000 + TV_MEM_POOL_IDLE_MS);
+	assert_int_equal(tv_mem_pool_usage(p), kept);
+	tv_mem_pool_trim_idle(p, 5000 + 2 * TV_MEM_POOL_IDLE_MS);
+	assert_true(tv_mem_pool_usage(p) < kept);
+	assert_true(tv_mem_pool_usage(p) + tv_mem_usage(b) <= E);
+	tv_mem_unref(b);
+	tv_mem_pool_unref(p);
+}
+
 /* tv_mem_add_hashed of an unresolved entry. */
 static int add_unresolved(tv_memtable *m, uint64_t seq, unsigned type, tv_slice key, tv_slice value)
 {
@@ -1074,6 +1120,7 @@ int main(void)
 	        cmocka_unit_test(test_get_index_out_of_order),
 	        cmocka_unit_test(test_get_across_folds),
 	        cmocka_unit_test(test_pooled),
+	        cmocka_unit_test(test_pool_trim_idle),
 	        cmocka_unit_test(test_versions),
 	        cmocka_unit_test(test_runs_and_big_entries),
 	        cmocka_unit_test(test_writer_lookups),
