@@ -1172,8 +1172,6 @@ static int resolve_batch(group *g, tv_writer *w)
 		atomic_fetch_add_explicit(&g->db->st_conflicts, 1, memory_order_relaxed);
 		return 0;
 	}
-	/* A batch with conditions reads its keys anyway. */
-	int may_skip = b->nconds == 0;
 	ahead_op ring[RESOLVE_AHEAD];
 	size_t pos = 0, head = 0, tail = 0;
 	for (;;) {
@@ -1184,7 +1182,7 @@ static int resolve_batch(group *g, tv_writer *w)
 		if (rc || head == tail)
 			break;
 		const ahead_op *a = &ring[head++ % RESOLVE_AHEAD];
-		rc = resolve_op(g, a, may_skip && (a->op.type != TV_OP_DEL || !w->want_removed));
+		rc = resolve_op(g, a, a->op.type != TV_OP_DEL || !w->want_removed);
 	}
 	if (rc)
 		return rc; /* the whole group fails: the overlay is now unreliable */

@@ -1058,8 +1058,16 @@ static void test_count_with_model(void **state)
 			assert_int_equal(rc, was ? TROVE_EEXIST : 0);
 			model[i] = 1;
 		} else if (op < 88) {
-			/* A batch touching a few keys, some twice. */
+			/* A batch touching a few keys, some twice; half of them
+			 * with a condition (that holds) on another key, whose
+			 * other writes may still skip reading their keys. */
 			trove_batch *b = trove_batch_new();
+			if (tu_below(&r, 2) == 0) {
+				int c = (int)tu_below(&r, N);
+				kl = snprintf(k, sizeof k, "key%05d", c);
+				trove_cond cond = { .kind = model[c] ? TROVE_IF_PRESENT : TROVE_IF_ABSENT };
+				assert_int_equal(trove_batch_require(b, k, (size_t)kl, &cond), 0);
+			}
 			for (int n = 0; n < 4; n++) {
 				int j = n == 3 ? i : (int)tu_below(&r, N);
 				kl = snprintf(k, sizeof k, "key%05d", j);
