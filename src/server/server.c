@@ -869,18 +869,6 @@ static void release_waiting(srv_worker *w, uint64_t gen, int rc)
 	}
 }
 
-/* The version of the latest write, or UINT64_MAX if it cannot be known
- * (out of memory for the snapshot). */
-static uint64_t db_version(trove_db *db)
-{
-	trove_snapshot *sn = trove_snapshot_new(db);
-	if (!sn)
-		return UINT64_MAX;
-	uint64_t v = trove_snapshot_version(sn);
-	trove_snapshot_free(db, sn);
-	return v;
-}
-
 /* Group commit: a sync's replies bring their clients' next requests a
  * network round trip later.  Begun at once, the next sync covers only
  * the turns that ended while the last one ran, the returning clients
@@ -925,10 +913,11 @@ static void syncer_main(void *arg)
 		sy->next_conns = 0;
 		uv_mutex_unlock(&sy->mu);
 		uint64_t t0 = uv_hrtime();
-		uint64_t v = db_version(s->db); /* every write up to v is in the log */
+		/* Lock-free; every write up to v is in the log. */
+		uint64_t v = trove_last_version(s->db);
 		int rc = trove_sync(s->db);
 		uint64_t end = uv_hrtime();
-		if (!rc && v != UINT64_MAX && v > atomic_load(&sy->durable))
+		if (!rc && v > atomic_load(&sy->durable))
 			atomic_store(&sy->durable, v);
 		if (rc)
 			srv_log(SRV_LL_WARNING,
@@ -1029,7 +1018,7 @@ static void on_worker_check(uv_check_t *h)
 		/* Nothing this turn read or wrote can be newer than the latest
 		 * write: if that is synced already, no sync is needed. */
 		if (w->srv->cfg->sync == TROVE_SYNC_ALWAYS &&
-		    db_version(w->srv->db) > atomic_load(&w->srv->syncer.durable)) {
+		    trove_last_version(w->srv->db) > atomic_load(&w->srv->syncer.durable)) {
 			size_t n = 0;
 			for (srv_conn *c = list; c; c = c->snext)
 				n += c->used_db;
