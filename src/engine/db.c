@@ -1687,10 +1687,13 @@ static int new_wal(trove_db *db)
 	 * sync must leave a torn tail, not a damaged header.  Without a sync
 	 * per write the log is appended through a mapping (a store instead of
 	 * a write(2) per group; either is in the page cache on return).  With
-	 * one, the log is written over zeros written ahead of it, so that a
-	 * sync commits data blocks only, not the file's new size (the first
-	 * run of zeros is made durable with the header). */
-	int how = db->opts.sync == TROVE_SYNC_ALWAYS ? TV_OPEN_ZEROED : TV_OPEN_MAPPED;
+	 * one, or when the caller syncs after each few writes itself
+	 * (frequent_syncs), the log is written over zeros written ahead of
+	 * it, so that a sync commits data blocks only, not the file's new
+	 * size or block map (the first run of zeros is made durable with the
+	 * header). */
+	int how = db->opts.sync == TROVE_SYNC_ALWAYS || db->opts.frequent_syncs ? TV_OPEN_ZEROED
+	                                                                        : TV_OPEN_MAPPED;
 	int rc = tv_log_create(db->vfs, path, TV_MAGIC_WAL, how, &w);
 	if (!rc && (rc = tv_log_sync(w)) != 0)
 		tv_log_close(w);
