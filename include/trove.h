@@ -154,7 +154,8 @@ typedef struct trove_options {
 	                             after each few writes (as troved does under
 	                             its sync always): the log is then written
 	                             over zeros as under TROVE_SYNC_ALWAYS, so
-	                             that a sync writes data blocks only */
+	                             that a sync need not commit new blocks
+	                             or a new file size */
 } trove_options;
 
 /* Fills *o with the defaults above.  Always call it before setting fields,
