@@ -150,6 +150,12 @@ typedef struct trove_options {
 	trove_log_fn log;         /* default NULL: messages are dropped */
 	void *log_arg;
 	trove_vfs *vfs;           /* default NULL: POSIX files */
+	int frequent_syncs;       /* default 0; 1: the caller calls trove_sync
+	                             after each few writes (as troved does under
+	                             its sync always): the log is then written
+	                             over zeros as under TROVE_SYNC_ALWAYS, so
+	                             that a sync need not commit new blocks
+	                             or a new file size */
 } trove_options;
 
 /* Fills *o with the defaults above.  Always call it before setting fields,

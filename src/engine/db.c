@@ -1213,8 +1213,6 @@ static int resolve_batch(group *g, tv_writer *w)
 		atomic_fetch_add_explicit(&g->db->st_conflicts, 1, memory_order_relaxed);
 		return 0;
 	}
-	/* A batch with conditions reads its keys anyway. */
-	int may_skip = b->nconds == 0;
 	ahead_op ring[RESOLVE_AHEAD];
 	size_t pos = 0, head = 0, tail = 0;
 	for (;;) {
@@ -1225,7 +1223,7 @@ static int resolve_batch(group *g, tv_writer *w)
 		if (rc || head == tail)
 			break;
 		const ahead_op *a = &ring[head++ % RESOLVE_AHEAD];
-		rc = resolve_op(g, a, may_skip && (a->op.type != TV_OP_DEL || !w->want_removed));
+		rc = resolve_op(g, a, a->op.type != TV_OP_DEL || !w->want_removed);
 	}
 	if (rc)
 		return rc; /* the whole group fails: the overlay is now unreliable */
@@ -1730,10 +1728,13 @@ static int new_wal(trove_db *db)
 	 * sync must leave a torn tail, not a damaged header.  Without a sync
 	 * per write the log is appended through a mapping (a store instead of
 	 * a write(2) per group; either is in the page cache on return).  With
-	 * one, the log is written over zeros written ahead of it, so that a
-	 * sync commits data blocks only, not the file's new size (the first
-	 * run of zeros is made durable with the header). */
-	int how = db->opts.sync == TROVE_SYNC_ALWAYS ? TV_OPEN_ZEROED : TV_OPEN_MAPPED;
+	 * one, or when the caller syncs after each few writes itself
+	 * (frequent_syncs), the log is written over zeros written ahead of
+	 * it, so that a sync commits data blocks only, not the file's new
+	 * size or block map (the first run of zeros is made durable with the
+	 * header). */
+	int how = db->opts.sync == TROVE_SYNC_ALWAYS || db->opts.frequent_syncs ? TV_OPEN_ZEROED
+	                                                                        : TV_OPEN_MAPPED;
 	int rc = tv_log_create(db->vfs, path, TV_MAGIC_WAL, how, &w);
 	if (!rc && (rc = tv_log_sync(w)) != 0)
 		tv_log_close(w);

@@ -192,8 +192,10 @@ static trove_db *open_db(const srv_config *cfg)
 	/* Under sync always the engine does not sync each write: the workers
 	 * call trove_sync once per loop turn before releasing that turn's
 	 * replies (server.c, on_worker_check), so one fsync covers every
-	 * write of the turn.  See docs/SERVER.md, "Durability". */
+	 * write of the turn; with frequent_syncs those syncs need not commit
+	 * new log blocks or a new size.  See docs/SERVER.md, "Durability". */
 	o.sync = cfg->sync == TROVE_SYNC_ALWAYS ? TROVE_SYNC_NONE : cfg->sync;
+	o.frequent_syncs = cfg->sync == TROVE_SYNC_ALWAYS;
 	o.sync_period_ms = cfg->sync_period_ms;
 	o.memory_budget = (size_t)cfg->memory_budget;
 	o.log = srv_log_engine;

@@ -30,6 +30,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -113,6 +114,7 @@ struct srv_worker {
 	int dirty;               /* a request used the database this turn */
 	uv_async_t sync_async;   /* the syncer finished a sync this worker awaits */
 	int sync_waits;          /* some connection awaits a sync (under the syncer's mu) */
+	int sync_wake;           /* the syncer's own copy of sync_waits, to wake it by */
 	srv_conn *waiting;       /* connections with replies waiting for a sync */
 	atomic_int kill_pending; /* some connection here has its kill flag set */
 	wstat *cmdstats;         /* one per catalog entry */
@@ -139,6 +141,7 @@ typedef struct srv_syncer {
 	uint64_t last_ns;         /* how long the last sync took */
 	uint64_t last_end;        /* when it ended (uv_hrtime: monotonic) */
 	_Atomic uint64_t durable; /* every write of this version or older is synced */
+	atomic_int waking;        /* set under mu: the syncer is waking workers, outside mu */
 } srv_syncer;
 
 struct srv_server {
@@ -259,8 +262,10 @@ static void worker_close_handles(srv_worker *w)
 		return;
 	w->handles_closed = 1;
 	uv_mutex_lock(&w->srv->syncer.mu);
-	w->sync_waits = 0; /* the syncer no longer wakes this worker */
+	w->sync_waits = 0; /* the syncer no longer wakes this worker, */
 	uv_mutex_unlock(&w->srv->syncer.mu);
+	while (atomic_load(&w->srv->syncer.waking))
+		sched_yield(); /* once it is done with the wake-ups it began */
 	uv_close((uv_handle_t *)&w->sync_async, NULL);
 	uv_close((uv_handle_t *)&w->async, NULL);
 	uv_close((uv_handle_t *)&w->timer, NULL);
@@ -869,18 +874,6 @@ static void release_waiting(srv_worker *w, uint64_t gen, int rc)
 	}
 }
 
-/* The version of the latest write, or UINT64_MAX if it cannot be known
- * (out of memory for the snapshot). */
-static uint64_t db_version(trove_db *db)
-{
-	trove_snapshot *sn = trove_snapshot_new(db);
-	if (!sn)
-		return UINT64_MAX;
-	uint64_t v = trove_snapshot_version(sn);
-	trove_snapshot_free(db, sn);
-	return v;
-}
-
 /* Group commit: a sync's replies bring their clients' next requests a
  * network round trip later.  Begun at once, the next sync covers only
  * the turns that ended while the last one ran, the returning clients
@@ -925,10 +918,11 @@ static void syncer_main(void *arg)
 		sy->next_conns = 0;
 		uv_mutex_unlock(&sy->mu);
 		uint64_t t0 = uv_hrtime();
-		uint64_t v = db_version(s->db); /* every write up to v is in the log */
+		/* Lock-free; every write up to v is in the log. */
+		uint64_t v = trove_last_version(s->db);
 		int rc = trove_sync(s->db);
 		uint64_t end = uv_hrtime();
-		if (!rc && v != UINT64_MAX && v > atomic_load(&sy->durable))
+		if (!rc && v > atomic_load(&sy->durable))
 			atomic_store(&sy->durable, v);
 		if (rc)
 			srv_log(SRV_LL_WARNING,
@@ -943,9 +937,17 @@ static void syncer_main(void *arg)
 			sy->failed = gen;
 			sy->failed_rc = rc;
 		}
+		/* The waiting workers are woken after the unlock: each one's
+		 * on_sync_async takes mu at once. */
 		for (int i = 0; i < s->nworkers; i++)
-			if (s->workers[i].sync_waits)
+			s->workers[i].sync_wake = s->workers[i].sync_waits;
+		atomic_store(&sy->waking, 1);
+		uv_mutex_unlock(&sy->mu);
+		for (int i = 0; i < s->nworkers; i++)
+			if (s->workers[i].sync_wake)
 				uv_async_send(&s->workers[i].sync_async);
+		atomic_store(&sy->waking, 0);
+		uv_mutex_lock(&sy->mu);
 	}
 	uv_mutex_unlock(&sy->mu);
 }
@@ -959,12 +961,15 @@ static uint64_t syncer_request(srv_worker *w, size_t nconns)
 	uv_mutex_lock(&sy->mu);
 	uint64_t gen = sy->started + 1;
 	sy->next_conns += nconns;
-	if (sy->wanted < gen || (sy->target && sy->next_conns >= sy->target)) {
+	int wake = sy->wanted < gen || (sy->target && sy->next_conns >= sy->target);
+	if (wake)
 		sy->wanted = gen;
-		uv_cond_signal(&sy->cv);
-	}
 	w->sync_waits = 1;
 	uv_mutex_unlock(&sy->mu);
+	/* Signalled after the unlock, so that the syncer does not wake only
+	 * to sleep again on the mutex (a context switch each). */
+	if (wake)
+		uv_cond_signal(&sy->cv);
 	return gen;
 }
 
@@ -1029,7 +1034,7 @@ static void on_worker_check(uv_check_t *h)
 		/* Nothing this turn read or wrote can be newer than the latest
 		 * write: if that is synced already, no sync is needed. */
 		if (w->srv->cfg->sync == TROVE_SYNC_ALWAYS &&
-		    db_version(w->srv->db) > atomic_load(&w->srv->syncer.durable)) {
+		    trove_last_version(w->srv->db) > atomic_load(&w->srv->syncer.durable)) {
 			size_t n = 0;
 			for (srv_conn *c = list; c; c = c->snext)
 				n += c->used_db;
