@@ -618,15 +618,12 @@ static void prefetch_interval_before(const tv_block_iter *it)
 		__builtin_prefetch(it->blk.data + off);
 }
 
-void tv_block_iter_prev(tv_block_iter *it)
+/* tv_block_iter_prev off the reverse cache: from the entry at orig, which
+ * the cache does not hold with its predecessor.  Not in line: the cached
+ * step, most of a backward scan's, then saves and restores no registers
+ * for it. */
+static __attribute__((noinline)) void prev_decode(tv_block_iter *it, uint32_t orig)
 {
-	assert(tv_block_iter_valid(it));
-	uint32_t orig = it->cur;
-	/* Within the interval decoded last time, step back in the cache. */
-	if (it->pc_i < it->pc_n && it->pc[it->pc_i].cur == orig && it->pc_i > 0) {
-		pc_use(it, it->pc_i - 1);
-		return;
-	}
 	/* Forward moves leave rindex behind (keeping it up to date cost a
 	 * look at the restart array per entry): catch it up to the current
 	 * entry's restart point first. */
@@ -645,6 +642,17 @@ void tv_block_iter_prev(tv_block_iter *it)
 	if (to_restart(it, it->rindex))
 		decode_interval(it, orig);
 	prefetch_interval_before(it);
+}
+
+void tv_block_iter_prev(tv_block_iter *it)
+{
+	assert(tv_block_iter_valid(it));
+	uint32_t i = it->pc_i;
+	/* Within the interval decoded last time, step back in the cache. */
+	if (i < it->pc_n && i > 0 && it->pc[i].cur == it->cur)
+		pc_use(it, i - 1);
+	else
+		prev_decode(it, it->cur);
 }
 
 /* The last entry; the walk there fills the reverse cache, so the steps

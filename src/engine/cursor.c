@@ -38,6 +38,7 @@ struct tv_dbiter {
 	int has_hi;
 	int valid;
 	int reverse;
+	int stopped_checked; /* reverse: rev_find stopped on an entry it checked */
 	int status;
 	tv_slice key, value; /* current stored key and raw stored value */
 	uint64_t cur_seq;
@@ -67,6 +68,22 @@ static inline int same_key(tv_slice a, tv_slice b)
 	memcpy(&x, a.data + a.len - 8, 8);
 	memcpy(&y, b.data + b.len - 8, 8);
 	return x == y && tv_cmp_bytes(a.data, b.data, a.len - 8) == 0;
+}
+
+/* True if user key k sorts before bound (tv_ukey_cmp(k, bound) < 0), for
+ * the range bounds a scan checks at each key.  A bound is usually a
+ * namespace's first key or the next namespace's, one byte long, which
+ * most keys' first byte decides against alone. */
+static inline int below(tv_slice k, tv_slice bound)
+{
+	if (k.len && bound.len) {
+		unsigned char a = (unsigned char)k.data[0], b = (unsigned char)bound.data[0];
+		if (a != b)
+			return a < b;
+		if (bound.len == 1)
+			return 0; /* k starts with all of bound */
+	}
+	return tv_ukey_cmp(k, bound) < 0;
 }
 
 /* Makes b a copy of user key k.  Keys of 16 to 32 bytes, the common
@@ -138,7 +155,7 @@ static int fwd_find(tv_dbiter *d, int skipping)
 		/* The key skipped lies below hi: its entries need no bound check. */
 		if (skipping && same_key(uk, tv_buf_slice(&d->skip)))
 			continue;
-		if (d->has_hi && tv_ukey_cmp(uk, tv_buf_slice(&d->hi)) >= 0)
+		if (d->has_hi && !below(uk, tv_buf_slice(&d->hi)))
 			break;
 		if (tv_ikey_seq(k) > d->seq)
 			continue;
@@ -173,36 +190,47 @@ static int keep_value(tv_dbiter *d)
 }
 
 /* Moves backward from the current position to the previous visible live
- * key, leaving the merged iterator before that key's entries.  The
+ * key, leaving the merged iterator before that key's entries.  checked:
+ * the position is where the last call stopped, on the first entry met
+ * past its answer, which that call found well formed, within lo and
+ * visible (d->stopped_checked), so it is not looked at again.  The
  * candidate's value is copied only when it might not outlive the next
  * step (tv_iter_value_lasts) or a second step follows it: a key's older
  * versions, which a newer one replaces, and the answer itself, which the
  * step past it leaves in place, are usually not copied at all. */
-static int rev_find(tv_dbiter *d)
+static int rev_find(tv_dbiter *d, int checked)
 {
 	d->valid = 0;
 	d->reverse = 1;
+	d->stopped_checked = 0;
 	int have = 0; /* kbuf and d->value hold a live candidate */
 	int held = 0; /* d->value is in place, and stepped past once at most */
-	for (; tv_iter_valid(d->it); tv_iter_prev(d->it)) {
+	for (; tv_iter_valid(d->it); tv_iter_prev(d->it), checked = 0) {
 		tv_slice k = tv_iter_key(d->it);
-		if (!tv_ikey_valid(k)) {
-			d->status = TROVE_ECORRUPT;
-			return d->status;
-		}
 		tv_slice uk = tv_ikey_user(k);
-		/* The candidate's key lies within lo: its entries need no check. */
-		int same = have && same_key(uk, tv_buf_slice(&d->kbuf));
-		if (!same && tv_ukey_cmp(uk, tv_buf_slice(&d->lo)) < 0)
-			break;
-		if (tv_ikey_seq(k) > d->seq) {
-			if (held && keep_value(d)) /* the next step may take it away */
+		int same = 0;
+		if (!checked) { /* else: the entry the last call stopped at */
+			if (!tv_ikey_valid(k)) {
+				d->status = TROVE_ECORRUPT;
 				return d->status;
-			held = 0;
-			continue;
+			}
+			/* The candidate's key lies within lo: its entries need no check. */
+			same = have && same_key(uk, tv_buf_slice(&d->kbuf));
+			if (!same && below(uk, tv_buf_slice(&d->lo)))
+				break;
+			if (tv_ikey_seq(k) > d->seq) {
+				if (held && keep_value(d)) /* the next step may take it away */
+					return d->status;
+				held = 0;
+				continue;
+			}
+			if (have && !same) {
+				/* Passed the candidate's entries: it is the answer, and
+				 * the next call starts at this entry, checked. */
+				d->stopped_checked = 1;
+				break;
+			}
 		}
-		if (have && !same)
-			break; /* passed the candidate's entries: it is the answer */
 		tv_slice v = tv_iter_value(d->it);
 		unsigned type = tv_ikey_type(k);
 		if (entry_dead(d, type, v)) {
@@ -247,6 +275,20 @@ static int seek_raw(tv_dbiter *d, tv_slice k, uint64_t seq, unsigned type)
 	return 0;
 }
 
+/* rev_find from the last entry before the internal key (k, seq, type). */
+static int find_before(tv_dbiter *d, tv_slice k, uint64_t seq, unsigned type)
+{
+	if (seek_raw(d, k, seq, type))
+		return d->status;
+	if (tv_iter_valid(d->it))
+		tv_iter_prev(d->it);
+	else if (!set_status(d))
+		tv_iter_seek_last(d->it);
+	if (set_status(d))
+		return d->status;
+	return rev_find(d, 0);
+}
+
 tv_dbiter *tv_dbiter_new(trove_db *db, tv_super *s, uint64_t seq, tv_slice lo, tv_slice hi,
                          int has_hi, int check_expiry)
 {
@@ -273,7 +315,7 @@ tv_dbiter *tv_dbiter_new(trove_db *db, tv_super *s, uint64_t seq, tv_slice lo, t
 	d->seq = seq;
 	d->check_expiry = check_expiry;
 	d->now = 0;
-	d->valid = d->reverse = d->status = 0;
+	d->valid = d->reverse = d->stopped_checked = d->status = 0;
 	d->key = d->value = tv_slice_make(NULL, 0);
 	d->cur_seq = 0;
 	d->cur_type = 0;
@@ -326,19 +368,12 @@ int tv_dbiter_first(tv_dbiter *d)
 
 int tv_dbiter_last(tv_dbiter *d)
 {
-	if (d->has_hi) {
-		if (seek_raw(d, tv_buf_slice(&d->hi), TV_MAX_SEQ, TV_SEEK_TYPE))
-			return d->status;
-		if (tv_iter_valid(d->it))
-			tv_iter_prev(d->it);
-		else if (!set_status(d))
-			tv_iter_seek_last(d->it);
-	} else {
-		tv_iter_seek_last(d->it);
-	}
+	if (d->has_hi)
+		return find_before(d, tv_buf_slice(&d->hi), TV_MAX_SEQ, TV_SEEK_TYPE);
+	tv_iter_seek_last(d->it);
 	if (set_status(d))
 		return d->status;
-	return rev_find(d);
+	return rev_find(d, 0);
 }
 
 int tv_dbiter_seek(tv_dbiter *d, tv_slice k)
@@ -355,15 +390,7 @@ int tv_dbiter_seek_for_prev(tv_dbiter *d, tv_slice k)
 	if (d->has_hi && tv_slice_cmp(k, tv_buf_slice(&d->hi)) >= 0)
 		return tv_dbiter_last(d);
 	/* (k, 0, 0) sorts after every entry of k. */
-	if (seek_raw(d, k, 0, 0))
-		return d->status;
-	if (tv_iter_valid(d->it))
-		tv_iter_prev(d->it);
-	else if (!set_status(d))
-		tv_iter_seek_last(d->it);
-	if (set_status(d))
-		return d->status;
-	return rev_find(d);
+	return find_before(d, k, 0, 0);
 }
 
 int tv_dbiter_next(tv_dbiter *d)
@@ -385,19 +412,11 @@ int tv_dbiter_prev(tv_dbiter *d)
 {
 	if (!d->valid)
 		return TROVE_EINVAL;
-	if (!d->reverse) {
-		if (copy_key(&d->skip, d->key))
-			return d->status = TROVE_ENOMEM;
-		if (seek_raw(d, tv_buf_slice(&d->skip), TV_MAX_SEQ, TV_SEEK_TYPE))
-			return d->status;
-		if (tv_iter_valid(d->it))
-			tv_iter_prev(d->it);
-		else if (!set_status(d))
-			tv_iter_seek_last(d->it);
-		if (set_status(d))
-			return d->status;
-	}
-	return rev_find(d);
+	if (d->reverse)
+		return rev_find(d, d->stopped_checked);
+	if (copy_key(&d->skip, d->key))
+		return d->status = TROVE_ENOMEM;
+	return find_before(d, tv_buf_slice(&d->skip), TV_MAX_SEQ, TV_SEEK_TYPE);
 }
 
 int tv_dbiter_valid(const tv_dbiter *d)

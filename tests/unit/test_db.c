@@ -769,6 +769,18 @@ static void expect_at(trove_cursor *c, int rc, int i)
 	assert_memory_equal(key, k, kl);
 }
 
+/* Cursor options for the keys in [lo, hi). */
+static trove_cursor_opts range_opts(const char *lo, const char *hi)
+{
+	trove_cursor_opts o;
+	memset(&o, 0, sizeof o);
+	o.lower = lo;
+	o.lower_len = strlen(lo);
+	o.upper = hi;
+	o.upper_len = strlen(hi);
+	return o;
+}
+
 static void test_cursor(void **state)
 {
 	fixture *f = *state;
@@ -811,12 +823,7 @@ static void test_cursor(void **state)
 	trove_cursor_close(c);
 
 	/* Bounds: [k0050, k0060) and a prefix. */
-	trove_cursor_opts o;
-	memset(&o, 0, sizeof o);
-	o.lower = "k0050";
-	o.lower_len = 5;
-	o.upper = "k0060";
-	o.upper_len = 5;
+	trove_cursor_opts o = range_opts("k0050", "k0060");
 	assert_int_equal(trove_cursor_open(f->db, &o, &c), 0);
 	expect_at(c, trove_cursor_first(c), 50);
 	expect_at(c, trove_cursor_last(c), 58);
@@ -1545,6 +1552,91 @@ static void test_cursor_walk_with_model(void **state)
 	trove_snapshot_free(f->db, snap);
 }
 
+/* Walks c over all its keys forwards from first and backwards from last,
+ * checking each against want[0 .. n), and steps off both ends. */
+static void walk_both_ways(trove_cursor *c, const char *const *want, int n)
+{
+	for (int dir = 0; dir < 2; dir++) {
+		int rc = dir ? trove_cursor_last(c) : trove_cursor_first(c);
+		for (int j = 0; j < n; j++) {
+			const char *w = want[dir ? n - 1 - j : j];
+			assert_int_equal(rc, 0);
+			size_t kl;
+			const char *k = trove_cursor_key(c, &kl);
+			assert_int_equal(kl, strlen(w));
+			assert_memory_equal(k, w, kl);
+			rc = dir ? trove_cursor_prev(c) : trove_cursor_next(c);
+		}
+		assert_int_equal(rc, TROVE_ENOTFOUND);
+	}
+}
+
+/* Bounded scans in both directions over keys with several versions, some
+ * deleted, in the memtable and in tables: the bounds' checks (decided by
+ * a key's first byte where they can be), a backward step that resumes at
+ * the entry the one before stopped at, and turns at the bounds. */
+static void test_bounded_scans_both_ways(void **state)
+{
+	fixture *f = *state;
+	static const char *const keys[] = {"a", "k", "k0050", "k0050\xff", "k0051",
+	                                   "k0059", "k006", "k0060", "k0060!", "l", "\xff"};
+	enum { NK = sizeof keys / sizeof keys[0] };
+	for (int round = 0; round < 3; round++) {
+		for (int i = 0; i < NK; i++) {
+			char v[16];
+			snprintf(v, sizeof v, "v%d.%d", round, i);
+			assert_int_equal(trove_put(f->db, keys[i], strlen(keys[i]), v, strlen(v)), 0);
+		}
+		if (round == 1)
+			assert_int_equal(trove_flush(f->db), 0);
+	}
+	assert_int_equal(trove_del(f->db, "k0051", 5), 0);
+	assert_int_equal(trove_del(f->db, "l", 1), 0);
+	trove_snapshot *snap = trove_snapshot_new(f->db);
+	assert_non_null(snap);
+	assert_int_equal(trove_put(f->db, "k0055", 5, "new", 3), 0); /* after the snapshot */
+	assert_int_equal(trove_del(f->db, "k006", 4), 0);
+
+	trove_cursor *c;
+	static const char *const all[] = {"a", "k", "k0050", "k0050\xff", "k0055",
+	                                  "k0059", "k0060", "k0060!", "\xff"};
+	assert_int_equal(trove_cursor_open(f->db, NULL, &c), 0);
+	walk_both_ways(c, all, 9);
+	trove_cursor_close(c);
+
+	trove_cursor_opts o = range_opts("k0050", "k0060");
+	static const char *const mid[] = {"k0050", "k0050\xff", "k0055", "k0059"};
+	assert_int_equal(trove_cursor_open(f->db, &o, &c), 0);
+	walk_both_ways(c, mid, 4);
+	/* Turns at the bounds. */
+	assert_int_equal(trove_cursor_first(c), 0);
+	assert_int_equal(trove_cursor_prev(c), TROVE_ENOTFOUND);
+	assert_int_equal(trove_cursor_last(c), 0);
+	assert_int_equal(trove_cursor_prev(c), 0);
+	assert_int_equal(trove_cursor_next(c), 0);
+	assert_int_equal(trove_cursor_next(c), TROVE_ENOTFOUND);
+	trove_cursor_close(c);
+
+	/* The same range in the snapshot: k0055 is not there yet, k006 still is. */
+	o = range_opts("k0050", "k0061");
+	o.snap = snap;
+	static const char *const snapped[] = {"k0050", "k0050\xff", "k0059", "k006", "k0060",
+	                                      "k0060!"};
+	assert_int_equal(trove_cursor_open(f->db, &o, &c), 0);
+	walk_both_ways(c, snapped, 6);
+	trove_cursor_close(c);
+
+	memset(&o, 0, sizeof o);
+	o.prefix = "k";
+	o.prefix_len = 1;
+	static const char *const ks[] = {"k", "k0050", "k0050\xff", "k0055", "k0059", "k0060",
+	                                 "k0060!"};
+	assert_int_equal(trove_cursor_open(f->db, &o, &c), 0);
+	walk_both_ways(c, ks, 7);
+	trove_cursor_close(c);
+	trove_snapshot_free(f->db, snap);
+}
+
 /* ---- Backup -------------------------------------------------------------------------------- */
 
 typedef struct writer_arg {
@@ -1902,6 +1994,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_list_keys, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_many_keys_with_model, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cursor_walk_with_model, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bounded_scans_both_ways, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_count_with_model, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_count_resolved_in_bulk, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_count_bulk_in_key_order, setup, teardown),
