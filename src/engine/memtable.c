@@ -280,13 +280,22 @@ static inline int cur_height(const tv_memtable *m)
 /* The first node >= k, or NULL.  If prev is not NULL, prev[i] receives the
  * last node < k at each level i below the current height.  `bound` is a
  * node already found >= k one level up: meeting it again ends the level
- * without comparing it twice. */
+ * without comparing it twice.  Each node compared is usually a cache
+ * miss, and so is the first one the search meets a level down: while it
+ * compares x's successor it starts loading what a compare reads of x's
+ * successor one level down (x's links are in the cache), so that a step
+ * down does not wait for it in turn. */
 static node *find_ge(const tv_memtable *m, const skey *k, node **prev)
 {
 	node *x = m->head, *bound = NULL;
 	int level = cur_height(m) - 1;
 	for (;;) {
 		node *next = load_next(x, level);
+		node *down = level > 0 ? load_next(x, level - 1) : NULL;
+		if (down && down != next) {
+			__builtin_prefetch(&down->prefix);
+			__builtin_prefetch(down->data + 8);
+		}
 		if (next && next != bound && cmp_node(next, k) < 0) {
 			x = next;
 			continue;

@@ -900,20 +900,22 @@ static uint32_t index_find(const tv_table *t, tv_block_iter *ii, bool *ii_ready,
 }
 
 /* Positions ii, an iterator over t's index, at the first entry >= target
- * (invalid if there is none), as tv_block_iter_seek would. */
-static void index_seek(const tv_table *t, tv_block_iter *ii, tv_slice target)
+ * (invalid if there is none), as tv_block_iter_seek would.  Returns that
+ * entry's number when t has fences and ii is valid, else UINT32_MAX. */
+static uint32_t index_seek(const tv_table *t, tv_block_iter *ii, tv_slice target)
 {
 	if (!t->fences) {
 		tv_block_iter_seek(ii, target);
-		return;
+		return UINT32_MAX;
 	}
 	bool ready = true;
 	uint32_t n = t->nfences, lo = index_find(t, ii, &ready, target);
 	if (lo == UINT32_MAX)
-		return;
+		return UINT32_MAX;
 	tv_block_iter_seek_restart(ii, lo < n ? lo : n - 1);
 	if (lo == n && tv_block_iter_valid(ii))
 		tv_block_iter_next(ii); /* past the end */
+	return lo < n && tv_block_iter_valid(ii) ? lo : UINT32_MAX;
 }
 
 int tv_table_open(trove_vfs *vfs, const char *path, uint64_t file_number, tv_cache *cache,
@@ -1019,6 +1021,14 @@ void tv_table_prefetch(const tv_table *t, uint64_t hash)
 		tv_bloom_prefetch(t->filter->data, t->filter->size, hash);
 }
 
+/* The handle of data block b (< nfences) of a table with block starts. */
+static bhandle block_at(const tv_table *t, uint32_t b)
+{
+	assert(t->starts && b < t->nfences);
+	bhandle h = {t->starts[b], t->starts[b + 1] - t->starts[b] - TRAILER_SIZE};
+	return h;
+}
+
 /* Finds in t's index the data block that holds the first entry >=
  * target: 1 with its handle in *h and, when t keeps block starts, its
  * number in *block (else UINT32_MAX); 0 if every key sorts before
@@ -1033,8 +1043,7 @@ static int find_block(const tv_table *t, tv_slice target, bhandle *h, uint32_t *
 		uint32_t b = index_find(t, &ii, &ready, target);
 		if (b < t->nfences) {
 			*block = b;
-			h->off = t->starts[b];
-			h->size = t->starts[b + 1] - h->off - TRAILER_SIZE;
+			*h = block_at(t, b);
 		} else {
 			rc = b == t->nfences ? 0 : corrupt(t, t->index_h.off, "malformed index block");
 		}
@@ -1097,8 +1106,30 @@ static void drop_block(tv_table_iterator *it)
 	tv_block_iter_reset(&it->data, &empty_block);
 }
 
-/* Makes the data iterator cover the block the index iterator is at
- * (unpositioned).  False on an error, which is then in it->status. */
+/* Makes the data iterator cover the data block at h (unpositioned): data
+ * block b of the table's starts, or UINT32_MAX if not known.  False on an
+ * error, which is then in it->status. */
+static bool load_handle(tv_table_iterator *it, bhandle h, uint32_t b)
+{
+	if (it->have_block && it->boff == h.off) {
+		tv_block_iter_reset(&it->data, &it->tb->blk);
+		return true;
+	}
+	drop_block(it);
+	int rc = b != UINT32_MAX && it->fill_cache
+	                 ? get_block_at(it->t, b, h, &it->hd, &it->tb)
+	                 : get_block(it->t, h, it->fill_cache, &it->hd, &it->tb);
+	if (rc) {
+		it->status = rc;
+		return false;
+	}
+	it->have_block = true;
+	it->boff = h.off;
+	tv_block_iter_reset(&it->data, &it->tb->blk);
+	return true;
+}
+
+/* load_handle for the block the index iterator is at. */
 static bool load_block(tv_table_iterator *it)
 {
 	assert(tv_block_iter_valid(&it->index));
@@ -1108,20 +1139,7 @@ static bool load_block(tv_table_iterator *it)
 		drop_block(it);
 		return false;
 	}
-	if (it->have_block && it->boff == h.off) {
-		tv_block_iter_reset(&it->data, &it->tb->blk);
-		return true;
-	}
-	drop_block(it);
-	int rc = get_block(it->t, h, it->fill_cache, &it->hd, &it->tb);
-	if (rc) {
-		it->status = rc;
-		return false;
-	}
-	it->have_block = true;
-	it->boff = h.off;
-	tv_block_iter_reset(&it->data, &it->tb->blk);
-	return true;
+	return load_handle(it, h, UINT32_MAX);
 }
 
 /* load_block for wherever the index iterator now is; past either end of
@@ -1207,8 +1225,14 @@ void tv_table_iter_seek(tv_table_iterator *it, tv_slice target)
 		 * target (its index key): the index need not be searched. */
 		tv_block_iter_seek(&it->data, target);
 	} else {
-		index_seek(it->t, &it->index, target);
-		if (enter_block(it))
+		/* With block starts, the block's place comes from there and its
+		 * cache slot, without decoding its handle from the index. */
+		const tv_table *t = it->t;
+		uint32_t b = index_seek(t, &it->index, target);
+		bool in = b != UINT32_MAX && t->starts
+		                  ? load_handle(it, block_at(t, b), b)
+		                  : enter_block(it);
+		if (in)
 			tv_block_iter_seek(&it->data, target);
 	}
 	tv_table_iter_leave_forward(it);

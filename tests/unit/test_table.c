@@ -436,16 +436,19 @@ static size_t tiny_key(tu_rng *r, char *buf)
 	return len;
 }
 
-static void test_block_seek_random(void **state)
+/* The block seek test over keys that all begin with plen bytes of 'k':
+ * its compares then diverge at plen and a few bytes on, where they are
+ * made 8 bytes at a time (block.c's mismatch). */
+static void block_seek_case(size_t plen)
 {
-	(void)state;
 	tu_rng r;
 	tu_rng_seed(&r, tu_seed("block seeks"));
 	dataset d = {calloc(2000, sizeof(entry)), 0, 0};
 	assert_non_null(d.e);
 	while (d.n < 2000) {
-		char uk[8];
-		size_t ulen = tiny_key(&r, uk);
+		char uk[40];
+		memset(uk, 'k', plen);
+		size_t ulen = plen + tiny_key(&r, uk + plen);
 		for (uint64_t v = 1 + tu_below(&r, 3); v > 0 && d.n < 2000; v--) {
 			entry *e = &d.e[d.n++];
 			e->ikey = make_ikey(uk, ulen, 1 + tu_below(&r, 50), TV_TYPE_PUT, &e->klen);
@@ -471,8 +474,11 @@ static void test_block_seek_random(void **state)
 	tv_block_iter it;
 	tv_block_iter_init(&it, &blk);
 	for (int i = 0; i < 20000; i++) {
-		char uk[8];
-		size_t ulen = tiny_key(&r, uk), klen;
+		char uk[40];
+		memset(uk, 'k', plen);
+		size_t ulen = plen + tiny_key(&r, uk + plen), klen;
+		if (i % 50 == 0)
+			ulen = (size_t)tu_below(&r, plen + 1); /* a prefix of the shared part */
 		char *target = make_ikey(uk, ulen, tu_below(&r, 52), TV_SEEK_TYPE, &klen);
 		tv_slice tk = tv_slice_make(target, klen);
 		size_t want = lower_bound(&d, tk);
@@ -494,6 +500,14 @@ static void test_block_seek_random(void **state)
 	tv_block_iter_fini(&it);
 	tv_block_builder_free(&bb);
 	free_dataset(&d);
+}
+
+static void test_block_seek_random(void **state)
+{
+	(void)state;
+	static const size_t plens[] = {0, 5, 7, 8, 9, 15, 16, 17, 30};
+	for (size_t i = 0; i < sizeof plens / sizeof *plens; i++)
+		block_seek_case(plens[i]);
 }
 
 /* Seeks and steps across every restart boundary of a block with restart
@@ -1060,7 +1074,25 @@ static size_t fence_key(tu_rng *r, int mode, char *buf)
 	return len;
 }
 
-static void fences_case(fixture *f, int mode)
+/* Seeks it to tk, which must land on entry want of d (past the end if
+ * want == d->n), and steps once: a seek may end on a block's last entry,
+ * and the step then crosses into the next block. */
+static void seek_and_step(tv_iter *it, const dataset *d, tv_slice tk, size_t want)
+{
+	tv_iter_seek(it, tk);
+	if (want >= d->n) {
+		assert_false(tv_iter_valid(it));
+		return;
+	}
+	assert_slice_eq(tv_iter_key(it), ekey(&d->e[want]));
+	tv_iter_next(it);
+	if (want + 1 < d->n)
+		assert_slice_eq(tv_iter_key(it), ekey(&d->e[want + 1]));
+	else
+		assert_false(tv_iter_valid(it));
+}
+
+static void fences_case(fixture *f, int mode, bool cached)
 {
 	tu_rng r;
 	tu_rng_seed(&r, tu_seed("table fences"));
@@ -1080,7 +1112,9 @@ static void fences_case(fixture *f, int mode)
 	tv_table_opts o = {TROVE_COMPRESS_NONE, 0, 128, 10}; /* many small blocks */
 	build_table(f->path, &d, &o);
 	tv_table *t;
-	assert_int_equal(open_table(f, NULL, &t), 0);
+	tv_cache *cache = cached ? tv_cache_new(8u << 20) : NULL;
+	assert_int_equal(open_table(f, cache, &t), 0);
+	/* With a cache, seeks take their blocks through the slots. */
 	tv_iter *it = tv_table_iter(t, true);
 	assert_non_null(it);
 	got *g = new_got();
@@ -1104,30 +1138,31 @@ static void fences_case(fixture *f, int mode)
 			assert_int_equal(rc, 0);
 			assert_int_equal(g->calls, 0);
 		}
-		tv_iter_seek(it, tk);
-		if (want < d.n)
-			assert_slice_eq(tv_iter_key(it), ekey(&d.e[want]));
-		else
-			assert_false(tv_iter_valid(it));
+		seek_and_step(it, &d, tk, want);
 		free(target);
 	}
 	for (size_t i = 0; i < d.n; i++) { /* every present key */
 		g->calls = 0;
 		assert_int_equal(tv_table_get(t, ekey(&d.e[i]), record, g), 7);
 		assert_slice_eq(g->k, ekey(&d.e[i]));
+		seek_and_step(it, &d, ekey(&d.e[i]), i); /* every block's ends among them */
 	}
 	assert_int_equal(tv_iter_status(it), 0);
 	tv_iter_destroy(it);
 	free_got(g);
 	assert_int_equal(f->nmsgs, 0);
 	tv_table_close(t);
+	if (cache)
+		tv_cache_free(cache);
 	free_dataset(&d);
 }
 
 static void test_index_fences(void **state)
 {
-	fences_case(*state, 0);
-	fences_case(*state, 1);
+	for (int cached = 0; cached < 2; cached++) {
+		fences_case(*state, 0, cached);
+		fences_case(*state, 1, cached);
+	}
 }
 
 static void test_table_none(void **state)
