@@ -821,34 +821,40 @@ static int ask_tables(tv_version_lookup *lk)
 	return 0;
 }
 
-/* Adds f (slot `slot` of an ordered lookup) to the tables to ask and
- * starts loading its filter line. */
+/* Adds f (slot `slot` of an ordered lookup) to the tables to ask. */
 static void gather(tv_version_lookup *lk, tv_filemeta *f, int slot)
 {
 	assert(lk->n < TV_GET_BATCH);
-	tv_table_prefetch(f->table, lk->hash);
 	lk->f[lk->n] = f;
 	lk->slot[lk->n++] = slot;
 }
 
 /* Gathers the next tables that may hold the key, from where the last
- * call stopped, until the batch is full or none is left. */
+ * call stopped, until the batch is full or none is left, and starts
+ * loading their filter lines. */
 static void gather_more(tv_version_lookup *lk)
 {
-	tv_version *v = lk->v;
+	const tv_version *v = lk->v;
 	tv_slice user = tv_ikey_user(lk->target);
-	for (; lk->l0 < v->nfiles[0] && lk->n < TV_GET_BATCH; lk->l0++) {
-		tv_filemeta *f = v->files[0][lk->l0];
+	int i = lk->l0, l = lk->level;
+	for (; i < v->nfiles[0] && lk->n < TV_GET_BATCH; i++) {
+		tv_filemeta *f = v->files[0][i];
 		if (tv_ukey_cmp(user, tv_ikey_user(tv_fm_smallest(f))) >= 0 &&
 		    tv_ukey_cmp(user, tv_ikey_user(tv_fm_largest(f))) <= 0)
-			gather(lk, f, lk->l0);
+			gather(lk, f, i);
 	}
-	for (; lk->level < TV_LEVELS && lk->n < TV_GET_BATCH; lk->level++) {
-		int l = lk->level, n = v->nfiles[l];
-		int i = n ? find_file(v->files[l], n, lk->target) : n;
-		if (i < n && tv_ukey_cmp(user, tv_ikey_user(tv_fm_smallest(v->files[l][i]))) >= 0)
-			gather(lk, v->files[l][i], v->nfiles[0] + l - 1);
+	for (; l < TV_LEVELS && lk->n < TV_GET_BATCH; l++) {
+		int n = v->nfiles[l];
+		if (n == 0)
+			continue;
+		int j = find_file(v->files[l], n, lk->target);
+		if (j < n && tv_ukey_cmp(user, tv_ikey_user(tv_fm_smallest(v->files[l][j]))) >= 0)
+			gather(lk, v->files[l][j], v->nfiles[0] + l - 1);
 	}
+	lk->l0 = i;
+	lk->level = l;
+	for (int k = 0; k < lk->n; k++)
+		tv_table_prefetch(lk->f[k]->table, lk->hash);
 }
 
 static void lookup_begin(tv_version_lookup *lk, tv_version *v, tv_version_probe *vp,
@@ -874,13 +880,12 @@ int tv_version_get_end(tv_version_lookup *lk,
 {
 	lk->fn = fn;
 	lk->arg = arg;
-	while (lk->n) {
+	for (;;) {
 		int rc = ask_tables(lk);
-		if (rc)
-			return rc;
+		if (rc || lk->level == TV_LEVELS)
+			return rc; /* nothing left to gather */
 		gather_more(lk);
 	}
-	return 0;
 }
 
 int tv_version_get(tv_version *v, tv_slice target, uint64_t hash,
