@@ -434,14 +434,30 @@ tv_cache_handle *tv_cache_lookup_ahead(tv_cache *c, uint64_t file, uint64_t off,
 	return lookup_done(s, *table_find(s, hash, file, off));
 }
 
+/* Starts loading the lines of e's value up to byte `span` and the entry's
+ * own last line (see tv_cache_lookup_slot).  Only a hint: e may be stale. */
+static void prefetch_span(const tv_cache_handle *e, size_t span)
+{
+	if (!e)
+		return;
+	uintptr_t v = embedded_value(e);
+	__builtin_prefetch((const void *)(v - 1));
+	for (uintptr_t a = v & ~(uintptr_t)63; a < v + span; a += 256) { /* may pass it by 3 */
+		__builtin_prefetch((const void *)a);
+		__builtin_prefetch((const void *)(a + 64));
+		__builtin_prefetch((const void *)(a + 128));
+		__builtin_prefetch((const void *)(a + 192));
+	}
+}
+
 /* The slot is read before the lock only to start the entry loading (an
  * entry found there may be gone by the time the lock is held, and is
  * never touched); under the lock it is exact, since only the lock holder
  * fills or empties it. */
 tv_cache_handle *tv_cache_lookup_slot(tv_cache *c, uint64_t file, uint64_t off,
-                                      tv_cache_handle *_Atomic *slot, size_t ahead)
+                                      tv_cache_handle *_Atomic *slot, size_t span)
 {
-	prefetch_ahead(atomic_load_explicit(slot, memory_order_relaxed), ahead);
+	prefetch_span(atomic_load_explicit(slot, memory_order_relaxed), span);
 	uint64_t hash = cache_hash(file, off);
 	cache_shard *s = shard_of(c, hash);
 	pthread_mutex_lock(&s->mu);

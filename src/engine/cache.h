@@ -39,14 +39,19 @@ tv_cache_handle *tv_cache_lookup(tv_cache *c, uint64_t file, uint64_t off);
  * same. */
 tv_cache_handle *tv_cache_lookup_ahead(tv_cache *c, uint64_t file, uint64_t off,
                                        size_t ahead);
-/* tv_cache_lookup_ahead through a slot kept by the caller for (file,
- * off), NULL at first: the slot remembers the entry a lookup found, and
- * the cache empties it when the entry leaves, so a lookup that finds the
+/* tv_cache_lookup through a slot kept by the caller for (file, off),
+ * NULL at first: the slot remembers the entry a lookup found, and the
+ * cache empties it when the entry leaves, so a lookup that finds the
  * slot filled skips the hash table (its bucket is one more cache miss
  * before the entry).  Every lookup of (file, off) through a slot must use
- * the same slot, which must stay put until tv_cache_unslot. */
+ * the same slot, which must stay put until tv_cache_unslot.  Before it
+ * takes the shard lock it starts loading the first `span` bytes of the
+ * value of the entry the slot names, if it came from tv_cache_alloc (a
+ * hint: results are the same): the caller's reads of the value then wait
+ * for memory together with the lookup's read of the entry, instead of
+ * after it, and after each other when one read says where the next is. */
 tv_cache_handle *tv_cache_lookup_slot(tv_cache *c, uint64_t file, uint64_t off,
-                                      tv_cache_handle *_Atomic *slot, size_t ahead);
+                                      tv_cache_handle *_Atomic *slot, size_t span);
 /* Empties a slot tv_cache_lookup_slot used for (file, off), so that the
  * cache forgets it; after it the slot's memory may go. */
 void tv_cache_unslot(tv_cache *c, uint64_t file, uint64_t off, tv_cache_handle *_Atomic *slot);

@@ -318,22 +318,24 @@ static int mem_state(tv_super *s, tv_slice key, uint64_t hash, uint64_t seq, int
 static int lookup(tv_super *s, tv_slice skey, uint64_t hash, uint64_t seq, unsigned *type,
                   vsink *val, uint64_t *entry_seq, int for_write)
 {
-	tv_slice v;
-	if (mem_state(s, skey, hash, seq, for_write, type, &v, entry_seq)) {
-		if (val && *type != TV_TYPE_DEL && sink_value(val, *type, v))
-			return TROVE_ENOMEM;
-		return 1;
-	}
+	/* The tables' filter lines load while the memtables are read. */
 	char stack[SEEK_STACK];
 	char *kb = seek_key(stack, skey, seq);
 	if (!kb)
 		return TROVE_ENOMEM;
+	tv_version_lookup lk;
+	tv_version_get_begin(&lk, s->version, tv_slice_make(kb, skey.len + TV_TRAILER), hash);
+	tv_slice v;
+	int rc = 1;
 	found f = { 0, 0, val, 0 };
-	int rc = tv_version_get(s->version, tv_slice_make(kb, skey.len + TV_TRAILER), hash,
-	                        found_cb, &f);
+	bool in_mem = mem_state(s, skey, hash, seq, for_write, type, &v, entry_seq);
+	if (!in_mem)
+		rc = tv_version_get_end(&lk, found_cb, &f);
+	else if (val && *type != TV_TYPE_DEL && sink_value(val, *type, v))
+		rc = TROVE_ENOMEM;
 	if (kb != stack)
 		free(kb);
-	if (rc < 0)
+	if (rc < 0 || in_mem)
 		return rc;
 	if (f.rc)
 		return f.rc;

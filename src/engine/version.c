@@ -802,94 +802,106 @@ static int probe_table(probe_slot *s, tv_filemeta *f, tv_slice target, uint64_t 
 	return fn(arg, s->it->key, s->it->value);
 }
 
-/* Tables a lookup gathers before asking them, most of the time all it
- * must ask: level 0 overlapping the key and one per deeper level. */
-#define GET_BATCH 16
-
-typedef struct table_probe {
-	tv_version_probe *vp; /* ask through its iterators, or NULL */
-	tv_slice target;
-	uint64_t hash;
-	int (*fn)(void *arg, tv_slice ikey, tv_slice value);
-	void *arg;
-	tv_filemeta *f[GET_BATCH];
-	int slot[GET_BATCH]; /* f[i]'s slot in vp */
-	int n;
-} table_probe;
-
-/* Asks the gathered tables, in order, after starting every one's filter
- * line on its way (a filter line is usually a cache miss; loaded one
- * after another, a key under two level-0 tables and two levels waited
- * for four).  Returns the first nonzero answer, or 0. */
-static int ask_tables(table_probe *p)
+/* Asks the gathered tables, in order; their filter lines were started
+ * loading when they were gathered (a filter line is usually a cache miss;
+ * loaded one after another, a key under two level-0 tables and two
+ * levels waited for four).  Returns the first nonzero answer, or 0. */
+static int ask_tables(tv_version_lookup *lk)
 {
-	int n = p->n;
-	p->n = 0;
-	for (int i = 0; i < n; i++)
-		tv_table_prefetch(p->f[i]->table, p->hash);
+	int n = lk->n;
+	lk->n = 0;
 	for (int i = 0; i < n; i++) {
-		int rc = p->vp ? probe_table(&p->vp->slots[p->slot[i]], p->f[i], p->target, p->hash,
-		                             p->fn, p->arg)
-		               : tv_table_get_hashed(p->f[i]->table, p->target, p->hash, p->fn, p->arg);
+		int rc = lk->vp ? probe_table(&lk->vp->slots[lk->slot[i]], lk->f[i], lk->target,
+		                              lk->hash, lk->fn, lk->arg)
+		                : tv_table_get_hashed(lk->f[i]->table, lk->target, lk->hash, lk->fn,
+		                                      lk->arg);
 		if (rc)
 			return rc;
 	}
 	return 0;
 }
 
-/* Adds f (slot `slot` of an ordered lookup) to the tables to ask, asking
- * those gathered first if full. */
-static int gather(table_probe *p, tv_filemeta *f, int slot)
+/* Adds f (slot `slot` of an ordered lookup) to the tables to ask. */
+static void gather(tv_version_lookup *lk, tv_filemeta *f, int slot)
 {
-	int rc = p->n == GET_BATCH ? ask_tables(p) : 0;
-	if (!rc) {
-		p->f[p->n] = f;
-		p->slot[p->n++] = slot;
-	}
-	return rc;
+	assert(lk->n < TV_GET_BATCH);
+	lk->f[lk->n] = f;
+	lk->slot[lk->n++] = slot;
 }
 
-/* tv_version_get, through vp's iterators if vp is not NULL. */
-static int version_get(tv_version *v, tv_version_probe *vp, tv_slice target, uint64_t hash,
-                       int (*fn)(void *arg, tv_slice ikey, tv_slice value), void *arg)
+/* Gathers the next tables that may hold the key, from where the last
+ * call stopped, until the batch is full or none is left, and starts
+ * loading their filter lines. */
+static void gather_more(tv_version_lookup *lk)
 {
-	tv_slice user = tv_ikey_user(target);
-	table_probe p = { .vp = vp, .target = target, .hash = hash, .fn = fn, .arg = arg };
-	int rc;
-	for (int i = 0; i < v->nfiles[0]; i++) {
+	const tv_version *v = lk->v;
+	tv_slice user = tv_ikey_user(lk->target);
+	int i = lk->l0, l = lk->level;
+	for (; i < v->nfiles[0] && lk->n < TV_GET_BATCH; i++) {
 		tv_filemeta *f = v->files[0][i];
-		if (tv_ukey_cmp(user, tv_ikey_user(tv_fm_smallest(f))) < 0 ||
-		    tv_ukey_cmp(user, tv_ikey_user(tv_fm_largest(f))) > 0)
-			continue;
-		if ((rc = gather(&p, f, i)))
-			return rc;
+		if (tv_ukey_cmp(user, tv_ikey_user(tv_fm_smallest(f))) >= 0 &&
+		    tv_ukey_cmp(user, tv_ikey_user(tv_fm_largest(f))) <= 0)
+			gather(lk, f, i);
 	}
-	for (int l = 1; l < TV_LEVELS; l++) {
+	for (; l < TV_LEVELS && lk->n < TV_GET_BATCH; l++) {
 		int n = v->nfiles[l];
 		if (n == 0)
 			continue;
-		int i = find_file(v->files[l], n, target);
-		if (i >= n)
-			continue;
-		tv_filemeta *f = v->files[l][i];
-		if (tv_ukey_cmp(user, tv_ikey_user(tv_fm_smallest(f))) < 0)
-			continue;
-		if ((rc = gather(&p, f, v->nfiles[0] + l - 1)))
-			return rc;
+		int j = find_file(v->files[l], n, lk->target);
+		if (j < n && tv_ukey_cmp(user, tv_ikey_user(tv_fm_smallest(v->files[l][j]))) >= 0)
+			gather(lk, v->files[l][j], v->nfiles[0] + l - 1);
 	}
-	return ask_tables(&p);
+	lk->l0 = i;
+	lk->level = l;
+	for (int k = 0; k < lk->n; k++)
+		tv_table_prefetch(lk->f[k]->table, lk->hash);
+}
+
+static void lookup_begin(tv_version_lookup *lk, tv_version *v, tv_version_probe *vp,
+                         tv_slice target, uint64_t hash)
+{
+	lk->v = v;
+	lk->vp = vp;
+	lk->target = target;
+	lk->hash = hash;
+	lk->l0 = 0;
+	lk->level = 1;
+	lk->n = 0;
+	gather_more(lk);
+}
+
+void tv_version_get_begin(tv_version_lookup *lk, tv_version *v, tv_slice target, uint64_t hash)
+{
+	lookup_begin(lk, v, NULL, target, hash);
+}
+
+int tv_version_get_end(tv_version_lookup *lk,
+                       int (*fn)(void *arg, tv_slice ikey, tv_slice value), void *arg)
+{
+	lk->fn = fn;
+	lk->arg = arg;
+	for (;;) {
+		int rc = ask_tables(lk);
+		if (rc || lk->level == TV_LEVELS)
+			return rc; /* nothing left to gather */
+		gather_more(lk);
+	}
 }
 
 int tv_version_get(tv_version *v, tv_slice target, uint64_t hash,
                    int (*fn)(void *arg, tv_slice ikey, tv_slice value), void *arg)
 {
-	return version_get(v, NULL, target, hash, fn, arg);
+	tv_version_lookup lk;
+	tv_version_get_begin(&lk, v, target, hash);
+	return tv_version_get_end(&lk, fn, arg);
 }
 
 int tv_version_probe_get(tv_version_probe *p, tv_slice target, uint64_t hash,
                          int (*fn)(void *arg, tv_slice ikey, tv_slice value), void *arg)
 {
-	return version_get(p->v, p, target, hash, fn, arg);
+	tv_version_lookup lk;
+	lookup_begin(&lk, p->v, p, target, hash);
+	return tv_version_get_end(&lk, fn, arg);
 }
 
 int tv_version_iter_count(const tv_version *v)

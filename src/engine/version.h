@@ -169,6 +169,31 @@ int tv_version_get(tv_version *v, tv_slice target, uint64_t hash,
                    int (*fn)(void *arg, tv_slice ikey, tv_slice value),
                    void *arg);
 
+/* tv_version_get in two halves, so that the caller can do other work
+ * (read the memtables) while the filter lines of the tables to ask load:
+ * tv_version_get_begin finds the first TV_GET_BATCH tables that may hold
+ * the key (level 0 overlapping it and one per deeper level; most of the
+ * time all there are) and starts loading their filter lines;
+ * tv_version_get_end asks them, and any others, as tv_version_get.
+ * target and v must stay put until the end.  A lookup holds nothing to
+ * free: a caller that finds its answer elsewhere just drops it. */
+#define TV_GET_BATCH 16
+typedef struct tv_version_lookup {
+	tv_version *v;
+	struct tv_version_probe *vp; /* ask through its iterators, or NULL */
+	tv_slice target;
+	uint64_t hash;
+	int (*fn)(void *arg, tv_slice ikey, tv_slice value);
+	void *arg;
+	int l0, level; /* where gathering goes on */
+	tv_filemeta *f[TV_GET_BATCH];
+	int slot[TV_GET_BATCH]; /* f[i]'s slot in vp */
+	int n;
+} tv_version_lookup;
+void tv_version_get_begin(tv_version_lookup *lk, tv_version *v, tv_slice target, uint64_t hash);
+int tv_version_get_end(tv_version_lookup *lk,
+                       int (*fn)(void *arg, tv_slice ikey, tv_slice value), void *arg);
+
 /* tv_version_get for many targets in increasing order (each greater
  * than the one before), cheaper than a tv_version_get each: the tables'
  * iterators it keeps move forward only.  The version must outlive it. */
