@@ -403,8 +403,11 @@ static uintptr_t embedded_value(const tv_cache_handle *e)
 }
 
 /* Starts loading the two lines of e's value that end at byte `ahead`
- * (see tv_cache_lookup_ahead).  Only a hint: e may be stale. */
-static void prefetch_ahead(const tv_cache_handle *e, size_t ahead)
+ * (see tv_cache_lookup_ahead).  Only a hint: e may be stale.  Always
+ * inlined, as is prefetch_span: gcc finds a function that only prefetches
+ * free of side effects and deletes the calls to it that it has not
+ * inlined yet. */
+static inline __attribute__((always_inline)) void prefetch_ahead(const tv_cache_handle *e, size_t ahead)
 {
 	if (e && ahead) {
 		__builtin_prefetch((const void *)(embedded_value(e) + ahead - 1));
@@ -436,7 +439,7 @@ tv_cache_handle *tv_cache_lookup_ahead(tv_cache *c, uint64_t file, uint64_t off,
 
 /* Starts loading the lines of e's value up to byte `span` and the entry's
  * own last line (see tv_cache_lookup_slot).  Only a hint: e may be stale. */
-static void prefetch_span(const tv_cache_handle *e, size_t span)
+static inline __attribute__((always_inline)) void prefetch_span(const tv_cache_handle *e, size_t span)
 {
 	if (!e)
 		return;
