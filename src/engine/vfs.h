@@ -51,9 +51,7 @@ enum {
 	 * as a write(2) would be, so a crash of the process loses nothing;
 	 * but until the file is closed it may end in zero bytes the mapping
 	 * reserved past the last append (a power loss or a kill leaves them
-	 * there), and `size` reports the bytes appended.  The POSIX VFS
-	 * runs a helper thread per such file, which maps the next part of
-	 * it ahead of the appends. */
+	 * there), and `size` reports the bytes appended. */
 	TV_OPEN_MAPPED = 8,
 	/* With TV_OPEN_APPEND (not with TV_OPEN_MAPPED): the file is kept
 	 * ahead of the appends by zero bytes written in chunks (a VFS may

@@ -15,15 +15,6 @@
  * costs a memcpy where a write(2) costs a system call and the file
  * system's locking; like a write(2), it is in the page cache when it
  * returns.  Closing the file cuts the unused rest of the window off.
- * The window's pages would each cost the appender a page fault (the
- * file system's page_mkwrite) at its first store, and each move an
- * munmap; so a helper thread per mapped file maps the window after the
- * current one and faults it in writable (MADV_POPULATE_WRITE) while the
- * appender fills the current one, and takes each window the appender
- * leaves: it starts its writeback (sync_file_range, asynchronous; the
- * sync that makes it durable stays the caller's) and unmaps it.  The
- * windows follow each other without a gap, so a record that straddles
- * two is copied in two pieces.
  *
  * A file opened with TV_OPEN_ZEROED takes its appends as pwrites over
  * zeros written ahead of them (as much as the file holds, 64 KiB to
@@ -70,34 +61,6 @@
 #define POSIX_SETLK F_SETLK
 #endif
 
-/* A window of a mapped file: file bytes [off, off + len) at map. */
-typedef struct map_span {
-	char *map;
-	uint64_t off;
-	size_t len;
-} map_span;
-
-/* The helper thread of a mapped file (see the top of the file).  It has
- * two slots, each filled by the appender and emptied by the helper, under
- * mu: `next`, the window to prepare (NEXT_WANTED: map and fault in
- * [next.off, next.off + next.len); NEXT_READY: mapped, or next_err), and
- * `old`, a window to retire (old.map non-NULL).  The appender touches a
- * prepared window only once it is NEXT_READY, the helper a retired one
- * only once the appender has handed it over, so a window is never used
- * by both at once. */
-typedef struct map_helper {
-	pthread_t thread;
-	pthread_mutex_t mu;
-	pthread_cond_t work; /* a slot was filled, or stop was set */
-	pthread_cond_t done; /* the next window is ready */
-	int fd;
-	int stop;
-	enum { NEXT_NONE, NEXT_WANTED, NEXT_READY } next_state;
-	map_span next;
-	int next_err;
-	map_span old;
-} map_helper;
-
 typedef struct posix_file posix_file;
 struct posix_file {
 	struct tv_file base; /* must stay first */
@@ -108,14 +71,12 @@ struct posix_file {
 	posix_file *next_lock; /* the registry of held locks */
 	/* TV_OPEN_MAPPED: file bytes [map_off, map_off + map_len) are mapped
 	 * at map (NULL before the first append), and `end` bytes have been
-	 * appended.  The helper (NULL until the first window is mapped, or
-	 * if its thread could not be started) prepares the next window. */
+	 * appended. */
 	int mapped;
 	char *map;
 	uint64_t map_off;
 	size_t map_len;
 	uint64_t end;
-	map_helper *helper;
 	/* TV_OPEN_ZEROED: appends go at `end` (as for a mapped file), and
 	 * the file holds zeros written up to zend. */
 	int zeroed;
@@ -272,222 +233,40 @@ static int write_all(int fd, const void *buf, size_t n, int64_t at)
 	return 0;
 }
 
-/* The length of the window after one of `last` bytes (0: the first). */
-static size_t window_len(size_t last)
+/* Unmaps the window, if any. */
+static void unmap_window(posix_file *pf)
 {
-	if (!last)
-		return MAP_WINDOW_FIRST;
-	return last >= MAP_WINDOW / 2 ? MAP_WINDOW : 2 * last;
-}
-
-/* Maps file bytes [off, off + len) at *out, allocating them first, so
- * that stores into them cannot fail: ENOSPC is returned here instead.  On
- * error nothing is mapped (and the file may have grown by zeros, which
- * its readers take as its end). */
-static int map_range(int fd, uint64_t off, size_t len, char **out)
-{
-	int e = posix_fallocate(fd, (off_t)off, (off_t)len);
-	if (e != 0)
-		return posix_err(e);
-	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, (off_t)off);
-	if (p == MAP_FAILED)
-		return posix_err(errno);
-	*out = p;
-	return 0;
-}
-
-/* The helper's loop: retires the windows handed to it and prepares the
- * next one, until told to stop (a window wanted then is not prepared). */
-static void *helper_main(void *arg)
-{
-	map_helper *h = arg;
-	pthread_mutex_lock(&h->mu);
-	for (;;) {
-		if (h->old.map) {
-			map_span w = h->old;
-			h->old.map = NULL;
-			pthread_mutex_unlock(&h->mu);
-			/* Only starts the writeback: with no wait, it takes no
-			 * error from the file, which the caller's sync reports. */
-			sync_file_range(h->fd, (off_t)w.off, (off_t)w.len, SYNC_FILE_RANGE_WRITE);
-			munmap(w.map, w.len);
-			pthread_mutex_lock(&h->mu);
-		} else if (h->next_state == NEXT_WANTED) {
-			map_span w = h->next;
-			int rc = 0;
-			if (!h->stop) {
-				pthread_mutex_unlock(&h->mu);
-				rc = map_range(h->fd, w.off, w.len, &w.map);
-				/* Without MADV_POPULATE_WRITE (Linux 5.14) the
-				 * appender's first stores fault the pages in. */
-				if (rc == 0)
-					(void)madvise(w.map, w.len, MADV_POPULATE_WRITE);
-				pthread_mutex_lock(&h->mu);
-			}
-			h->next = w;
-			h->next_err = rc;
-			h->next_state = NEXT_READY;
-			pthread_cond_signal(&h->done);
-		} else if (h->stop) {
-			break;
-		} else {
-			pthread_cond_wait(&h->work, &h->mu);
-		}
-	}
-	pthread_mutex_unlock(&h->mu);
-	return NULL;
-}
-
-static void free_helper(map_helper *h)
-{
-	pthread_mutex_destroy(&h->mu);
-	pthread_cond_destroy(&h->work);
-	pthread_cond_destroy(&h->done);
-	free(h);
-}
-
-/* Starts pf's helper; without one (no thread to be had), the appender
- * maps and unmaps its windows itself. */
-static void start_helper(posix_file *pf)
-{
-	map_helper *h = calloc(1, sizeof *h);
-	if (!h)
-		return;
-	h->fd = pf->fd;
-	pthread_mutex_init(&h->mu, NULL);
-	pthread_cond_init(&h->work, NULL);
-	pthread_cond_init(&h->done, NULL);
-	if (pthread_create(&h->thread, NULL, helper_main, h) != 0) {
-		free_helper(h);
-		return;
-	}
-	pf->helper = h;
-}
-
-/* Stops pf's helper, once it has retired what it was handed, and unmaps
- * the window it prepared, if any. */
-static void stop_helper(posix_file *pf)
-{
-	map_helper *h = pf->helper;
-	if (!h)
-		return;
-	pthread_mutex_lock(&h->mu);
-	h->stop = 1;
-	pthread_cond_signal(&h->work);
-	pthread_mutex_unlock(&h->mu);
-	pthread_join(h->thread, NULL);
-	if (h->next_state == NEXT_READY && h->next.map)
-		munmap(h->next.map, h->next.len);
-	free_helper(h);
-	pf->helper = NULL;
-}
-
-/* Asks the helper for the window after the current one. */
-static void want_next(posix_file *pf)
-{
-	map_helper *h = pf->helper;
-	if (!h)
-		return;
-	pthread_mutex_lock(&h->mu);
-	assert(h->next_state == NEXT_NONE);
-	h->next.map = NULL;
-	h->next.off = pf->map_off + pf->map_len;
-	h->next.len = window_len(pf->map_len);
-	h->next_state = NEXT_WANTED;
-	pthread_cond_signal(&h->work);
-	pthread_mutex_unlock(&h->mu);
-}
-
-/* Takes the window the helper prepared, waiting for it if need be; one
- * with map NULL if there is none (or preparing it failed). */
-static map_span take_next(posix_file *pf)
-{
-	map_span w = {NULL, 0, 0};
-	map_helper *h = pf->helper;
-	if (!h)
-		return w;
-	pthread_mutex_lock(&h->mu);
-	while (h->next_state == NEXT_WANTED)
-		pthread_cond_wait(&h->done, &h->mu);
-	if (h->next_state == NEXT_READY && h->next_err == 0)
-		w = h->next;
-	h->next_state = NEXT_NONE;
-	pthread_mutex_unlock(&h->mu);
-	return w;
-}
-
-/* Hands the current window, if any, to the helper to retire (or unmaps it
- * here, if there is no helper or it has not yet taken the last one). */
-static void leave_window(posix_file *pf)
-{
-	map_helper *h = pf->helper;
-	int handed = 0;
-	if (!pf->map)
-		return;
-	if (h) {
-		pthread_mutex_lock(&h->mu);
-		if (!h->old.map) {
-			h->old = (map_span){pf->map, pf->map_off, pf->map_len};
-			pthread_cond_signal(&h->work);
-			handed = 1;
-		}
-		pthread_mutex_unlock(&h->mu);
-	}
-	if (!handed)
+	if (pf->map)
 		munmap(pf->map, pf->map_len);
 	pf->map = NULL;
+	pf->map_len = 0;
 }
 
-/* Maps a new window covering [end, end + n) on the appender's thread:
- * from the page that holds `end`, window_len(last) bytes or as many
- * whole pages as n needs.  On error the file has no window. */
-static int map_window(posix_file *pf, size_t last, size_t n)
+/* Maps a new window covering [end, end + n): from the page that holds
+ * `end`, twice the last window's bytes (MAP_WINDOW_FIRST at first, at most
+ * MAP_WINDOW) or as many whole pages as n needs.  The space is
+ * allocated first, so stores into it cannot fail; ENOSPC is returned here
+ * instead.  On error the file has no window (and may have grown by zeros,
+ * which its readers take as its end). */
+static int map_window(posix_file *pf, size_t n)
 {
+	uint64_t want = pf->map_len ? 2 * (uint64_t)pf->map_len : MAP_WINDOW_FIRST;
+	if (want > MAP_WINDOW)
+		want = MAP_WINDOW;
+	unmap_window(pf);
 	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
 	uint64_t start = pf->end - pf->end % page;
-	uint64_t need = pf->end - start + n, want = window_len(last);
+	uint64_t need = pf->end - start + n;
 	uint64_t len = need > want ? (need + page - 1) / page * page : want;
-	int rc = map_range(pf->fd, start, (size_t)len, &pf->map);
-	if (rc)
-		return rc;
+	int e = posix_fallocate(pf->fd, (off_t)start, (off_t)len);
+	if (e != 0)
+		return posix_err(e);
+	void *p = mmap(NULL, (size_t)len, PROT_READ | PROT_WRITE, MAP_SHARED, pf->fd, (off_t)start);
+	if (p == MAP_FAILED)
+		return posix_err(errno);
+	pf->map = p;
 	pf->map_off = start;
 	pf->map_len = (size_t)len;
-	return 0;
-}
-
-/* Moves on from the current window (if any) to one that holds [end,
- * end + n), and copies buf there: into the window the helper prepared
- * (the part of buf that still fits in the current window goes there) if
- * it holds the rest, else into one mapped here.  The helper is then asked
- * for the window after it. */
-static int move_window(posix_file *pf, const char *buf, size_t n)
-{
-	if (!pf->map && !pf->helper)
-		start_helper(pf);
-	map_span next = take_next(pf);
-	uint64_t cur_end = pf->map_off + pf->map_len;
-	if (pf->map && next.map && next.off == cur_end && pf->end >= pf->map_off &&
-	    pf->end + n <= next.off + next.len) {
-		size_t head = pf->end < cur_end ? (size_t)(cur_end - pf->end) : 0;
-		memcpy(pf->map + (pf->end - pf->map_off), buf, head);
-		memcpy(next.map + (pf->end + head - next.off), buf + head, n - head);
-		leave_window(pf);
-		pf->map = next.map;
-		pf->map_off = next.off;
-		pf->map_len = next.len;
-	} else {
-		if (next.map)
-			munmap(next.map, next.len);
-		size_t last = pf->map_len;
-		leave_window(pf);
-		pf->map_len = 0;
-		int rc = map_window(pf, last, n);
-		if (rc)
-			return rc;
-		memcpy(pf->map + (pf->end - pf->map_off), buf, n);
-	}
-	pf->end += n;
-	want_next(pf);
 	return 0;
 }
 
@@ -502,8 +281,11 @@ static int mapped_append(posix_file *pf, const void *buf, size_t n)
 			pf->end += n;
 		return rc;
 	}
-	if (!pf->map || pf->end + n > pf->map_off + pf->map_len)
-		return move_window(pf, buf, n);
+	if (!pf->map || pf->end + n > pf->map_off + pf->map_len) {
+		int rc = map_window(pf, n);
+		if (rc)
+			return rc;
+	}
 	memcpy(pf->map + (pf->end - pf->map_off), buf, n);
 	pf->end += n;
 	return 0;
@@ -600,8 +382,7 @@ static int posix_close(tv_file *f)
 	posix_file *pf = pfile(f);
 	int rc, cut = 0;
 	if (pf->mapped || pf->zeroed) {
-		stop_helper(pf);
-		leave_window(pf);
+		unmap_window(pf);
 		cut = ftruncate(pf->fd, (off_t)pf->end) == 0 ? 0 : posix_err(errno);
 	}
 	if (pf->is_lock) {

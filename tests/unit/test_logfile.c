@@ -358,10 +358,10 @@ static void test_zero_tail(void **state)
 
 /* A log opened `how` (appended through a mapping, or over zeros written
  * ahead) by a process killed before it closed the log: the file runs on
- * in zeros (for a mapped log, past the window being filled into the one
- * prepared after it), and every record appended before the kill reads
- * back, the zeros taken as a torn tail.  Closed, the same log has no
- * tail.  Some large records, then small ones across many windows. */
+ * in zeros (for a mapped log, to the end of the window being filled),
+ * and every record appended before the kill reads back, the zeros taken
+ * as a torn tail.  Closed, the same log has no tail.  Some large
+ * records, then small ones across many windows. */
 static void check_killed(void **state, int how)
 {
 	fixture *fx = *state;
