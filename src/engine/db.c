@@ -436,19 +436,6 @@ static void sort_addrs(const char **a, const char **tmp, size_t n)
 		memcpy(a, src, n * sizeof *a);
 }
 
-/* Whether a table of v overlaps the user keys [lo, hi]. */
-static int tables_overlap(const tv_version *v, tv_slice lo, tv_slice hi)
-{
-	for (int l = 0; l < TV_LEVELS; l++)
-		for (int i = 0; i < v->nfiles[l]; i++) {
-			const tv_filemeta *f = v->files[l][i];
-			if (tv_ukey_cmp(tv_ikey_user(tv_fm_largest(f)), lo) >= 0 &&
-			    tv_ukey_cmp(tv_ikey_user(tv_fm_smallest(f)), hi) <= 0)
-				return 1;
-		}
-	return 0;
-}
-
 /* Whether no table of v can hold a key of m (an empty m included):
  * then every unresolved entry of m whose key has no older one in m is
  * new, and the flush reads no table (a bulk load in key order). */
@@ -462,7 +449,7 @@ static int memtable_misses_tables(tv_memtable *m, const tv_version *v, int *none
 	if (tv_iter_valid(it)) {
 		tv_slice lo = tv_ikey_user(tv_iter_key(it));
 		tv_iter_seek_last(it);
-		*none = !tables_overlap(v, lo, tv_ikey_user(tv_iter_key(it)));
+		*none = !tv_version_overlaps_any(v, lo, tv_ikey_user(tv_iter_key(it)));
 	}
 	tv_iter_destroy(it);
 	return 0;

@@ -948,6 +948,14 @@ int tv_version_iters(tv_version *v, tv_iter **its, int max, void *mem)
 	return n;
 }
 
+/* Whether f's stored-key range overlaps [lo, hi] (user parts, NULL =
+ * unbounded). */
+static bool file_overlaps(const tv_filemeta *f, const tv_slice *lo, const tv_slice *hi)
+{
+	return (!lo || tv_slice_cmp(tv_ikey_user(tv_fm_largest(f)), *lo) >= 0) &&
+	       (!hi || tv_slice_cmp(tv_ikey_user(tv_fm_smallest(f)), *hi) <= 0);
+}
+
 int tv_version_overlaps(tv_version *v, int level, const tv_slice *lo,
                         const tv_slice *hi, tv_filemeta ***out, int *n)
 {
@@ -955,17 +963,21 @@ int tv_version_overlaps(tv_version *v, int level, const tv_slice *lo,
 	if (!r)
 		return TROVE_ENOMEM;
 	int k = 0;
-	for (int i = 0; i < v->nfiles[level]; i++) {
-		tv_filemeta *f = v->files[level][i];
-		if (lo && tv_slice_cmp(tv_ikey_user(tv_fm_largest(f)), *lo) < 0)
-			continue;
-		if (hi && tv_slice_cmp(tv_ikey_user(tv_fm_smallest(f)), *hi) > 0)
-			continue;
-		r[k++] = f;
-	}
+	for (int i = 0; i < v->nfiles[level]; i++)
+		if (file_overlaps(v->files[level][i], lo, hi))
+			r[k++] = v->files[level][i];
 	*out = r;
 	*n = k;
 	return 0;
+}
+
+bool tv_version_overlaps_any(const tv_version *v, tv_slice lo, tv_slice hi)
+{
+	for (int l = 0; l < TV_LEVELS; l++)
+		for (int i = 0; i < v->nfiles[l]; i++)
+			if (file_overlaps(v->files[l][i], &lo, &hi))
+				return true;
+	return false;
 }
 
 /* ---- The level iterator ------------------------------------------------------

@@ -221,5 +221,7 @@ int tv_version_iter_count(const tv_version *v);
  * NULL = unbounded), in *out (malloc'd). */
 int tv_version_overlaps(tv_version *v, int level, const tv_slice *lo,
                         const tv_slice *hi, tv_filemeta ***out, int *n);
+/* Whether any file of v, at any level, overlaps [lo, hi] (user parts). */
+bool tv_version_overlaps_any(const tv_version *v, tv_slice lo, tv_slice hi);
 
 #endif
