@@ -230,8 +230,14 @@ static inline int read_frame(tv_block_iter *it, uint32_t off, size_t prev_len, f
  * overlapping 8- or 4-byte moves stay inside [src, src + n). */
 static inline void copy_key_bytes(char *dst, const char *src, size_t n)
 {
-	if (n > 16) {
+	if (n > 32) {
 		memcpy(dst, src, n);
+	} else if (n > 16) { /* a whole key's prefix: two 16-byte moves */
+		char a[16], b[16];
+		memcpy(a, src, 16);
+		memcpy(b, src + n - 16, 16);
+		memcpy(dst, a, 16);
+		memcpy(dst + n - 16, b, 16);
 	} else if (n >= 8) {
 		uint64_t a, b;
 		memcpy(&a, src, 8);
@@ -546,11 +552,62 @@ void tv_block_iter_seek_restart(tv_block_iter *it, uint32_t i)
  * block: a few entries, so that a scan finds each one in the CPU's cache. */
 #define SCAN_PREFETCH 256
 
+/* The forward step's general case: any header, the end of the block, a
+ * long key, a damaged entry. */
+static __attribute__((noinline)) void next_decode(tv_block_iter *it)
+{
+	if (parse_next(it) && it->blk.restarts - it->next > SCAN_PREFETCH)
+		__builtin_prefetch(it->blk.data + it->next + SCAN_PREFETCH);
+}
+
+/* An entry whose header is three one-byte varints has a key of at most
+ * 2 * 127 bytes, which always fits the inline key buffer. */
+_Static_assert(2 * 127 + 16 <= TV_BLOCK_ITER_INLINE, "a short entry's key fits kinline");
+
+/* A scan's step.  The common entry (three one-byte varints, inside the
+ * block, a whole internal key) is decoded here with its checks, which are
+ * read_frame's, in registers and without a call: as one function with
+ * the general case, the frame lived on the stack and six registers were
+ * saved and restored per entry, a third of the step.  Its key, at most
+ * 254 bytes, needs no room check, and its unshared bytes, when at most
+ * 16 with 16 bytes of the entry left to read, are one 16-byte move. */
 void tv_block_iter_next(tv_block_iter *it)
 {
 	assert(tv_block_iter_valid(it));
-	if (parse_next(it) && it->blk.restarts - it->next > SCAN_PREFETCH)
-		__builtin_prefetch(it->blk.data + it->next + SCAN_PREFETCH);
+	uint32_t off = it->next, lim = it->blk.restarts;
+	const char *data = it->blk.data;
+	const unsigned char *u = (const unsigned char *)data + off;
+	if (lim - off < 3 || ((u[0] | u[1] | u[2]) & 0x80) != 0) {
+		next_decode(it);
+		return;
+	}
+	uint32_t shared = u[0], unshared = u[1], vlen = u[2];
+	uint32_t rest = off + 3, next = rest + unshared + vlen;
+	if (next > lim || shared > it->key.len || shared + unshared < TV_TRAILER) {
+		next_decode(it); /* fails it */
+		return;
+	}
+	const char *r = data + rest;
+	if (shared == 0) {
+		it->key = tv_slice_make(r, unshared);
+	} else {
+		/* Longer copies, whose memcpy calls would make this step save
+		 * registers, go the general way. */
+		char *k = it->kbuf;
+		if (unshared > 16 || lim - rest < 16 || (it->key.data != k && shared > 32)) {
+			next_decode(it);
+			return;
+		}
+		if (it->key.data != k)
+			copy_key_bytes(k, it->key.data, shared);
+		memcpy(k + shared, r, 16); /* inside kbuf: see above */
+		it->key = tv_slice_make(k, shared + unshared);
+	}
+	it->value = tv_slice_make(r + unshared, vlen);
+	it->cur = off;
+	it->next = next;
+	if (lim - next > SCAN_PREFETCH)
+		__builtin_prefetch(data + next + SCAN_PREFETCH);
 }
 
 /* One entry of the interval cached by prev. */
@@ -572,40 +629,85 @@ static void pc_use(tv_block_iter *it, uint32_t i)
 	it->value = tv_slice_make(it->blk.data + e->voff, e->vlen);
 }
 
+/* Bytes kept free after the keys in pc_keys, so that decode_interval
+ * moves a key's bytes 16 at a time. */
+#define PC_SLACK 32
+
 /* Makes room in the reverse cache for one more entry whose key has klen
- * bytes; false on ENOMEM. */
+ * bytes, and PC_SLACK more; false on ENOMEM. */
 static int pc_room(tv_block_iter *it, size_t klen)
 {
 	if (it->pc_n == it->pc_cap &&
 	    tv_grow(&it->pc, &it->pc_cap, (size_t)it->pc_n + 1, sizeof *it->pc, 32))
 		return 0;
-	if (it->pc_klen + klen > it->pc_kcap &&
-	    tv_grow(&it->pc_keys, &it->pc_kcap, it->pc_klen + klen, 1, 1024))
+	if (it->pc_klen + klen + PC_SLACK > it->pc_kcap &&
+	    tv_grow(&it->pc_keys, &it->pc_kcap, it->pc_klen + klen + PC_SLACK, 1, 1024))
 		return 0;
 	return 1;
 }
 
+/* 16 bytes from src to dst, in line. */
+static inline void move16(char *dst, const char *src)
+{
+	char t[16];
+	memcpy(t, src, 16);
+	memcpy(dst, t, 16);
+}
+
 /* Decodes the entry at off, framed by f, into the reverse cache: its key
- * is rebuilt in pc_keys right after its predecessor's (whose first
- * f->shared bytes it takes), so the walk copies each key once. */
-static void pc_add(tv_block_iter *it, uint32_t off, const frame *f)
+ * is rebuilt in pc_keys right after its predecessor's, of prev_len bytes
+ * (whose first f->shared bytes it takes), so the walk copies each key
+ * once.  A prefix or an unshared part of at most 16 bytes is one 16-byte
+ * move, from inside the block or the keys (what it takes past its bytes
+ * is overwritten next or lies in the slack). */
+static inline void pc_add(tv_block_iter *it, uint32_t off, const frame *f, size_t prev_len)
 {
 	size_t klen = (size_t)f->shared + f->unshared;
 	char *k = it->pc_keys + it->pc_klen;
-	if (f->shared) {
-		const struct tv_block_prev *p = &it->pc[it->pc_n - 1];
-		copy_key_bytes(k, it->pc_keys + p->koff, f->shared);
-	}
-	copy_key_bytes(k + f->shared, f->rest, f->unshared);
+	if (f->shared <= 16)
+		move16(k, k - prev_len);
+	else
+		copy_key_bytes(k, k - prev_len, f->shared);
+	uint32_t voff = (uint32_t)(f->rest + f->unshared - it->blk.data);
+	if (f->unshared <= 16 && it->blk.restarts - (voff - f->unshared) >= 16)
+		move16(k + f->shared, f->rest);
+	else
+		copy_key_bytes(k + f->shared, f->rest, f->unshared);
 	struct tv_block_prev *e = &it->pc[it->pc_n++];
 	e->cur = off;
-	e->next = (uint32_t)(f->rest + f->unshared + f->vlen - it->blk.data);
+	e->next = voff + f->vlen;
 	e->rindex = it->rindex;
 	e->koff = (uint32_t)it->pc_klen;
 	e->klen = (uint32_t)klen;
-	e->voff = (uint32_t)(f->rest + f->unshared - it->blk.data);
+	e->voff = voff;
 	e->vlen = f->vlen;
 	it->pc_klen += klen;
+}
+
+/* read_frame's common case, three one-byte varints, decided without a
+ * call (that would keep the frame in memory); false for anything else,
+ * which read_frame then decides. */
+static inline int short_frame(const tv_block_iter *it, uint32_t off, size_t prev_len, frame *f)
+{
+	uint32_t lim = it->blk.restarts;
+	const unsigned char *u = (const unsigned char *)it->blk.data + off;
+	if (lim - off < 3 || ((u[0] | u[1] | u[2]) & 0x80) != 0)
+		return 0;
+	uint32_t shared = u[0], unshared = u[1], vlen = u[2];
+	if (off + 3 + unshared + vlen > lim || shared > prev_len || shared + unshared < TV_TRAILER)
+		return 0;
+	f->shared = shared;
+	f->unshared = unshared;
+	f->vlen = vlen;
+	f->rest = (const char *)u + 3;
+	return 1;
+}
+
+/* read_frame out of line, for decode_interval's uncommon entries. */
+static __attribute__((noinline)) int long_frame(tv_block_iter *it, uint32_t off, size_t prev_len,
+                                                frame *f)
+{
+	return read_frame(it, off, prev_len, f);
 }
 
 /* Decodes the entries from the restart point to_restart prepared up to the
@@ -641,16 +743,22 @@ static void decode_interval(tv_block_iter *it, uint32_t end)
 			fail(it, TROVE_ECORRUPT);
 			return;
 		}
-		if (read_frame(it, off, prev_len, &f))
-			return;
-		prev_len = (size_t)f.shared + f.unshared;
-		if (!pc_room(it, prev_len)) {
+		if (!short_frame(it, off, prev_len, &f)) {
+			frame g;
+			if (long_frame(it, off, prev_len, &g))
+				return;
+			f = g;
+		}
+		size_t klen = (size_t)f.shared + f.unshared;
+		if ((it->pc_n == it->pc_cap || it->pc_klen + klen + PC_SLACK > it->pc_kcap) &&
+		    !pc_room(it, klen)) {
 			it->pc_n = 0;
 			if (to_restart(it, it->rindex))
 				decode_plain(it, end);
 			return;
 		}
-		pc_add(it, off, &f);
+		pc_add(it, off, &f, prev_len);
+		prev_len = klen;
 		off = it->pc[it->pc_n - 1].next;
 	} while (off < end);
 	if (off != end) {
