@@ -151,7 +151,8 @@ static inline __attribute__((always_inline)) int heap_cmp(tv_slice a, tv_slice b
 }
 
 /* True if a belongs above b in the heap of the current direction. */
-static inline int above(const merge_iter *m, const heap_entry *a, const heap_entry *b)
+static inline __attribute__((always_inline)) int above(const merge_iter *m, const heap_entry *a,
+                                                       const heap_entry *b)
 {
 	int c = heap_cmp(a->key, b->key);
 	assert(c != 0);
