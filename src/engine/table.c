@@ -391,6 +391,11 @@ typedef struct table_block {
 	char data[];
 } table_block;
 
+/* Fence levels: 8 per line (fence_lower counts a line's 8 one by one),
+ * 2^32 fences at most, so 11 levels at most. */
+#define FENCES_PER_LINE 8u
+#define FENCE_LEVELS_MAX 11
+
 struct tv_table {
 	trove_vfs *vfs;
 	tv_file *f;
@@ -410,9 +415,16 @@ struct tv_table {
 	 * big-endian integer, zero-padded.  They order as the keys do, so an
 	 * index search runs over this dense array and compares whole keys
 	 * only among equal fences: a handful of cache lines instead of a
-	 * dozen entries scattered over the index block.  NULL: no fences. */
+	 * dozen entries scattered over the index block.  NULL: no fences.
+	 * The fences are the bottom of a tree of cache lines (fence_lower):
+	 * level[0] is fences, level[l + 1] every 8th entry of level[l], up to
+	 * a level of at most 8; each level starts on a line and is padded to
+	 * whole lines with UINT64_MAX, and all lie in one allocation. */
 	uint64_t *fences;
 	uint32_t nfences;
+	uint32_t nlevels;
+	size_t nfence_words; /* the allocation's length, padding included */
+	const uint64_t *level[FENCE_LEVELS_MAX];
 	tv_slice fence_prefix; /* into the index block */
 	/* With the fences, when the data blocks lie one after another (as
 	 * the builder writes them): where data block i starts, for every i,
@@ -748,8 +760,10 @@ static int open_meta(tv_table *t)
 /* ---- Fences over the index ---------------------------------------------- */
 
 /* The fence of user key u in a table whose keys share skip bytes. */
-static uint64_t fence_of(tv_slice u, size_t skip)
+static inline uint64_t fence_of(tv_slice u, size_t skip)
 {
+	if (u.len >= skip + 8)
+		return tv_load_be64(u.data + skip);
 	unsigned char b[8] = {0};
 	if (u.len > skip)
 		memcpy(b, u.data + skip, u.len - skip < 8 ? u.len - skip : 8);
@@ -832,6 +846,43 @@ static int open_starts(tv_table *t)
 	return 0;
 }
 
+/* The words n fences and the levels above them take (see struct
+ * tv_table), padding included; *nlevels: how many levels, the fences'
+ * own included. */
+static size_t fence_words(uint32_t n, uint32_t *nlevels)
+{
+	size_t words = 0;
+	uint32_t l = 0;
+	for (size_t m = n;; m = (m + FENCES_PER_LINE - 1) / FENCES_PER_LINE) {
+		words += (m + FENCES_PER_LINE - 1) / FENCES_PER_LINE * FENCES_PER_LINE;
+		l++;
+		if (m <= FENCES_PER_LINE)
+			break;
+	}
+	*nlevels = l;
+	return words;
+}
+
+/* Lays out t->nlevels levels in f, an allocation of fence_words(n) words
+ * whose first n are the fences. */
+static void build_levels(tv_table *t, uint64_t *f, uint32_t n)
+{
+	assert(t->nlevels <= FENCE_LEVELS_MAX);
+	uint64_t *at = f;
+	size_t m = n;
+	for (uint32_t l = 0; l < t->nlevels; l++) {
+		size_t padded = (m + FENCES_PER_LINE - 1) / FENCES_PER_LINE * FENCES_PER_LINE;
+		if (l > 0)
+			for (size_t j = 0; j < m; j++)
+				at[j] = t->level[l - 1][j * FENCES_PER_LINE];
+		for (size_t j = m; j < padded; j++)
+			at[j] = UINT64_MAX;
+		t->level[l] = at;
+		at += padded;
+		m = padded / FENCES_PER_LINE;
+	}
+}
+
 /* Builds t's fences (leaving none if the index does not allow them).
  * 0, TROVE_ENOMEM or TROVE_ECORRUPT (index keys out of order). */
 static int open_fences(tv_table *t)
@@ -843,7 +894,8 @@ static int open_fences(tv_table *t)
 	while (plen < first.len && plen < last.len && first.data[plen] == last.data[plen])
 		plen++;
 	const tv_block *ix = &t->index->blk;
-	uint64_t *f = malloc((size_t)ix->nrestarts * sizeof *f);
+	size_t words = fence_words(ix->nrestarts, &t->nlevels);
+	uint64_t *f = aligned_alloc(64, words * sizeof *f);
 	if (!f)
 		return TROVE_ENOMEM;
 	tv_block_iter it;
@@ -858,19 +910,45 @@ static int open_fences(tv_table *t)
 			return corrupt(t, t->index_h.off, "index keys out of order");
 		}
 	}
+	build_levels(t, f, i); /* i == ix->nrestarts (index_whole) */
 	t->fences = f;
+	t->nfence_words = words;
 	t->nfences = i;
 	t->fence_prefix = tv_slice_make(first.data, plen);
 	return open_starts(t);
 }
 
-/* The first i in [lo, hi) with fences[i] >= f (after: > f), or hi. */
-static uint32_t fence_bound(const uint64_t *fences, uint32_t lo, uint32_t hi, uint64_t f,
-                            int after)
+/* The first i with fences[i] >= f, or nfences: one line per level, from
+ * the top, each line's 8 entries counted without a branch (the padding
+ * counts as not less).  Once level 1 names the fences' line, the lines
+ * of the block starts and slots a point lookup reads next start
+ * loading beside it. */
+static uint32_t fence_lower(const tv_table *t, uint64_t f)
+{
+	size_t g = 0;
+	for (uint32_t l = t->nlevels; l-- > 0;) {
+		size_t base = g ? (g - 1) * FENCES_PER_LINE : 0;
+		const uint64_t *a = t->level[l] + base;
+		if (l == 0 && t->starts) {
+			__builtin_prefetch(t->starts + base);
+			__builtin_prefetch(t->starts + base + FENCES_PER_LINE);
+			if (t->slots) {
+				__builtin_prefetch((const void *)(t->slots + base));
+				__builtin_prefetch((const void *)(t->slots + base + FENCES_PER_LINE - 1));
+			}
+		}
+		g = base + (size_t)(a[0] < f) + (a[1] < f) + (a[2] < f) + (a[3] < f) + (a[4] < f) +
+		    (a[5] < f) + (a[6] < f) + (a[7] < f);
+	}
+	return (uint32_t)g;
+}
+
+/* The first i in [lo, hi) with fences[i] > f, or hi. */
+static uint32_t fence_after(const uint64_t *fences, uint32_t lo, uint32_t hi, uint64_t f)
 {
 	while (lo < hi) {
 		uint32_t mid = lo + (hi - lo) / 2;
-		if (fences[mid] < f || (after && fences[mid] == f))
+		if (fences[mid] <= f)
 			lo = mid + 1;
 		else
 			hi = mid;
@@ -892,12 +970,12 @@ static uint32_t index_find(const tv_table *t, tv_block_iter *ii, bool *ii_ready,
 		lo = hi = n; /* after every key */
 	} else if (c == 0 && u.len >= p.len) {
 		uint64_t f = fence_of(u, p.len);
-		lo = fence_bound(t->fences, 0, n, f, 0);
+		lo = fence_lower(t, f);
 		hi = lo; /* past the fences equal to f: mostly none or one */
 		while (hi < n && hi - lo < 2 && t->fences[hi] == f)
 			hi++;
 		if (hi - lo == 2)
-			hi = fence_bound(t->fences, hi, n, f, 1);
+			hi = fence_after(t->fences, hi, n, f);
 	} /* else before every key: lo = hi = 0 */
 	/* Entries before lo sort before target, entries from hi on after it;
 	 * the keys between share its fence and are compared whole. */
@@ -1009,7 +1087,7 @@ uint64_t tv_table_file_size(const tv_table *t)
 size_t tv_table_memory(const tv_table *t)
 {
 	size_t n = sizeof *t + strlen(t->path) + 1 + tv_cache_charge(t->index->alloc) +
-	           (size_t)t->nfences * sizeof *t->fences;
+	           t->nfence_words * sizeof *t->fences;
 	if (t->starts)
 		n += ((size_t)t->nfences + 1) * sizeof *t->starts;
 	if (t->slots)

@@ -1236,13 +1236,13 @@ static void seek_and_step(tv_iter *it, const dataset *d, tv_slice tk, size_t wan
 		assert_false(tv_iter_valid(it));
 }
 
-static void fences_case(fixture *f, int mode, bool cached)
+static void fences_case(fixture *f, int mode, bool cached, size_t nkeys)
 {
 	tu_rng r;
 	tu_rng_seed(&r, tu_seed("table fences"));
-	dataset d = {calloc(3000, sizeof(entry)), 0, 0};
+	dataset d = {calloc(nkeys, sizeof(entry)), 0, 0};
 	assert_non_null(d.e);
-	for (size_t i = 0; i < 3000; i++) {
+	for (size_t i = 0; i < nkeys; i++) {
 		char uk[32];
 		size_t ulen = fence_key(&r, mode, uk);
 		entry *e = &d.e[d.n++];
@@ -1301,11 +1301,16 @@ static void fences_case(fixture *f, int mode, bool cached)
 	free_dataset(&d);
 }
 
+/* The key counts give tables of a few blocks up to ~1000: one to four
+ * levels of fences (table.c's fence_lower), most with a partial line. */
 static void test_index_fences(void **state)
 {
-	for (int cached = 0; cached < 2; cached++) {
-		fences_case(*state, 0, cached);
-		fences_case(*state, 1, cached);
+	static const size_t nkeys[] = {5, 40, 300, 3000};
+	for (size_t k = 0; k < sizeof nkeys / sizeof nkeys[0]; k++) {
+		for (int cached = 0; cached < 2; cached++) {
+			fences_case(*state, 0, cached, nkeys[k]);
+			fences_case(*state, 1, cached, nkeys[k]);
+		}
 	}
 }
 
