@@ -116,6 +116,8 @@ struct srv_worker {
 	uv_async_t sync_async;   /* the syncer finished a sync this worker awaits */
 	int sync_waits;          /* some connection awaits a sync (under the syncer's mu) */
 	int sync_wake;           /* the syncer's own copy of sync_waits, to wake it by */
+	int following;           /* blocked until the sync in flight is done (sync_follow;
+	                          * under the syncer's mu) */
 	srv_conn *waiting;       /* connections with replies waiting for a sync */
 	int nwaiting;            /* how many */
 	atomic_int kill_pending; /* some connection here has its kill flag set */
@@ -132,6 +134,8 @@ typedef struct srv_syncer {
 	uv_mutex_t mu; /* guards everything below, and each worker's sync_waits */
 	uv_cond_t cv;     /* the syncer's thread: a sync is wanted, or stop */
 	uv_cond_t gather; /* the gathering sync: more connections wait */
+	uv_cond_t synced; /* a sync is done (to the workers following it) */
+	int followers;    /* workers waiting on synced */
 	int running;      /* a sync is gathering or in flight (the syncer's
 	                   * thread's or a leading worker's) */
 	uint64_t started; /* syncs begun */
@@ -942,8 +946,12 @@ static void sync_run(srv_server *s, srv_worker *self)
 	}
 	/* The waiting workers are woken after the unlock: each one's
 	 * on_sync_async takes mu at once. */
-	for (int i = 0; i < s->nworkers; i++)
-		s->workers[i].sync_wake = s->workers[i].sync_waits && &s->workers[i] != self;
+	for (int i = 0; i < s->nworkers; i++) {
+		srv_worker *o = &s->workers[i];
+		o->sync_wake = o->sync_waits && o != self && !o->following;
+	}
+	if (sy->followers)
+		uv_cond_broadcast(&sy->synced);
 	atomic_store(&sy->waking, 1);
 	uv_mutex_unlock(&sy->mu);
 	for (int i = 0; i < s->nworkers; i++)
@@ -1056,6 +1064,34 @@ static void sync_release(srv_worker *w)
 	uv_mutex_unlock(&sy->mu);
 }
 
+/* Called at the end of w's turn while some of its connections wait for
+ * a sync: if a sync is in flight (past its gathering), blocks until it
+ * is done and releases the replies it covered.  Every request that uses
+ * the database and arrives meanwhile would wait for the next sync
+ * anyway (the one in flight began before it), so w loses nothing by
+ * running it only after this one; instead of waking for every few
+ * requests that arrive during the fsync (a turn each, with its own
+ * engine commit) it then runs them all in one turn, and it needs no
+ * uv_async to learn that the sync is done. */
+static void sync_follow(srv_worker *w)
+{
+	srv_syncer *sy = &w->srv->syncer;
+	uv_mutex_lock(&sy->mu);
+	uint64_t gen = sy->started;
+	if (gen <= sy->done || sy->stop) {
+		uv_mutex_unlock(&sy->mu);
+		return;
+	}
+	w->following = 1;
+	sy->followers++;
+	while (sy->done < gen)
+		uv_cond_wait(&sy->synced, &sy->mu);
+	sy->followers--;
+	w->following = 0;
+	uv_mutex_unlock(&sy->mu);
+	sync_release(w);
+}
+
 /* On the worker's loop, after another thread finished a sync. */
 static void on_sync_async(uv_async_t *a)
 {
@@ -1068,11 +1104,13 @@ static void on_sync_async(uv_async_t *a)
  * used the database, its connections' replies are held until a trove_sync
  * that begins after this point is done - so a read never shows a client
  * a write (even another worker's) that a crash could undo - and the
- * worker goes on serving meanwhile: the syncer's thread syncs for every
- * worker (or the worker leads the sync itself when it has nothing else
- * to do: sync_begin), and every turn that ends while a sync runs, on any
- * worker, shares the next one.  (trove_sync costs no fsync when nothing
- * is unsynced.)  A connection with replies still held keeps its later
+ * syncer's thread syncs for every worker (or the worker leads the sync
+ * itself when it has nothing else to do: sync_begin), and every turn
+ * that ends while a sync runs, on any worker, shares the next one.
+ * (trove_sync costs no fsync when nothing is unsynced.)  While some of
+ * its replies wait and a sync is in flight, the worker waits for it rather
+ * than serving the requests that arrive meanwhile one turn at a time
+ * (sync_follow).  A connection with replies still held keeps its later
  * replies behind them.  Under the other sync modes the replies go at
  * once. */
 static void on_worker_check(uv_check_t *h)
@@ -1116,6 +1154,8 @@ static void on_worker_check(uv_check_t *h)
 	}
 	if (gen)
 		sync_begin(w, gen);
+	if (w->nwaiting && !w->stopping)
+		sync_follow(w);
 }
 
 static void worker_main(void *arg)
@@ -1531,6 +1571,7 @@ int srv_server_init(srv_server **out, srv_config *cfg, trove_db *db, const srv_f
 	uv_mutex_init(&s->syncer.mu);
 	uv_cond_init(&s->syncer.cv);
 	uv_cond_init(&s->syncer.gather);
+	uv_cond_init(&s->syncer.synced);
 	uv_mutex_init(&s->cfg_mu);
 	uv_mutex_init(&s->stat_mu);
 	uv_mutex_init(&s->shut_mu);
@@ -1671,6 +1712,7 @@ void srv_server_free(srv_server *s)
 	uv_mutex_destroy(&s->syncer.mu);
 	uv_cond_destroy(&s->syncer.cv);
 	uv_cond_destroy(&s->syncer.gather);
+	uv_cond_destroy(&s->syncer.synced);
 	uv_loop_close(&s->loop);
 	free(s);
 }
