@@ -46,6 +46,7 @@
 #define STOP_GRACE_MS 5000      /* how long shutdown waits for slow readers */
 #define ACCEPT_BATCH 256        /* accepts per wake-up of the acceptor */
 #define GATHER_MAX_NS 2000000u  /* the longest a sync waits for returning clients */
+#define FOLLOW_BELOW 16         /* a turn of fewer commands may follow the sync */
 
 struct srv_conn {
 	uv_tcp_t tcp; /* tcp.data points back here */
@@ -113,6 +114,7 @@ struct srv_worker {
 	int nconns;
 	srv_conn *sched;         /* connections to release output for at the turn's end */
 	int dirty;               /* a request used the database this turn */
+	unsigned turn_cmds;      /* commands run this turn */
 	uv_async_t sync_async;   /* the syncer finished a sync this worker awaits */
 	int sync_waits;          /* some connection awaits a sync (under the syncer's mu) */
 	int sync_wake;           /* the syncer's own copy of sync_waits, to wake it by */
@@ -1072,7 +1074,10 @@ static void sync_release(srv_worker *w)
  * running it only after this one; instead of waking for every few
  * requests that arrive during the fsync (a turn each, with its own
  * engine commit) it then runs them all in one turn, and it needs no
- * uv_async to learn that the sync is done. */
+ * uv_async to learn that the sync is done.  Only after a small turn
+ * (FOLLOW_BELOW): when turns are large (pipelines), a turn's cost is
+ * spread over many requests already, and running them beside the fsync
+ * rather than after it shortens the time between syncs. */
 static void sync_follow(srv_worker *w)
 {
 	srv_syncer *sy = &w->srv->syncer;
@@ -1154,7 +1159,9 @@ static void on_worker_check(uv_check_t *h)
 	}
 	if (gen)
 		sync_begin(w, gen);
-	if (w->nwaiting && !w->stopping)
+	unsigned cmds = w->turn_cmds;
+	w->turn_cmds = 0;
+	if (w->nwaiting && !w->stopping && cmds < FOLLOW_BELOW)
 		sync_follow(w);
 }
 
@@ -1220,6 +1227,7 @@ void srv_conn_count_command(srv_conn *c, size_t cmd, uint64_t usec, int failed, 
 	if (cmd >= c->w->srv->ncatalog)
 		return;
 	wstat *st = &c->w->cmdstats[cmd];
+	c->w->turn_cmds++;
 	/* Only this worker writes these: plain loads and stores suffice. */
 #define BUMP(f, by)                                                                       \
 	atomic_store_explicit(&st->f, atomic_load_explicit(&st->f, memory_order_relaxed) + (by), \
