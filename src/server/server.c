@@ -12,7 +12,8 @@
  * calls the engine directly, on the worker) and writes the replies.  A
  * connection never moves between workers, so its state needs no locks.
  * Under sync always one more thread, the syncer, runs trove_sync for
- * every worker and wakes the workers whose replies a sync covered.
+ * every worker and wakes the workers whose replies a sync covered; a
+ * worker whose connections all wait for a sync runs it itself instead.
  *
  * Why one acceptor and not SO_REUSEPORT listeners per worker: the kernel
  * spreads REUSEPORT connections by a hash, not evenly, and queues them
@@ -45,6 +46,7 @@
 #define STOP_GRACE_MS 5000      /* how long shutdown waits for slow readers */
 #define ACCEPT_BATCH 256        /* accepts per wake-up of the acceptor */
 #define GATHER_MAX_NS 2000000u  /* the longest a sync waits for returning clients */
+#define FOLLOW_BELOW 16         /* a turn of fewer commands may follow the sync */
 
 struct srv_conn {
 	uv_tcp_t tcp; /* tcp.data points back here */
@@ -112,10 +114,14 @@ struct srv_worker {
 	int nconns;
 	srv_conn *sched;         /* connections to release output for at the turn's end */
 	int dirty;               /* a request used the database this turn */
+	unsigned turn_cmds;      /* commands run this turn */
 	uv_async_t sync_async;   /* the syncer finished a sync this worker awaits */
 	int sync_waits;          /* some connection awaits a sync (under the syncer's mu) */
 	int sync_wake;           /* the syncer's own copy of sync_waits, to wake it by */
+	int following;           /* blocked until the sync in flight is done (sync_follow;
+	                          * under the syncer's mu) */
 	srv_conn *waiting;       /* connections with replies waiting for a sync */
+	int nwaiting;            /* how many */
 	atomic_int kill_pending; /* some connection here has its kill flag set */
 	wstat *cmdstats;         /* one per catalog entry */
 	void *fe_state;          /* srv_frontend.worker_new */
@@ -128,7 +134,12 @@ struct srv_worker {
 typedef struct srv_syncer {
 	uv_thread_t thread;
 	uv_mutex_t mu; /* guards everything below, and each worker's sync_waits */
-	uv_cond_t cv;
+	uv_cond_t cv;     /* the syncer's thread: a sync is wanted, or stop */
+	uv_cond_t gather; /* the gathering sync: more connections wait */
+	uv_cond_t synced; /* a sync is done (to the workers following it) */
+	int followers;    /* workers waiting on synced */
+	int running;      /* a sync is gathering or in flight (the syncer's
+	                   * thread's or a leading worker's) */
 	uint64_t started; /* syncs begun */
 	uint64_t wanted;  /* the generation some worker waits for */
 	uint64_t done;    /* the last generation finished */
@@ -284,6 +295,7 @@ static void wait_unlink(srv_conn *c)
 		c->wnext->wprev = c->wprev;
 	c->wnext = c->wprev = NULL;
 	c->nwait = 0;
+	c->w->nwaiting--;
 }
 
 static void on_conn_closed(uv_handle_t *h)
@@ -841,6 +853,7 @@ static void conn_park(srv_conn *c, uint64_t gen)
 		if (w->waiting)
 			w->waiting->wprev = c;
 		w->waiting = c;
+		w->nwaiting++;
 	}
 	c->wait[c->nwait].gen = gen;
 	c->wait[c->nwait].mark = c->out_total;
@@ -878,29 +891,81 @@ static void release_waiting(srv_worker *w, uint64_t gen, int rc)
  * network round trip later.  Begun at once, the next sync covers only
  * the turns that ended while the last one ran, the returning clients
  * wait for the one after it, and the clients settle into two cohorts,
- * each waiting for two fsyncs per request.  So the syncer waits a
- * little for them: until as many connections wait as the last sync
- * released on top of those already waiting, or until half the last
- * sync's duration (waiting a whole sync would be no better than starting
- * now), but at most GATHER_MAX_NS (clients further away than that gain
- * little, and a slow disk must not make a client that does not come back
- * cost much), has passed since it ended, or until told to stop.  A lone
- * client, or the first request after a pause, waits for nothing. */
-static void syncer_gather(srv_syncer *sy)
+ * each waiting for two fsyncs per request.  So the sync waits a little
+ * for them: until as many connections wait as the last sync released on
+ * top of those already waiting, or until half the last sync's duration
+ * (waiting a whole sync would be no better than starting now), but at
+ * most GATHER_MAX_NS (clients further away than that gain little, and a
+ * slow disk must not make a client that does not come back cost much),
+ * has passed since it ended, or until told to stop.  A lone client, or
+ * the first request after a pause, waits for nothing. */
+static void sync_gather(srv_syncer *sy)
 {
 	uint64_t wait = sy->last_ns / 2 < GATHER_MAX_NS ? sy->last_ns / 2 : GATHER_MAX_NS;
 	uint64_t deadline = sy->last_end + wait;
 	while (!sy->stop && sy->next_conns < sy->target) {
 		uint64_t now = uv_hrtime();
-		if (now >= deadline || uv_cond_timedwait(&sy->cv, &sy->mu, deadline - now))
+		if (now >= deadline || uv_cond_timedwait(&sy->gather, &sy->mu, deadline - now))
 			break;
 	}
 	sy->target = 0;
 }
 
+/* Runs the next sync, called with the syncer's mu held, no sync running
+ * and one wanted: gathers, begins it, syncs, publishes it and wakes the
+ * workers that wait, all but `self` (the worker leading this sync, which
+ * releases its own replies; NULL on the syncer's thread).  Returns with
+ * mu held again. */
+static void sync_run(srv_server *s, srv_worker *self)
+{
+	srv_syncer *sy = &s->syncer;
+	sy->running = 1;
+	sync_gather(sy);
+	uint64_t gen = ++sy->started;
+	sy->last_conns = sy->next_conns;
+	sy->next_conns = 0;
+	uv_mutex_unlock(&sy->mu);
+	uint64_t t0 = uv_hrtime();
+	/* Lock-free; every write up to v is in the log. */
+	uint64_t v = trove_last_version(s->db);
+	int rc = trove_sync(s->db);
+	uint64_t end = uv_hrtime();
+	if (!rc && v > atomic_load(&sy->durable))
+		atomic_store(&sy->durable, v);
+	if (rc)
+		srv_log(SRV_LL_WARNING,
+		        "sync failed (%s): closing the connections whose writes it held",
+		        trove_strerror(rc));
+	uv_mutex_lock(&sy->mu);
+	sy->done = gen;
+	sy->last_ns = end - t0;
+	sy->last_end = end;
+	sy->target = sy->next_conns + sy->last_conns;
+	sy->running = 0;
+	if (rc) {
+		sy->failed = gen;
+		sy->failed_rc = rc;
+	}
+	/* The waiting workers are woken after the unlock: each one's
+	 * on_sync_async takes mu at once. */
+	for (int i = 0; i < s->nworkers; i++) {
+		srv_worker *o = &s->workers[i];
+		o->sync_wake = o->sync_waits && o != self && !o->following;
+	}
+	if (sy->followers)
+		uv_cond_broadcast(&sy->synced);
+	atomic_store(&sy->waking, 1);
+	uv_mutex_unlock(&sy->mu);
+	for (int i = 0; i < s->nworkers; i++)
+		if (s->workers[i].sync_wake)
+			uv_async_send(&s->workers[i].sync_async);
+	atomic_store(&sy->waking, 0);
+	uv_mutex_lock(&sy->mu);
+}
+
 /* The syncer's thread: while a worker waits for a generation not yet
- * begun, begins it, syncs, and wakes the workers that wait.  On stop it
- * first finishes every sync asked for. */
+ * begun and no worker leads one, runs it.  On stop it first finishes
+ * every sync asked for. */
 static void syncer_main(void *arg)
 {
 	srv_server *s = arg;
@@ -908,69 +973,66 @@ static void syncer_main(void *arg)
 	srv_log_thread_name("sync");
 	uv_mutex_lock(&sy->mu);
 	for (;;) {
-		while (!sy->stop && sy->wanted <= sy->started)
+		while (!sy->stop && (sy->wanted <= sy->started || sy->running))
 			uv_cond_wait(&sy->cv, &sy->mu);
 		if (sy->wanted <= sy->started)
 			break;
-		syncer_gather(sy);
-		uint64_t gen = ++sy->started;
-		sy->last_conns = sy->next_conns;
-		sy->next_conns = 0;
-		uv_mutex_unlock(&sy->mu);
-		uint64_t t0 = uv_hrtime();
-		/* Lock-free; every write up to v is in the log. */
-		uint64_t v = trove_last_version(s->db);
-		int rc = trove_sync(s->db);
-		uint64_t end = uv_hrtime();
-		if (!rc && v > atomic_load(&sy->durable))
-			atomic_store(&sy->durable, v);
-		if (rc)
-			srv_log(SRV_LL_WARNING,
-			        "sync failed (%s): closing the connections whose writes it held",
-			        trove_strerror(rc));
-		uv_mutex_lock(&sy->mu);
-		sy->done = gen;
-		sy->last_ns = end - t0;
-		sy->last_end = end;
-		sy->target = sy->next_conns + sy->last_conns;
-		if (rc) {
-			sy->failed = gen;
-			sy->failed_rc = rc;
-		}
-		/* The waiting workers are woken after the unlock: each one's
-		 * on_sync_async takes mu at once. */
-		for (int i = 0; i < s->nworkers; i++)
-			s->workers[i].sync_wake = s->workers[i].sync_waits;
-		atomic_store(&sy->waking, 1);
-		uv_mutex_unlock(&sy->mu);
-		for (int i = 0; i < s->nworkers; i++)
-			if (s->workers[i].sync_wake)
-				uv_async_send(&s->workers[i].sync_async);
-		atomic_store(&sy->waking, 0);
-		uv_mutex_lock(&sy->mu);
+		sync_run(s, NULL);
 	}
 	uv_mutex_unlock(&sy->mu);
 }
 
 /* Called by a worker at the end of a turn in which nconns connections
  * used the database: the generation of the first sync that begins after
- * now, which their replies wait for. */
+ * now, which their replies wait for.  It marks that sync wanted but does
+ * not wake the syncer's thread for it: sync_begin does, once the turn's
+ * replies are parked. */
 static uint64_t syncer_request(srv_worker *w, size_t nconns)
 {
 	srv_syncer *sy = &w->srv->syncer;
 	uv_mutex_lock(&sy->mu);
 	uint64_t gen = sy->started + 1;
 	sy->next_conns += nconns;
-	int wake = sy->wanted < gen || (sy->target && sy->next_conns >= sy->target);
-	if (wake)
+	int gathered = sy->target && sy->next_conns >= sy->target;
+	if (sy->wanted < gen)
 		sy->wanted = gen;
 	w->sync_waits = 1;
 	uv_mutex_unlock(&sy->mu);
-	/* Signalled after the unlock, so that the syncer does not wake only
-	 * to sleep again on the mutex (a context switch each). */
-	if (wake)
-		uv_cond_signal(&sy->cv);
+	/* Signalled after the unlock, so that the gathering sync does not
+	 * wake only to sleep again on the mutex (a context switch each). */
+	if (gathered)
+		uv_cond_signal(&sy->gather);
 	return gen;
+}
+
+static void sync_release(srv_worker *w);
+
+/* Sees that sync generation gen, which w's replies wait for, gets run.
+ * If it has begun, or another sync runs (whose runner goes on to it),
+ * nothing is needed.  Else, if every connection of w waits for a sync -
+ * w has nothing else to do until one is done - w leads it: runs it on
+ * its own thread and releases its replies itself, which saves waking
+ * the syncer's thread and being woken by it (a context switch or two
+ * per sync).  Else the syncer's thread runs it. */
+static void sync_begin(srv_worker *w, uint64_t gen)
+{
+	srv_server *s = w->srv;
+	srv_syncer *sy = &s->syncer;
+	int lead = w->nwaiting == w->nconns, wake = 0;
+	uv_mutex_lock(&sy->mu);
+	if (sy->started < gen && !sy->running) {
+		if (lead) {
+			sync_run(s, w);
+			wake = sy->wanted > sy->started;
+		} else {
+			wake = 1;
+		}
+	}
+	uv_mutex_unlock(&sy->mu);
+	if (wake)
+		uv_cond_signal(&sy->cv); /* the next one, another worker's */
+	if (lead)
+		sync_release(w);
 }
 
 /* Stops the syncer's thread once it has finished every sync asked for
@@ -987,11 +1049,10 @@ static void syncer_stop(srv_server *s)
 	s->syncer_running = 0;
 }
 
-/* On the worker's loop, after the syncer finished a sync: releases the
- * replies it covered, or closes their connections if it failed. */
-static void on_sync_async(uv_async_t *a)
+/* After a sync that w may wait for: releases the replies it covered, or
+ * closes their connections if it failed. */
+static void sync_release(srv_worker *w)
 {
-	srv_worker *w = a->data;
 	srv_syncer *sy = &w->srv->syncer;
 	uv_mutex_lock(&sy->mu);
 	uint64_t done = sy->done, failed = sy->failed;
@@ -1005,16 +1066,56 @@ static void on_sync_async(uv_async_t *a)
 	uv_mutex_unlock(&sy->mu);
 }
 
+/* Called at the end of w's turn while some of its connections wait for
+ * a sync: if a sync is in flight (past its gathering), blocks until it
+ * is done and releases the replies it covered.  Every request that uses
+ * the database and arrives meanwhile would wait for the next sync
+ * anyway (the one in flight began before it), so w loses nothing by
+ * running it only after this one; instead of waking for every few
+ * requests that arrive during the fsync (a turn each, with its own
+ * engine commit) it then runs them all in one turn, and it needs no
+ * uv_async to learn that the sync is done.  Only after a small turn
+ * (FOLLOW_BELOW): when turns are large (pipelines), a turn's cost is
+ * spread over many requests already, and running them beside the fsync
+ * rather than after it shortens the time between syncs. */
+static void sync_follow(srv_worker *w)
+{
+	srv_syncer *sy = &w->srv->syncer;
+	uv_mutex_lock(&sy->mu);
+	uint64_t gen = sy->started;
+	if (gen <= sy->done || sy->stop) {
+		uv_mutex_unlock(&sy->mu);
+		return;
+	}
+	w->following = 1;
+	sy->followers++;
+	while (sy->done < gen)
+		uv_cond_wait(&sy->synced, &sy->mu);
+	sy->followers--;
+	w->following = 0;
+	uv_mutex_unlock(&sy->mu);
+	sync_release(w);
+}
+
+/* On the worker's loop, after another thread finished a sync. */
+static void on_sync_async(uv_async_t *a)
+{
+	sync_release(a->data);
+}
+
 /* The end of a loop turn: every request read in this turn has run.  The
  * front-end first commits the writes it held back (the turn's batch:
  * srv_frontend.turn_end).  Under sync always, if any request of the turn
  * used the database, its connections' replies are held until a trove_sync
  * that begins after this point is done - so a read never shows a client
  * a write (even another worker's) that a crash could undo - and the
- * worker goes on serving meanwhile: the syncer's thread syncs for every
- * worker, and every turn that ends while a sync runs, on any worker,
- * shares the next one.  (trove_sync costs no fsync when nothing is
- * unsynced.)  A connection with replies still held keeps its later
+ * syncer's thread syncs for every worker (or the worker leads the sync
+ * itself when it has nothing else to do: sync_begin), and every turn
+ * that ends while a sync runs, on any worker, shares the next one.
+ * (trove_sync costs no fsync when nothing is unsynced.)  While some of
+ * its replies wait and a sync is in flight, the worker waits for it rather
+ * than serving the requests that arrive meanwhile one turn at a time
+ * (sync_follow).  A connection with replies still held keeps its later
  * replies behind them.  Under the other sync modes the replies go at
  * once. */
 static void on_worker_check(uv_check_t *h)
@@ -1056,6 +1157,12 @@ static void on_worker_check(uv_check_t *h)
 		}
 		c->used_db = 0;
 	}
+	if (gen)
+		sync_begin(w, gen);
+	unsigned cmds = w->turn_cmds;
+	w->turn_cmds = 0;
+	if (w->nwaiting && !w->stopping && cmds < FOLLOW_BELOW)
+		sync_follow(w);
 }
 
 static void worker_main(void *arg)
@@ -1120,6 +1227,7 @@ void srv_conn_count_command(srv_conn *c, size_t cmd, uint64_t usec, int failed, 
 	if (cmd >= c->w->srv->ncatalog)
 		return;
 	wstat *st = &c->w->cmdstats[cmd];
+	c->w->turn_cmds++;
 	/* Only this worker writes these: plain loads and stores suffice. */
 #define BUMP(f, by)                                                                       \
 	atomic_store_explicit(&st->f, atomic_load_explicit(&st->f, memory_order_relaxed) + (by), \
@@ -1470,6 +1578,8 @@ int srv_server_init(srv_server **out, srv_config *cfg, trove_db *db, const srv_f
 	s->nworkers = cfg->workers > 0 ? cfg->workers : srv_ncpus();
 	uv_mutex_init(&s->syncer.mu);
 	uv_cond_init(&s->syncer.cv);
+	uv_cond_init(&s->syncer.gather);
+	uv_cond_init(&s->syncer.synced);
 	uv_mutex_init(&s->cfg_mu);
 	uv_mutex_init(&s->stat_mu);
 	uv_mutex_init(&s->shut_mu);
@@ -1609,6 +1719,8 @@ void srv_server_free(srv_server *s)
 	uv_mutex_destroy(&s->shut_mu);
 	uv_mutex_destroy(&s->syncer.mu);
 	uv_cond_destroy(&s->syncer.cv);
+	uv_cond_destroy(&s->syncer.gather);
+	uv_cond_destroy(&s->syncer.synced);
 	uv_loop_close(&s->loop);
 	free(s);
 }
