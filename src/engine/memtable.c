@@ -218,9 +218,11 @@ static inline link_t *link(const node *n, int level)
  * prefixes may still hide different keys. */
 static inline uint64_t key_prefix(const char *key, size_t len)
 {
+	if (len >= 8)
+		return tv_load_be64(key); /* no copy of a variable length */
 	char b[8] = {0};
 	if (len)
-		memcpy(b, key, len < 8 ? len : 8);
+		memcpy(b, key, len);
 	return tv_load_be64(b);
 }
 
