@@ -1408,9 +1408,9 @@ static int apply_group(group *g, tv_memtable *m)
 		const rec_put *u = &g->puts[i];
 		if (i + APPLY_AHEAD < n)
 			tv_mem_prefetch(m, g->puts[i + APPLY_AHEAD].hash);
-		int rc = tv_mem_add_hashed(m, u->seq, u->type, tv_slice_make(rec + u->key_off, u->klen),
-		                           tv_slice_make(rec + u->val_off, u->vlen), u->hash,
-		                           u->unresolved);
+		int rc = tv_mem_add_hashed(
+		        m, u->seq, u->type, tv_slice_make(rec + u->key_off, u->klen),
+		        tv_slice_make(rec + u->val_off, u->vlen), u->hash, u->unresolved);
 		if (rc)
 			return rc;
 	}

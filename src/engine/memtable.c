@@ -975,8 +975,9 @@ static void sort_tail(pending *p, size_t n)
 		d0 |= p[i].p0 ^ p[0].p0;
 		d1 |= p[i].p1 ^ p[0].p1;
 	}
-	unsigned b = d0 ? (unsigned)__builtin_clzll(d0) / 8
-	           : d1 ? 8 + (unsigned)__builtin_clzll(d1) / 8 : 16;
+	unsigned b = d0   ? (unsigned)__builtin_clzll(d0) / 8
+	             : d1 ? 8 + (unsigned)__builtin_clzll(d1) / 8
+	                  : 16;
 	radix_pending(p, n, b);
 }
 
