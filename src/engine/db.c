@@ -155,6 +155,9 @@ int tv_super_install(trove_db *db)
 		tv_mem_ref(s->imm);
 	s->version = db->vs.current;
 	s->tables_seq = db->vs.last_seq;
+	/* Once per version rather than once per write group (a walk of every
+	 * level's files: 78 instructions of a single put). */
+	s->tables_hold_expiry = tv_tables_hold_expiry(s->version);
 	tv_version_ref(s->version);
 	/* A reader that loaded this struct in an earlier life may now take a
 	 * reference; it keeps it only once the store below makes s current,
@@ -758,6 +761,7 @@ int trove_mget(trove_db *db, const trove_snapshot *snap, size_t n, const void *c
 
 typedef struct ov_entry {
 	tv_slice key;   /* stored key, in the group arena */
+	uint64_t hash;  /* of the key (tv_bloom_hash) */
 	unsigned type;  /* TV_TYPE_* */
 	int64_t exp;
 	tv_slice value; /* the user's value */
@@ -786,6 +790,17 @@ typedef struct known_state {
 	kstate st;
 } known_state;
 
+/* One entry of the group's record as the memtable takes it: where its
+ * stored key and its value (with the expiry in front, for
+ * TV_TYPE_PUT_EXP) lie in the record, and what the record's decoder would
+ * work out again. */
+typedef struct rec_put {
+	size_t key_off, val_off;
+	uint32_t klen, vlen;
+	uint64_t hash, seq;
+	unsigned char type, unresolved;
+} rec_put;
+
 typedef struct group {
 	trove_db *db;
 	tv_super *s;
@@ -810,6 +825,8 @@ typedef struct group {
 	                    search, and the filter and index answer faster) */
 	tv_buf tmp;
 	tv_buf *rec;
+	rec_put *puts; /* the record's entries, in its order */
+	size_t nputs, capputs;
 	uint32_t nbatches;
 	int64_t total_delta;
 	uint64_t nops;
@@ -886,6 +903,7 @@ static int set_entry(group *g, tv_slice key, uint64_t h, unsigned type, int64_t 
 		memcpy(kc, key.data, key.len);
 		e = &g->ents[g->nents];
 		e->key = tv_slice_make(kc, key.len);
+		e->hash = h;
 		e->batch = 0;
 		size_t i = h & (g->nslots - 1);
 		while (g->slots[i])
@@ -1128,33 +1146,51 @@ static int64_t unzigzag(uint64_t v)
 }
 
 /* Appends the current batch's writes to the log record, reserving room
- * for each entry once and encoding it in place. */
+ * for each entry once and encoding it in place, and notes each in
+ * g->puts for the memtable. */
 static int emit_batch(group *g)
 {
 	tv_buf *r = g->rec;
 	if (tv_buf_reserve(r, TV_MAX_VARINT64 + TV_MAX_VARINT32))
 		return TROVE_ENOMEM;
+	if (g->nputs + g->ntouched > g->capputs &&
+	    tv_grow(&g->puts, &g->capputs, g->nputs + g->ntouched, sizeof *g->puts, 64))
+		return TROVE_ENOMEM;
 	char *p = tv_encode_varint64(r->data + r->len, zigzag(g->delta));
 	p = tv_encode_varint32(p, (uint32_t)g->ntouched);
 	r->len = (size_t)(p - r->data);
+	uint64_t seq = g->base_seq + g->nbatches + 1;
 	for (size_t i = 0; i < g->ntouched; i++) {
 		const ov_entry *e = &g->ents[g->touched[i]];
 		if (tv_buf_reserve(r, 1 + 2 * TV_MAX_VARINT32 + e->key.len + 8 + e->value.len))
 			return TROVE_ENOMEM;
 		p = r->data + r->len;
 		*p++ = (char)(e->type | (e->unresolved ? REC_UNRESOLVED : 0));
-		p = tv_encode_lenprefixed(p, e->key.data, (uint32_t)e->key.len);
+		p = tv_encode_varint32(p, (uint32_t)e->key.len);
+		rec_put *u = &g->puts[g->nputs++];
+		u->key_off = (size_t)(p - r->data);
+		u->klen = (uint32_t)e->key.len;
+		memcpy(p, e->key.data, e->key.len);
+		p += e->key.len;
 		if (e->type == TV_TYPE_PUT_EXP) {
 			p = tv_encode_varint32(p, (uint32_t)(e->value.len + 8));
+			u->val_off = (size_t)(p - r->data);
+			u->vlen = (uint32_t)(e->value.len + 8);
 			tv_put_fixed64(p, (uint64_t)e->exp);
 			p += 8;
-			if (e->value.len)
-				memcpy(p, e->value.data, e->value.len);
-			p += e->value.len;
 		} else {
-			p = tv_encode_lenprefixed(p, e->value.data, (uint32_t)e->value.len);
+			p = tv_encode_varint32(p, (uint32_t)e->value.len);
+			u->val_off = (size_t)(p - r->data);
+			u->vlen = (uint32_t)e->value.len;
 		}
+		if (e->value.len)
+			memcpy(p, e->value.data, e->value.len);
+		p += e->value.len;
 		r->len = (size_t)(p - r->data);
+		u->hash = e->hash;
+		u->seq = seq;
+		u->type = (unsigned char)e->type;
+		u->unresolved = (unsigned char)e->unresolved;
 	}
 	g->nops += g->ntouched;
 	return 0;
@@ -1304,14 +1340,14 @@ static int rec_next(rec_cursor *c, rec_entry *e)
 	return 1;
 }
 
-/* Entries decoded ahead of the one being inserted: their filter lines
- * and index slots are loading meanwhile. */
+/* Entries decoded (or, by the leader, looked at) ahead of the one being
+ * inserted: their filter lines and index slots are loading meanwhile. */
 #define APPLY_AHEAD 8
 
 /* Decodes a log record and inserts it into m.  Returns the last sequence
  * number in *last_seq, the live-key change in *delta and the record's
- * flags in *flags.  Used by the leader and by recovery; a malformed
- * record gives TROVE_ECORRUPT. */
+ * flags in *flags.  Used by recovery (the leader inserts the records it
+ * builds with apply_group); a malformed record gives TROVE_ECORRUPT. */
 static int apply_record(tv_memtable *m, tv_slice rec, uint64_t *last_seq, int64_t *delta,
                         unsigned *flags)
 {
@@ -1358,6 +1394,29 @@ static int apply_record(tv_memtable *m, tv_slice rec, uint64_t *last_seq, int64_
 	return 0;
 }
 
+/* Inserts the group's record into m from g->puts: what apply_record
+ * would decode from it, without decoding it or hashing its keys again.
+ * Each entry's filter line and index slot start loading APPLY_AHEAD
+ * entries before its insert. */
+static int apply_group(group *g, tv_memtable *m)
+{
+	const char *rec = g->rec->data;
+	size_t n = g->nputs;
+	for (size_t i = 1; i < n && i < APPLY_AHEAD; i++)
+		tv_mem_prefetch(m, g->puts[i].hash);
+	for (size_t i = 0; i < n; i++) {
+		const rec_put *u = &g->puts[i];
+		if (i + APPLY_AHEAD < n)
+			tv_mem_prefetch(m, g->puts[i + APPLY_AHEAD].hash);
+		int rc = tv_mem_add_hashed(
+		        m, u->seq, u->type, tv_slice_make(rec + u->key_off, u->klen),
+		        tv_slice_make(rec + u->val_off, u->vlen), u->hash, u->unresolved);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
 static void group_free(group *g)
 {
 	if (!g)
@@ -1366,6 +1425,7 @@ static void group_free(group *g)
 	free(g->ents);
 	free(g->slots);
 	free(g->touched);
+	free(g->puts);
 	free(g->known);
 	tv_buf_free(&g->tmp);
 	free(g);
@@ -1419,6 +1479,12 @@ static group *group_begin(trove_db *db, tv_super *s)
 	}
 	if (g->tmp.cap > (1u << 20))
 		tv_buf_free(&g->tmp);
+	if (g->capputs > 4096) {
+		free(g->puts);
+		g->puts = NULL;
+		g->capputs = 0;
+	}
+	g->nputs = 0;
 	g->nents = 0;
 	g->ntouched = 0;
 	g->nbatches = 0;
@@ -1426,7 +1492,7 @@ static group *group_begin(trove_db *db, tv_super *s)
 	g->nops = 0;
 	g->db = db;
 	g->s = s;
-	g->blind_ok = !tv_tables_hold_expiry(s->version);
+	g->blind_ok = !s->tables_hold_expiry;
 	g->base_seq = db->write_seq;
 	g->now = 0;
 	g->rec = &db->wal_rec;
@@ -1494,15 +1560,13 @@ static int commit_group(trove_db *db, tv_super *s, tv_writer *first, tv_writer *
 		}
 		atomic_fetch_add_explicit(&db->st_wal_bytes, r->len, memory_order_relaxed);
 	}
-	int64_t d;
-	unsigned f;
-	tv_slice rec = tv_slice_make(r->data + TV_LOG_RECORD_HEADER, r->len - TV_LOG_RECORD_HEADER);
-	rc = apply_record(s->mem, rec, new_seq, &d, &f);
+	rc = apply_group(g, s->mem);
 	if (rc) {
 		db->bad = 1;
 		goto out;
 	}
-	*delta = d;
+	*new_seq = g->base_seq + g->nbatches;
+	*delta = g->total_delta;
 	atomic_fetch_add_explicit(&db->st_writes, g->nops, memory_order_relaxed);
 out:
 	return rc;

@@ -99,6 +99,7 @@ typedef struct tv_super {
 	tv_memtable *imm; /* being flushed, or NULL */
 	tv_version *version;
 	uint64_t tables_seq; /* no table of version holds a later sequence */
+	int tables_hold_expiry;     /* tv_tables_hold_expiry(version) */
 	struct tv_super *next_free; /* on db->super_free */
 } tv_super;
 

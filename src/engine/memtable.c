@@ -218,9 +218,11 @@ static inline link_t *link(const node *n, int level)
  * prefixes may still hide different keys. */
 static inline uint64_t key_prefix(const char *key, size_t len)
 {
+	if (len >= 8)
+		return tv_load_be64(key); /* no copy of a variable length */
 	char b[8] = {0};
 	if (len)
-		memcpy(b, key, len < 8 ? len : 8);
+		memcpy(b, key, len);
 	return tv_load_be64(b);
 }
 
@@ -917,6 +919,68 @@ static void sort_pending(pending *p, size_t n)
 	}
 }
 
+/* Runs shorter than this are sorted by comparison: a radix pass costs a
+ * 256-entry count on top of its passes over the run. */
+#define RADIX_MIN 256
+
+/* Byte b (0 = the most significant) of the 16 bytes a tail entry sorts
+ * by first. */
+static inline unsigned pending_byte(const pending *x, unsigned b)
+{
+	uint64_t v = b < 8 ? x->p0 : x->p1;
+	return (unsigned)(v >> (56 - 8 * (b & 7))) & 0xff;
+}
+
+/* Sorts p[0..n), whose entries agree on their first b bytes, by key: an
+ * in-place radix pass on byte b (counted, then each entry swapped into
+ * its byte's bucket) and each bucket sorted on from byte b + 1; short
+ * runs, and runs that agree on all 16 bytes, by sort_pending.  A random
+ * tail of 16384 entries takes one pass and buckets of ~64 entries: 8
+ * levels of comparisons instead of 14. */
+static void radix_pending(pending *p, size_t n, unsigned b)
+{
+	if (n < RADIX_MIN || b == 16) {
+		sort_pending(p, n);
+		return;
+	}
+	size_t count[256] = {0}, next[256], end[256];
+	for (size_t i = 0; i < n; i++)
+		count[pending_byte(&p[i], b)]++;
+	size_t at = 0;
+	for (unsigned c = 0; c < 256; c++) {
+		next[c] = at;
+		at += count[c];
+		end[c] = at;
+	}
+	for (unsigned c = 0; c < 256; c++)
+		while (next[c] < end[c]) {
+			unsigned d = pending_byte(&p[next[c]], b);
+			if (d == c)
+				next[c]++;
+			else
+				pending_swap(&p[next[c]], &p[next[d]++]);
+		}
+	for (unsigned c = 0, start = 0; c < 256; start += count[c++])
+		if (count[c] > 1)
+			radix_pending(p + start, count[c], b + 1);
+}
+
+/* Sorts the tail run p[0..n) by key: from the first byte on which its
+ * entries differ (decimal keys share their leading digits), by
+ * radix_pending. */
+static void sort_tail(pending *p, size_t n)
+{
+	uint64_t d0 = 0, d1 = 0;
+	for (size_t i = 1; i < n; i++) {
+		d0 |= p[i].p0 ^ p[0].p0;
+		d1 |= p[i].p1 ^ p[0].p1;
+	}
+	unsigned b = d0   ? (unsigned)__builtin_clzll(d0) / 8
+	             : d1 ? 8 + (unsigned)__builtin_clzll(d1) / 8
+	                  : 16;
+	radix_pending(p, n, b);
+}
+
 /* A fold links its sorted run in FOLD_STREAMS contiguous parts at once,
  * one step of each part's search in turn: a search step is one node of
  * the list, most likely a cache miss (the nodes of a gap were linked long
@@ -1029,7 +1093,7 @@ static void fold(tv_memtable *m)
 	while (sorted < n && pending_less(&p[sorted - 1], &p[sorted]))
 		sorted++;
 	if (sorted < n) {
-		sort_pending(p, n);
+		sort_tail(p, n);
 		size_t nparts = n / FOLD_PART_MIN;
 		if (nparts > FOLD_STREAMS)
 			nparts = FOLD_STREAMS;
