@@ -42,6 +42,12 @@
 
 enum { BLOCK_RAW = 0, BLOCK_LZ4 = 1, BLOCK_ZSTD = 2 };
 
+/* LZ4's acceleration: 2 starts its search for a match at every other
+ * byte.  On blocks of the benchmark's rows (16-byte keys, values half
+ * random bytes and half a copy of them) it took 36-60% less time than 1
+ * for 0.2% more bytes; 3 already gave back 7% of the saving. */
+#define LZ4_ACCELERATION 2
+
 /* Properties block: (varint32 tag, varint64 value) pairs; readers skip
  * tags they do not know. */
 enum {
@@ -122,7 +128,8 @@ static size_t compress_into(tv_table_builder *b, tv_slice raw)
 		 * history, so the block decodes on its own. */
 		LZ4_resetStream_fast(b->lz4);
 		int r = LZ4_compress_fast_continue(b->lz4, raw.data, body, (int)raw.len,
-		                                   room > INT_MAX ? INT_MAX : (int)room, 1);
+		                                   room > INT_MAX ? INT_MAX : (int)room,
+		                                   LZ4_ACCELERATION);
 		n = r > 0 ? (size_t)r : 0;
 	} else {
 		size_t r =
