@@ -257,9 +257,13 @@ typedef struct tv_flush_resolver {
 	int all;               /* every entry is unresolved */
 	const char **keys;     /* else the unresolved entries' keys, sorted by address */
 	size_t nkeys, mapped;
+	const char **firsts;   /* keys[0], keys[8], keys[16]...: where to look in keys */
+	size_t nfirsts, firsts_mapped;
 	tv_version_probe *probe;
 	int no_table;          /* no table under the memtable overlaps its key range */
 	tv_slice pending;      /* an unresolved entry whose older state is not known yet */
+	tv_version_lookup lk;  /* pending's read of the tables, begun when it was taken */
+	tv_buf seek;           /* the key lk seeks */
 	int64_t delta;
 } tv_flush_resolver;
 int tv_flush_resolver_init(tv_flush_resolver *r, tv_memtable *m, tv_version *under);

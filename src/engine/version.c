@@ -734,9 +734,9 @@ static int find_file(tv_filemeta **files, int n, tv_slice target)
 /* ---- Point lookups, one by one and in key order ----------------------------
  *
  * tv_version_get asks each table that may hold the key, newest first.
- * tv_version_probe_get does the same with one table iterator kept per
- * level-0 file and per deeper level, each left where the last lookup put
- * it: the next, larger key moves it forward only, without a search when
+ * A lookup begun by tv_version_probe_begin does the same with one table
+ * iterator kept per level-0 file and per deeper level, each left where the
+ * last lookup put it: the next, larger key moves it forward only, without a search when
  * it already stands at or past the key, and without fetching the block
  * again when the key is in the block it stands in (tv_table_iter's seek
  * keeps that block).
@@ -896,12 +896,10 @@ int tv_version_get(tv_version *v, tv_slice target, uint64_t hash,
 	return tv_version_get_end(&lk, fn, arg);
 }
 
-int tv_version_probe_get(tv_version_probe *p, tv_slice target, uint64_t hash,
-                         int (*fn)(void *arg, tv_slice ikey, tv_slice value), void *arg)
+void tv_version_probe_begin(tv_version_lookup *lk, tv_version_probe *p, tv_slice target,
+                            uint64_t hash)
 {
-	tv_version_lookup lk;
-	lookup_begin(&lk, p->v, p, target, hash);
-	return tv_version_get_end(&lk, fn, arg);
+	lookup_begin(lk, p->v, p, target, hash);
 }
 
 int tv_version_iter_count(const tv_version *v)
