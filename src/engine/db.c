@@ -552,7 +552,7 @@ static int resolve_pending(tv_flush_resolver *r)
 	return 0;
 }
 
-int tv_flush_resolver_add(tv_flush_resolver *r, tv_slice ikey)
+int tv_flush_resolver_add(tv_flush_resolver *r, tv_slice ikey, uint64_t hash)
 {
 	if (!r->probe && !r->no_table)
 		return 0;
@@ -580,7 +580,7 @@ int tv_flush_resolver_add(tv_flush_resolver *r, tv_slice ikey)
 	if (tv_buf_append(&r->seek, key.data, key.len) ||
 	    tv_buf_put_fixed64(&r->seek, tv_pack_trailer(tv_ikey_seq(ikey) - 1, TV_SEEK_TYPE)))
 		return TROVE_ENOMEM;
-	tv_version_probe_begin(&r->lk, r->probe, tv_buf_slice(&r->seek), tv_bloom_hash(key));
+	tv_version_probe_begin(&r->lk, r->probe, tv_buf_slice(&r->seek), hash);
 	return 0;
 }
 

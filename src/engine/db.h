@@ -267,8 +267,9 @@ typedef struct tv_flush_resolver {
 	int64_t delta;
 } tv_flush_resolver;
 int tv_flush_resolver_init(tv_flush_resolver *r, tv_memtable *m, tv_version *under);
-/* Takes the next entry (internal key) of the walk. */
-int tv_flush_resolver_add(tv_flush_resolver *r, tv_slice ikey);
+/* Takes the next entry (internal key) of the walk; hash is its user
+ * key's tv_bloom_hash. */
+int tv_flush_resolver_add(tv_flush_resolver *r, tv_slice ikey, uint64_t hash);
 /* The total change, once the walk has ended. */
 int tv_flush_resolver_finish(tv_flush_resolver *r, int64_t *delta);
 void tv_flush_resolver_fini(tv_flush_resolver *r);

@@ -236,7 +236,8 @@ int tv_table_builder_new(tv_file *f, const tv_table_opts *opts, tv_table_builder
 	return 0;
 }
 
-int tv_table_add(tv_table_builder *b, tv_slice ikey, tv_slice value)
+/* tv_table_add with the user key's hash in *hash, or hash NULL. */
+static int add(tv_table_builder *b, tv_slice ikey, tv_slice value, const uint64_t *hash)
 {
 	if (b->status)
 		return b->status;
@@ -246,7 +247,8 @@ int tv_table_add(tv_table_builder *b, tv_slice ikey, tv_slice value)
 	int rc = 0;
 	if (b->o.bloom_bits_per_key &&
 	    (!b->entries || !tv_slice_eq(tv_ikey_user(ikey), tv_ikey_user(last))))
-		rc = tv_bloom_add(&b->bloom, tv_ikey_user(ikey));
+		rc = hash ? tv_bloom_add_hash(&b->bloom, *hash)
+		          : tv_bloom_add(&b->bloom, tv_ikey_user(ikey));
 	if (!rc)
 		rc = tv_block_add(&b->data, ikey, value);
 	if (!rc) {
@@ -258,6 +260,16 @@ int tv_table_add(tv_table_builder *b, tv_slice ikey, tv_slice value)
 	}
 	b->status = rc;
 	return rc;
+}
+
+int tv_table_add(tv_table_builder *b, tv_slice ikey, tv_slice value)
+{
+	return add(b, ikey, value, NULL);
+}
+
+int tv_table_add_hashed(tv_table_builder *b, tv_slice ikey, tv_slice value, uint64_t hash)
+{
+	return add(b, ikey, value, &hash);
 }
 
 static int put_prop(tv_buf *p, uint32_t tag, uint64_t v)

@@ -752,6 +752,9 @@ typedef struct probe_slot {
 
 struct tv_version_probe {
 	tv_version *v;
+	/* Per deeper level, the first file whose largest key is >= the last
+	 * target: the next, larger target's file is there or after it. */
+	int at[TV_LEVELS];
 	int nslots; /* level 0 files, then one per deeper level */
 	probe_slot slots[];
 };
@@ -764,6 +767,7 @@ int tv_version_probe_new(tv_version *v, tv_version_probe **out)
 	if (!p)
 		return TROVE_ENOMEM;
 	p->v = v;
+	memset(p->at, 0, sizeof p->at);
 	p->nslots = n;
 	for (int i = 0; i < n; i++)
 		p->slots[i] = (probe_slot){ NULL, NULL, (char *)p + head + (size_t)i * titer_slot() };
@@ -847,7 +851,16 @@ static void gather_more(tv_version_lookup *lk)
 		int n = v->nfiles[l];
 		if (n == 0)
 			continue;
-		int j = find_file(v->files[l], n, lk->target);
+		int j;
+		if (lk->vp) {
+			/* Targets only grow: step forward from the last one's file. */
+			j = lk->vp->at[l];
+			while (j < n && tv_ikey_cmp(tv_fm_largest(v->files[l][j]), lk->target) < 0)
+				j++;
+			lk->vp->at[l] = j;
+		} else {
+			j = find_file(v->files[l], n, lk->target);
+		}
 		if (j < n && tv_ukey_cmp(user, tv_ikey_user(tv_fm_smallest(v->files[l][j]))) >= 0)
 			gather(lk, v->files[l][j], v->nfiles[0] + l - 1);
 	}
