@@ -44,6 +44,11 @@ void tv_bloom_builder_free(tv_bloom_builder *b)
 
 int tv_bloom_add(tv_bloom_builder *b, tv_slice key)
 {
+	return tv_bloom_add_hash(b, tv_bloom_hash(key));
+}
+
+int tv_bloom_add_hash(tv_bloom_builder *b, uint64_t hash)
+{
 	/* The hashes are mapped, not malloc'd (tv_grow_mapped): a flush or
 	 * compaction collects a MiB or so of them, 64 KiB at first. */
 	if (b->n == b->cap) {
@@ -52,7 +57,7 @@ int tv_bloom_add(tv_bloom_builder *b, tv_slice key)
 		if (rc)
 			return rc;
 	}
-	b->hashes[b->n++] = tv_bloom_hash(key);
+	b->hashes[b->n++] = hash;
 	return 0;
 }
 

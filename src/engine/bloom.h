@@ -31,6 +31,8 @@ void tv_bloom_builder_init(tv_bloom_builder *b, int bits_per_key);
 void tv_bloom_builder_free(tv_bloom_builder *b);
 /* Remembers the key (only its hash).  0 or TROVE_ENOMEM. */
 int tv_bloom_add(tv_bloom_builder *b, tv_slice key);
+/* The same for a key whose tv_bloom_hash is hash. */
+int tv_bloom_add_hash(tv_bloom_builder *b, uint64_t hash);
 /* Appends the serialized filter over every key added to out and forgets
  * the keys.  0 or TROVE_ENOMEM (out unchanged). */
 int tv_bloom_finish(tv_bloom_builder *b, tv_buf *out);

@@ -24,6 +24,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bloom.h"
 #include "db.h"
 #include "ikey.h"
 
@@ -102,9 +103,12 @@ static int output_open(output *o, trove_db *db)
 	return tv_table_builder_new(o->file, &to, &o->b);
 }
 
-static int output_add(output *o, tv_slice ikey, tv_slice value)
+/* Adds an entry; hash, if not NULL, points to its user key's
+ * tv_bloom_hash. */
+static int output_add(output *o, tv_slice ikey, tv_slice value, const uint64_t *hash)
 {
-	int rc = tv_table_add(o->b, ikey, value);
+	int rc = hash ? tv_table_add_hashed(o->b, ikey, value, *hash)
+	              : tv_table_add(o->b, ikey, value);
 	if (rc)
 		return rc;
 	if (o->smallest.len == 0)
@@ -183,9 +187,11 @@ int tv_write_level0(trove_db *db, tv_memtable *m, tv_version *under, tv_filemeta
 	else
 		memset(&o, 0, sizeof o);
 	for (; !rc && tv_iter_valid(it); tv_iter_next(it)) {
-		rc = tv_flush_resolver_add(&r, tv_iter_key(it));
+		/* One hash of the key for its read and the table's filter. */
+		uint64_t hash = tv_bloom_hash(tv_ikey_user(tv_iter_key(it)));
+		rc = tv_flush_resolver_add(&r, tv_iter_key(it), hash);
 		if (!rc)
-			rc = output_add(&o, tv_iter_key(it), tv_iter_value(it));
+			rc = output_add(&o, tv_iter_key(it), tv_iter_value(it), &hash);
 	}
 	if (!rc)
 		rc = tv_iter_status(it);
@@ -499,7 +505,7 @@ static int run_merge(trove_db *db, compaction *c, tv_edit *e)
 			}
 			have_out = 1;
 		}
-		rc = output_add(&o, k, tv_iter_value(it));
+		rc = output_add(&o, k, tv_iter_value(it), NULL);
 	}
 	if (!rc)
 		rc = tv_iter_status(it);

@@ -258,14 +258,19 @@ typedef struct tv_flush_resolver {
 	int all;               /* every entry is unresolved */
 	const char **keys;     /* else the unresolved entries' keys, sorted by address */
 	size_t nkeys, mapped;
+	const char **firsts;   /* keys[0], keys[8], keys[16]...: where to look in keys */
+	size_t nfirsts, firsts_mapped;
 	tv_version_probe *probe;
 	int no_table;          /* no table under the memtable overlaps its key range */
 	tv_slice pending;      /* an unresolved entry whose older state is not known yet */
+	tv_version_lookup lk;  /* pending's read of the tables, begun when it was taken */
+	tv_buf seek;           /* the key lk seeks */
 	int64_t delta;
 } tv_flush_resolver;
 int tv_flush_resolver_init(tv_flush_resolver *r, tv_memtable *m, tv_version *under);
-/* Takes the next entry (internal key) of the walk. */
-int tv_flush_resolver_add(tv_flush_resolver *r, tv_slice ikey);
+/* Takes the next entry (internal key) of the walk; hash is its user
+ * key's tv_bloom_hash. */
+int tv_flush_resolver_add(tv_flush_resolver *r, tv_slice ikey, uint64_t hash);
 /* The total change, once the walk has ended. */
 int tv_flush_resolver_finish(tv_flush_resolver *r, int64_t *delta);
 void tv_flush_resolver_fini(tv_flush_resolver *r);

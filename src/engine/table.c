@@ -42,6 +42,12 @@
 
 enum { BLOCK_RAW = 0, BLOCK_LZ4 = 1, BLOCK_ZSTD = 2 };
 
+/* LZ4's acceleration: 2 starts its search for a match at every other
+ * byte.  On blocks of the benchmark's rows (16-byte keys, values half
+ * random bytes and half a copy of them) it took 36-60% less time than 1
+ * for 0.2% more bytes; 3 already gave back 7% of the saving. */
+#define LZ4_ACCELERATION 2
+
 /* Properties block: (varint32 tag, varint64 value) pairs; readers skip
  * tags they do not know. */
 enum {
@@ -122,7 +128,8 @@ static size_t compress_into(tv_table_builder *b, tv_slice raw)
 		 * history, so the block decodes on its own. */
 		LZ4_resetStream_fast(b->lz4);
 		int r = LZ4_compress_fast_continue(b->lz4, raw.data, body, (int)raw.len,
-		                                   room > INT_MAX ? INT_MAX : (int)room, 1);
+		                                   room > INT_MAX ? INT_MAX : (int)room,
+		                                   LZ4_ACCELERATION);
 		n = r > 0 ? (size_t)r : 0;
 	} else {
 		size_t r =
@@ -229,7 +236,8 @@ int tv_table_builder_new(tv_file *f, const tv_table_opts *opts, tv_table_builder
 	return 0;
 }
 
-int tv_table_add(tv_table_builder *b, tv_slice ikey, tv_slice value)
+/* tv_table_add with the user key's hash in *hash, or hash NULL. */
+static int add(tv_table_builder *b, tv_slice ikey, tv_slice value, const uint64_t *hash)
 {
 	if (b->status)
 		return b->status;
@@ -239,7 +247,8 @@ int tv_table_add(tv_table_builder *b, tv_slice ikey, tv_slice value)
 	int rc = 0;
 	if (b->o.bloom_bits_per_key &&
 	    (!b->entries || !tv_slice_eq(tv_ikey_user(ikey), tv_ikey_user(last))))
-		rc = tv_bloom_add(&b->bloom, tv_ikey_user(ikey));
+		rc = hash ? tv_bloom_add_hash(&b->bloom, *hash)
+		          : tv_bloom_add(&b->bloom, tv_ikey_user(ikey));
 	if (!rc)
 		rc = tv_block_add(&b->data, ikey, value);
 	if (!rc) {
@@ -251,6 +260,16 @@ int tv_table_add(tv_table_builder *b, tv_slice ikey, tv_slice value)
 	}
 	b->status = rc;
 	return rc;
+}
+
+int tv_table_add(tv_table_builder *b, tv_slice ikey, tv_slice value)
+{
+	return add(b, ikey, value, NULL);
+}
+
+int tv_table_add_hashed(tv_table_builder *b, tv_slice ikey, tv_slice value, uint64_t hash)
+{
+	return add(b, ikey, value, &hash);
 }
 
 static int put_prop(tv_buf *p, uint32_t tag, uint64_t v)

@@ -48,6 +48,9 @@ int tv_table_builder_new(tv_file *f, const tv_table_opts *opts,
                          tv_table_builder **out);
 /* Keys must be strictly increasing by tv_ikey_cmp. */
 int tv_table_add(tv_table_builder *b, tv_slice ikey, tv_slice value);
+/* The same for a key whose user key's tv_bloom_hash is hash (a caller
+ * that needs the hash itself computes it once). */
+int tv_table_add_hashed(tv_table_builder *b, tv_slice ikey, tv_slice value, uint64_t hash);
 /* Writes the remaining blocks and the footer. */
 int tv_table_finish(tv_table_builder *b, uint64_t *file_size);
 /* Bytes the finished file will have, roughly (for cutting output files). */

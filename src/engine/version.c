@@ -734,9 +734,9 @@ static int find_file(tv_filemeta **files, int n, tv_slice target)
 /* ---- Point lookups, one by one and in key order ----------------------------
  *
  * tv_version_get asks each table that may hold the key, newest first.
- * tv_version_probe_get does the same with one table iterator kept per
- * level-0 file and per deeper level, each left where the last lookup put
- * it: the next, larger key moves it forward only, without a search when
+ * A lookup begun by tv_version_probe_begin does the same with one table
+ * iterator kept per level-0 file and per deeper level, each left where the
+ * last lookup put it: the next, larger key moves it forward only, without a search when
  * it already stands at or past the key, and without fetching the block
  * again when the key is in the block it stands in (tv_table_iter's seek
  * keeps that block).
@@ -752,6 +752,9 @@ typedef struct probe_slot {
 
 struct tv_version_probe {
 	tv_version *v;
+	/* Per deeper level, the first file whose largest key is >= the last
+	 * target: the next, larger target's file is there or after it. */
+	int at[TV_LEVELS];
 	int nslots; /* level 0 files, then one per deeper level */
 	probe_slot slots[];
 };
@@ -764,6 +767,7 @@ int tv_version_probe_new(tv_version *v, tv_version_probe **out)
 	if (!p)
 		return TROVE_ENOMEM;
 	p->v = v;
+	memset(p->at, 0, sizeof p->at);
 	p->nslots = n;
 	for (int i = 0; i < n; i++)
 		p->slots[i] = (probe_slot){ NULL, NULL, (char *)p + head + (size_t)i * titer_slot() };
@@ -847,7 +851,16 @@ static void gather_more(tv_version_lookup *lk)
 		int n = v->nfiles[l];
 		if (n == 0)
 			continue;
-		int j = find_file(v->files[l], n, lk->target);
+		int j;
+		if (lk->vp) {
+			/* Targets only grow: step forward from the last one's file. */
+			j = lk->vp->at[l];
+			while (j < n && tv_ikey_cmp(tv_fm_largest(v->files[l][j]), lk->target) < 0)
+				j++;
+			lk->vp->at[l] = j;
+		} else {
+			j = find_file(v->files[l], n, lk->target);
+		}
 		if (j < n && tv_ukey_cmp(user, tv_ikey_user(tv_fm_smallest(v->files[l][j]))) >= 0)
 			gather(lk, v->files[l][j], v->nfiles[0] + l - 1);
 	}
@@ -896,12 +909,10 @@ int tv_version_get(tv_version *v, tv_slice target, uint64_t hash,
 	return tv_version_get_end(&lk, fn, arg);
 }
 
-int tv_version_probe_get(tv_version_probe *p, tv_slice target, uint64_t hash,
-                         int (*fn)(void *arg, tv_slice ikey, tv_slice value), void *arg)
+void tv_version_probe_begin(tv_version_lookup *lk, tv_version_probe *p, tv_slice target,
+                            uint64_t hash)
 {
-	tv_version_lookup lk;
-	lookup_begin(&lk, p->v, p, target, hash);
-	return tv_version_get_end(&lk, fn, arg);
+	lookup_begin(lk, p->v, p, target, hash);
 }
 
 int tv_version_iter_count(const tv_version *v)

@@ -199,8 +199,10 @@ int tv_version_get_end(tv_version_lookup *lk,
  * iterators it keeps move forward only.  The version must outlive it. */
 typedef struct tv_version_probe tv_version_probe;
 int tv_version_probe_new(tv_version *v, tv_version_probe **out);
-int tv_version_probe_get(tv_version_probe *p, tv_slice target, uint64_t hash,
-                         int (*fn)(void *arg, tv_slice ikey, tv_slice value), void *arg);
+/* tv_version_get_begin through p's iterators: tv_version_get_end asks
+ * them.  A lookup begun and dropped moves none of them. */
+void tv_version_probe_begin(tv_version_lookup *lk, tv_version_probe *p, tv_slice target,
+                            uint64_t hash);
 void tv_version_probe_free(tv_version_probe *p);
 
 /* Appends iterators over the whole version to its[] (one per level 0

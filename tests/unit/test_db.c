@@ -1344,6 +1344,50 @@ static void test_count_flush_in_key_order(void **state)
 	assert_int_equal(n, live);
 }
 
+/* The flush's resolution reads of keys of every length, from a few bytes
+ * to several KiB (each read's seek key is built in a buffer the resolver
+ * grows): the keys' sizes are scattered, some are overwritten in the next
+ * memtable and some deleted, and the count after each flush is the
+ * model's. */
+static void test_count_flush_long_keys(void **state)
+{
+	fixture *f = *state;
+	reopen_with_budget(f, 8 << 20); /* 1 MiB memtables: each round fits in one */
+	enum { N = 600, KMAX = 5000 };
+	static char model[N];
+	static char k[KMAX];
+	memset(model, 0, sizeof model);
+	tu_rng r;
+	tu_rng_seed(&r, tu_seed("count_flush_long_keys"));
+	uint64_t live = 0, n;
+	for (int round = 0; round < 5; round++) {
+		for (int j = 0; j < N / 2; j++) {
+			int i = (int)tu_below(&r, N);
+			/* Key i: its number, then a length of its own padded with 'x'. */
+			size_t kl = 6 + (size_t)(i * 7919 % (KMAX - 6));
+			char head[8];
+			snprintf(head, sizeof head, "k%03d-", i);
+			memset(k, 'x', kl);
+			memcpy(k, head, 5);
+			int put = (int)tu_below(&r, 4) != 0;
+			if (put)
+				assert_int_equal(trove_put(f->db, k, kl, "v", 1), 0);
+			else
+				assert_int_equal(trove_del(f->db, k, kl), 0);
+			live += (uint64_t)(put - model[i]);
+			model[i] = (char)put;
+		}
+		assert_int_equal(trove_flush(f->db), 0);
+		assert_int_equal(trove_count(f->db, &n), 0);
+		if (n != live)
+			fail_msg("round %d: count %llu, model %llu", round, (unsigned long long)n,
+			         (unsigned long long)live);
+	}
+	reopen(f);
+	assert_int_equal(trove_count(f->db, &n), 0);
+	assert_int_equal(n, live);
+}
+
 static void test_many_keys_with_model(void **state)
 {
 	fixture *f = *state;
@@ -1999,6 +2043,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_count_resolved_in_bulk, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_count_bulk_in_key_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_count_flush_in_key_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_count_flush_long_keys, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_backup, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_memory_budget, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reads_during_installs, setup, teardown),

@@ -200,15 +200,23 @@ static int teardown(void **state)
 	return 0;
 }
 
-static uint64_t build_table(const char *path, const dataset *d, const tv_table_opts *o)
+/* Writes d's entries as a table at path, each through tv_table_add or, if
+ * hashed, tv_table_add_hashed with its user key's hash; returns its size. */
+static uint64_t build_table_by(const char *path, const dataset *d, const tv_table_opts *o,
+                               bool hashed)
 {
 	trove_vfs *vfs = tv_vfs_posix();
 	tv_file *file;
 	assert_int_equal(vfs->open(vfs, path, TV_OPEN_APPEND | TV_OPEN_TRUNCATE, &file), 0);
 	tv_table_builder *b;
 	assert_int_equal(tv_table_builder_new(file, o, &b), 0);
-	for (size_t i = 0; i < d->n; i++)
-		assert_int_equal(tv_table_add(b, ekey(&d->e[i]), eval(&d->e[i])), 0);
+	for (size_t i = 0; i < d->n; i++) {
+		tv_slice k = ekey(&d->e[i]);
+		assert_int_equal(hashed ? tv_table_add_hashed(b, k, eval(&d->e[i]),
+		                                              tv_bloom_hash(tv_ikey_user(k)))
+		                        : tv_table_add(b, k, eval(&d->e[i])),
+		                 0);
+	}
 	assert_int_equal(tv_table_builder_entries(b), d->n);
 	uint64_t estimate = tv_table_builder_size(b), size = 0;
 	assert_int_equal(tv_table_finish(b, &size), 0);
@@ -221,6 +229,11 @@ static uint64_t build_table(const char *path, const dataset *d, const tv_table_o
 	assert_int_equal(stat(path, &st), 0);
 	assert_int_equal((uint64_t)st.st_size, size);
 	return size;
+}
+
+static uint64_t build_table(const char *path, const dataset *d, const tv_table_opts *o)
+{
+	return build_table_by(path, d, o, false);
 }
 
 static int open_table(fixture *f, tv_cache *cache, tv_table **t)
@@ -1360,6 +1373,46 @@ static void test_compression_saves(void **state)
 	free_dataset(&d);
 }
 
+/* Reads the whole file at path into a malloc'd buffer of *n bytes. */
+static char *read_whole(const char *path, size_t *n)
+{
+	FILE *fp = fopen(path, "rb");
+	assert_non_null(fp);
+	assert_int_equal(fseek(fp, 0, SEEK_END), 0);
+	long len = ftell(fp);
+	assert_true(len > 0);
+	rewind(fp);
+	char *buf = malloc((size_t)len);
+	assert_non_null(buf);
+	assert_int_equal(fread(buf, 1, (size_t)len, fp), (size_t)len);
+	fclose(fp);
+	*n = (size_t)len;
+	return buf;
+}
+
+/* tv_table_add_hashed, given each user key's tv_bloom_hash (as the flush
+ * passes it), writes the same table as tv_table_add, filter included. */
+static void test_add_hashed(void **state)
+{
+	fixture *f = *state;
+	dataset d = make_dataset(3000, 17);
+	tv_table_opts o = {TROVE_COMPRESS_LZ4, 0, 0, 10};
+	uint64_t size = build_table(f->path, &d, &o);
+	size_t n1, n2;
+	char *plain = read_whole(f->path, &n1);
+	assert_int_equal(build_table_by(f->path, &d, &o, true), size);
+	char *hashed = read_whole(f->path, &n2);
+	assert_int_equal(n2, n1);
+	assert_memory_equal(hashed, plain, n1);
+	tv_table *t;
+	assert_int_equal(open_table(f, NULL, &t), 0);
+	check_gets(t, &d);
+	tv_table_close(t);
+	free(plain);
+	free(hashed);
+	free_dataset(&d);
+}
+
 static void test_table_empty_and_big(void **state)
 {
 	fixture *f = *state;
@@ -1801,6 +1854,7 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(test_table_lz4, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_table_zstd, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_compression_saves, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_add_hashed, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_table_empty_and_big, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_index_fences, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_level_iter, setup, teardown),
